@@ -1,0 +1,375 @@
+//! Computes the true schema and row count of dataset files, so the registry never has to
+//! trust what a publisher declares. Works on byte streams (`Read`) and on parquet footers,
+//! so callers choose where the bytes come from; this crate knows nothing of storage or HTTP.
+//! Memory stays bounded whatever the file size: only a prefix is kept for type inference.
+
+mod types;
+
+use arrow_schema::Schema;
+use granary_core::DataFormat;
+use parquet::file::metadata::ParquetMetaDataReader;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+
+pub use types::arrow_type_name;
+
+/// How many bytes of a text file are kept for type inference.
+const PREFIX_BYTES: u64 = 4 << 20;
+/// How many records of that prefix type inference looks at.
+const INFER_RECORDS: usize = 1000;
+/// The fixed tail of a parquet file: 4-byte metadata length + `PAR1`.
+pub const PARQUET_TAIL: usize = 8;
+
+/// What a file holds: its columns (name, arrow type name) in order, and its exact row count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inferred {
+    pub columns: Vec<(String, String)>,
+    pub rows: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("not a readable parquet file: {0}")]
+    Parquet(String),
+    #[error("not a readable csv file: {0}")]
+    Csv(String),
+    #[error("not a readable json file: {0}")]
+    Json(String),
+    #[error("not a readable arrow file: {0}")]
+    Arrow(String),
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Inferred {
+    fn from_schema(schema: &Schema, rows: u64) -> Self {
+        Inferred {
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), arrow_type_name(f.data_type())))
+                .collect(),
+            rows,
+        }
+    }
+}
+
+/// Reads the metadata length from a parquet file's last 8 bytes.
+/// Returns how many bytes before the tail hold the metadata.
+pub fn parquet_metadata_len(tail: &[u8; PARQUET_TAIL]) -> Result<usize, InferError> {
+    parquet::file::metadata::FooterTail::try_from(*tail)
+        .map(|t| t.metadata_length())
+        .map_err(|e| InferError::Parquet(e.to_string()))
+}
+
+/// Schema and row count from a parquet file's metadata bytes (without the 8-byte tail).
+pub fn infer_parquet_metadata(metadata: &[u8]) -> Result<Inferred, InferError> {
+    let meta = ParquetMetaDataReader::decode_metadata(metadata)
+        .map_err(|e| InferError::Parquet(e.to_string()))?;
+    let fm = meta.file_metadata();
+    let schema =
+        parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
+            .map_err(|e| InferError::Parquet(e.to_string()))?;
+    let rows = u64::try_from(fm.num_rows())
+        .map_err(|_| InferError::Parquet("negative row count".into()))?;
+    Ok(Inferred::from_schema(&schema, rows))
+}
+
+/// Schema and row count of a local file, reading only what the format needs.
+pub fn infer_file(path: &Path, format: DataFormat) -> Result<Inferred, InferError> {
+    let mut file = std::fs::File::open(path)?;
+    if format == DataFormat::Parquet {
+        let len = file.metadata()?.len();
+        if len < (PARQUET_TAIL as u64) + 4 {
+            return Err(InferError::Parquet("file is too small".into()));
+        }
+        let mut tail = [0u8; PARQUET_TAIL];
+        file.seek(SeekFrom::End(-(PARQUET_TAIL as i64)))?;
+        file.read_exact(&mut tail)?;
+        let meta_len = parquet_metadata_len(&tail)? as u64;
+        if meta_len + PARQUET_TAIL as u64 > len {
+            return Err(InferError::Parquet(
+                "metadata length exceeds the file".into(),
+            ));
+        }
+        let mut meta = vec![0u8; meta_len as usize];
+        file.seek(SeekFrom::End(-((meta_len as i64) + PARQUET_TAIL as i64)))?;
+        file.read_exact(&mut meta)?;
+        return infer_parquet_metadata(&meta);
+    }
+    infer_reader(format, BufReader::with_capacity(1 << 20, file))
+}
+
+/// Schema and row count of a streamed file in one pass. Not for parquet, whose metadata
+/// sits at the end: use [`parquet_metadata_len`] and [`infer_parquet_metadata`].
+pub fn infer_reader<R: Read>(format: DataFormat, reader: R) -> Result<Inferred, InferError> {
+    match format {
+        DataFormat::Csv => infer_csv(reader),
+        DataFormat::Jsonl => infer_jsonl(reader),
+        DataFormat::Json => infer_json(reader),
+        DataFormat::Arrow | DataFormat::Feather => infer_ipc(reader),
+        DataFormat::Parquet => {
+            let mut buf = Vec::new();
+            reader.take(u64::MAX).read_to_end(&mut buf)?;
+            infer_parquet_bytes(&buf)
+        }
+    }
+}
+
+fn infer_parquet_bytes(buf: &[u8]) -> Result<Inferred, InferError> {
+    if buf.len() < PARQUET_TAIL + 4 {
+        return Err(InferError::Parquet("file is too small".into()));
+    }
+    let tail: &[u8; PARQUET_TAIL] = buf[buf.len() - PARQUET_TAIL..].try_into().expect("8 bytes");
+    let meta_len = parquet_metadata_len(tail)?;
+    let end = buf.len() - PARQUET_TAIL;
+    let start = end
+        .checked_sub(meta_len)
+        .ok_or_else(|| InferError::Parquet("metadata length exceeds the file".into()))?;
+    infer_parquet_metadata(&buf[start..end])
+}
+
+/// Reads up to [`PREFIX_BYTES`]; returns the bytes and the length of the part that ends on
+/// a complete line (the whole prefix if the stream ended inside it).
+fn read_prefix<R: Read>(reader: &mut R) -> Result<(Vec<u8>, usize), InferError> {
+    let mut prefix = Vec::new();
+    reader.take(PREFIX_BYTES).read_to_end(&mut prefix)?;
+    let complete = if (prefix.len() as u64) < PREFIX_BYTES {
+        prefix.len()
+    } else {
+        prefix
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(prefix.len(), |i| i + 1)
+    };
+    Ok((prefix, complete))
+}
+
+fn infer_csv<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
+    let (prefix, complete) = read_prefix(&mut reader)?;
+    if prefix.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(InferError::Csv("file is empty".into()));
+    }
+    let (schema, _) = arrow_csv::reader::Format::default()
+        .with_header(true)
+        .infer_schema(Cursor::new(&prefix[..complete]), Some(INFER_RECORDS))
+        .map_err(|e| InferError::Csv(e.to_string()))?;
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(Cursor::new(prefix).chain(reader));
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    while csv
+        .read_byte_record(&mut record)
+        .map_err(|e| InferError::Csv(e.to_string()))?
+    {
+        rows += 1;
+    }
+    Ok(Inferred::from_schema(&schema, rows))
+}
+
+/// Counts lines holding anything but white space.
+fn count_nonblank_lines<R: Read>(mut reader: R) -> Result<u64, InferError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut rows, mut content) = (0u64, false);
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                rows += content as u64;
+                content = false;
+            } else if !b.is_ascii_whitespace() {
+                content = true;
+            }
+        }
+    }
+    Ok(rows + content as u64)
+}
+
+fn infer_jsonl<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
+    let (prefix, complete) = read_prefix(&mut reader)?;
+    let schema = infer_jsonl_schema(&prefix[..complete])?;
+    let rows = count_nonblank_lines(Cursor::new(prefix).chain(reader))?;
+    Ok(Inferred::from_schema(&schema, rows))
+}
+
+fn infer_jsonl_schema(lines: &[u8]) -> Result<Schema, InferError> {
+    let values = lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .take(INFER_RECORDS)
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_slice::<serde_json::Value>(l)
+                .map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(v) = values.iter().find(|v| !v.is_object()) {
+        return Err(InferError::Json(format!(
+            "expected one JSON object per line, found {}",
+            json_kind(v)
+        )));
+    }
+    arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok))
+        .map_err(|e| InferError::Json(e.to_string()))
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// `.json` files are either one top-level array of objects or JSON lines (what pyarrow's
+/// `read_json` expects); the first non-blank byte decides.
+fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let first = loop {
+        let buf = std::io::BufRead::fill_buf(&mut reader)?;
+        if buf.is_empty() {
+            return Err(InferError::Json("file is empty".into()));
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let b = buf[i];
+                std::io::BufRead::consume(&mut reader, i);
+                break b;
+            }
+            None => {
+                let n = buf.len();
+                std::io::BufRead::consume(&mut reader, n);
+            }
+        }
+    };
+    if first != b'[' {
+        return infer_jsonl(reader);
+    }
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let (sample, rows) = serde::Deserializer::deserialize_seq(&mut de, ArraySampler)
+        .map_err(|e| InferError::Json(e.to_string()))?;
+    de.end().map_err(|e| InferError::Json(e.to_string()))?;
+    if let Some(v) = sample.iter().find(|v| !v.is_object()) {
+        return Err(InferError::Json(format!(
+            "expected an array of objects, found {}",
+            json_kind(v)
+        )));
+    }
+    let schema = arrow_json::reader::infer_json_schema_from_iterator(sample.iter().map(Ok))
+        .map_err(|e| InferError::Json(e.to_string()))?;
+    Ok(Inferred::from_schema(&schema, rows))
+}
+
+/// Walks a top-level JSON array one element at a time, keeping the first few for
+/// inference and counting all of them, so memory holds one element, not the file.
+struct ArraySampler;
+
+impl<'de> serde::de::Visitor<'de> for ArraySampler {
+    type Value = (Vec<serde_json::Value>, u64);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut sample = Vec::new();
+        let mut rows = 0u64;
+        loop {
+            if sample.len() < INFER_RECORDS {
+                match seq.next_element::<serde_json::Value>()? {
+                    Some(v) => sample.push(v),
+                    None => break,
+                }
+            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            rows += 1;
+        }
+        Ok((sample, rows))
+    }
+}
+
+const IPC_MAGIC: &[u8; 6] = b"ARROW1";
+
+/// Arrow IPC file (feather v2) or stream: the schema message and each record batch's
+/// row count are read from the message headers; bodies are skipped, never decoded.
+fn infer_ipc<R: Read>(reader: R) -> Result<Inferred, InferError> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut head = [0u8; 8];
+    let n = read_full(&mut reader, &mut head)?;
+    let mut pending: Vec<u8> = Vec::new();
+    let file_format = n >= 6 && &head[..6] == IPC_MAGIC;
+    if file_format {
+        // file format: magic, zero padding to the writer's alignment, then the stream format
+    } else if n >= 4 && &head[..4] == b"FEA1" {
+        return Err(InferError::Arrow(
+            "feather v1 files are not supported; write feather v2 (arrow IPC)".into(),
+        ));
+    } else {
+        pending.extend_from_slice(&head[..n]);
+    }
+    let mut reader = Cursor::new(pending).chain(reader);
+    let mut schema: Option<Schema> = None;
+    let mut rows = 0u64;
+    let ipc_err = |m: &str| InferError::Arrow(m.to_string());
+    loop {
+        let mut word = [0u8; 4];
+        if read_full(&mut reader, &mut word)? < 4 {
+            break; // stream ended without an end-of-stream marker
+        }
+        let mut len = i32::from_le_bytes(word);
+        if len == -1 {
+            if read_full(&mut reader, &mut word)? < 4 {
+                return Err(ipc_err("truncated message header"));
+            }
+            len = i32::from_le_bytes(word);
+        }
+        if len == 0 {
+            if file_format && schema.is_none() {
+                continue; // still in the padding after the file magic
+            }
+            break; // end of stream
+        }
+        if !(0..=(64 << 20)).contains(&len) {
+            return Err(ipc_err("invalid message length"));
+        }
+        let mut meta = vec![0u8; len as usize];
+        reader
+            .read_exact(&mut meta)
+            .map_err(|_| ipc_err("truncated message"))?;
+        let msg =
+            arrow_ipc::root_as_message(&meta).map_err(|e| InferError::Arrow(e.to_string()))?;
+        if let Some(s) = msg.header_as_schema() {
+            schema = Some(arrow_ipc::convert::fb_to_schema(s));
+        } else if let Some(b) = msg.header_as_record_batch() {
+            rows += u64::try_from(b.length()).map_err(|_| ipc_err("negative batch length"))?;
+        }
+        let body = u64::try_from(msg.bodyLength()).map_err(|_| ipc_err("negative body length"))?;
+        let skipped = std::io::copy(&mut (&mut reader).take(body), &mut std::io::sink())?;
+        if skipped != body {
+            return Err(ipc_err("truncated message body"));
+        }
+    }
+    let schema = schema.ok_or_else(|| ipc_err("no schema message"))?;
+    Ok(Inferred::from_schema(&schema, rows))
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,92 @@
+//! Arrow type names as pyarrow prints them (`int64`, `string`, `list<item: double>`), the
+//! spelling the official client writes into `data_schema`, so both agree on one dataset.
+
+use arrow_schema::{DataType, TimeUnit};
+
+fn unit(u: &TimeUnit) -> &'static str {
+    match u {
+        TimeUnit::Second => "s",
+        TimeUnit::Millisecond => "ms",
+        TimeUnit::Microsecond => "us",
+        TimeUnit::Nanosecond => "ns",
+    }
+}
+
+pub fn arrow_type_name(dt: &DataType) -> String {
+    use DataType::*;
+    match dt {
+        Null => "null".into(),
+        Boolean => "bool".into(),
+        Int8 => "int8".into(),
+        Int16 => "int16".into(),
+        Int32 => "int32".into(),
+        Int64 => "int64".into(),
+        UInt8 => "uint8".into(),
+        UInt16 => "uint16".into(),
+        UInt32 => "uint32".into(),
+        UInt64 => "uint64".into(),
+        Float16 => "halffloat".into(),
+        Float32 => "float".into(),
+        Float64 => "double".into(),
+        Utf8 => "string".into(),
+        LargeUtf8 => "large_string".into(),
+        Utf8View => "string_view".into(),
+        Binary => "binary".into(),
+        LargeBinary => "large_binary".into(),
+        BinaryView => "binary_view".into(),
+        FixedSizeBinary(n) => format!("fixed_size_binary[{n}]"),
+        Date32 => "date32[day]".into(),
+        Date64 => "date64[ms]".into(),
+        Timestamp(u, None) => format!("timestamp[{}]", unit(u)),
+        Timestamp(u, Some(tz)) => format!("timestamp[{}, tz={tz}]", unit(u)),
+        Time32(u) => format!("time32[{}]", unit(u)),
+        Time64(u) => format!("time64[{}]", unit(u)),
+        Duration(u) => format!("duration[{}]", unit(u)),
+        Decimal32(p, s) => format!("decimal32({p}, {s})"),
+        Decimal64(p, s) => format!("decimal64({p}, {s})"),
+        Decimal128(p, s) => format!("decimal128({p}, {s})"),
+        Decimal256(p, s) => format!("decimal256({p}, {s})"),
+        List(f) => format!("list<{}: {}>", f.name(), arrow_type_name(f.data_type())),
+        LargeList(f) => format!(
+            "large_list<{}: {}>",
+            f.name(),
+            arrow_type_name(f.data_type())
+        ),
+        ListView(f) => format!(
+            "list_view<{}: {}>",
+            f.name(),
+            arrow_type_name(f.data_type())
+        ),
+        LargeListView(f) => format!(
+            "large_list_view<{}: {}>",
+            f.name(),
+            arrow_type_name(f.data_type())
+        ),
+        FixedSizeList(f, n) => format!(
+            "fixed_size_list<{}: {}>[{n}]",
+            f.name(),
+            arrow_type_name(f.data_type())
+        ),
+        Struct(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), arrow_type_name(f.data_type())))
+                .collect();
+            format!("struct<{}>", inner.join(", "))
+        }
+        Map(entries, _) => match entries.data_type() {
+            Struct(kv) if kv.len() == 2 => format!(
+                "map<{}, {}>",
+                arrow_type_name(kv[0].data_type()),
+                arrow_type_name(kv[1].data_type())
+            ),
+            other => format!("map<{}>", arrow_type_name(other)),
+        },
+        Dictionary(k, v) => format!(
+            "dictionary<values={}, indices={}, ordered=0>",
+            arrow_type_name(v),
+            arrow_type_name(k)
+        ),
+        other => other.to_string().to_lowercase(),
+    }
+}

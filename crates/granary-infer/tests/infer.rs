@@ -1,0 +1,164 @@
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use granary_core::DataFormat;
+use granary_infer::{infer_file, infer_reader, InferError, Inferred};
+use std::sync::Arc;
+
+fn cols(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn batch(n: i64) -> RecordBatch {
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|i| format!("row {i}")),
+    ));
+    let scores: ArrayRef = Arc::new(Float64Array::from_iter_values(
+        (0..n).map(|i| i as f64 / 2.0),
+    ));
+    RecordBatch::try_from_iter([("id", ids), ("name", names), ("score", scores)]).unwrap()
+}
+
+#[test]
+fn parquet_footer_gives_schema_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let file = std::fs::File::create(&path).unwrap();
+    let b = batch(1234);
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, b.schema(), None).unwrap();
+    w.write(&b).unwrap();
+    w.write(&batch(66)).unwrap();
+    w.close().unwrap();
+    let got = infer_file(&path, DataFormat::Parquet).unwrap();
+    assert_eq!(
+        got,
+        Inferred {
+            columns: cols(&[("id", "int64"), ("name", "string"), ("score", "double")]),
+            rows: 1300
+        }
+    );
+    // the same through a stream
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        infer_reader(DataFormat::Parquet, &bytes[..]).unwrap().rows,
+        1300
+    );
+}
+
+#[test]
+fn parquet_garbage_is_an_error() {
+    let err = infer_reader(DataFormat::Parquet, &b"definitely not parquet at all"[..]).unwrap_err();
+    assert!(matches!(err, InferError::Parquet(_)), "{err}");
+}
+
+#[test]
+fn csv_counts_quoted_newlines_once() {
+    let data = "id,text,score\n1,\"two\nlines\",0.5\n2,plain,1.5\n3,\"a,b\",2\n";
+    let got = infer_reader(DataFormat::Csv, data.as_bytes()).unwrap();
+    assert_eq!(
+        got,
+        Inferred {
+            columns: cols(&[("id", "int64"), ("text", "string"), ("score", "double")]),
+            rows: 3
+        }
+    );
+}
+
+#[test]
+fn csv_larger_than_the_inference_prefix() {
+    let mut data = String::from("a,b\n");
+    for i in 0..300_000 {
+        data.push_str(&format!("{i},value-{i}\n"));
+    }
+    assert!(data.len() > 4 << 20);
+    let got = infer_reader(DataFormat::Csv, data.as_bytes()).unwrap();
+    assert_eq!(got.rows, 300_000);
+    assert_eq!(got.columns, cols(&[("a", "int64"), ("b", "string")]));
+}
+
+#[test]
+fn csv_ragged_rows_are_an_error() {
+    let err = infer_reader(DataFormat::Csv, "a,b\n1,2\n3\n".as_bytes()).unwrap_err();
+    assert!(matches!(err, InferError::Csv(_)), "{err}");
+    assert!(matches!(
+        infer_reader(DataFormat::Csv, "".as_bytes()),
+        Err(InferError::Csv(_))
+    ));
+}
+
+#[test]
+fn jsonl_and_json_lines_and_arrays() {
+    let lines = "{\"q\": \"hi\", \"n\": 1}\n\n{\"q\": \"yo\", \"n\": 2, \"tags\": [\"a\"]}\n{\"q\": \"x\", \"n\": 3}";
+    let got = infer_reader(DataFormat::Jsonl, lines.as_bytes()).unwrap();
+    assert_eq!(
+        got,
+        Inferred {
+            columns: cols(&[
+                ("q", "string"),
+                ("n", "int64"),
+                ("tags", "list<item: string>")
+            ]),
+            rows: 3
+        }
+    );
+    assert_eq!(
+        infer_reader(DataFormat::Json, lines.as_bytes()).unwrap(),
+        got
+    );
+
+    let arr = " [ {\"q\": \"hi\", \"n\": 1.5}, {\"q\": null, \"n\": 2} ] ";
+    let got = infer_reader(DataFormat::Json, arr.as_bytes()).unwrap();
+    assert_eq!(
+        got,
+        Inferred {
+            columns: cols(&[("q", "string"), ("n", "double")]),
+            rows: 2
+        }
+    );
+
+    assert!(matches!(
+        infer_reader(DataFormat::Jsonl, "{\"a\":1}\nnot json\n".as_bytes()),
+        Err(InferError::Json(_))
+    ));
+    assert!(matches!(
+        infer_reader(DataFormat::Json, "[1, 2]".as_bytes()),
+        Err(InferError::Json(_))
+    ));
+    assert!(matches!(
+        infer_reader(DataFormat::Json, "[{\"a\":1}".as_bytes()),
+        Err(InferError::Json(_))
+    ));
+}
+
+#[test]
+fn arrow_ipc_file_and_stream() {
+    let b = batch(10);
+    let mut file = Vec::new();
+    {
+        let mut w = arrow_ipc::writer::FileWriter::try_new(&mut file, &b.schema()).unwrap();
+        w.write(&b).unwrap();
+        w.write(&batch(5)).unwrap();
+        w.finish().unwrap();
+    }
+    let want = Inferred {
+        columns: cols(&[("id", "int64"), ("name", "string"), ("score", "double")]),
+        rows: 15,
+    };
+    assert_eq!(infer_reader(DataFormat::Arrow, &file[..]).unwrap(), want);
+    assert_eq!(infer_reader(DataFormat::Feather, &file[..]).unwrap(), want);
+
+    let mut stream = Vec::new();
+    {
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut stream, &b.schema()).unwrap();
+        w.write(&b).unwrap();
+        w.write(&batch(5)).unwrap();
+        w.finish().unwrap();
+    }
+    assert_eq!(infer_reader(DataFormat::Arrow, &stream[..]).unwrap(), want);
+    assert!(matches!(
+        infer_reader(DataFormat::Arrow, &file[..20]),
+        Err(InferError::Arrow(_))
+    ));
+}
