@@ -1,1 +1,456 @@
+//! Content-addressed blob storage and resumable upload sessions over `object_store`, so the
+//! same code runs on a local directory and on S3-compatible storage.
+//!
+//! Invariants: a blob is visible under `blobs/{org}/sha256/…/{hex}` only after every byte
+//! was hashed and the digest matched; the final write is a single atomic rename or
+//! multipart completion. Bytes are streamed, never held whole in memory. Only this crate
+//! depends on object_store.
+//!
+//! Upload sessions live in the store itself (`uploads/{id}/info.json` and one object per
+//! appended chunk, named by its start offset), so any server sharing the store can resume
+//! or finish a session another started. The running hash is cached in memory as an
+//! optimisation; when the cache is stale or missing the parts are re-read and hashed.
 
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
+use granary_core::Digest;
+use object_store::{
+    path::Path as ObjPath, GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// Bytes buffered per multipart part before it is handed to the store.
+const CHUNK: usize = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("upload session not found")]
+    UploadNotFound,
+    #[error(
+        "chunk starts at byte {got} but the upload has {expected} bytes; resume from {expected}"
+    )]
+    OffsetMismatch { expected: u64, got: u64 },
+    #[error("digest mismatch: the uploaded bytes hash to {actual}, not {expected}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("the request body ended early: {0}")]
+    Body(String),
+    #[error("requested range is not satisfiable")]
+    Range,
+    #[error("object store error: {0}")]
+    Backend(String),
+}
+
+impl From<object_store::Error> for BlobError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => BlobError::NotFound,
+            other => BlobError::Backend(other.to_string()),
+        }
+    }
+}
+
+pub type BlobResult<T> = Result<T, BlobError>;
+
+/// What a session records about itself.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UploadInfo {
+    pub id: Uuid,
+    pub org: String,
+    pub repo: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A blob's bytes as a stream, with its total size.
+pub struct BlobStream {
+    pub size: u64,
+    pub range: Range<u64>,
+    pub stream: BoxStream<'static, BlobResult<Bytes>>,
+}
+
+#[derive(Clone)]
+pub struct BlobStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ObjectStore>,
+    /// upload id → (offset, hash state at that offset)
+    hashers: Mutex<HashMap<Uuid, (u64, Sha256)>>,
+    locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn blob_key(org: &str, digest: &Digest) -> ObjPath {
+    let hex = digest.hex();
+    ObjPath::from(format!("blobs/{org}/sha256/{}/{hex}", &hex[..2]))
+}
+
+fn upload_prefix(id: Uuid) -> ObjPath {
+    ObjPath::from(format!("uploads/{id}"))
+}
+
+fn info_key(id: Uuid) -> ObjPath {
+    ObjPath::from(format!("uploads/{id}/info.json"))
+}
+
+fn part_key(id: Uuid, offset: u64) -> ObjPath {
+    ObjPath::from(format!("uploads/{id}/part-{offset:020}"))
+}
+
+impl BlobStore {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        BlobStore {
+            inner: Arc::new(Inner {
+                store,
+                hashers: Mutex::new(HashMap::new()),
+                locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A store rooted at a local directory, created if missing.
+    pub fn local(dir: &std::path::Path) -> BlobResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BlobError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?
+            .with_automatic_cleanup(true);
+        Ok(Self::new(Arc::new(fs)))
+    }
+
+    fn store(&self) -> &dyn ObjectStore {
+        self.inner.store.as_ref()
+    }
+
+    /// The size of the org's blob, if it has it.
+    pub async fn stat(&self, org: &str, digest: &Digest) -> BlobResult<Option<u64>> {
+        match self.store().head(&blob_key(org, digest)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams the blob, or the given byte range of it.
+    pub async fn get(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> BlobResult<BlobStream> {
+        let opts = GetOptions {
+            range: range.clone().map(GetRange::Bounded),
+            ..Default::default()
+        };
+        let res = self
+            .store()
+            .get_opts(&blob_key(org, digest), opts)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotModified { .. } => BlobError::Range,
+                e if e.to_string().contains("Range") => BlobError::Range,
+                e => e.into(),
+            })?;
+        let size = res.meta.size;
+        let range = res.range.clone();
+        let stream = res.into_stream().map_err(BlobError::from).boxed();
+        Ok(BlobStream {
+            size,
+            range,
+            stream,
+        })
+    }
+
+    /// Reads a byte range fully into memory: for small reads such as parquet footers.
+    pub async fn read_range(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: Range<u64>,
+    ) -> BlobResult<Bytes> {
+        Ok(self
+            .store()
+            .get_range(&blob_key(org, digest), range)
+            .await?)
+    }
+
+    /// Reads a whole blob that must be at most `max` bytes (configs, manifests).
+    pub async fn read_small(
+        &self,
+        org: &str,
+        digest: &Digest,
+        max: u64,
+    ) -> BlobResult<Option<Bytes>> {
+        let Some(size) = self.stat(org, digest).await? else {
+            return Ok(None);
+        };
+        if size > max {
+            return Err(BlobError::Body(format!(
+                "blob {digest} is {size} bytes; at most {max} are allowed here"
+            )));
+        }
+        let bytes = self
+            .store()
+            .get(&blob_key(org, digest))
+            .await?
+            .bytes()
+            .await?;
+        Ok(Some(bytes))
+    }
+
+    // ---- upload sessions ----
+
+    pub async fn start_upload(&self, org: &str, repo: &str) -> BlobResult<UploadInfo> {
+        let info = UploadInfo {
+            id: Uuid::new_v4(),
+            org: org.into(),
+            repo: repo.into(),
+            created_at: Utc::now(),
+        };
+        let json = serde_json::to_vec(&info).expect("plain data");
+        self.store()
+            .put(&info_key(info.id), PutPayload::from(json))
+            .await?;
+        self.inner
+            .hashers
+            .lock()
+            .expect("poisoned")
+            .insert(info.id, (0, Sha256::new()));
+        Ok(info)
+    }
+
+    /// The session and how many bytes it holds.
+    pub async fn upload_status(&self, id: Uuid) -> BlobResult<(UploadInfo, u64)> {
+        let info = self.upload_info(id).await?;
+        let (_, offset) = self.parts(id).await?;
+        Ok((info, offset))
+    }
+
+    async fn upload_info(&self, id: Uuid) -> BlobResult<UploadInfo> {
+        let bytes = match self.store().get(&info_key(id)).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Err(BlobError::UploadNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|e| BlobError::Backend(format!("corrupt upload session: {e}")))
+    }
+
+    /// The session's parts in offset order, and the total bytes they hold.
+    async fn parts(&self, id: Uuid) -> BlobResult<(Vec<(ObjPath, u64)>, u64)> {
+        let mut parts: Vec<(ObjPath, u64)> = self
+            .store()
+            .list(Some(&upload_prefix(id)))
+            .try_filter(|m| {
+                futures::future::ready(
+                    m.location
+                        .filename()
+                        .is_some_and(|f| f.starts_with("part-")),
+                )
+            })
+            .map_ok(|m| (m.location, m.size))
+            .try_collect()
+            .await?;
+        parts.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let total = parts.iter().map(|p| p.1).sum();
+        Ok((parts, total))
+    }
+
+    fn lock_for(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner
+            .locks
+            .lock()
+            .expect("poisoned")
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    fn forget(&self, id: Uuid) {
+        self.inner.locks.lock().expect("poisoned").remove(&id);
+        self.inner.hashers.lock().expect("poisoned").remove(&id);
+    }
+
+    /// Appends a chunk that must start at the session's current size. Whatever part of the
+    /// body arrives before a dropped connection is kept, so the client can resume after it.
+    /// Returns the session's new size and the session.
+    pub async fn append<S, E>(
+        &self,
+        id: Uuid,
+        start: Option<u64>,
+        body: S,
+    ) -> BlobResult<(UploadInfo, u64)>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let info = self.upload_info(id).await?;
+        let (_, offset) = self.parts(id).await?;
+        if let Some(start) = start {
+            if start != offset {
+                return Err(BlobError::OffsetMismatch {
+                    expected: offset,
+                    got: start,
+                });
+            }
+        }
+        let mut hasher = {
+            let cache = self.inner.hashers.lock().expect("poisoned");
+            match cache.get(&id) {
+                Some((o, h)) if *o == offset => Some(h.clone()),
+                _ => None,
+            }
+        };
+        let mut body = std::pin::pin!(body);
+        let mut writer: Option<WriteMultipart> = None;
+        let mut written = 0u64;
+        let mut failure = None;
+        while let Some(item) = body.next().await {
+            let chunk = match item {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(BlobError::Body(e.to_string()));
+                    break;
+                }
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            if writer.is_none() {
+                let upload = self.store().put_multipart(&part_key(id, offset)).await?;
+                writer = Some(WriteMultipart::new_with_chunk_size(upload, CHUNK));
+            }
+            let w = writer.as_mut().expect("set above");
+            if let Err(e) = w.wait_for_capacity(4).await {
+                failure = Some(e.into());
+                break;
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
+            w.write(&chunk);
+            written += chunk.len() as u64;
+        }
+        if let Some(w) = writer {
+            if let Err(e) = w.finish().await {
+                self.inner.hashers.lock().expect("poisoned").remove(&id);
+                return Err(e.into());
+            }
+        }
+        let new_offset = offset + written;
+        {
+            let mut cache = self.inner.hashers.lock().expect("poisoned");
+            match hasher {
+                Some(h) => cache.insert(id, (new_offset, h)),
+                None => cache.remove(&id),
+            };
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((info, new_offset)),
+        }
+    }
+
+    /// Verifies the session's bytes against `expected` and commits them as the org's blob.
+    /// On a digest mismatch the session is discarded.
+    pub async fn finish(&self, id: Uuid, expected: &Digest) -> BlobResult<(UploadInfo, u64)> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let info = self.upload_info(id).await?;
+        let (parts, total) = self.parts(id).await?;
+        let cached = {
+            let cache = self.inner.hashers.lock().expect("poisoned");
+            match cache.get(&id) {
+                Some((o, h)) if *o == total => Some(h.clone()),
+                _ => None,
+            }
+        };
+        let hasher = match cached {
+            Some(h) => h,
+            None => {
+                let mut h = Sha256::new();
+                for (key, _) in &parts {
+                    let mut s = self.store().get(key).await?.into_stream();
+                    while let Some(chunk) = s.next().await {
+                        h.update(&chunk?);
+                    }
+                }
+                h
+            }
+        };
+        let actual = Digest::from_hasher(hasher);
+        if &actual != expected {
+            self.discard(id).await?;
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        let dest = blob_key(&info.org, expected);
+        if self.stat(&info.org, expected).await?.is_none() {
+            match parts.as_slice() {
+                [] => {
+                    self.store().put(&dest, PutPayload::default()).await?;
+                }
+                [(only, _)] => {
+                    self.store().rename(only, &dest).await?;
+                }
+                many => {
+                    let upload = self.store().put_multipart(&dest).await?;
+                    let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+                    for (key, _) in many {
+                        let mut s = self.store().get(key).await?.into_stream();
+                        while let Some(chunk) = s.next().await {
+                            w.wait_for_capacity(4).await?;
+                            w.write(&chunk?);
+                        }
+                    }
+                    w.finish().await?;
+                }
+            }
+        }
+        self.discard(id).await?;
+        Ok((info, total))
+    }
+
+    /// Deletes a session and everything it staged.
+    pub async fn discard(&self, id: Uuid) -> BlobResult<()> {
+        let keys: Vec<ObjPath> = self
+            .store()
+            .list(Some(&upload_prefix(id)))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        for key in keys {
+            match self.store().delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.forget(id);
+        Ok(())
+    }
+
+    /// Stores a whole blob in one call: start, append, finish.
+    pub async fn put<S, E>(&self, org: &str, expected: &Digest, body: S) -> BlobResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let info = self.start_upload(org, "").await?;
+        if let Err(e) = self.append(info.id, Some(0), body).await {
+            let _ = self.discard(info.id).await;
+            return Err(e);
+        }
+        let (_, size) = self.finish(info.id, expected).await?;
+        Ok(size)
+    }
+}

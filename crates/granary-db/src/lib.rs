@@ -1,1 +1,81 @@
+//! The metadata store: every query the registry makes, behind one trait, so the server never
+//! sees SQL. `sqlite` is the embedded default. Only this crate depends on sqlx.
 
+mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use granary_core::{Digest, Role, Version};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A uniqueness rule was violated (org key, username, …).
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The database did not answer in time.
+    #[error("metadata database timed out: {0}")]
+    Timeout(String),
+    /// The database answered with an error or could not be reached.
+    #[error("metadata database error: {0}")]
+    Backend(String),
+    /// Stored data could not be decoded: a bug or a corrupted database.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Everything the registry asks of its metadata database.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    // identity
+    async fn user_count(&self) -> DbResult<i64>;
+    async fn create_org(&self, key: &str, name: &str) -> DbResult<Org>;
+    async fn org_by_key(&self, key: &str) -> DbResult<Option<Org>>;
+    async fn list_orgs(&self) -> DbResult<Vec<Org>>;
+    async fn create_user(&self, username: &str, email: &str) -> DbResult<User>;
+    async fn user_by_name(&self, username: &str) -> DbResult<Option<User>>;
+    async fn list_users(&self) -> DbResult<Vec<User>>;
+    /// Adds the user to the org or changes their role.
+    async fn set_membership(&self, org_id: Uuid, user_id: Uuid, role: Role) -> DbResult<()>;
+    async fn remove_membership(&self, org_id: Uuid, user_id: Uuid) -> DbResult<bool>;
+    async fn role_of(&self, org_id: Uuid, user_id: Uuid) -> DbResult<Option<Role>>;
+    async fn list_members(&self, org_id: Uuid) -> DbResult<Vec<(User, Role)>>;
+    async fn list_user_orgs(&self, user_id: Uuid) -> DbResult<Vec<(Org, Role)>>;
+    async fn create_api_key(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        prefix: &str,
+        token_hash: &str,
+    ) -> DbResult<ApiKey>;
+    /// The live (unrevoked) key with this hash and its user.
+    async fn authenticate(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>>;
+    async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, id: Uuid) -> DbResult<bool>;
+
+    // datasets
+    /// Creates the version (and its dataset, if new) in one transaction.
+    async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome>;
+    async fn dataset(&self, org_id: Uuid, name: &str) -> DbResult<Option<Dataset>>;
+    /// The given version, or the highest one when `version` is `None`.
+    async fn version(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        version: Option<Version>,
+    ) -> DbResult<Option<VersionRecord>>;
+    async fn version_by_digest(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        digest: &Digest,
+    ) -> DbResult<Option<VersionRecord>>;
+    /// All versions of a dataset, highest first.
+    async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>>;
+    /// Whether a public dataset of this org references the blob.
+    async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool>;
+}

@@ -1,0 +1,118 @@
+//! Records the store returns and takes. These are storage-side types; the HTTP layer maps
+//! them to its own wire types.
+
+use chrono::{DateTime, Utc};
+use granary_core::{Digest, Version};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Org {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub is_public: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileRecord {
+    pub path: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub split: Option<String>,
+}
+
+/// Descriptive metadata of a version, as published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionMeta {
+    pub format: String,
+    /// Column name → arrow type name, in column order.
+    pub data_schema: Vec<(String, String)>,
+    pub row_count: u64,
+    pub file_size_bytes: u64,
+    pub size_category: String,
+    pub summary: Option<String>,
+    pub pretty_name: Option<String>,
+    pub license: Option<String>,
+    pub language: Option<Vec<String>>,
+    pub tags: Vec<String>,
+    pub task_categories: Vec<String>,
+    pub origin: Option<Map<String, Value>>,
+    pub splits: Option<BTreeMap<String, String>>,
+    pub artifacts_hash: Digest,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewVersion {
+    pub org_id: Uuid,
+    pub name: String,
+    pub version: Version,
+    pub manifest_digest: Digest,
+    /// The OCI manifest exactly as pushed.
+    pub manifest: String,
+    pub config_digest: Digest,
+    pub meta: VersionMeta,
+    pub files: Vec<FileRecord>,
+    pub created_by: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionRecord {
+    pub id: Uuid,
+    pub dataset_id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub version: Version,
+    pub is_public: bool,
+    pub manifest_digest: Digest,
+    pub manifest: String,
+    pub config_digest: Digest,
+    pub meta: VersionMeta,
+    /// In path order.
+    pub files: Vec<FileRecord>,
+    pub download_count: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PublishOutcome {
+    /// The version is new.
+    Created(Box<VersionRecord>),
+    /// The same manifest was already published under this version: nothing changed.
+    Unchanged(Box<VersionRecord>),
+    /// The version exists with other content.
+    Conflict { existing: Digest },
+}

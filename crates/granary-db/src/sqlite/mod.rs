@@ -1,0 +1,703 @@
+//! The embedded metadata store: one SQLite file in WAL mode. Writes take the database's
+//! write lock up front (`BEGIN IMMEDIATE`) so concurrent publishers queue instead of failing.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use granary_core::{Digest, Role, Version};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> DbResult<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(opts).await
+    }
+
+    /// Opens a `sqlite://` URL.
+    pub async fn open_url(url: &str) -> DbResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::Backend(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(opts).await
+    }
+
+    async fn connect(opts: SqliteConnectOptions) -> DbResult<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| DbError::Backend(format!("migration failed: {e}")))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn map_err(e: sqlx::Error) -> DbError {
+    match e {
+        sqlx::Error::PoolTimedOut => DbError::Timeout("no connection available".into()),
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => {
+            DbError::AlreadyExists(d.message().to_string())
+        }
+        sqlx::Error::Database(ref d) if d.message().contains("database is locked") => {
+            DbError::Timeout(d.message().to_string())
+        }
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_) => DbError::Corrupt(e.to_string()),
+        other => DbError::Backend(other.to_string()),
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn now() -> DateTime<Utc> {
+    // Stored with microsecond precision; truncate so values compare equal after a round trip.
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+fn corrupt(what: &str, v: &str) -> DbError {
+    DbError::Corrupt(format!("bad {what}: {v:?}"))
+}
+
+fn get_ts(row: &SqliteRow, col: &str) -> DbResult<DateTime<Utc>> {
+    let s: String = row.try_get(col).map_err(map_err)?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| corrupt(col, &s))
+}
+
+fn get_opt_ts(row: &SqliteRow, col: &str) -> DbResult<Option<DateTime<Utc>>> {
+    let s: Option<String> = row.try_get(col).map_err(map_err)?;
+    s.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| corrupt(col, &s))
+    })
+    .transpose()
+}
+
+fn get_uuid(row: &SqliteRow, col: &str) -> DbResult<Uuid> {
+    let s: String = row.try_get(col).map_err(map_err)?;
+    Uuid::parse_str(&s).map_err(|_| corrupt(col, &s))
+}
+
+fn get_str(row: &SqliteRow, col: &str) -> DbResult<String> {
+    row.try_get(col).map_err(map_err)
+}
+
+fn get_parsed<T: FromStr>(row: &SqliteRow, col: &str) -> DbResult<T> {
+    let s = get_str(row, col)?;
+    s.parse().map_err(|_| corrupt(col, &s))
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> DbResult<T> {
+    let s = get_str(row, col)?;
+    serde_json::from_str(&s).map_err(|_| corrupt(col, &s))
+}
+
+fn get_opt_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> DbResult<Option<T>> {
+    let s: Option<String> = row.try_get(col).map_err(map_err)?;
+    s.map(|s| serde_json::from_str(&s).map_err(|_| corrupt(col, &s)))
+        .transpose()
+}
+
+fn get_u64(row: &SqliteRow, col: &str) -> DbResult<u64> {
+    let v: i64 = row.try_get(col).map_err(map_err)?;
+    u64::try_from(v).map_err(|_| corrupt(col, &v.to_string()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialising plain data cannot fail")
+}
+
+fn org_from(row: &SqliteRow) -> DbResult<Org> {
+    Ok(Org {
+        id: get_uuid(row, "id")?,
+        key: get_str(row, "key")?,
+        name: get_str(row, "name")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+fn user_from(row: &SqliteRow) -> DbResult<User> {
+    Ok(User {
+        id: get_uuid(row, "id")?,
+        username: get_str(row, "username")?,
+        email: get_str(row, "email")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+fn key_from(row: &SqliteRow) -> DbResult<ApiKey> {
+    Ok(ApiKey {
+        id: get_uuid(row, "id")?,
+        user_id: get_uuid(row, "user_id")?,
+        username: get_str(row, "username")?,
+        name: get_str(row, "name")?,
+        prefix: get_str(row, "prefix")?,
+        created_at: get_ts(row, "created_at")?,
+        revoked_at: get_opt_ts(row, "revoked_at")?,
+    })
+}
+
+fn dataset_from(row: &SqliteRow) -> DbResult<Dataset> {
+    Ok(Dataset {
+        id: get_uuid(row, "id")?,
+        org_id: get_uuid(row, "org_id")?,
+        name: get_str(row, "name")?,
+        is_public: row.try_get::<i64, _>("is_public").map_err(map_err)? != 0,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+const VERSION_COLS: &str = "v.id, v.dataset_id, d.org_id, d.name, d.is_public, v.version, v.manifest_digest,
+    v.manifest, v.config_digest, v.format, v.data_schema, v.row_count, v.file_size_bytes, v.size_category,
+    v.summary, v.pretty_name, v.license, v.language, v.tags, v.task_categories, v.origin, v.splits,
+    v.artifacts_hash, v.download_count, v.created_at, v.updated_at";
+
+fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
+    let schema: Vec<(String, String)> = get_json(row, "data_schema")?;
+    Ok(VersionRecord {
+        id: get_uuid(row, "id")?,
+        dataset_id: get_uuid(row, "dataset_id")?,
+        org_id: get_uuid(row, "org_id")?,
+        name: get_str(row, "name")?,
+        version: get_parsed(row, "version")?,
+        is_public: row.try_get::<i64, _>("is_public").map_err(map_err)? != 0,
+        manifest_digest: get_parsed(row, "manifest_digest")?,
+        manifest: get_str(row, "manifest")?,
+        config_digest: get_parsed(row, "config_digest")?,
+        meta: VersionMeta {
+            format: get_str(row, "format")?,
+            data_schema: schema,
+            row_count: get_u64(row, "row_count")?,
+            file_size_bytes: get_u64(row, "file_size_bytes")?,
+            size_category: get_str(row, "size_category")?,
+            summary: row.try_get("summary").map_err(map_err)?,
+            pretty_name: row.try_get("pretty_name").map_err(map_err)?,
+            license: row.try_get("license").map_err(map_err)?,
+            language: get_opt_json(row, "language")?,
+            tags: get_json(row, "tags")?,
+            task_categories: get_json(row, "task_categories")?,
+            origin: get_opt_json(row, "origin")?,
+            splits: get_opt_json(row, "splits")?,
+            artifacts_hash: get_parsed(row, "artifacts_hash")?,
+        },
+        files: Vec::new(),
+        download_count: get_u64(row, "download_count")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+impl SqliteStore {
+    async fn with_files(&self, rec: Option<VersionRecord>) -> DbResult<Option<VersionRecord>> {
+        let Some(mut rec) = rec else { return Ok(None) };
+        let rows = sqlx::query("SELECT path, digest, size, split FROM version_files WHERE version_id = $1 ORDER BY path")
+            .bind(rec.id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rec.files = rows
+            .iter()
+            .map(|r| {
+                Ok(FileRecord {
+                    path: get_str(r, "path")?,
+                    digest: get_parsed(r, "digest")?,
+                    size: get_u64(r, "size")?,
+                    split: r.try_get("split").map_err(map_err)?,
+                })
+            })
+            .collect::<DbResult<_>>()?;
+        Ok(Some(rec))
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn user_count(&self) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn create_org(&self, key: &str, name: &str) -> DbResult<Org> {
+        let t = now();
+        let org = Org {
+            id: Uuid::new_v4(),
+            key: key.into(),
+            name: name.into(),
+            created_at: t,
+            updated_at: t,
+        };
+        sqlx::query(
+            "INSERT INTO orgs (id, key, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(org.id.to_string())
+        .bind(key)
+        .bind(name)
+        .bind(ts(t))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match map_err(e) {
+            DbError::AlreadyExists(_) => DbError::AlreadyExists(format!("organization {key:?}")),
+            other => other,
+        })?;
+        Ok(org)
+    }
+
+    async fn org_by_key(&self, key: &str) -> DbResult<Option<Org>> {
+        let row = sqlx::query("SELECT * FROM orgs WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(org_from).transpose()
+    }
+
+    async fn list_orgs(&self) -> DbResult<Vec<Org>> {
+        let rows = sqlx::query("SELECT * FROM orgs ORDER BY key")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(org_from).collect()
+    }
+
+    async fn create_user(&self, username: &str, email: &str) -> DbResult<User> {
+        let t = now();
+        let user = User {
+            id: Uuid::new_v4(),
+            username: username.into(),
+            email: email.into(),
+            created_at: t,
+            updated_at: t,
+        };
+        sqlx::query("INSERT INTO users (id, username, email, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(user.id.to_string())
+            .bind(username)
+            .bind(email)
+            .bind(ts(t))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match map_err(e) {
+                DbError::AlreadyExists(_) => DbError::AlreadyExists(format!("user {username:?}")),
+                other => other,
+            })?;
+        Ok(user)
+    }
+
+    async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn list_users(&self) -> DbResult<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(user_from).collect()
+    }
+
+    async fn set_membership(&self, org_id: Uuid, user_id: Uuid, role: Role) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(org_id.to_string())
+        .bind(user_id.to_string())
+        .bind(role.as_str())
+        .bind(ts(now()))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn remove_membership(&self, org_id: Uuid, user_id: Uuid) -> DbResult<bool> {
+        let r = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id.to_string())
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn role_of(&self, org_id: Uuid, user_id: Uuid) -> DbResult<Option<Role>> {
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id.to_string())
+                .bind(user_id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        role.map(|r| r.parse().map_err(|_| corrupt("role", &r)))
+            .transpose()
+    }
+
+    async fn list_members(&self, org_id: Uuid) -> DbResult<Vec<(User, Role)>> {
+        let rows = sqlx::query(
+            "SELECT u.*, m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.username",
+        )
+        .bind(org_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| Ok((user_from(r)?, get_parsed(r, "role")?)))
+            .collect()
+    }
+
+    async fn list_user_orgs(&self, user_id: Uuid) -> DbResult<Vec<(Org, Role)>> {
+        let rows = sqlx::query(
+            "SELECT o.*, m.role FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.key",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| Ok((org_from(r)?, get_parsed(r, "role")?)))
+            .collect()
+    }
+
+    async fn create_api_key(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        prefix: &str,
+        token_hash: &str,
+    ) -> DbResult<ApiKey> {
+        let t = now();
+        let id = Uuid::new_v4();
+        sqlx::query("INSERT INTO api_keys (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .bind(name)
+            .bind(prefix)
+            .bind(token_hash)
+            .bind(ts(t))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let row = sqlx::query("SELECT k.*, u.username FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        key_from(&row)
+    }
+
+    async fn authenticate(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>> {
+        let row = sqlx::query(
+            "SELECT k.id AS key_id, k.name AS key_name, k.prefix, k.created_at AS key_created_at, k.revoked_at, u.*
+             FROM api_keys k JOIN users u ON u.id = k.user_id
+             WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from(&row)?;
+        let key = ApiKey {
+            id: get_uuid(&row, "key_id")?,
+            user_id: user.id,
+            username: user.username.clone(),
+            name: get_str(&row, "key_name")?,
+            prefix: get_str(&row, "prefix")?,
+            created_at: get_ts(&row, "key_created_at")?,
+            revoked_at: None,
+        };
+        Ok(Some((key, user)))
+    }
+
+    async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT k.*, u.username FROM api_keys k JOIN users u ON u.id = k.user_id
+             WHERE $1 IS NULL OR k.user_id = $1 ORDER BY k.created_at, k.id",
+        )
+        .bind(user_id.map(|u| u.to_string()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> DbResult<bool> {
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id.to_string())
+                .bind(ts(now()))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let t = ts(now());
+        let existing = sqlx::query("SELECT id FROM datasets WHERE org_id = $1 AND name = $2")
+            .bind(new.org_id.to_string())
+            .bind(&new.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let dataset_id = match existing {
+            Some(row) => {
+                let id = get_uuid(&row, "id")?;
+                let prior: Option<String> =
+                    sqlx::query_scalar("SELECT manifest_digest FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
+                        .bind(id.to_string())
+                        .bind(new.version.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                if let Some(prior) = prior {
+                    drop(tx);
+                    let prior: Digest = prior
+                        .parse()
+                        .map_err(|_| corrupt("manifest_digest", &prior))?;
+                    if prior == new.manifest_digest {
+                        let rec = self
+                            .version(new.org_id, &new.name, Some(new.version))
+                            .await?;
+                        return rec
+                            .map(|r| PublishOutcome::Unchanged(Box::new(r)))
+                            .ok_or_else(|| {
+                                DbError::Backend("version vanished during publish".into())
+                            });
+                    }
+                    return Ok(PublishOutcome::Conflict { existing: prior });
+                }
+                sqlx::query("UPDATE datasets SET updated_at = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                id
+            }
+            None => {
+                let id = Uuid::new_v4();
+                sqlx::query("INSERT INTO datasets (id, org_id, name, is_public, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)")
+                    .bind(id.to_string())
+                    .bind(new.org_id.to_string())
+                    .bind(&new.name)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                id
+            }
+        };
+        let vid = Uuid::new_v4().to_string();
+        let m = &new.meta;
+        sqlx::query(
+            "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
+                config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, pretty_name,
+                license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $25)",
+        )
+        .bind(&vid)
+        .bind(dataset_id.to_string())
+        .bind(new.version.to_string())
+        .bind(new.version.major as i64)
+        .bind(new.version.minor as i64)
+        .bind(new.version.patch as i64)
+        .bind(new.manifest_digest.to_string())
+        .bind(&new.manifest)
+        .bind(new.config_digest.to_string())
+        .bind(&m.format)
+        .bind(to_json(&m.data_schema))
+        .bind(m.row_count as i64)
+        .bind(m.file_size_bytes as i64)
+        .bind(&m.size_category)
+        .bind(&m.summary)
+        .bind(&m.pretty_name)
+        .bind(&m.license)
+        .bind(m.language.as_ref().map(to_json))
+        .bind(to_json(&m.tags))
+        .bind(to_json(&m.task_categories))
+        .bind(m.origin.as_ref().map(to_json))
+        .bind(m.splits.as_ref().map(to_json))
+        .bind(m.artifacts_hash.to_string())
+        .bind(new.created_by.map(|u| u.to_string()))
+        .bind(&t)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for f in &new.files {
+            sqlx::query("INSERT INTO version_files (version_id, path, digest, size, split) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&vid)
+                .bind(&f.path)
+                .bind(f.digest.to_string())
+                .bind(f.size as i64)
+                .bind(&f.split)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for tag in dedup(&m.tags) {
+            sqlx::query("INSERT INTO version_tags (version_id, tag) VALUES ($1, $2)")
+                .bind(&vid)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for cat in dedup(&m.task_categories) {
+            sqlx::query(
+                "INSERT INTO version_task_categories (version_id, task_category) VALUES ($1, $2)",
+            )
+            .bind(&vid)
+            .bind(cat)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        let rec = self
+            .version(new.org_id, &new.name, Some(new.version))
+            .await?;
+        rec.map(|r| PublishOutcome::Created(Box::new(r)))
+            .ok_or_else(|| DbError::Backend("version vanished after publish".into()))
+    }
+
+    async fn dataset(&self, org_id: Uuid, name: &str) -> DbResult<Option<Dataset>> {
+        let row = sqlx::query("SELECT * FROM datasets WHERE org_id = $1 AND name = $2")
+            .bind(org_id.to_string())
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(dataset_from).transpose()
+    }
+
+    async fn version(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        version: Option<Version>,
+    ) -> DbResult<Option<VersionRecord>> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+             WHERE d.org_id = $1 AND d.name = $2 AND ($3 IS NULL OR v.version = $3)
+             ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(org_id.to_string())
+            .bind(name)
+            .bind(version.map(|v| v.to_string()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let rec = row.as_ref().map(version_from).transpose()?;
+        self.with_files(rec).await
+    }
+
+    async fn version_by_digest(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        digest: &Digest,
+    ) -> DbResult<Option<VersionRecord>> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+             WHERE d.org_id = $1 AND d.name = $2 AND v.manifest_digest = $3
+             ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(org_id.to_string())
+            .bind(name)
+            .bind(digest.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let rec = row.as_ref().map(version_from).transpose()?;
+        self.with_files(rec).await
+    }
+
+    async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT v.version FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+             WHERE d.org_id = $1 AND d.name = $2 ORDER BY v.major DESC, v.minor DESC, v.patch DESC",
+        )
+        .bind(org_id.to_string())
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|s| s.parse().map_err(|_| corrupt("version", s)))
+            .collect()
+    }
+
+    async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
+        let d = digest.to_string();
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM datasets d JOIN dataset_versions v ON v.dataset_id = d.id
+             WHERE d.org_id = $1 AND d.is_public = 1
+               AND (v.config_digest = $2 OR v.manifest_digest = $2
+                    OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2))
+             LIMIT 1",
+        )
+        .bind(org_id.to_string())
+        .bind(d)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(found.is_some())
+    }
+}
+
+fn dedup(v: &[String]) -> Vec<&String> {
+    let mut seen = std::collections::BTreeSet::new();
+    v.iter().filter(|s| seen.insert(s.as_str())).collect()
+}
