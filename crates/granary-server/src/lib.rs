@@ -1,1 +1,141 @@
+//! The HTTP edge of granary: the REST routes, the OCI distribution routes (under `/api/v1/`
+//! and `/v2/`), authentication, the error envelope, and the publish use case.
+//! Only this crate depends on axum. Handlers stay thin: they parse, authorize, and call the
+//! metadata store, the blob store, or `publish`.
 
+mod access;
+pub mod auth;
+mod blobs;
+pub mod bootstrap;
+pub mod error;
+pub mod extract;
+mod publish;
+mod routes;
+mod wire;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use granary_blob::BlobStore;
+use granary_db::MetadataStore;
+use std::sync::Arc;
+
+pub use error::{ApiError, ErrorKind};
+
+/// Settings the server needs at run time.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Base URL used in links the server hands out (`Location`, download URLs). When unset,
+    /// links are built from the request's `Host` (and `X-Forwarded-Proto`, if present).
+    pub public_url: Option<String>,
+    /// Largest manifest or config blob accepted, in bytes.
+    pub max_manifest_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public_url: None,
+            max_manifest_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<dyn MetadataStore>,
+    pub blobs: BlobStore,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(db: Arc<dyn MetadataStore>, blobs: BlobStore, config: ServerConfig) -> Self {
+        AppState {
+            db,
+            blobs,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The whole application: routes plus the edge layers every response passes through.
+pub fn app(state: AppState) -> Router {
+    with_edge_layers(routes::router(state))
+}
+
+/// Layers that make every response, including panics, unknown routes and rejections
+/// produced outside handlers, come back as the canonical envelope.
+pub fn with_edge_layers(router: Router) -> Router {
+    router
+        .layer(middleware::from_fn(envelope_everything))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                ApiError::new(ErrorKind::Internal, "internal server error").into_response()
+            },
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn envelope_everything(req: Request, next: Next) -> Response {
+    let oci = req.uri().path().starts_with("/v2/") || req.uri().path() == "/v2";
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let rendered = resp.extensions().get::<error::Rendered>().cloned();
+    match rendered {
+        Some(r) if oci => to_oci_error(resp, r),
+        Some(_) => resp,
+        None if status.is_client_error() || status.is_server_error() => {
+            let kind = ErrorKind::from_status(status);
+            let detail = match status {
+                StatusCode::NOT_FOUND => "no such route".to_string(),
+                StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_string(),
+                StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_string(),
+                s => s.canonical_reason().unwrap_or("error").to_string(),
+            };
+            let mut err = ApiError::new(kind, detail);
+            if status == StatusCode::NOT_FOUND {
+                err = err.oci("NAME_UNKNOWN");
+            }
+            let mut new = err.into_response();
+            *new.status_mut() = status;
+            if let Some(allow) = resp.headers().get(header::ALLOW) {
+                new.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            if oci {
+                let r = new
+                    .extensions()
+                    .get::<error::Rendered>()
+                    .cloned()
+                    .expect("just rendered");
+                return to_oci_error(new, r);
+            }
+            new
+        }
+        None => resp,
+    }
+}
+
+/// On `/v2/` errors use the OCI distribution body: `{"errors": [{"code", "message"}]}`.
+fn to_oci_error(resp: Response, r: error::Rendered) -> Response {
+    let status = resp.status();
+    let code = r.oci_code.unwrap_or(match status.as_u16() {
+        401 => "UNAUTHORIZED",
+        403 => "DENIED",
+        404 => "NAME_UNKNOWN",
+        405 => "UNSUPPORTED",
+        429 => "TOOMANYREQUESTS",
+        _ => "UNSUPPORTED",
+    });
+    let body = serde_json::json!({"errors": [{"code": code, "message": r.detail, "detail": {}}]});
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}

@@ -1,0 +1,61 @@
+//! Extractors whose rejections are the canonical envelope instead of axum's plain text.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// `Json<T>`: a body that is not JSON is 400; JSON of the wrong shape is 422.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection::*;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonDataError(e)) => Err(ApiError::validation(vec![FieldError::new(
+                &["body"],
+                e.body_text(),
+                "invalid_value",
+            )])),
+            Err(JsonSyntaxError(e)) => Err(ApiError::bad_request(format!(
+                "request body is not valid JSON: {}",
+                e.body_text()
+            ))),
+            Err(MissingJsonContentType(_)) => Err(ApiError::bad_request(
+                "send the body with 'Content-Type: application/json'",
+            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// `Query<T>`: values of the wrong type are 422 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let loc = if path == "." {
+                    "query".to_string()
+                } else {
+                    path
+                };
+                ApiError::validation(vec![FieldError::new(
+                    &["query", &loc],
+                    e.inner().to_string(),
+                    "invalid_value",
+                )])
+            })
+    }
+}

@@ -1,0 +1,334 @@
+//! The publish use case: a manifest PUT becomes an immutable dataset version.
+//!
+//! Nothing a publisher declares about the data is trusted: every referenced blob must
+//! exist in the org, and schema, row count, sizes and size category are computed from
+//! the stored files. The version is created in one metadata transaction, so a failed
+//! publish leaves nothing behind.
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use granary_core::manifest::{
+    ANN_NAME, ANN_TYPE, ANN_VERSION, MEDIA_DATASET_CONFIG, MEDIA_OCI_MANIFEST,
+};
+use granary_core::{
+    artifacts_hash, size_category, validate_artifact_path, DataFormat, DatasetManifest, Digest,
+    OciManifest, Version,
+};
+use granary_db::{FileRecord, NewVersion, PublishOutcome, VersionMeta};
+use granary_infer::{infer_parquet_metadata, parquet_metadata_len, Inferred, PARQUET_TAIL};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+use crate::access::OrgAccess;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Most files one version may list.
+const MAX_FILES: usize = 10_000;
+
+pub struct Published {
+    pub digest: Digest,
+    pub created: bool,
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request(detail).oci("MANIFEST_INVALID")
+}
+
+pub async fn publish(
+    state: &AppState,
+    access: &OrgAccess,
+    user_id: Uuid,
+    name: &str,
+    version: Version,
+    content_type: Option<&str>,
+    body: Bytes,
+) -> ApiResult<Published> {
+    let org = &access.org;
+    if let Some(ct) = content_type {
+        let ct = ct.split(';').next().unwrap_or("").trim();
+        if !ct.is_empty() && ct != MEDIA_OCI_MANIFEST && ct != "application/json" {
+            return Err(ApiError::bad_request(format!(
+                "unsupported manifest media type {ct:?}: send {MEDIA_OCI_MANIFEST}"
+            ))
+            .oci("MANIFEST_INVALID"));
+        }
+    }
+    let manifest_digest = Digest::of(&body);
+    let manifest: OciManifest = serde_json::from_slice(&body)
+        .map_err(|e| invalid(format!("manifest is not a valid OCI image manifest: {e}")))?;
+    if manifest.schema_version != 2 {
+        return Err(invalid("manifest schemaVersion must be 2"));
+    }
+    if let Some(mt) = &manifest.media_type {
+        if mt != MEDIA_OCI_MANIFEST {
+            return Err(invalid(format!(
+                "manifest mediaType must be {MEDIA_OCI_MANIFEST}, not {mt:?}"
+            )));
+        }
+    }
+    if manifest.config.media_type != MEDIA_DATASET_CONFIG {
+        return Err(invalid(format!(
+            "config mediaType must be {MEDIA_DATASET_CONFIG}, not {:?}",
+            manifest.config.media_type
+        )));
+    }
+    if !manifest.layers.is_empty() {
+        return Err(invalid(
+            "a dataset manifest has no layers: list data files in the config's artifacts",
+        ));
+    }
+    let canonical = format!("{}/{name}", org.key);
+    let ann = |k: &str| manifest.annotations.get(k).map(String::as_str);
+    if let Some(t) = ann(ANN_TYPE) {
+        if t != "dataset" {
+            return Err(invalid(format!(
+                "annotation {ANN_TYPE} is {t:?}; this registry stores datasets"
+            )));
+        }
+    }
+    if let Some(n) = ann(ANN_NAME) {
+        if n != canonical {
+            return Err(invalid(format!(
+                "annotation {ANN_NAME} is {n:?} but the manifest is pushed to {canonical}"
+            )));
+        }
+    }
+    if let Some(v) = ann(ANN_VERSION) {
+        if v != version.to_string() {
+            return Err(invalid(format!(
+                "annotation {ANN_VERSION} is {v:?} but the manifest is pushed as {version}"
+            )));
+        }
+    }
+
+    // The config blob: the dataset manifest.
+    let config_digest = manifest.config.digest.clone();
+    let config_bytes = state
+        .blobs
+        .read_small(
+            &org.key,
+            &config_digest,
+            state.config.max_manifest_bytes as u64,
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "manifest references blobs this org does not have: config ({config_digest})"
+            ))
+            .oci("MANIFEST_BLOB_UNKNOWN")
+        })?;
+    if config_bytes.len() as u64 != manifest.config.size {
+        return Err(invalid(format!(
+            "config descriptor says {} bytes but blob {config_digest} has {}",
+            manifest.config.size,
+            config_bytes.len()
+        )));
+    }
+    let config: DatasetManifest = serde_json::from_slice(&config_bytes)
+        .map_err(|e| invalid(format!("config blob is not a dataset manifest: {e}")))?;
+
+    // Validate what needs no IO.
+    if config.artifacts.is_empty() {
+        return Err(invalid(
+            "the dataset manifest lists no artifacts: a dataset needs at least one data file",
+        ));
+    }
+    if config.artifacts.len() > MAX_FILES {
+        return Err(invalid(format!(
+            "a version may hold at most {MAX_FILES} files"
+        )));
+    }
+    let default_format: DataFormat = config
+        .format
+        .parse()
+        .map_err(|e: granary_core::ManifestError| invalid(e.to_string()))?;
+    let mut artifacts: BTreeMap<String, Digest> = BTreeMap::new();
+    for (path, digest) in &config.artifacts {
+        validate_artifact_path(path).map_err(|e| invalid(e.to_string()))?;
+        let d: Digest = digest
+            .parse()
+            .map_err(|e: granary_core::DigestError| invalid(format!("artifact {path}: {e}")))?;
+        artifacts.insert(path.clone(), d);
+    }
+    let computed_hash = artifacts_hash(&config.artifacts);
+    if let Some(declared) = &config.artifacts_hash {
+        if declared != &computed_hash.to_string() {
+            return Err(invalid(format!(
+                "artifacts_hash {declared} does not match the artifacts listed ({computed_hash})"
+            )));
+        }
+    }
+    let mut split_of: BTreeMap<&str, &str> = BTreeMap::new();
+    if let Some(splits) = &config.splits {
+        for (split, path) in splits {
+            if !artifacts.contains_key(path) {
+                return Err(invalid(format!(
+                    "split {split:?} points at {path:?}, which is not among the artifacts"
+                )));
+            }
+            split_of.insert(path.as_str(), split.as_str());
+        }
+    }
+    if let Some(cat) = &config.size_category {
+        granary_core::manifest::validate_size_category(cat).map_err(|e| invalid(e.to_string()))?;
+    }
+
+    // Every blob must exist in the org.
+    let owned: Vec<(String, Digest)> = artifacts
+        .iter()
+        .map(|(p, d)| (p.clone(), d.clone()))
+        .collect();
+    let sizes: Vec<(String, Option<u64>)> = futures::stream::iter(owned)
+        .map(|(path, d)| {
+            let (blobs, org_key) = (state.blobs.clone(), org.key.clone());
+            async move { blobs.stat(&org_key, &d).await.map(|s| (path, s)) }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let missing: Vec<String> = sizes
+        .iter()
+        .filter(|(_, s)| s.is_none())
+        .map(|(p, _)| format!("{p} ({})", artifacts[p]))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "manifest references blobs this org does not have: {}; upload them first",
+            missing.join(", ")
+        ))
+        .oci("MANIFEST_BLOB_UNKNOWN"));
+    }
+
+    // Compute the truth from the files.
+    let mut files = Vec::with_capacity(artifacts.len());
+    let mut rows = 0u64;
+    let mut schema: Option<Vec<(String, String)>> = None;
+    for ((path, digest), (_, size)) in artifacts.iter().zip(&sizes) {
+        let size = size.expect("checked above");
+        let format = DataFormat::from_path(path).unwrap_or(default_format);
+        let inferred = infer_blob(state, &org.key, digest, size, format)
+            .await
+            .map_err(|e| match e {
+                InferFailure::Api(e) => e,
+                InferFailure::Data(msg) => invalid(format!("{path}: {msg}")),
+            })?;
+        rows += inferred.rows;
+        if schema.is_none() {
+            schema = Some(inferred.columns);
+        }
+        files.push(FileRecord {
+            path: path.clone(),
+            digest: digest.clone(),
+            size,
+            split: split_of.get(path.as_str()).map(|s| s.to_string()),
+        });
+    }
+    let meta = VersionMeta {
+        format: default_format.to_string(),
+        data_schema: schema.unwrap_or_default(),
+        row_count: rows,
+        file_size_bytes: files.iter().map(|f| f.size).sum(),
+        size_category: config
+            .size_category
+            .clone()
+            .unwrap_or_else(|| size_category(rows).to_string()),
+        summary: config.summary.clone(),
+        pretty_name: config.pretty_name.clone(),
+        license: config.license.clone(),
+        language: config.language.clone(),
+        tags: config.tags.clone().unwrap_or_default(),
+        task_categories: config.task_categories.clone().unwrap_or_default(),
+        origin: config.origin.clone(),
+        splits: config.splits.clone(),
+        artifacts_hash: computed_hash,
+    };
+    let new = NewVersion {
+        org_id: org.id,
+        name: name.to_string(),
+        version,
+        manifest_digest: manifest_digest.clone(),
+        manifest: String::from_utf8(body.to_vec()).map_err(|_| invalid("manifest is not UTF-8"))?,
+        config_digest,
+        meta,
+        files,
+        created_by: Some(user_id),
+    };
+    match state.db.publish_version(new).await? {
+        PublishOutcome::Created(_) => Ok(Published { digest: manifest_digest, created: true }),
+        PublishOutcome::Unchanged(_) => Ok(Published { digest: manifest_digest, created: false }),
+        PublishOutcome::Conflict { existing } => Err(ApiError::conflict(format!(
+            "{canonical}@{version} is already published with different content ({existing}); versions are immutable, publish a new version"
+        ))),
+    }
+}
+
+enum InferFailure {
+    Api(ApiError),
+    Data(String),
+}
+
+impl From<granary_blob::BlobError> for InferFailure {
+    fn from(e: granary_blob::BlobError) -> Self {
+        InferFailure::Api(e.into())
+    }
+}
+
+/// Schema and row count of a stored blob: parquet from two ranged reads of its footer,
+/// other formats from one streamed pass on a blocking thread.
+async fn infer_blob(
+    state: &AppState,
+    org: &str,
+    digest: &Digest,
+    size: u64,
+    format: DataFormat,
+) -> Result<Inferred, InferFailure> {
+    if format == DataFormat::Parquet {
+        if size < (PARQUET_TAIL as u64) + 4 {
+            return Err(InferFailure::Data(
+                "not a readable parquet file: file is too small".into(),
+            ));
+        }
+        let tail = state
+            .blobs
+            .read_range(org, digest, size - PARQUET_TAIL as u64..size)
+            .await?;
+        let tail: [u8; PARQUET_TAIL] = tail
+            .as_ref()
+            .try_into()
+            .map_err(|_| InferFailure::Data("short read".into()))?;
+        let len =
+            parquet_metadata_len(&tail).map_err(|e| InferFailure::Data(e.to_string()))? as u64;
+        if len + PARQUET_TAIL as u64 > size {
+            return Err(InferFailure::Data(
+                "not a readable parquet file: metadata length exceeds the file".into(),
+            ));
+        }
+        let meta = state
+            .blobs
+            .read_range(
+                org,
+                digest,
+                size - PARQUET_TAIL as u64 - len..size - PARQUET_TAIL as u64,
+            )
+            .await?;
+        return infer_parquet_metadata(&meta).map_err(|e| InferFailure::Data(e.to_string()));
+    }
+    let blob = state.blobs.get(org, digest, None).await?;
+    let reader = tokio_util::io::StreamReader::new(blob.stream.map_err(std::io::Error::other));
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = handle.enter();
+        let sync = tokio_util::io::SyncIoBridge::new(reader);
+        granary_infer::infer_reader(format, std::io::BufReader::with_capacity(1 << 20, sync))
+    })
+    .await
+    .map_err(|e| InferFailure::Api(ApiError::internal(e)))?
+    .map_err(|e| match e {
+        granary_infer::InferError::Io(io) => InferFailure::Api(ApiError::new(
+            crate::error::ErrorKind::BadGateway,
+            format!("reading the stored file failed: {}", io.kind()),
+        )),
+        other => InferFailure::Data(other.to_string()),
+    })
+}

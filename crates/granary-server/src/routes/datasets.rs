@@ -1,0 +1,84 @@
+//! Dataset detail reads (spec §3.4, §3.5).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use granary_core::{validate_dataset_name, Version};
+
+use crate::access::not_found;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::wire::{DatasetDetail, VersionsOut};
+use crate::AppState;
+
+/// Accepts `name` or `org/name` (URL-encoded) as the dataset segment.
+fn local_name<'a>(org: &str, name: &'a str) -> ApiResult<&'a str> {
+    let name = match name.split_once('/') {
+        Some((o, n)) if o == org => n,
+        _ => name,
+    };
+    validate_dataset_name(name)
+        .map_err(|e| ApiError::invalid_field(&["path", "name"], e.to_string(), "invalid_name"))?;
+    Ok(name)
+}
+
+async fn detail(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    name: &str,
+    version: Option<Version>,
+) -> ApiResult<Json<DatasetDetail>> {
+    let access = state.org_access(caller, org).await?;
+    let name = local_name(org, name)?;
+    let rec = state.visible_version(&access, name, version).await?;
+    let versions = state.db.list_versions(access.org.id, name).await?;
+    Ok(Json(DatasetDetail::new(
+        org,
+        &rec,
+        versions.iter().map(|v| v.to_string()).collect(),
+    )))
+}
+
+pub async fn latest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> ApiResult<Json<DatasetDetail>> {
+    detail(&state, &caller, &org, &name, None).await
+}
+
+pub async fn version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name, version)): Path<(String, String, String)>,
+) -> ApiResult<Json<DatasetDetail>> {
+    let v: Version = version.parse().map_err(|e: granary_core::VersionError| {
+        ApiError::invalid_field(&["path", "version"], e.to_string(), "invalid_version")
+    })?;
+    detail(&state, &caller, &org, &name, Some(v)).await
+}
+
+pub async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> ApiResult<Json<VersionsOut>> {
+    let access = state.org_access(&caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    state.require_visible_dataset(&access, name).await?;
+    let versions: Vec<String> = state
+        .db
+        .list_versions(access.org.id, name)
+        .await?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    if versions.is_empty() {
+        return Err(not_found(&org, name, None));
+    }
+    Ok(Json(VersionsOut {
+        name: format!("{org}/{name}"),
+        total: versions.len(),
+        versions,
+    }))
+}

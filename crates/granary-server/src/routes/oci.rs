@@ -1,0 +1,452 @@
+//! OCI distribution routes: blobs, upload sessions, manifests, tags. Served twice, under
+//! `/api/v1/` (what the official client calls) and `/v2/` (generic OCI tools); only error
+//! bodies and link roots differ between the two.
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use granary_blob::UploadInfo;
+use granary_core::manifest::MEDIA_OCI_MANIFEST;
+use granary_core::{validate_dataset_name, Digest, Version};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::access::{not_found, OrgAccess};
+use crate::auth::Caller;
+use crate::blobs::serve_blob;
+use crate::error::{ApiError, ApiResult};
+use crate::publish::publish;
+use crate::AppState;
+
+/// `/v2` or `/api/v1`: where the request came in, so links point back the same way.
+fn root(uri: &OriginalUri) -> &'static str {
+    if uri.path().starts_with("/v2") {
+        "/v2"
+    } else {
+        "/api/v1"
+    }
+}
+
+/// The base of absolute links: the configured public URL, else the request's own origin.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+fn parse_digest(s: &str) -> ApiResult<Digest> {
+    s.parse().map_err(|e: granary_core::DigestError| {
+        ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID")
+    })
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    validate_dataset_name(name).map_err(|e| {
+        ApiError::invalid_field(&["path", "name"], e.to_string(), "invalid_name")
+            .oci("NAME_INVALID")
+    })
+}
+
+pub async fn base(_caller: Caller) -> Json<Value> {
+    Json(json!({}))
+}
+
+/// Members read their org's blobs; others only blobs a public dataset of the org uses.
+async fn readable_blob(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    digest: &str,
+) -> ApiResult<Digest> {
+    let access = state.org_access(caller, org).await?;
+    let digest = parse_digest(digest)?;
+    if !access.is_member() && !state.db.blob_is_public(access.org.id, &digest).await? {
+        return Err(ApiError::not_found(format!("blob {digest} not found")).oci("BLOB_UNKNOWN"));
+    }
+    Ok(digest)
+}
+
+pub async fn get_org_blob(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let d = readable_blob(&s, &caller, &org, &digest).await?;
+    serve_blob(&s, &org, &d, &headers, false).await
+}
+
+pub async fn head_org_blob(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let d = readable_blob(&s, &caller, &org, &digest).await?;
+    serve_blob(&s, &org, &d, &headers, true).await
+}
+
+pub async fn get_blob(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, digest)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    check_name(&name)?;
+    let d = readable_blob(&s, &caller, &org, &digest).await?;
+    serve_blob(&s, &org, &d, &headers, false).await
+}
+
+pub async fn head_blob(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, digest)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    check_name(&name)?;
+    let d = readable_blob(&s, &caller, &org, &digest).await?;
+    serve_blob(&s, &org, &d, &headers, true).await
+}
+
+#[derive(Deserialize)]
+pub struct DigestQuery {
+    digest: Option<String>,
+}
+
+fn upload_response(status: StatusCode, location: &str, id: Uuid, offset: u64) -> Response {
+    let range = if offset == 0 {
+        "0-0".to_string()
+    } else {
+        format!("0-{}", offset - 1)
+    };
+    let mut resp = status.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(location).expect("ascii location"),
+    );
+    h.insert("Range", HeaderValue::from_str(&range).expect("ascii"));
+    h.insert(
+        "Docker-Upload-UUID",
+        HeaderValue::from_str(&id.to_string()).expect("ascii"),
+    );
+    h.insert("Upload-Offset", HeaderValue::from(offset));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    resp
+}
+
+fn upload_location(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &OriginalUri,
+    org: &str,
+    name: &str,
+    id: Uuid,
+) -> String {
+    format!(
+        "{}{}/{org}/{name}/blobs/uploads/{id}",
+        base_url(state, headers),
+        root(uri)
+    )
+}
+
+fn committed_response(uri: &OriginalUri, org: &str, name: &str, digest: &Digest) -> Response {
+    let location = match root(uri) {
+        "/v2" => format!("/v2/{org}/{name}/blobs/{digest}"),
+        _ => format!("/api/v1/{org}/blobs/{digest}"),
+    };
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ascii"),
+    );
+    h.insert(
+        "Docker-Content-Digest",
+        HeaderValue::from_str(&digest.to_string()).expect("ascii"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    resp
+}
+
+async fn writable(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    name: &str,
+) -> ApiResult<OrgAccess> {
+    let access = state.org_access(caller, org).await?;
+    check_name(name)?;
+    access.require_write()?;
+    Ok(access)
+}
+
+/// `POST …/blobs/uploads/`: opens a session; with `?digest=` the body is the whole blob.
+pub async fn start_upload(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+    Query(q): Query<DigestQuery>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    writable(&s, &caller, &org, &name).await?;
+    let digest = q.digest.as_deref().map(parse_digest).transpose()?;
+    let info = s.blobs.start_upload(&org, &name).await?;
+    if let Some(digest) = digest {
+        s.blobs
+            .append(info.id, Some(0), body.into_data_stream())
+            .await?;
+        s.blobs.finish(info.id, &digest).await?;
+        return Ok(committed_response(&uri, &org, &name, &digest));
+    }
+    let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
+    Ok(upload_response(StatusCode::ACCEPTED, &location, info.id, 0))
+}
+
+/// The session named in the path, which must belong to this org and dataset.
+async fn session(s: &AppState, org: &str, name: &str, id: &str) -> ApiResult<(UploadInfo, u64)> {
+    let unknown = || {
+        ApiError::not_found("upload session not found; start a new one with POST …/blobs/uploads/")
+            .oci("BLOB_UPLOAD_UNKNOWN")
+    };
+    let id = Uuid::parse_str(id).map_err(|_| unknown())?;
+    let (info, offset) = s.blobs.upload_status(id).await.map_err(|e| match e {
+        granary_blob::BlobError::UploadNotFound => unknown(),
+        e => e.into(),
+    })?;
+    if info.org != org || info.repo != name {
+        return Err(unknown());
+    }
+    Ok((info, offset))
+}
+
+pub async fn upload_status(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, id)): Path<(String, String, String)>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    writable(&s, &caller, &org, &name).await?;
+    let (info, offset) = session(&s, &org, &name, &id).await?;
+    let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
+    Ok(upload_response(
+        StatusCode::NO_CONTENT,
+        &location,
+        info.id,
+        offset,
+    ))
+}
+
+/// The start offset of a `Content-Range` (`0-99`, or `bytes 0-99/*`).
+fn content_range_start(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(v) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or("").trim();
+    let s = s.strip_prefix("bytes").map(str::trim_start).unwrap_or(s);
+    let start = s.split(['-', '/']).next().unwrap_or("").trim();
+    start.parse().map(Some).map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid Content-Range {s:?}: expected <start>-<end>"
+        ))
+        .oci("BLOB_UPLOAD_INVALID")
+    })
+}
+
+pub async fn patch_upload(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, id)): Path<(String, String, String)>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    writable(&s, &caller, &org, &name).await?;
+    let (info, _) = session(&s, &org, &name, &id).await?;
+    let start = content_range_start(&headers)?;
+    let (_, offset) = s
+        .blobs
+        .append(info.id, start, body.into_data_stream())
+        .await?;
+    let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
+    Ok(upload_response(
+        StatusCode::ACCEPTED,
+        &location,
+        info.id,
+        offset,
+    ))
+}
+
+pub async fn finish_upload(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, id)): Path<(String, String, String)>,
+    Query(q): Query<DigestQuery>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    writable(&s, &caller, &org, &name).await?;
+    let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
+        ApiError::bad_request("finishing an upload needs ?digest=sha256:<hex>")
+            .oci("DIGEST_INVALID")
+    })?)?;
+    let (info, _) = session(&s, &org, &name, &id).await?;
+    let start = content_range_start(&headers)?;
+    s.blobs
+        .append(info.id, start, body.into_data_stream())
+        .await?;
+    s.blobs.finish(info.id, &digest).await?;
+    Ok(committed_response(&uri, &org, &name, &digest))
+}
+
+pub async fn cancel_upload(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    writable(&s, &caller, &org, &name).await?;
+    let (info, _) = session(&s, &org, &name, &id).await?;
+    s.blobs.discard(info.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn put_manifest(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, reference)): Path<(String, String, String)>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let access = writable(&s, &caller, &org, &name).await?;
+    let version: Version = reference.parse().map_err(|e: granary_core::VersionError| {
+        ApiError::invalid_field(
+            &["path", "reference"],
+            format!("{e}; publish under a version, not a tag"),
+            "invalid_version",
+        )
+        .oci("TAG_INVALID")
+    })?;
+    let limit = s.config.max_manifest_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            crate::ErrorKind::PayloadTooLarge,
+            format!("manifest is larger than {limit} bytes"),
+        )
+        .oci("SIZE_INVALID")
+    })?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let published = publish(&s, &access, caller.user.id, &name, version, ct, bytes).await?;
+    if published.created {
+        tracing::info!(dataset = %format!("{org}/{name}@{version}"), digest = %published.digest, "published");
+    }
+    let location = format!("{}/{org}/{name}/manifests/{}", root(&uri), published.digest);
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ascii"),
+    );
+    h.insert(
+        "Docker-Content-Digest",
+        HeaderValue::from_str(&published.digest.to_string()).expect("ascii"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    Ok(resp)
+}
+
+async fn manifest_response(
+    s: &AppState,
+    caller: &Caller,
+    org: &str,
+    name: &str,
+    reference: &str,
+    head: bool,
+) -> ApiResult<Response> {
+    check_name(name)?;
+    let access = s.org_access(caller, org).await?;
+    let rec = if let Some(hex) = reference.strip_prefix("sha256:") {
+        let d = parse_digest(&format!("sha256:{hex}"))?;
+        s.db.version_by_digest(access.org.id, name, &d)
+            .await?
+            .filter(|r| r.is_public || access.is_member())
+    } else if reference == "latest" {
+        s.db.version(access.org.id, name, None)
+            .await?
+            .filter(|r| r.is_public || access.is_member())
+    } else {
+        let v: Version = reference.parse().map_err(|e: granary_core::VersionError| {
+            ApiError::invalid_field(&["path", "reference"], e.to_string(), "invalid_version")
+                .oci("TAG_INVALID")
+        })?;
+        Some(s.visible_version(&access, name, Some(v)).await?)
+    };
+    let rec = rec.ok_or_else(|| not_found(org, name, None).oci("MANIFEST_UNKNOWN"))?;
+    let len = rec.manifest.len();
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(rec.manifest)
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, MEDIA_OCI_MANIFEST)
+        .header(header::CONTENT_LENGTH, len)
+        .header(header::ETAG, format!("\"{}\"", rec.manifest_digest))
+        .header("Docker-Content-Digest", rec.manifest_digest.to_string())
+        .body(body)
+        .map_err(ApiError::internal)
+}
+
+pub async fn get_manifest(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, reference)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    manifest_response(&s, &caller, &org, &name, &reference, false).await
+}
+
+pub async fn head_manifest(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name, reference)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    manifest_response(&s, &caller, &org, &name, &reference, true).await
+}
+
+pub async fn tags(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    check_name(&name)?;
+    let access = s.org_access(&caller, &org).await?;
+    s.require_visible_dataset(&access, &name).await?;
+    let versions: Vec<String> =
+        s.db.list_versions(access.org.id, &name)
+            .await?
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+    Ok(Json(
+        json!({"name": format!("{org}/{name}"), "tags": versions}),
+    ))
+}

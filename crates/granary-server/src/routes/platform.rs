@@ -1,0 +1,62 @@
+//! The platform endpoints a client checks before any dataset command (spec §5).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::wire::{iso, OrgOut, UserOut};
+use crate::AppState;
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+pub async fn user(caller: Caller) -> Json<UserOut> {
+    Json(UserOut::from(&caller.user))
+}
+
+pub async fn user_orgs(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<OrgOut>>> {
+    let orgs = state.db.list_user_orgs(caller.user.id).await?;
+    Ok(Json(
+        orgs.iter()
+            .map(|(o, r)| OrgOut::new(o, Some(r.as_str())))
+            .collect(),
+    ))
+}
+
+/// An org is described to its members only.
+pub async fn org(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<OrgOut>> {
+    let access = state.org_access(&caller, &org).await?;
+    let role = access
+        .role
+        .ok_or_else(|| ApiError::not_found(format!("organization {org:?} not found")))?;
+    Ok(Json(OrgOut::new(&access.org, Some(role.as_str()))))
+}
+
+/// A registry has no workspaces; each org answers with one fixed default workspace.
+pub async fn workspaces(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let access = state.org_access(&caller, &org).await?;
+    if !access.is_member() {
+        return Err(ApiError::not_found(format!(
+            "organization {org:?} not found"
+        )));
+    }
+    let o = &access.org;
+    Ok(Json(json!([{
+        "id": o.id, "name": "Default", "key": "default", "org_id": o.id, "is_default": true,
+        "created_at": iso(o.created_at), "updated_at": iso(o.updated_at),
+    }])))
+}

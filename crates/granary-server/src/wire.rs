@@ -1,0 +1,185 @@
+//! Response bodies. These structs are the wire contract (spec §3, §5); storage records are
+//! converted into them explicitly, so a schema change never silently changes the API.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use granary_db::{Org, User, VersionRecord};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[derive(Serialize)]
+pub struct DatasetSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub version: String,
+    pub format: String,
+    pub is_public: bool,
+    pub download_count: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub origin: Option<Map<String, Value>>,
+    pub summary: Option<String>,
+    pub pretty_name: Option<String>,
+    pub tags: Vec<String>,
+    pub license: Option<String>,
+    pub task_categories: Vec<String>,
+    pub language: Option<Vec<String>>,
+    pub size_category: String,
+    pub row_count: u64,
+    pub file_size_bytes: u64,
+}
+
+impl DatasetSummary {
+    pub fn new(org_key: &str, r: &VersionRecord) -> Self {
+        let m = &r.meta;
+        DatasetSummary {
+            id: r.id,
+            name: format!("{org_key}/{}", r.name),
+            version: r.version.to_string(),
+            format: m.format.clone(),
+            is_public: r.is_public,
+            download_count: r.download_count,
+            created_at: iso(r.created_at),
+            updated_at: iso(r.updated_at),
+            origin: m.origin.clone(),
+            summary: m.summary.clone(),
+            pretty_name: m.pretty_name.clone(),
+            tags: m.tags.clone(),
+            license: m.license.clone(),
+            task_categories: m.task_categories.clone(),
+            language: m.language.clone(),
+            size_category: m.size_category.clone(),
+            row_count: m.row_count,
+            file_size_bytes: m.file_size_bytes,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct FileOut {
+    pub path: String,
+    pub digest: String,
+    pub size: u64,
+    pub split: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct DatasetDetail {
+    #[serde(flatten)]
+    pub summary: DatasetSummary,
+    pub data_schema: Map<String, Value>,
+    pub splits: Option<BTreeMap<String, String>>,
+    pub artifacts: BTreeMap<String, String>,
+    pub files: Vec<FileOut>,
+    pub artifacts_hash: String,
+    pub manifest_digest: String,
+    pub versions: Vec<String>,
+    pub latest_version: String,
+}
+
+impl DatasetDetail {
+    pub fn new(org_key: &str, r: &VersionRecord, versions: Vec<String>) -> Self {
+        let latest = versions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| r.version.to_string());
+        DatasetDetail {
+            summary: DatasetSummary::new(org_key, r),
+            data_schema: r
+                .meta
+                .data_schema
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+            splits: r.meta.splits.clone(),
+            artifacts: r
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.digest.to_string()))
+                .collect(),
+            files: r
+                .files
+                .iter()
+                .map(|f| FileOut {
+                    path: f.path.clone(),
+                    digest: f.digest.to_string(),
+                    size: f.size,
+                    split: f.split.clone(),
+                })
+                .collect(),
+            artifacts_hash: r.meta.artifacts_hash.to_string(),
+            manifest_digest: r.manifest_digest.to_string(),
+            versions,
+            latest_version: latest,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct VersionsOut {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub total: usize,
+}
+
+#[derive(Serialize)]
+pub struct UserOut {
+    pub id: Uuid,
+    pub username: String,
+    pub email_address: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> Self {
+        UserOut {
+            id: u.id,
+            username: u.username.clone(),
+            email_address: u.email.clone(),
+            created_at: iso(u.created_at),
+            updated_at: iso(u.updated_at),
+        }
+    }
+}
+
+/// An organization, with the fixed sandbox settings the official client requires.
+#[derive(Serialize)]
+pub struct OrgOut {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub role: Option<String>,
+    pub effective_max_sandbox_runtime_seconds: i64,
+    pub max_sandbox_runtime_source_level: &'static str,
+    pub effective_default_sandbox_runtime_seconds: i64,
+    pub default_sandbox_runtime_source_level: &'static str,
+    pub platform_max_sandbox_runtime_seconds: i64,
+    pub platform_default_sandbox_runtime_seconds: i64,
+}
+
+impl OrgOut {
+    pub fn new(o: &Org, role: Option<&str>) -> Self {
+        OrgOut {
+            id: o.id,
+            key: o.key.clone(),
+            name: o.name.clone(),
+            created_at: iso(o.created_at),
+            updated_at: iso(o.updated_at),
+            role: role.map(str::to_string),
+            effective_max_sandbox_runtime_seconds: 0,
+            max_sandbox_runtime_source_level: "platform",
+            effective_default_sandbox_runtime_seconds: 0,
+            default_sandbox_runtime_source_level: "platform",
+            platform_max_sandbox_runtime_seconds: 0,
+            platform_default_sandbox_runtime_seconds: 0,
+        }
+    }
+}

@@ -1,0 +1,233 @@
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use bytes::Bytes;
+use granary_blob::BlobStore;
+use granary_core::{Digest, Role};
+use granary_db::sqlite::SqliteStore;
+use granary_server::{
+    app, auth::issue_api_key, bootstrap::ensure_initial_admin, AppState, ServerConfig,
+};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub admin: String,
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteStore::open(&dir.path().join("granary.db"))
+            .await
+            .unwrap();
+        let admin = ensure_initial_admin(&db)
+            .await
+            .unwrap()
+            .expect("fresh database")
+            .key;
+        let blobs = BlobStore::local(&dir.path().join("blobs")).unwrap();
+        let config = ServerConfig {
+            public_url: Some("http://registry.test".into()),
+            ..Default::default()
+        };
+        let state = AppState::new(Arc::new(db), blobs, config);
+        TestApp {
+            router: app(state.clone()),
+            state,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        key: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            b = b.header("Authorization", format!("Bearer {k}"));
+        }
+        self.send(b.body(body.into()).unwrap()).await
+    }
+
+    pub async fn get(&self, uri: &str, key: &str) -> Resp {
+        self.call(Method::GET, uri, Some(key), Body::empty()).await
+    }
+
+    /// A new user in `org` (created if needed) with `role`; returns their API key.
+    pub async fn member(&self, org: &str, username: &str, role: Role) -> String {
+        let db = &self.state.db;
+        let org = match db.org_by_key(org).await.unwrap() {
+            Some(o) => o,
+            None => db.create_org(org, org).await.unwrap(),
+        };
+        let user = db
+            .create_user(username, &format!("{username}@example.com"))
+            .await
+            .unwrap();
+        db.set_membership(org.id, user.id, role).await.unwrap();
+        issue_api_key(db.as_ref(), user.id, "test").await.unwrap().1
+    }
+
+    /// Uploads a blob with POST + monolithic PUT.
+    pub async fn push_blob(&self, key: &str, org: &str, name: &str, bytes: &[u8]) -> Digest {
+        let start = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/{org}/{name}/blobs/uploads/"),
+                Some(key),
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(start.status, StatusCode::ACCEPTED, "{:?}", start.body);
+        let loc = start
+            .header("location")
+            .strip_prefix("http://registry.test")
+            .unwrap()
+            .to_string();
+        let d = Digest::of(bytes);
+        let put = self
+            .call(
+                Method::PUT,
+                &format!("{loc}?digest={d}"),
+                Some(key),
+                Bytes::copy_from_slice(bytes),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+        d
+    }
+
+    /// Uploads files and a config, then PUTs the manifest. Returns the manifest response.
+    pub async fn publish(
+        &self,
+        key: &str,
+        org: &str,
+        name: &str,
+        version: &str,
+        files: &[(&str, Vec<u8>)],
+        extra: Value,
+    ) -> Resp {
+        let mut artifacts = BTreeMap::new();
+        for (path, bytes) in files {
+            let d = self.push_blob(key, org, name, bytes).await;
+            artifacts.insert(path.to_string(), d.to_string());
+        }
+        let mut config = json!({"artifacts": artifacts, "format": "parquet"});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            config[k] = v;
+        }
+        self.publish_config(key, org, name, version, &config).await
+    }
+
+    pub async fn publish_config(
+        &self,
+        key: &str,
+        org: &str,
+        name: &str,
+        version: &str,
+        config: &Value,
+    ) -> Resp {
+        let config_bytes = serde_json::to_vec(config).unwrap();
+        let cd = self.push_blob(key, org, name, &config_bytes).await;
+        let manifest = manifest_json(&cd, config_bytes.len(), org, name, version);
+        self.put_manifest(key, org, name, version, manifest).await
+    }
+
+    pub async fn put_manifest(
+        &self,
+        key: &str,
+        org: &str,
+        name: &str,
+        version: &str,
+        manifest: Vec<u8>,
+    ) -> Resp {
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("/api/v1/{org}/{name}/manifests/{version}"))
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(Body::from(manifest))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+pub fn manifest_json(
+    config: &Digest,
+    size: usize,
+    org: &str,
+    name: &str,
+    version: &str,
+) -> Vec<u8> {
+    serde_json::to_vec_pretty(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.dreadnode.config.v1+json", "digest": config.to_string(), "size": size},
+        "layers": [],
+        "annotations": {"io.dreadnode.type": "dataset", "io.dreadnode.name": format!("{org}/{name}"), "io.dreadnode.version": version}
+    }))
+    .unwrap()
+}
+
+/// A parquet file with columns id (int64) and text (string), `rows` rows.
+pub fn parquet(rows: i64) -> Vec<u8> {
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
+    let text: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..rows).map(|i| format!("t{i}")),
+    ));
+    let batch = RecordBatch::try_from_iter([("id", ids), ("text", text)]).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The canonical envelope, exactly.
+pub fn envelope(code: u16, kind: &str, detail: &str) -> Value {
+    json!({"code": code, "detail": detail, "type": kind})
+}

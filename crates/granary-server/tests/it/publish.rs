@@ -1,0 +1,532 @@
+use axum::http::StatusCode;
+use granary_core::{Digest, Role};
+use serde_json::json;
+
+use crate::helpers::{envelope, manifest_json, parquet, TestApp};
+
+#[tokio::test]
+async fn publish_computes_the_truth_and_detail_reports_it() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    let train = parquet(1500);
+    let test = parquet(20);
+    let r = app
+        .publish(
+            key,
+            "default",
+            "mnist",
+            "1.0.0",
+            &[
+                ("data/train.parquet", train.clone()),
+                ("data/test.parquet", test.clone()),
+            ],
+            json!({
+                "splits": {"train": "data/train.parquet", "test": "data/test.parquet"},
+                "summary": "Digits", "tags": ["vision", "digits"], "license": "mit",
+                "task_categories": ["image-classification"], "language": ["en"],
+                "origin": {"source": "lecun", "url": "http://yann.lecun.com"},
+                // declared values that lie are ignored in favour of what the files hold
+                "row_count": 3, "data_schema": {"wrong": "int8"}
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let digest = r.header("docker-content-digest").to_string();
+
+    let d = app.get("/api/v1/org/default/datasets/mnist", key).await;
+    assert_eq!(d.status, StatusCode::OK);
+    let d = d.json();
+    assert_eq!(d["name"], "default/mnist");
+    assert_eq!(d["version"], "1.0.0");
+    assert_eq!(d["latest_version"], "1.0.0");
+    assert_eq!(d["versions"], json!(["1.0.0"]));
+    assert_eq!(d["row_count"], 1520);
+    assert_eq!(d["data_schema"], json!({"id": "int64", "text": "string"}));
+    assert_eq!(d["file_size_bytes"], (train.len() + test.len()) as u64);
+    assert_eq!(d["size_category"], "1K<n<10K");
+    assert_eq!(d["format"], "parquet");
+    assert_eq!(d["is_public"], false);
+    assert_eq!(d["download_count"], 0);
+    assert_eq!(d["manifest_digest"], digest);
+    assert_eq!(d["tags"], json!(["vision", "digits"]));
+    assert_eq!(d["language"], json!(["en"]));
+    assert_eq!(
+        d["origin"],
+        json!({"source": "lecun", "url": "http://yann.lecun.com"})
+    );
+    assert_eq!(
+        d["splits"],
+        json!({"test": "data/test.parquet", "train": "data/train.parquet"})
+    );
+    assert_eq!(
+        d["files"],
+        json!([
+            {"path": "data/test.parquet", "digest": Digest::of(&test).to_string(), "size": test.len(), "split": "test"},
+            {"path": "data/train.parquet", "digest": Digest::of(&train).to_string(), "size": train.len(), "split": "train"},
+        ])
+    );
+    assert_eq!(
+        d["artifacts"]["data/train.parquet"],
+        Digest::of(&train).to_string()
+    );
+    let by_version = app
+        .get("/api/v1/org/default/datasets/mnist/1.0.0", key)
+        .await
+        .json();
+    assert_eq!(by_version, d);
+    // the org-prefixed name works too
+    assert_eq!(
+        app.get("/api/v1/org/default/datasets/default%2Fmnist", key)
+            .await
+            .json()["id"],
+        d["id"]
+    );
+}
+
+#[tokio::test]
+async fn text_formats_are_counted_by_reading_them() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    let csv = b"a,b\n1,\"x\ny\"\n2,z\n3,w\n".to_vec();
+    let r = app
+        .publish(
+            key,
+            "default",
+            "c",
+            "0.1.0",
+            &[("rows.csv", csv)],
+            json!({"format": "csv"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let d = app.get("/api/v1/org/default/datasets/c", key).await.json();
+    assert_eq!(
+        (d["row_count"].clone(), d["data_schema"].clone()),
+        (json!(3), json!({"a": "int64", "b": "string"}))
+    );
+
+    let jsonl = b"{\"q\": \"a\"}\n{\"q\": \"b\"}\n".to_vec();
+    let arr = b"[{\"q\": \"a\", \"n\": 1}]".to_vec();
+    let r = app
+        .publish(
+            key,
+            "default",
+            "j",
+            "0.1.0",
+            &[("a.jsonl", jsonl), ("b.json", arr)],
+            json!({"format": "jsonl"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let d = app.get("/api/v1/org/default/datasets/j", key).await.json();
+    assert_eq!(d["row_count"], 3);
+    assert_eq!(d["size_category"], "n<1K");
+}
+
+#[tokio::test]
+async fn republish_is_idempotent_and_different_content_conflicts() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    let data = parquet(10);
+    let d = app.push_blob(key, "default", "x", &data).await;
+    let config = json!({"artifacts": {"t.parquet": d.to_string()}, "format": "parquet"});
+    let first = app
+        .publish_config(key, "default", "x", "1.0.0", &config)
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = app
+        .publish_config(key, "default", "x", "1.0.0", &config)
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(
+        again.header("docker-content-digest"),
+        first.header("docker-content-digest")
+    );
+
+    let other = json!({"artifacts": {"t.parquet": d.to_string()}, "format": "parquet", "summary": "changed"});
+    let r = app
+        .publish_config(key, "default", "x", "1.0.0", &other)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(
+        r.json(),
+        envelope(409, "already_exists", &format!(
+            "default/x@1.0.0 is already published with different content ({}); versions are immutable, publish a new version",
+            first.header("docker-content-digest")
+        ))
+    );
+    assert_eq!(
+        app.get("/api/v1/org/default/datasets/x/versions", key)
+            .await
+            .json(),
+        json!({"name": "default/x", "versions": ["1.0.0"], "total": 1})
+    );
+}
+
+#[tokio::test]
+async fn missing_blobs_and_unsafe_paths_create_nothing() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    let present = app.push_blob(key, "default", "m", &parquet(5)).await;
+    let absent = Digest::of(b"never uploaded");
+    let config =
+        json!({"artifacts": {"a.parquet": present.to_string(), "b.parquet": absent.to_string()}});
+    let r = app
+        .publish_config(key, "default", "m", "1.0.0", &config)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json(),
+        envelope(400, "invalid_request", &format!("manifest references blobs this org does not have: b.parquet ({absent}); upload them first"))
+    );
+    assert_eq!(
+        app.get("/api/v1/org/default/datasets/m", key).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    for path in ["../escape.parquet", "/abs.parquet", "a/./b.parquet"] {
+        let config = json!({"artifacts": {path: present.to_string()}});
+        let r = app
+            .publish_config(key, "default", "m", "1.0.0", &config)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            r.json()["detail"],
+            format!(
+                "unsafe artifact path {path:?}: paths must be relative and stay inside the dataset"
+            )
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/org/default/datasets/m", key).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn manifest_validation_errors() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    let d = app.push_blob(key, "default", "v", &parquet(5)).await;
+    let bad = |config: serde_json::Value| async move { config };
+    // artifacts_hash that does not match
+    let r = app
+        .publish_config(key, "default", "v", "1.0.0", &bad(json!({"artifacts": {"a.parquet": d.to_string()}, "artifacts_hash": Digest::of(b"x").to_string()})).await)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("artifacts_hash sha256:"));
+    // a split that points nowhere
+    let r = app
+        .publish_config(
+            key,
+            "default",
+            "v",
+            "1.0.0",
+            &json!({"artifacts": {"a.parquet": d.to_string()}, "splits": {"train": "b.parquet"}}),
+        )
+        .await;
+    assert_eq!(
+        r.json()["detail"],
+        "split \"train\" points at \"b.parquet\", which is not among the artifacts"
+    );
+    // unsupported format, no artifacts
+    let r = app
+        .publish_config(
+            key,
+            "default",
+            "v",
+            "1.0.0",
+            &json!({"artifacts": {"a.parquet": d.to_string()}, "format": "xlsx"}),
+        )
+        .await;
+    assert_eq!(
+        r.json()["detail"],
+        "unsupported format \"xlsx\": expected one of parquet, csv, json, jsonl, arrow, feather"
+    );
+    let r = app
+        .publish_config(key, "default", "v", "1.0.0", &json!({"artifacts": {}}))
+        .await;
+    assert_eq!(
+        r.json()["detail"],
+        "the dataset manifest lists no artifacts: a dataset needs at least one data file"
+    );
+    // a data file that is not what it claims
+    let junk = app
+        .push_blob(key, "default", "v", b"this is not parquet")
+        .await;
+    let r = app
+        .publish_config(
+            key,
+            "default",
+            "v",
+            "1.0.0",
+            &json!({"artifacts": {"a.parquet": junk.to_string()}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("a.parquet: not a readable parquet file"),
+        "{}",
+        r.json()
+    );
+    // not JSON at all
+    let r = app
+        .put_manifest(key, "default", "v", "1.0.0", b"{not json".to_vec())
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("manifest is not a valid OCI image manifest"));
+    // name annotation that disagrees with the path
+    let cfg = serde_json::to_vec(&json!({"artifacts": {"a.parquet": d.to_string()}})).unwrap();
+    let cd = app.push_blob(key, "default", "v", &cfg).await;
+    let r = app
+        .put_manifest(
+            key,
+            "default",
+            "v",
+            "1.0.0",
+            manifest_json(&cd, cfg.len(), "default", "other", "1.0.0"),
+        )
+        .await;
+    assert_eq!(
+        r.json()["detail"],
+        "annotation io.dreadnode.name is \"default/other\" but the manifest is pushed to default/v"
+    );
+    // a tag instead of a version
+    let r = app
+        .put_manifest(
+            key,
+            "default",
+            "v",
+            "latest",
+            manifest_json(&cd, cfg.len(), "default", "v", "1.0.0"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["loc"], json!(["path", "reference"]));
+    assert_eq!(
+        app.get("/api/v1/org/default/datasets/v", key).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn versions_are_ordered_by_semver_and_latest_is_highest() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    for v in ["1.2.0", "1.10.0", "1.9.3"] {
+        let r = app
+            .publish(
+                key,
+                "default",
+                "s",
+                v,
+                &[("t.parquet", parquet(3))],
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let v = app
+        .get("/api/v1/org/default/datasets/s/versions", key)
+        .await
+        .json();
+    assert_eq!(
+        v,
+        json!({"name": "default/s", "versions": ["1.10.0", "1.9.3", "1.2.0"], "total": 3})
+    );
+    let d = app.get("/api/v1/org/default/datasets/s", key).await.json();
+    assert_eq!(
+        (d["version"].clone(), d["latest_version"].clone()),
+        (json!("1.10.0"), json!("1.10.0"))
+    );
+    let d = app
+        .get("/api/v1/org/default/datasets/s/1.2.0", key)
+        .await
+        .json();
+    assert_eq!(
+        (d["version"].clone(), d["latest_version"].clone()),
+        (json!("1.2.0"), json!("1.10.0"))
+    );
+    let tags = app.get("/api/v1/default/s/tags/list", key).await.json();
+    assert_eq!(
+        tags,
+        json!({"name": "default/s", "tags": ["1.10.0", "1.9.3", "1.2.0"]})
+    );
+    let r = app.get("/api/v1/org/default/datasets/s/2.0.0", key).await;
+    assert_eq!(
+        r.json(),
+        envelope(
+            404,
+            "not_found",
+            "version 2.0.0 of dataset default/s not found"
+        )
+    );
+}
+
+#[tokio::test]
+async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing() {
+    let app = TestApp::new().await;
+    let r = app
+        .publish(
+            &app.admin,
+            "default",
+            "secret",
+            "1.0.0",
+            &[("t.parquet", parquet(3))],
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let reader = app.member("default", "rita", Role::Reader).await;
+    let outsider = app.member("other", "olaf", Role::Owner).await;
+    assert_eq!(
+        app.get("/api/v1/org/default/datasets/secret", &reader)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for uri in [
+        "/api/v1/org/default/datasets/secret",
+        "/api/v1/org/default/datasets/secret/1.0.0",
+        "/api/v1/org/default/datasets/secret/versions",
+        "/api/v1/default/secret/tags/list",
+        "/api/v1/default/secret/manifests/1.0.0",
+    ] {
+        let r = app.get(uri, &outsider).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(
+            r.json()["detail"],
+            "dataset default/secret not found",
+            "{uri}"
+        );
+    }
+    // the blobs of a private dataset are hidden too
+    let d = app
+        .get("/api/v1/org/default/datasets/secret", &reader)
+        .await
+        .json();
+    let digest = d["files"][0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get(&format!("/api/v1/default/blobs/{digest}"), &reader)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/default/blobs/{digest}"), &outsider)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // readers and outsiders cannot publish
+    let r = app
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/default/secret/blobs/uploads/",
+            Some(&reader),
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        envelope(
+            403,
+            "forbidden",
+            "your role in organization default is reader; publishing needs contributor or owner"
+        )
+    );
+    let r = app
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/default/secret/blobs/uploads/",
+            Some(&outsider),
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        envelope(
+            403,
+            "forbidden",
+            "you are not a member of organization default"
+        )
+    );
+    let contributor = app.member("default", "carl", Role::Contributor).await;
+    let r = app
+        .publish(
+            &contributor,
+            "default",
+            "secret",
+            "1.1.0",
+            &[("t.parquet", parquet(4))],
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app
+        .get("/api/v1/org/nosuchorg/datasets/secret", &reader)
+        .await;
+    assert_eq!(
+        r.json(),
+        envelope(404, "not_found", "organization \"nosuchorg\" not found")
+    );
+}
+
+#[tokio::test]
+async fn manifests_are_served_by_version_latest_and_digest() {
+    let app = TestApp::new().await;
+    let key = &app.admin;
+    let r = app
+        .publish(
+            key,
+            "default",
+            "g",
+            "1.0.0",
+            &[("t.parquet", parquet(3))],
+            json!({}),
+        )
+        .await;
+    let digest = r.header("docker-content-digest").to_string();
+    for reference in ["1.0.0", "latest", digest.as_str()] {
+        let m = app
+            .get(&format!("/api/v1/default/g/manifests/{reference}"), key)
+            .await;
+        assert_eq!(m.status, StatusCode::OK, "{reference}");
+        assert_eq!(
+            m.header("content-type"),
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(m.header("docker-content-digest"), digest);
+        assert_eq!(
+            Digest::of(&m.body).to_string(),
+            digest,
+            "served bytes are the pushed bytes"
+        );
+    }
+    let cfg = app
+        .get(&format!("/api/v1/default/g/manifests/1.0.0"), key)
+        .await
+        .json()["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = app.get(&format!("/api/v1/default/blobs/{cfg}"), key).await;
+    assert_eq!(blob.status, StatusCode::OK);
+    assert_eq!(
+        blob.json()["artifacts"]["t.parquet"]
+            .as_str()
+            .unwrap()
+            .len(),
+        71
+    );
+}
