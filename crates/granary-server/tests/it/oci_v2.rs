@@ -105,7 +105,25 @@ async fn v2_errors_use_oci_bodies() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["errors"][0]["code"], "BLOB_UNKNOWN");
     let r = app.get("/v2/default/nothing/manifests/1.0.0", key).await;
+    assert_eq!(r.json()["errors"][0]["code"], "NAME_UNKNOWN");
+    let r = app
+        .publish(
+            key,
+            "default",
+            "some",
+            "1.0.0",
+            &[("t.parquet", parquet(2))],
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app.get("/v2/default/some/manifests/9.9.9", key).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    assert_eq!(
+        r.json()["errors"][0]["message"],
+        "version 9.9.9 of dataset default/some not found"
+    );
     let r = app.get("/v2/no/such/route/at/all", key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["errors"][0]["code"], "NAME_UNKNOWN");
