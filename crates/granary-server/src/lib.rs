@@ -139,3 +139,15 @@ fn to_oci_error(resp: Response, r: error::Rendered) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
+
+/// Serves the application on `listener` until `shutdown` completes, then drains in-flight
+/// requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,76 @@
-fn main() {}
+//! `granary`: the registry server (`serve`), operator commands (`admin`), and the user CLI
+//! (`login`, `dataset …`), in one binary.
+
+mod admin;
+mod client;
+mod dataset;
+mod local;
+mod login;
+mod output;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "granary",
+    version,
+    about = "A self-hostable dataset registry",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry server.
+    Serve(serve::ServeArgs),
+    /// Operator commands that work on the registry's database directly.
+    Admin(admin::AdminArgs),
+    /// Save the server URL and API key the other commands use.
+    Login(login::LoginArgs),
+    /// Inspect, push and look up datasets.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
+            Command::Login(args) => login::run(args).await,
+            Command::Dataset(cmd) => dataset::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the outermost message and its causes, never a backtrace.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

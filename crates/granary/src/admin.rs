@@ -1,0 +1,297 @@
+//! `granary admin`: organizations, users, memberships and API keys, straight on the database,
+//! so operators can script a registry without the web. Keys print alone on stdout.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use granary_core::{validate_org_key, Role};
+use granary_db::MetadataStore;
+use granary_server::auth::issue_api_key;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::output::{iso, table};
+use crate::serve::{open_db, StoreArgs};
+
+#[derive(Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Who belongs to which organization, with which role.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Create an organization.
+    Create {
+        /// Key: lowercase letters, digits and hyphens
+        key: String,
+        /// Display name [default: the key]
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    /// Add a user to an organization, or change their role.
+    Add {
+        org: String,
+        username: String,
+        /// owner, contributor or reader
+        #[arg(long)]
+        role: Role,
+    },
+    /// Remove a user from an organization.
+    Remove { org: String, username: String },
+    /// List an organization's members.
+    List {
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create an API key for a user; prints the key alone (it is shown once).
+    Create {
+        username: String,
+        /// A label to recognise the key by
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API keys (never the keys themselves).
+    List {
+        /// Only this user's keys
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by its id; requests with it get 401 from then on.
+    Revoke { id: String },
+}
+
+async fn user(db: &dyn MetadataStore, username: &str) -> Result<granary_db::User> {
+    db.user_by_name(username).await?.ok_or_else(|| {
+        anyhow!("no user {username:?}; create it with `granary admin user create {username}`")
+    })
+}
+
+async fn org(db: &dyn MetadataStore, key: &str) -> Result<granary_db::Org> {
+    db.org_by_key(key).await?.ok_or_else(|| {
+        anyhow!("no organization {key:?}; create it with `granary admin org create {key}`")
+    })
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+pub async fn run(args: AdminArgs) -> Result<()> {
+    let (db, _) = open_db(&args.store).await?;
+    let db = db.as_ref();
+    match args.command {
+        AdminCommand::Migrate => println!("database schema is up to date"),
+        AdminCommand::Org(OrgCmd::Create { key, name, json }) => {
+            validate_org_key(&key)?;
+            let o = db.create_org(&key, name.as_deref().unwrap_or(&key)).await?;
+            if json {
+                print_json(
+                    &json!({"id": o.id, "key": o.key, "name": o.name, "created_at": iso(o.created_at)}),
+                );
+            } else {
+                println!("created organization {}", o.key);
+            }
+        }
+        AdminCommand::Org(OrgCmd::List { json }) => {
+            let orgs = db.list_orgs().await?;
+            if json {
+                print_json(&json!(orgs
+                    .iter()
+                    .map(|o| json!({"id": o.id, "key": o.key, "name": o.name, "created_at": iso(o.created_at)}))
+                    .collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["KEY", "NAME", "CREATED"],
+                    orgs.iter()
+                        .map(|o| vec![o.key.clone(), o.name.clone(), iso(o.created_at)])
+                        .collect(),
+                );
+            }
+        }
+        AdminCommand::User(UserCmd::Create {
+            username,
+            email,
+            json,
+        }) => {
+            if username.is_empty()
+                || username.len() > 64
+                || !username
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                bail!("invalid username {username:?}: use 1-64 letters, digits, '.', '_' or '-'");
+            }
+            let email = email.unwrap_or_else(|| format!("{username}@localhost"));
+            let u = db.create_user(&username, &email).await?;
+            if json {
+                print_json(
+                    &json!({"id": u.id, "username": u.username, "email": u.email, "created_at": iso(u.created_at)}),
+                );
+            } else {
+                println!("created user {}", u.username);
+            }
+        }
+        AdminCommand::User(UserCmd::List { json }) => {
+            let users = db.list_users().await?;
+            if json {
+                print_json(&json!(users
+                    .iter()
+                    .map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "created_at": iso(u.created_at)}))
+                    .collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["USERNAME", "EMAIL", "CREATED"],
+                    users
+                        .iter()
+                        .map(|u| vec![u.username.clone(), u.email.clone(), iso(u.created_at)])
+                        .collect(),
+                );
+            }
+        }
+        AdminCommand::Member(MemberCmd::Add {
+            org: o,
+            username,
+            role,
+        }) => {
+            let (o, u) = (org(db, &o).await?, user(db, &username).await?);
+            db.set_membership(o.id, u.id, role).await?;
+            println!("{} is now {role} of {}", u.username, o.key);
+        }
+        AdminCommand::Member(MemberCmd::Remove { org: o, username }) => {
+            let (o, u) = (org(db, &o).await?, user(db, &username).await?);
+            if !db.remove_membership(o.id, u.id).await? {
+                bail!("{} is not a member of {}", u.username, o.key);
+            }
+            println!("removed {} from {}", u.username, o.key);
+        }
+        AdminCommand::Member(MemberCmd::List { org: o, json }) => {
+            let o = org(db, &o).await?;
+            let members = db.list_members(o.id).await?;
+            if json {
+                print_json(&json!(members
+                    .iter()
+                    .map(|(u, r)| json!({"user_id": u.id, "username": u.username, "role": r.as_str()}))
+                    .collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["USERNAME", "ROLE"],
+                    members
+                        .iter()
+                        .map(|(u, r)| vec![u.username.clone(), r.to_string()])
+                        .collect(),
+                );
+            }
+        }
+        AdminCommand::Key(KeyCmd::Create {
+            username,
+            name,
+            json,
+        }) => {
+            let u = user(db, &username).await?;
+            let (k, token) = issue_api_key(db, u.id, &name).await?;
+            if json {
+                print_json(
+                    &json!({"id": k.id, "key": token, "username": u.username, "name": k.name, "created_at": iso(k.created_at)}),
+                );
+            } else {
+                println!("{token}");
+            }
+        }
+        AdminCommand::Key(KeyCmd::List { user: who, json }) => {
+            let user_id = match who {
+                Some(name) => Some(user(db, &name).await?.id),
+                None => None,
+            };
+            let keys = db.list_api_keys(user_id).await?;
+            if json {
+                print_json(&json!(keys
+                    .iter()
+                    .map(|k| json!({"id": k.id, "username": k.username, "name": k.name, "prefix": k.prefix,
+                                    "created_at": iso(k.created_at), "revoked_at": k.revoked_at.map(iso)}))
+                    .collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["ID", "USER", "NAME", "PREFIX", "CREATED", "REVOKED"],
+                    keys.iter()
+                        .map(|k| {
+                            vec![
+                                k.id.to_string(),
+                                k.username.clone(),
+                                k.name.clone(),
+                                format!("{}…", k.prefix),
+                                iso(k.created_at),
+                                k.revoked_at.map(iso).unwrap_or_else(|| "-".into()),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+        }
+        AdminCommand::Key(KeyCmd::Revoke { id }) => {
+            let id = Uuid::parse_str(&id)
+                .with_context(|| format!("invalid key id {id:?}; see `granary admin key list`"))?;
+            if !db.revoke_api_key(id).await? {
+                bail!("no live API key with id {id}");
+            }
+            println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}

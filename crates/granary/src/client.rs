@@ -1,0 +1,241 @@
+//! A small typed HTTP client for the registry: JSON calls with the error envelope turned
+//! into one readable line, blob existence checks, resumable streamed uploads, manifests.
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::StreamExt;
+use granary_core::Digest;
+use indicatif::ProgressBar;
+use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use std::path::Path;
+use tokio::io::AsyncSeekExt;
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+/// How often an interrupted upload is resumed before giving up.
+const UPLOAD_ATTEMPTS: usize = 4;
+
+impl Client {
+    pub fn new(server: &str, key: &str) -> Result<Self> {
+        let base = server.trim_end_matches('/').to_string();
+        let url =
+            url::Url::parse(&base).with_context(|| format!("invalid server URL {server:?}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("invalid server URL {server:?}: use http:// or https://");
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("granary/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Client {
+            http,
+            base,
+            key: key.to_string(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn req(&self, method: Method, path_or_url: &str) -> RequestBuilder {
+        let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        self.http.request(method, url).bearer_auth(&self.key)
+    }
+
+    async fn send(&self, rb: RequestBuilder) -> Result<Response> {
+        rb.send()
+            .await
+            .map_err(|e| anyhow!("cannot reach {}: {}", self.base, root_cause(&e)))
+    }
+
+    /// Turns an error response into one line: the envelope's `detail`, or the status.
+    async fn check(resp: Response) -> Result<Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_string))
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+        Err(anyhow!("{detail} (HTTP {})", status.as_u16()))
+    }
+
+    pub async fn get_json(&self, path: &str) -> Result<Value> {
+        let resp = Self::check(self.send(self.req(Method::GET, path)).await?).await?;
+        resp.json()
+            .await
+            .context("the server sent a response that is not JSON")
+    }
+
+    /// Whether the org already has the blob.
+    pub async fn blob_exists(&self, org: &str, digest: &Digest) -> Result<bool> {
+        let resp = self
+            .send(self.req(Method::HEAD, &format!("/api/v1/{org}/blobs/{digest}")))
+            .await?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Self::check(resp).await.map(|_| false),
+        }
+    }
+
+    /// Streams a file into a new upload session and commits it under `digest`. An
+    /// interrupted transfer asks the server how much arrived and sends only the rest.
+    pub async fn upload_file(
+        &self,
+        org: &str,
+        name: &str,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        let start = Self::check(
+            self.send(self.req(
+                Method::POST,
+                &format!("/api/v1/{org}/{name}/blobs/uploads/"),
+            ))
+            .await?,
+        )
+        .await?;
+        let location = start
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| anyhow!("the server did not say where to upload"))?
+            .to_string();
+        let mut offset = 0u64;
+        let mut attempt = 0;
+        while offset < size {
+            attempt += 1;
+            bar.set_position(offset);
+            match self.patch_from(&location, path, offset, size, bar).await {
+                Ok(()) => offset = size,
+                Err(e) if attempt < UPLOAD_ATTEMPTS => {
+                    bar.println(format!(
+                        "upload of {} interrupted ({e}); resuming",
+                        path.display()
+                    ));
+                    offset = self.upload_offset(&location).await?;
+                }
+                Err(e) => return Err(e.context(format!("uploading {}", path.display()))),
+            }
+        }
+        bar.set_position(size);
+        let sep = if location.contains('?') { '&' } else { '?' };
+        Self::check(
+            self.send(
+                self.req(Method::PUT, &format!("{location}{sep}digest={digest}"))
+                    .header(header::CONTENT_LENGTH, 0),
+            )
+            .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn patch_from(
+        &self,
+        location: &str,
+        path: &Path,
+        offset: u64,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        let mut file = tokio::fs::File::open(path).await?;
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let progress = bar.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
+            if let Ok(c) = &chunk {
+                progress.inc(c.len() as u64);
+            }
+            chunk
+        });
+        let rb = self
+            .req(Method::PATCH, location)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_RANGE, format!("{offset}-{}", size - 1))
+            .header(header::CONTENT_LENGTH, size - offset)
+            .body(reqwest::Body::wrap_stream(stream));
+        Self::check(self.send(rb).await?).await?;
+        Ok(())
+    }
+
+    async fn upload_offset(&self, location: &str) -> Result<u64> {
+        let resp = Self::check(self.send(self.req(Method::GET, location)).await?).await?;
+        let h = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Some(o) = h("upload-offset").and_then(|v| v.parse().ok()) {
+            return Ok(o);
+        }
+        // Standard OCI: `Range: 0-<last byte>`.
+        Ok(h("range")
+            .and_then(|r| r.split('-').nth(1).and_then(|e| e.parse::<u64>().ok()))
+            .map_or(0, |e| e + 1))
+    }
+
+    /// Uploads small in-memory bytes (config blobs) in one request.
+    pub async fn upload_bytes(&self, org: &str, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let d = Digest::of(&bytes);
+        let rb = self
+            .req(
+                Method::POST,
+                &format!("/api/v1/{org}/{name}/blobs/uploads/?digest={d}"),
+            )
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        Self::check(self.send(rb).await?).await?;
+        Ok(())
+    }
+
+    /// Publishes a manifest; returns the digest the server reports.
+    pub async fn put_manifest(
+        &self,
+        org: &str,
+        name: &str,
+        version: &str,
+        manifest: Vec<u8>,
+    ) -> Result<String> {
+        let fallback = Digest::of(&manifest).to_string();
+        let rb = self
+            .req(
+                Method::PUT,
+                &format!("/api/v1/{org}/{name}/manifests/{version}"),
+            )
+            .header(
+                header::CONTENT_TYPE,
+                granary_core::manifest::MEDIA_OCI_MANIFEST,
+            )
+            .body(manifest);
+        let resp = Self::check(self.send(rb).await?).await?;
+        Ok(resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or(fallback))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -1,0 +1,305 @@
+//! A dataset directory on disk: `dataset.yaml` plus data files. Loading it computes, for
+//! every file, its digest, size, schema and row count, and builds the dataset manifest
+//! (the config blob) exactly as it will be pushed.
+
+use anyhow::{anyhow, bail, Context, Result};
+use granary_core::manifest::{
+    ANN_NAME, ANN_TYPE, ANN_VERSION, MEDIA_DATASET_CONFIG, MEDIA_OCI_MANIFEST,
+};
+use granary_core::{
+    artifacts_hash, size_category, validate_artifact_path, validate_dataset_name, DataFormat,
+    DatasetManifest, Descriptor, Digest, OciManifest, Version,
+};
+use granary_infer::{infer_file, Inferred};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::Digest as _;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The keys `dataset.yaml` may hold. Unknown keys are ignored, as other clients do.
+#[derive(Deserialize, Default)]
+struct DatasetYaml {
+    name: Option<String>,
+    version: Option<serde_yaml_ng::Value>,
+    summary: Option<String>,
+    description: Option<String>,
+    format: Option<String>,
+    splits: Option<BTreeMap<String, String>>,
+    files: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    license: Option<String>,
+    pretty_name: Option<String>,
+    language: Option<Vec<String>>,
+    task_categories: Option<Vec<String>>,
+    size_category: Option<String>,
+    origin: Option<Map<String, Value>>,
+}
+
+pub struct LocalFile {
+    pub path: String,
+    pub abs: PathBuf,
+    pub size: u64,
+    pub digest: Digest,
+    pub inferred: Inferred,
+    pub split: Option<String>,
+}
+
+pub struct LocalDataset {
+    /// Set when `name:` is written `org/name`.
+    pub org: Option<String>,
+    pub name: String,
+    pub version: Version,
+    pub files: Vec<LocalFile>,
+    pub config: DatasetManifest,
+    pub config_bytes: Vec<u8>,
+}
+
+impl LocalDataset {
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.inferred.rows).sum()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The OCI manifest that publishes this dataset as `org/name@version`.
+    pub fn manifest_bytes(&self, org: &str) -> Vec<u8> {
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANN_TYPE.to_string(), "dataset".to_string());
+        annotations.insert(ANN_NAME.to_string(), format!("{org}/{}", self.name));
+        annotations.insert(ANN_VERSION.to_string(), self.version.to_string());
+        let m = OciManifest {
+            schema_version: 2,
+            media_type: Some(MEDIA_OCI_MANIFEST.to_string()),
+            config: Descriptor {
+                media_type: MEDIA_DATASET_CONFIG.to_string(),
+                digest: Digest::of(&self.config_bytes),
+                size: self.config_bytes.len() as u64,
+                annotations: BTreeMap::new(),
+            },
+            layers: Vec::new(),
+            annotations,
+        };
+        serde_json::to_vec_pretty(&m).expect("manifest serialises")
+    }
+}
+
+const SKIP_DIRS: &[&str] = &[".git", "__pycache__", "node_modules", ".venv"];
+
+fn discover(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || SKIP_DIRS.contains(&name.as_str()) {
+            continue;
+        }
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            discover(&e.path(), root, out)?;
+        } else if ft.is_file() && name != "dataset.yaml" && DataFormat::from_path(&name).is_some() {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+fn rel(root: &Path, p: &Path) -> Result<String> {
+    let r = p
+        .strip_prefix(root)
+        .map_err(|_| anyhow!("{} is outside {}", p.display(), root.display()))?;
+    let parts: Vec<String> = r
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect();
+    Ok(parts.join("/"))
+}
+
+fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((Digest::from_hasher(h), size))
+}
+
+/// Reads and checks a dataset directory. Errors are one line saying what to fix.
+pub fn load(dir: &Path) -> Result<LocalDataset> {
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open {}", dir.display()))?;
+    let yaml_path = root.join("dataset.yaml");
+    let text = match std::fs::read_to_string(&yaml_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "no dataset.yaml in {}: create one with at least `name:` and `version:`",
+                dir.display()
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", yaml_path.display())),
+    };
+    let y: DatasetYaml = if text.trim().is_empty() {
+        DatasetYaml::default()
+    } else {
+        serde_yaml_ng::from_str(&text).map_err(|e| anyhow!("dataset.yaml: {e}"))?
+    };
+
+    let full_name = y.name.clone().unwrap_or_else(|| {
+        root.file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+    });
+    let (org, name) = match full_name.split_once('/') {
+        Some((o, n)) => {
+            granary_core::validate_org_key(o).map_err(|e| anyhow!("dataset.yaml name: {e}"))?;
+            (Some(o.to_string()), n.to_string())
+        }
+        None => (None, full_name),
+    };
+    validate_dataset_name(&name).map_err(|e| anyhow!("dataset.yaml name: {e}"))?;
+    let version_text = match &y.version {
+        None => "0.1.0".to_string(),
+        Some(serde_yaml_ng::Value::String(s)) => s.clone(),
+        Some(other) => bail!(
+            "dataset.yaml version must be written as MAJOR.MINOR.PATCH such as 1.0.0, not {}",
+            serde_yaml_ng::to_string(other).unwrap_or_default().trim()
+        ),
+    };
+    let version: Version = version_text
+        .parse()
+        .map_err(|e| anyhow!("dataset.yaml: {e}"))?;
+
+    // Which files: the splits, else `files:`, else every data file in the directory.
+    let listed: Option<Vec<String>> = match (&y.splits, &y.files) {
+        (Some(s), _) if !s.is_empty() => Some(s.values().cloned().collect()),
+        (_, Some(f)) if !f.is_empty() => Some(f.clone()),
+        _ => None,
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    match listed {
+        Some(list) => {
+            for p in list {
+                validate_artifact_path(&p).map_err(|e| anyhow!("dataset.yaml: {e}"))?;
+                let abs = root.join(&p);
+                if !abs.is_file() {
+                    bail!(
+                        "dataset.yaml lists {p}, but there is no such file in {}",
+                        dir.display()
+                    );
+                }
+                let canon = abs.canonicalize()?;
+                if !canon.starts_with(&root) {
+                    bail!(
+                        "dataset.yaml lists {p}, which leads outside {}",
+                        dir.display()
+                    );
+                }
+                if !paths.contains(&abs) {
+                    paths.push(abs);
+                }
+            }
+            paths.sort();
+        }
+        None => discover(&root, &root, &mut paths)?,
+    }
+    if paths.is_empty() {
+        bail!(
+            "no data files in {}: add .parquet, .csv, .json, .jsonl, .arrow or .feather files, or list them under `files:` in dataset.yaml",
+            dir.display()
+        );
+    }
+
+    let first_rel = rel(&root, &paths[0])?;
+    let format = match &y.format {
+        Some(f) => f
+            .parse::<DataFormat>()
+            .map_err(|e| anyhow!("dataset.yaml: {e}"))?,
+        None => DataFormat::from_path(&first_rel).unwrap_or(DataFormat::Parquet),
+    };
+    let split_of: BTreeMap<String, String> = y
+        .splits
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(split, path)| (path, split))
+        .collect();
+    let mut files = Vec::new();
+    for abs in paths {
+        let path = rel(&root, &abs)?;
+        let file_format = DataFormat::from_path(&path).unwrap_or(format);
+        let (digest, size) = hash_file(&abs)?;
+        let inferred = infer_file(&abs, file_format).map_err(|e| anyhow!("{path}: {e}"))?;
+        files.push(LocalFile {
+            split: split_of.get(&path).cloned(),
+            path,
+            abs,
+            size,
+            digest,
+            inferred,
+        });
+    }
+
+    let artifacts: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (f.path.clone(), f.digest.to_string()))
+        .collect();
+    let rows: u64 = files.iter().map(|f| f.inferred.rows).sum();
+    if let Some(cat) = &y.size_category {
+        granary_core::manifest::validate_size_category(cat)
+            .map_err(|e| anyhow!("dataset.yaml: {e}"))?;
+    }
+    let config = DatasetManifest {
+        artifacts_hash: Some(artifacts_hash(&artifacts).to_string()),
+        artifacts,
+        format: format.to_string(),
+        data_schema: files[0]
+            .inferred
+            .columns
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+        row_count: Some(rows as i64),
+        splits: y.splits.clone().filter(|s| !s.is_empty()),
+        summary: y.summary.clone().or(y.description.clone()),
+        tags: y.tags.clone(),
+        license: y.license.clone(),
+        pretty_name: y.pretty_name.clone(),
+        language: y.language.clone(),
+        task_categories: y.task_categories.clone(),
+        size_category: Some(
+            y.size_category
+                .clone()
+                .unwrap_or_else(|| size_category(rows).to_string()),
+        ),
+        origin: y.origin.clone(),
+    };
+    let config_bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
+    Ok(LocalDataset {
+        org,
+        name,
+        version,
+        files,
+        config,
+        config_bytes,
+    })
+}

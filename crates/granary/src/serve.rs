@@ -1,0 +1,215 @@
+//! `granary serve`: configuration in two stages (what the user typed → resolved settings),
+//! then the stores are opened, the first-start bootstrap runs, and the server listens.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use granary_blob::BlobStore;
+use granary_db::sqlite::SqliteStore;
+use granary_db::MetadataStore;
+use granary_server::{bootstrap::ensure_initial_admin, AppState, ServerConfig};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the server keeps its data and listens. Each value comes from the flag, else the
+/// environment variable, else the config file, else the default.
+#[derive(Args, Clone, Default)]
+pub struct StoreArgs {
+    /// Directory for the database and blobs [default: ./granary-data]
+    #[arg(long, env = "GRANARY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Metadata database URL [default: sqlite://<data-dir>/granary.db]
+    #[arg(long, env = "GRANARY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// TOML config file [default: ./granary.toml if it exists]
+    #[arg(long, env = "GRANARY_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "GRANARY_LISTEN")]
+    listen: Option<String>,
+    /// Base URL of links the server hands out, when it runs behind a proxy [default: from the request's Host]
+    #[arg(long, env = "GRANARY_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// The config file's keys.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+}
+
+fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("granary.toml"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        }
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+    }
+}
+
+pub struct Resolved {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub listen: String,
+    pub public_url: Option<String>,
+}
+
+fn resolve(
+    store: &StoreArgs,
+    listen: Option<String>,
+    public_url: Option<String>,
+) -> Result<Resolved> {
+    let file = read_file_config(store.config.as_deref())?;
+    Ok(Resolved {
+        data_dir: store
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("granary-data")),
+        database_url: store.database_url.clone().or(file.database_url),
+        listen: listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        public_url: public_url.or(file.public_url),
+    })
+}
+
+/// Opens the metadata store the settings name.
+pub async fn open_db(store: &StoreArgs) -> Result<(Arc<dyn MetadataStore>, PathBuf)> {
+    let r = resolve(store, None, None)?;
+    let db = open_db_resolved(&r).await?;
+    Ok((db, r.data_dir))
+}
+
+async fn open_db_resolved(r: &Resolved) -> Result<Arc<dyn MetadataStore>> {
+    std::fs::create_dir_all(&r.data_dir)
+        .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
+    let db = match r.database_url.as_deref() {
+        None => SqliteStore::open(&r.data_dir.join("granary.db"))
+            .await
+            .with_context(|| format!("cannot open the database in {}", r.data_dir.display()))?,
+        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url)
+            .await
+            .with_context(|| format!("cannot open database {url}"))?,
+        Some(url) => {
+            let scheme = url.split(':').next().unwrap_or(url);
+            bail!("unsupported database URL scheme {scheme:?}; use sqlite://PATH");
+        }
+    };
+    Ok(Arc::new(db))
+}
+
+#[cfg(unix)]
+fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GRANARY_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let r = resolve(&args.store, args.listen, args.public_url)?;
+    let addr: SocketAddr = r.listen.parse().with_context(|| {
+        format!(
+            "invalid listen address {:?}; use HOST:PORT such as 127.0.0.1:8080",
+            r.listen
+        )
+    })?;
+    if let Some(u) = &r.public_url {
+        url::Url::parse(u).with_context(|| format!("invalid public URL {u:?}"))?;
+    }
+    let db = open_db_resolved(&r).await?;
+    let blobs = BlobStore::local(&r.data_dir.join("blobs"))
+        .with_context(|| "cannot open the blob store")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let base = r
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+
+    if let Some(first) = ensure_initial_admin(db.as_ref()).await? {
+        let key_file = r.data_dir.join("initial-admin-key");
+        write_secret(&key_file, &format!("{}\n", first.key))
+            .with_context(|| format!("cannot write {}", key_file.display()))?;
+        println!("Created owner 'admin', organization 'default' and this API key (shown once):\n");
+        println!("    {}\n", first.key);
+        println!(
+            "It is also in {} (readable only by you). Push a first dataset:\n",
+            key_file.display()
+        );
+        println!(
+            "    granary login --server {base} --api-key \"$(cat {})\"",
+            key_file.display()
+        );
+        println!("    granary dataset push ./my-dataset   # a directory with dataset.yaml and data files\n");
+    }
+    let state = AppState::new(
+        db,
+        blobs,
+        ServerConfig {
+            public_url: r.public_url.clone(),
+            ..Default::default()
+        },
+    );
+    println!("granary listening on http://{local}");
+    tracing::info!(%local, data_dir = %r.data_dir.display(), "listening");
+    granary_server::serve(listener, state, shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
