@@ -46,14 +46,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map(ApiQuery)
             .map_err(|e| {
                 let path = e.path().to_string();
-                let loc = if path == "." {
-                    "query".to_string()
-                } else {
-                    path
+                let msg = e.inner().to_string();
+                // Errors about a whole field (missing, duplicate, unknown) name it in backticks.
+                let loc = match (path.as_str(), msg.split('`').nth(1)) {
+                    (".", Some(field)) => field.to_string(),
+                    (".", None) => "query".to_string(),
+                    _ => path,
                 };
                 ApiError::validation(vec![FieldError::new(
                     &["query", &loc],
-                    e.inner().to_string(),
+                    msg,
                     "invalid_value",
                 )])
             })

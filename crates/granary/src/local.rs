@@ -89,7 +89,7 @@ impl LocalDataset {
 
 const SKIP_DIRS: &[&str] = &[".git", "__pycache__", "node_modules", ".venv"];
 
-fn discover(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+fn discover(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .collect::<Result<_, _>>()?;
@@ -101,7 +101,7 @@ fn discover(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
         let ft = e.file_type()?;
         if ft.is_dir() {
-            discover(&e.path(), root, out)?;
+            discover(&e.path(), out)?;
         } else if ft.is_file() && name != "dataset.yaml" && DataFormat::from_path(&name).is_some() {
             out.push(e.path());
         }
@@ -220,7 +220,7 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
             }
             paths.sort();
         }
-        None => discover(&root, &root, &mut paths)?,
+        None => discover(&root, &mut paths)?,
     }
     if paths.is_empty() {
         bail!(

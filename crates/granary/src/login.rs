@@ -34,9 +34,13 @@ fn profile_path() -> Result<PathBuf> {
 pub fn load_profile() -> Result<Profile> {
     let path = profile_path()?;
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            toml::from_str(&text).with_context(|| format!("invalid profile {}", path.display()))
-        }
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            anyhow!(
+                "invalid profile {}: {}",
+                path.display(),
+                crate::serve::toml_error(&text, &e)
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Profile::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }

@@ -69,7 +69,13 @@ fn main() -> ExitCode {
                     msg.push_str(&c);
                 }
             }
-            eprintln!("error: {msg}");
+            // Messages from parsers can span lines; keep the contract of one line.
+            let msg: Vec<&str> = msg
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("error: {}", msg.join(" "));
             ExitCode::FAILURE
         }
     }

@@ -55,13 +55,29 @@ fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
         None => (PathBuf::from("granary.toml"), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
-        }
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid config file {}: {}",
+                path.display(),
+                toml_error(&text, &e)
+            )
+        }),
         Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
             Ok(FileConfig::default())
         }
         Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+    }
+}
+
+/// A TOML error as one line: `line N: message`.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!(
+            "line {}: {}",
+            text[..span.start.min(text.len())].matches('\n').count() + 1,
+            e.message().trim()
+        ),
+        None => e.message().trim().to_string(),
     }
 }
 

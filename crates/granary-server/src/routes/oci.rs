@@ -3,7 +3,7 @@
 //! bodies and link roots differ between the two.
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +18,7 @@ use crate::access::{not_found, OrgAccess};
 use crate::auth::Caller;
 use crate::blobs::serve_blob;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
 use crate::publish::publish;
 use crate::AppState;
 
@@ -199,7 +200,7 @@ pub async fn start_upload(
     State(s): State<AppState>,
     caller: Caller,
     Path((org, name)): Path<(String, String)>,
-    Query(q): Query<DigestQuery>,
+    ApiQuery(q): ApiQuery<DigestQuery>,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Body,
@@ -297,7 +298,7 @@ pub async fn finish_upload(
     State(s): State<AppState>,
     caller: Caller,
     Path((org, name, id)): Path<(String, String, String)>,
-    Query(q): Query<DigestQuery>,
+    ApiQuery(q): ApiQuery<DigestQuery>,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Body,

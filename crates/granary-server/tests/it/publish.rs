@@ -514,7 +514,7 @@ async fn manifests_are_served_by_version_latest_and_digest() {
         );
     }
     let cfg = app
-        .get(&format!("/api/v1/default/g/manifests/1.0.0"), key)
+        .get("/api/v1/default/g/manifests/1.0.0", key)
         .await
         .json()["config"]["digest"]
         .as_str()

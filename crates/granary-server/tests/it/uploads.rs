@@ -172,7 +172,7 @@ async fn digest_mismatch_is_rejected_and_nothing_is_stored() {
             )
         )
     );
-    for d in [claimed, Digest::of(b"actual bytes")] {
+    for d in [claimed.clone(), Digest::of(b"actual bytes")] {
         assert_eq!(
             app.call(
                 Method::HEAD,
@@ -185,6 +185,20 @@ async fn digest_mismatch_is_rejected_and_nothing_is_stored() {
             StatusCode::NOT_FOUND
         );
     }
+    // a repeated query parameter is a validation error naming it
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{loc}?digest={claimed}&digest={claimed}"),
+            Some(key),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.json()["errors"][0]["loc"],
+        serde_json::json!(["query", "digest"])
+    );
     // a malformed digest is a 400 too
     let r = app
         .call(

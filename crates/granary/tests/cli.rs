@@ -1,0 +1,440 @@
+//! The real binary against a real server on a loopback port.
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_granary");
+
+struct Server {
+    child: Child,
+    url: String,
+    data: PathBuf,
+    banner: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clean(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GRANARY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Starts `granary serve` on a free port; returns once it listens.
+fn start(dir: &Path, extra: &[&str]) -> Server {
+    let data = dir.join("data");
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some(addr) = line.strip_prefix("granary listening on ") {
+            break addr.to_string();
+        }
+        banner.push_str(&line);
+        banner.push('\n');
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        url,
+        data,
+        banner,
+    }
+}
+
+impl Server {
+    fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.data.join("initial-admin-key"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(dir)
+        .env("GRANARY_CONFIG_DIR", dir.join("cfg"))
+        .args(args);
+    cmd.output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Fails with exactly one line on stderr, `error: …`, and no backtrace.
+fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected failure, got: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(err.starts_with("error: "), "{err:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err:?}"
+    );
+    err.trim_end().to_string()
+}
+
+fn parquet_file(path: &Path, rows: i64) {
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
+    let q: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..rows).map(|i| format!("question {i}")),
+    ));
+    let batch = RecordBatch::try_from_iter([("id", ids), ("question", q)]).unwrap();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn dataset_dir(root: &Path, name: &str, version: &str) -> PathBuf {
+    let d = root.join(name);
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    parquet_file(&d.join("data/train.parquet"), 1200);
+    parquet_file(&d.join("data/test.parquet"), 34);
+    std::fs::write(
+        d.join("dataset.yaml"),
+        format!(
+            "name: {name}\nversion: {version}\nsummary: Questions\nlicense: apache-2.0\ntags: [qa]\n\
+             splits:\n  train: data/train.parquet\n  test: data/test.parquet\n"
+        ),
+    )
+    .unwrap();
+    d
+}
+
+#[test]
+fn first_start_creates_admin_and_a_private_key_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key;
+    {
+        let s = start(tmp.path(), &[]);
+        key = s.admin_key();
+        assert!(key.starts_with("gra_") && key.len() > 40);
+        assert!(
+            s.banner.contains(&key),
+            "the key is printed once: {}",
+            s.banner
+        );
+        assert!(s.banner.contains("granary dataset push"), "{}", s.banner);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(s.data.join("initial-admin-key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let out = run(
+            tmp.path(),
+            &["login", "--server", &s.url, "--api-key", &key],
+        );
+        assert!(ok(&out).starts_with(&format!(
+            "Logged in to {} as admin (organization default)",
+            s.url
+        )));
+    }
+    let s = start(tmp.path(), &[]);
+    assert!(
+        !s.banner.contains("gra_"),
+        "no new key on a second start: {}",
+        s.banner
+    );
+    assert_eq!(s.admin_key(), key);
+}
+
+#[test]
+fn inspect_push_info_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let dir = dataset_dir(tmp.path(), "qa", "1.2.0");
+
+    let inspected: serde_json::Value = serde_json::from_str(&ok(&run(
+        tmp.path(),
+        &["dataset", "inspect", dir.to_str().unwrap(), "--json"],
+    )))
+    .unwrap();
+    assert_eq!(inspected["name"], "qa");
+    assert_eq!(inspected["version"], "1.2.0");
+    assert_eq!(inspected["row_count"], 1234);
+    assert_eq!(inspected["size_category"], "1K<n<10K");
+    assert_eq!(
+        inspected["data_schema"],
+        serde_json::json!({"id": "int64", "question": "string"})
+    );
+    let human = ok(&run(
+        tmp.path(),
+        &["dataset", "inspect", dir.to_str().unwrap()],
+    ));
+    assert!(human.contains("rows:      1,234"), "{human}");
+    assert!(human.contains("question  string"), "{human}");
+
+    ok(&run(
+        tmp.path(),
+        &["login", "--server", &s.url, "--api-key", &s.admin_key()],
+    ));
+    let out = run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let digest = stdout
+        .trim()
+        .strip_prefix("Pushed default/qa@1.2.0 (")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("2 file(s) uploaded, 0 already on the server"));
+    // pushing again uploads nothing and publishes the same digest
+    let again = run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]);
+    assert_eq!(
+        ok(&again).trim(),
+        format!("Pushed default/qa@1.2.0 ({digest})")
+    );
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .contains("0 file(s) uploaded, 2 already on the server"));
+
+    let info: serde_json::Value = serde_json::from_str(&ok(&run(
+        tmp.path(),
+        &["dataset", "info", "default/qa@1.2.0", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(info["manifest_digest"], digest);
+    assert_eq!(info["row_count"], 1234);
+    assert_eq!(info["splits"]["train"], "data/train.parquet");
+    assert_eq!(info["files"].as_array().unwrap().len(), 2);
+    assert_eq!(info["license"], "apache-2.0");
+    // the stored bytes are the local bytes
+    let local = std::fs::read(dir.join("data/train.parquet")).unwrap();
+    let train = info["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["split"] == "train")
+        .unwrap();
+    assert_eq!(train["size"], local.len() as u64);
+    let human = ok(&run(tmp.path(), &["dataset", "info", "qa"]));
+    assert!(human.starts_with("default/qa@1.2.0\n"), "{human}");
+
+    // a changed file under the same version is refused
+    parquet_file(&dir.join("data/test.parquet"), 35);
+    let err = fails(&run(
+        tmp.path(),
+        &["dataset", "push", dir.to_str().unwrap()],
+    ));
+    assert!(
+        err.contains("default/qa@1.2.0 is already published with different content"),
+        "{err}"
+    );
+    assert!(err.ends_with("(HTTP 409)"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mk = |name: &str, yaml: Option<&str>, files: &[(&str, &[u8])]| {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        if let Some(y) = yaml {
+            std::fs::write(d.join("dataset.yaml"), y).unwrap();
+        }
+        for (f, b) in files {
+            std::fs::write(d.join(f), b).unwrap();
+        }
+        d.to_str().unwrap().to_string()
+    };
+    let cases = [
+        (
+            mk("noyaml", None, &[("a.csv", b"x\n1\n")]),
+            "error: no dataset.yaml in",
+        ),
+        (
+            mk(
+                "badver",
+                Some("version: 1.0.0-rc1\n"),
+                &[("a.csv", b"x\n1\n")],
+            ),
+            "error: dataset.yaml: invalid version \"1.0.0-rc1\"",
+        ),
+        (
+            mk(
+                "badparquet",
+                Some("name: p\n"),
+                &[("a.parquet", b"PAR1 not really parquet PAR1")],
+            ),
+            "error: a.parquet: not a readable parquet file",
+        ),
+        (
+            mk("nodata", Some("name: n\n"), &[("README.md", b"hi")]),
+            "error: no data files in",
+        ),
+        (
+            mk("badname", Some("name: Bad Name\n"), &[("a.csv", b"x\n1\n")]),
+            "error: dataset.yaml name: invalid dataset name",
+        ),
+        (
+            mk("missing", Some("name: m\nfiles: [gone.csv]\n"), &[]),
+            "error: dataset.yaml lists gone.csv, but there is no such file",
+        ),
+    ];
+    for (dir, want) in cases {
+        for cmd in ["inspect", "push"] {
+            let err = fails(&run(
+                root,
+                &["dataset", cmd, &dir, "--json"][..if cmd == "inspect" { 4 } else { 3 }],
+            ));
+            assert!(err.starts_with(want), "{cmd} {dir}: {err}");
+        }
+    }
+    let err = fails(&run(
+        root,
+        &[
+            "dataset",
+            "info",
+            "x",
+            "--server",
+            "http://127.0.0.1:1",
+            "--api-key",
+            "k",
+            "--org",
+            "o",
+        ],
+    ));
+    assert!(
+        err.starts_with("error: cannot reach http://127.0.0.1:1"),
+        "{err}"
+    );
+    let err = fails(&run(
+        root,
+        &["dataset", "info", "x@1.0", "--api-key", "k", "--org", "o"],
+    ));
+    assert!(err.starts_with("error: invalid version \"1.0\""), "{err}");
+}
+
+#[test]
+fn admin_commands_script_orgs_users_members_and_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let data = s.data.to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut a = vec!["admin", "--data-dir", data];
+        a.extend_from_slice(args);
+        run(tmp.path(), &a)
+    };
+    ok(&admin(&["org", "create", "acme", "--name", "Acme Labs"]));
+    assert!(fails(&admin(&["org", "create", "acme"])).contains("already exists"));
+    ok(&admin(&["user", "create", "bob", "--email", "bob@acme.io"]));
+    ok(&admin(&[
+        "member",
+        "add",
+        "acme",
+        "bob",
+        "--role",
+        "contributor",
+    ]));
+    let members: serde_json::Value =
+        serde_json::from_str(&ok(&admin(&["member", "list", "acme", "--json"]))).unwrap();
+    assert_eq!(members[0]["username"], "bob");
+    assert_eq!(members[0]["role"], "contributor");
+    let key = ok(&admin(&["key", "create", "bob", "--name", "laptop"]));
+    assert_eq!(key.lines().count(), 1, "the key alone on stdout");
+    let key = key.trim().to_string();
+    assert!(key.starts_with("gra_"));
+
+    // the key works against the running server, for bob's org
+    let out = ok(&run(
+        tmp.path(),
+        &["login", "--server", &s.url, "--api-key", &key],
+    ));
+    assert!(
+        out.starts_with(&format!(
+            "Logged in to {} as bob (organization acme)",
+            s.url
+        )),
+        "{out}"
+    );
+    let dir = dataset_dir(tmp.path(), "bobs", "0.1.0");
+    assert!(ok(&run(
+        tmp.path(),
+        &["dataset", "push", dir.to_str().unwrap()]
+    ))
+    .starts_with("Pushed acme/bobs@0.1.0"));
+
+    let keys: serde_json::Value =
+        serde_json::from_str(&ok(&admin(&["key", "list", "--user", "bob", "--json"]))).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert_eq!(keys[0]["name"], "laptop");
+    assert!(keys[0].get("key").is_none(), "listing never shows keys");
+    let id = keys[0]["id"].as_str().unwrap();
+    ok(&admin(&["key", "revoke", id]));
+    let err = fails(&run(tmp.path(), &["dataset", "info", "bobs"]));
+    assert_eq!(err, "error: invalid or revoked API key (HTTP 401)");
+    assert!(fails(&admin(&["key", "revoke", id])).contains("no live API key"));
+}
+
+#[test]
+fn config_file_and_flags_resolve_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from_file = tmp.path().join("from-file");
+    std::fs::write(
+        tmp.path().join("granary.toml"),
+        format!("data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n", from_file),
+    )
+    .unwrap();
+    // ./granary.toml is read when present: the flag given in `start` wins over its data_dir
+    let s = start(tmp.path(), &[]);
+    assert!(s.data.join("initial-admin-key").is_file());
+    assert!(!from_file.exists());
+    drop(s);
+    // without the flag, the file's data_dir is used
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(tmp.path())
+        .args(["admin", "org", "list", "--json"]);
+    let out = cmd.output().unwrap();
+    ok(&out);
+    assert!(from_file.join("granary.db").is_file());
+    // a broken config file is one clear line
+    std::fs::write(tmp.path().join("granary.toml"), "listen = 5\n").unwrap();
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(tmp.path())
+        .args(["admin", "org", "list"]);
+    let err = fails(&cmd.output().unwrap());
+    assert_eq!(err, "error: invalid config file granary.toml: line 1: invalid type: integer `5`, expected a string");
+}
