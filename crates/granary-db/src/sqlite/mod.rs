@@ -77,6 +77,14 @@ fn map_err(e: sqlx::Error) -> DbError {
     }
 }
 
+/// Like `map_err`, naming what a uniqueness violation was about.
+fn exists_as(what: String) -> impl FnOnce(sqlx::Error) -> DbError {
+    move |e| match map_err(e) {
+        DbError::AlreadyExists(_) => DbError::AlreadyExists(what),
+        other => other,
+    }
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -275,10 +283,7 @@ impl MetadataStore for SqliteStore {
         .bind(ts(t))
         .execute(&self.pool)
         .await
-        .map_err(|e| match map_err(e) {
-            DbError::AlreadyExists(_) => DbError::AlreadyExists(format!("organization {key:?}")),
-            other => other,
-        })?;
+        .map_err(exists_as(format!("organization {key:?}")))?;
         Ok(org)
     }
 
@@ -315,10 +320,7 @@ impl MetadataStore for SqliteStore {
             .bind(ts(t))
             .execute(&self.pool)
             .await
-            .map_err(|e| match map_err(e) {
-                DbError::AlreadyExists(_) => DbError::AlreadyExists(format!("user {username:?}")),
-                other => other,
-            })?;
+            .map_err(exists_as(format!("user {username:?}")))?;
         Ok(user)
     }
 

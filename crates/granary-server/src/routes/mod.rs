@@ -1,4 +1,5 @@
-//! The route table: every path the server answers, in one place.
+//! The route table: every path the server answers, in one place. `get` routes answer
+//! `HEAD` too; handlers that stream bodies check the method and skip the body for `HEAD`.
 
 mod datasets;
 mod oci;
@@ -28,14 +29,8 @@ pub fn router(state: AppState) -> Router {
 
     // OCI distribution, as the official client uses it under /api/v1 ...
     let api_oci = Router::new()
-        .route(
-            "/api/v1/{org}/blobs/{digest}",
-            get(oci::get_org_blob).head(oci::head_org_blob),
-        )
-        .route(
-            "/api/v1/{org}/{name}/blobs/{digest}",
-            get(oci::get_blob).head(oci::head_blob),
-        )
+        .route("/api/v1/{org}/blobs/{digest}", get(oci::org_blob))
+        .route("/api/v1/{org}/{name}/blobs/{digest}", get(oci::repo_blob))
         .route(
             "/api/v1/{org}/{name}/blobs/uploads/",
             post(oci::start_upload),
@@ -53,9 +48,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/{org}/{name}/manifests/{reference}",
-            get(oci::get_manifest)
-                .head(oci::head_manifest)
-                .put(oci::put_manifest),
+            get(oci::manifest).put(oci::put_manifest),
         )
         .route("/api/v1/{org}/{name}/tags/list", get(oci::tags));
 
@@ -63,10 +56,7 @@ pub fn router(state: AppState) -> Router {
     let v2 = Router::new()
         .route("/v2/", get(oci::base))
         .route("/v2", get(oci::base))
-        .route(
-            "/v2/{org}/{name}/blobs/{digest}",
-            get(oci::get_blob).head(oci::head_blob),
-        )
+        .route("/v2/{org}/{name}/blobs/{digest}", get(oci::repo_blob))
         .route("/v2/{org}/{name}/blobs/uploads/", post(oci::start_upload))
         .route("/v2/{org}/{name}/blobs/uploads", post(oci::start_upload))
         .route(
@@ -78,9 +68,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v2/{org}/{name}/manifests/{reference}",
-            get(oci::get_manifest)
-                .head(oci::head_manifest)
-                .put(oci::put_manifest),
+            get(oci::manifest).put(oci::put_manifest),
         )
         .route("/v2/{org}/{name}/tags/list", get(oci::tags));
 

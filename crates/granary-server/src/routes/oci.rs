@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use granary_blob::UploadInfo;
@@ -80,46 +80,29 @@ async fn readable_blob(
     Ok(digest)
 }
 
-pub async fn get_org_blob(
+/// `GET`/`HEAD /api/v1/{org}/blobs/{digest}` (HEAD sends headers only).
+pub async fn org_blob(
     State(s): State<AppState>,
     caller: Caller,
+    method: Method,
     Path((org, digest)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let d = readable_blob(&s, &caller, &org, &digest).await?;
-    serve_blob(&s, &org, &d, &headers, false).await
+    serve_blob(&s, &org, &d, &headers, method == Method::HEAD).await
 }
 
-pub async fn head_org_blob(
+/// `GET`/`HEAD …/{org}/{name}/blobs/{digest}`: the org's blob; the name is only checked.
+pub async fn repo_blob(
     State(s): State<AppState>,
     caller: Caller,
-    Path((org, digest)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let d = readable_blob(&s, &caller, &org, &digest).await?;
-    serve_blob(&s, &org, &d, &headers, true).await
-}
-
-pub async fn get_blob(
-    State(s): State<AppState>,
-    caller: Caller,
+    method: Method,
     Path((org, name, digest)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_name(&name)?;
     let d = readable_blob(&s, &caller, &org, &digest).await?;
-    serve_blob(&s, &org, &d, &headers, false).await
-}
-
-pub async fn head_blob(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((org, name, digest)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    check_name(&name)?;
-    let d = readable_blob(&s, &caller, &org, &digest).await?;
-    serve_blob(&s, &org, &d, &headers, true).await
+    serve_blob(&s, &org, &d, &headers, method == Method::HEAD).await
 }
 
 #[derive(Deserialize)]
@@ -417,20 +400,14 @@ async fn manifest_response(
         .map_err(ApiError::internal)
 }
 
-pub async fn get_manifest(
+/// `GET`/`HEAD …/manifests/{ref}`: by version, `latest`, or digest.
+pub async fn manifest(
     State(s): State<AppState>,
     caller: Caller,
+    method: Method,
     Path((org, name, reference)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    manifest_response(&s, &caller, &org, &name, &reference, false).await
-}
-
-pub async fn head_manifest(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((org, name, reference)): Path<(String, String, String)>,
-) -> ApiResult<Response> {
-    manifest_response(&s, &caller, &org, &name, &reference, true).await
+    manifest_response(&s, &caller, &org, &name, &reference, method == Method::HEAD).await
 }
 
 pub async fn tags(
