@@ -512,6 +512,18 @@ async fn manifests_are_served_by_version_latest_and_digest() {
             digest,
             "served bytes are the pushed bytes"
         );
+        let head = app
+            .call(
+                axum::http::Method::HEAD,
+                &format!("/api/v1/default/g/manifests/{reference}"),
+                Some(key),
+                axum::body::Body::empty(),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(head.header("content-length"), m.body.len().to_string());
+        assert_eq!(head.header("docker-content-digest"), digest);
+        assert!(head.body.is_empty());
     }
     let cfg = app
         .get("/api/v1/default/g/manifests/1.0.0", key)
