@@ -15,9 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use granary_core::Digest;
-use object_store::{
-    path::Path as ObjPath, GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart,
-};
+use object_store::{path::Path as ObjPath, GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -34,9 +32,7 @@ pub enum BlobError {
     NotFound,
     #[error("upload session not found")]
     UploadNotFound,
-    #[error(
-        "chunk starts at byte {got} but the upload has {expected} bytes; resume from {expected}"
-    )]
+    #[error("chunk starts at byte {got} but the upload has {expected} bytes; resume from {expected}")]
     OffsetMismatch { expected: u64, got: u64 },
     #[error("digest mismatch: the uploaded bytes hash to {actual}, not {expected}")]
     DigestMismatch { expected: Digest, actual: Digest },
@@ -119,8 +115,7 @@ impl BlobStore {
     pub fn local(dir: &std::path::Path) -> BlobResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| BlobError::Backend(format!("cannot create {}: {e}", dir.display())))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?
-            .with_automatic_cleanup(true);
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self::new(Arc::new(fs)))
     }
 
@@ -138,12 +133,7 @@ impl BlobStore {
     }
 
     /// Streams the blob, or the given byte range of it.
-    pub async fn get(
-        &self,
-        org: &str,
-        digest: &Digest,
-        range: Option<Range<u64>>,
-    ) -> BlobResult<BlobStream> {
+    pub async fn get(&self, org: &str, digest: &Digest, range: Option<Range<u64>>) -> BlobResult<BlobStream> {
         let opts = GetOptions {
             range: range.clone().map(GetRange::Bounded),
             ..Default::default()
@@ -160,33 +150,16 @@ impl BlobStore {
         let size = res.meta.size;
         let range = res.range.clone();
         let stream = res.into_stream().map_err(BlobError::from).boxed();
-        Ok(BlobStream {
-            size,
-            range,
-            stream,
-        })
+        Ok(BlobStream { size, range, stream })
     }
 
     /// Reads a byte range fully into memory: for small reads such as parquet footers.
-    pub async fn read_range(
-        &self,
-        org: &str,
-        digest: &Digest,
-        range: Range<u64>,
-    ) -> BlobResult<Bytes> {
-        Ok(self
-            .store()
-            .get_range(&blob_key(org, digest), range)
-            .await?)
+    pub async fn read_range(&self, org: &str, digest: &Digest, range: Range<u64>) -> BlobResult<Bytes> {
+        Ok(self.store().get_range(&blob_key(org, digest), range).await?)
     }
 
     /// Reads a whole blob that must be at most `max` bytes (configs, manifests).
-    pub async fn read_small(
-        &self,
-        org: &str,
-        digest: &Digest,
-        max: u64,
-    ) -> BlobResult<Option<Bytes>> {
+    pub async fn read_small(&self, org: &str, digest: &Digest, max: u64) -> BlobResult<Option<Bytes>> {
         let Some(size) = self.stat(org, digest).await? else {
             return Ok(None);
         };
@@ -195,12 +168,7 @@ impl BlobStore {
                 "blob {digest} is {size} bytes; at most {max} are allowed here"
             )));
         }
-        let bytes = self
-            .store()
-            .get(&blob_key(org, digest))
-            .await?
-            .bytes()
-            .await?;
+        let bytes = self.store().get(&blob_key(org, digest)).await?.bytes().await?;
         Ok(Some(bytes))
     }
 
@@ -214,9 +182,7 @@ impl BlobStore {
             created_at: Utc::now(),
         };
         let json = serde_json::to_vec(&info).expect("plain data");
-        self.store()
-            .put(&info_key(info.id), PutPayload::from(json))
-            .await?;
+        self.store().put(&info_key(info.id), PutPayload::from(json)).await?;
         self.inner
             .hashers
             .lock()
@@ -238,8 +204,7 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => return Err(BlobError::UploadNotFound),
             Err(e) => return Err(e.into()),
         };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| BlobError::Backend(format!("corrupt upload session: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| BlobError::Backend(format!("corrupt upload session: {e}")))
     }
 
     /// The session's parts in offset order, and the total bytes they hold.
@@ -247,13 +212,7 @@ impl BlobStore {
         let mut parts: Vec<(ObjPath, u64)> = self
             .store()
             .list(Some(&upload_prefix(id)))
-            .try_filter(|m| {
-                futures::future::ready(
-                    m.location
-                        .filename()
-                        .is_some_and(|f| f.starts_with("part-")),
-                )
-            })
+            .try_filter(|m| futures::future::ready(m.location.filename().is_some_and(|f| f.starts_with("part-"))))
             .map_ok(|m| (m.location, m.size))
             .try_collect()
             .await?;
@@ -280,12 +239,7 @@ impl BlobStore {
     /// Appends a chunk that must start at the session's current size. Whatever part of the
     /// body arrives before a dropped connection is kept, so the client can resume after it.
     /// Returns the session's new size and the session.
-    pub async fn append<S, E>(
-        &self,
-        id: Uuid,
-        start: Option<u64>,
-        body: S,
-    ) -> BlobResult<(UploadInfo, u64)>
+    pub async fn append<S, E>(&self, id: Uuid, start: Option<u64>, body: S) -> BlobResult<(UploadInfo, u64)>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,

@@ -6,21 +6,14 @@ use granary_core::Digest;
 type Chunk = Result<Bytes, std::io::Error>;
 
 fn chunks(data: &[u8], size: usize) -> Vec<Chunk> {
-    data.chunks(size)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect()
+    data.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect()
 }
 
 fn data(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-async fn read_all(
-    store: &BlobStore,
-    org: &str,
-    d: &Digest,
-    range: Option<std::ops::Range<u64>>,
-) -> Vec<u8> {
+async fn read_all(store: &BlobStore, org: &str, d: &Digest, range: Option<std::ops::Range<u64>>) -> Vec<u8> {
     let s = store.get(org, d, range).await.unwrap();
     let parts: Vec<Bytes> = s.stream.try_collect().await.unwrap();
     parts.concat()
@@ -33,17 +26,11 @@ async fn put_then_get_and_ranges() {
     let bytes = data(100_000);
     let d = Digest::of(&bytes);
     assert_eq!(store.stat("acme", &d).await.unwrap(), None);
-    let size = store
-        .put("acme", &d, stream::iter(chunks(&bytes, 7000)))
-        .await
-        .unwrap();
+    let size = store.put("acme", &d, stream::iter(chunks(&bytes, 7000))).await.unwrap();
     assert_eq!(size, 100_000);
     assert_eq!(store.stat("acme", &d).await.unwrap(), Some(100_000));
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
-    assert_eq!(
-        read_all(&store, "acme", &d, Some(10..20)).await,
-        &bytes[10..20]
-    );
+    assert_eq!(read_all(&store, "acme", &d, Some(10..20)).await, &bytes[10..20]);
     // blobs are scoped to their org
     assert_eq!(store.stat("other", &d).await.unwrap(), None);
     // the blob sits at its content address, and no staging is left behind
@@ -73,11 +60,7 @@ async fn chunked_upload_checks_offsets_and_commits_once_verified() {
         .unwrap();
     assert_eq!(off, 20_000);
     let err = store
-        .append(
-            up.id,
-            Some(10_000),
-            stream::iter(chunks(&bytes[10_000..], 4096)),
-        )
+        .append(up.id, Some(10_000), stream::iter(chunks(&bytes[10_000..], 4096)))
         .await
         .unwrap_err();
     assert!(
@@ -91,19 +74,11 @@ async fn chunked_upload_checks_offsets_and_commits_once_verified() {
         "{err}"
     );
     let (_, off) = store
-        .append(
-            up.id,
-            Some(20_000),
-            stream::iter(chunks(&bytes[20_000..], 4096)),
-        )
+        .append(up.id, Some(20_000), stream::iter(chunks(&bytes[20_000..], 4096)))
         .await
         .unwrap();
     assert_eq!(off, 50_000);
-    assert_eq!(
-        store.stat("acme", &d).await.unwrap(),
-        None,
-        "not visible before finish"
-    );
+    assert_eq!(store.stat("acme", &d).await.unwrap(), None, "not visible before finish");
     let (info, size) = store.finish(up.id, &d).await.unwrap();
     assert_eq!((info.repo.as_str(), size), ("mnist", 50_000));
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
@@ -148,9 +123,8 @@ async fn dropped_connection_keeps_received_bytes_and_resumes_on_another_instance
     let d = Digest::of(&bytes);
     let up = store.start_upload("acme", "x").await.unwrap();
     // 12,000 bytes arrive, then the connection drops
-    let broken = stream::iter(chunks(&bytes[..12_000], 3000)).chain(stream::iter(vec![Err(
-        std::io::Error::other("connection reset"),
-    )]));
+    let broken = stream::iter(chunks(&bytes[..12_000], 3000))
+        .chain(stream::iter(vec![Err(std::io::Error::other("connection reset"))]));
     let err = store.append(up.id, Some(0), broken).await.unwrap_err();
     assert!(matches!(err, BlobError::Body(_)), "{err}");
     // a second server sharing the same storage sees the progress and finishes the upload
@@ -158,11 +132,7 @@ async fn dropped_connection_keeps_received_bytes_and_resumes_on_another_instance
     let (_, offset) = other.upload_status(up.id).await.unwrap();
     assert_eq!(offset, 12_000);
     other
-        .append(
-            up.id,
-            Some(offset),
-            stream::iter(chunks(&bytes[12_000..], 5000)),
-        )
+        .append(up.id, Some(offset), stream::iter(chunks(&bytes[12_000..], 5000)))
         .await
         .unwrap();
     let (_, size) = other.finish(up.id, &d).await.unwrap();
@@ -175,10 +145,7 @@ async fn empty_blob_and_missing_blob() {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::local(dir.path()).unwrap();
     let d = Digest::of(b"");
-    store
-        .put("acme", &d, stream::iter(Vec::<Chunk>::new()))
-        .await
-        .unwrap();
+    store.put("acme", &d, stream::iter(Vec::<Chunk>::new())).await.unwrap();
     assert_eq!(store.stat("acme", &d).await.unwrap(), Some(0));
     assert!(matches!(
         store.get("acme", &Digest::of(b"nope"), None).await,

@@ -149,9 +149,7 @@ pub fn validate_artifact_path(path: &str) -> Result<(), ManifestError> {
         || path.starts_with('/')
         || path.contains('\\')
         || path.chars().any(|c| c.is_control())
-        || path
-            .split('/')
-            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        || path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..")
         || path.as_bytes().get(1) == Some(&b':');
     if bad {
         Err(ManifestError::UnsafePath(path.to_string()))
@@ -281,10 +279,7 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(
-            DataFormat::from_path("x/train.PARQUET"),
-            Some(DataFormat::Parquet)
-        );
+        assert_eq!(DataFormat::from_path("x/train.PARQUET"), Some(DataFormat::Parquet));
         assert_eq!(DataFormat::from_path("README.md"), None);
         assert!("xlsx".parse::<DataFormat>().is_err());
     }

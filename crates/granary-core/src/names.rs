@@ -4,18 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Org keys that would collide with the fixed path segments under `/api/v1/`.
-pub const RESERVED_ORG_KEYS: &[&str] = &[
-    "api", "admin", "auth", "config", "health", "org", "user", "v2",
-];
+pub const RESERVED_ORG_KEYS: &[&str] = &["api", "admin", "auth", "config", "health", "org", "user", "v2"];
 /// Dataset names that would collide with fixed path segments under `…/datasets/`.
-pub const RESERVED_DATASET_NAMES: &[&str] = &[
-    "activity",
-    "facets",
-    "versions",
-    "blobs",
-    "manifests",
-    "tags",
-];
+pub const RESERVED_DATASET_NAMES: &[&str] = &["activity", "facets", "versions", "blobs", "manifests", "tags"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
@@ -33,11 +24,7 @@ pub fn validate_org_key(key: &str) -> Result<(), NameError> {
     let b = key.as_bytes();
     let ok_inner = |c: &u8| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-');
     let ok_edge = |c: &u8| matches!(c, b'a'..=b'z' | b'0'..=b'9');
-    let valid = !b.is_empty()
-        && b.len() <= 64
-        && ok_edge(&b[0])
-        && ok_edge(&b[b.len() - 1])
-        && b.iter().all(ok_inner);
+    let valid = !b.is_empty() && b.len() <= 64 && ok_edge(&b[0]) && ok_edge(&b[b.len() - 1]) && b.iter().all(ok_inner);
     if !valid {
         return Err(NameError::OrgKey(key.to_string()));
     }
@@ -118,15 +105,9 @@ mod tests {
             assert_eq!(validate_org_key(ok), Ok(()), "{ok}");
         }
         for bad in ["", "-a", "a-", "Acme", "a_b", "a.b", &"a".repeat(65)] {
-            assert!(
-                matches!(validate_org_key(bad), Err(NameError::OrgKey(_))),
-                "{bad}"
-            );
+            assert!(matches!(validate_org_key(bad), Err(NameError::OrgKey(_))), "{bad}");
         }
-        assert_eq!(
-            validate_org_key("v2"),
-            Err(NameError::ReservedOrgKey("v2".into()))
-        );
+        assert_eq!(validate_org_key("v2"), Err(NameError::ReservedOrgKey("v2".into())));
     }
 
     #[test]
@@ -148,9 +129,7 @@ mod tests {
 
     #[test]
     fn roles() {
-        assert!(
-            Role::Owner.can_write() && Role::Contributor.can_write() && !Role::Reader.can_write()
-        );
+        assert!(Role::Owner.can_write() && Role::Contributor.can_write() && !Role::Reader.can_write());
         assert_eq!("owner".parse::<Role>().unwrap(), Role::Owner);
         assert!("admin".parse::<Role>().is_err());
     }

@@ -21,10 +21,7 @@ impl FromStr for Version {
         let mut parts = s.split('.');
         let mut next = || -> Result<u64, VersionError> {
             let p = parts.next().ok_or_else(err)?;
-            if p.is_empty()
-                || !p.bytes().all(|b| b.is_ascii_digit())
-                || (p.len() > 1 && p.starts_with('0'))
-            {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
                 return Err(err());
             }
             p.parse().map_err(|_| err())

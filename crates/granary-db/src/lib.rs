@@ -45,13 +45,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn role_of(&self, org_id: Uuid, user_id: Uuid) -> DbResult<Option<Role>>;
     async fn list_members(&self, org_id: Uuid) -> DbResult<Vec<(User, Role)>>;
     async fn list_user_orgs(&self, user_id: Uuid) -> DbResult<Vec<(Org, Role)>>;
-    async fn create_api_key(
-        &self,
-        user_id: Uuid,
-        name: &str,
-        prefix: &str,
-        token_hash: &str,
-    ) -> DbResult<ApiKey>;
+    async fn create_api_key(&self, user_id: Uuid, name: &str, prefix: &str, token_hash: &str) -> DbResult<ApiKey>;
     /// The live (unrevoked) key with this hash and its user.
     async fn authenticate(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>>;
     async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>>;
@@ -62,20 +56,31 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome>;
     async fn dataset(&self, org_id: Uuid, name: &str) -> DbResult<Option<Dataset>>;
     /// The given version, or the highest one when `version` is `None`.
-    async fn version(
-        &self,
-        org_id: Uuid,
-        name: &str,
-        version: Option<Version>,
-    ) -> DbResult<Option<VersionRecord>>;
-    async fn version_by_digest(
-        &self,
-        org_id: Uuid,
-        name: &str,
-        digest: &Digest,
-    ) -> DbResult<Option<VersionRecord>>;
+    async fn version(&self, org_id: Uuid, name: &str, version: Option<Version>) -> DbResult<Option<VersionRecord>>;
+    async fn version_by_digest(&self, org_id: Uuid, name: &str, digest: &Digest) -> DbResult<Option<VersionRecord>>;
     /// All versions of a dataset, highest first.
     async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>>;
     /// Whether a public dataset of this org references the blob.
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool>;
+    /// One page of versions in a total, stable order, and how many match in all.
+    async fn list_page(&self, q: &ListQuery) -> DbResult<(Vec<VersionRecord>, u64)>;
+    /// Facet counts, each computed with every filter but its own.
+    async fn facets(&self, scope: Scope, filter: &ListFilter) -> DbResult<Facets>;
+    /// Removes one version; the dataset goes with its last version. False if absent.
+    async fn delete_version(&self, org_id: Uuid, name: &str, version: Version) -> DbResult<bool>;
+    /// Sets a dataset's visibility (all its versions). None if there is no such dataset.
+    async fn set_visibility(&self, org_id: Uuid, name: &str, is_public: bool) -> DbResult<Option<Dataset>>;
+
+    // downloads
+    /// Appends one download event. Counting never contends on a shared row.
+    async fn record_download(&self, ev: NewDownload) -> DbResult<DownloadEvent>;
+    /// Folds events into the per-version and per-(org, dataset, user) counters, up to the
+    /// newest event, in one transaction. Returns how many events it folded. Reads are exact
+    /// whether or not this ran; it keeps them cheap.
+    async fn fold_downloads(&self) -> DbResult<u64>;
+    /// The org's download events, newest first, and how many match in all.
+    async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)>;
+
+    /// A server-wide setting, stored as `init` by whichever replica asks first.
+    async fn setting_or_init(&self, key: &str, init: &str) -> DbResult<String>;
 }

@@ -94,6 +94,8 @@ pub struct VersionRecord {
     pub dataset_id: Uuid,
     pub org_id: Uuid,
     pub name: String,
+    /// `org/name`
+    pub full_name: String,
     pub version: Version,
     pub is_public: bool,
     pub manifest_digest: Digest,
@@ -101,7 +103,9 @@ pub struct VersionRecord {
     pub config_digest: Digest,
     pub meta: VersionMeta,
     /// In path order.
+    /// In path order; empty in list results.
     pub files: Vec<FileRecord>,
+    /// Exact: folded count plus events not yet folded.
     pub download_count: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -115,4 +119,105 @@ pub enum PublishOutcome {
     Unchanged(Box<VersionRecord>),
     /// The version exists with other content.
     Conflict { existing: Digest },
+}
+
+/// Which versions a listing may show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything of one org (a member's view).
+    Org(Uuid),
+    /// The public datasets of one org (an outsider's view).
+    OrgPublic(Uuid),
+    /// A member's view of their org plus every public dataset.
+    OrgAndPublic(Uuid),
+    /// Every public dataset.
+    Public,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    RowCount,
+    FileSizeBytes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortDir {
+    Asc,
+    Desc,
+}
+
+/// Filters of the list and facets endpoints. Empty lists mean "no filter".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListFilter {
+    /// Exact dataset name, optionally with its org key.
+    pub name: Option<(Option<String>, String)>,
+    /// Case-insensitive substring of name or summary.
+    pub search: Option<String>,
+    pub tags: Vec<String>,
+    pub licenses: Vec<String>,
+    pub task_categories: Vec<String>,
+    pub formats: Vec<String>,
+    pub size_categories: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListQuery {
+    pub scope: Scope,
+    pub filter: ListFilter,
+    pub sort: SortKey,
+    pub dir: SortDir,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// Facet values with their counts, most frequent first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facets {
+    pub tags: Vec<(String, u64)>,
+    pub licenses: Vec<(String, u64)>,
+    pub task_categories: Vec<(String, u64)>,
+    pub formats: Vec<(String, u64)>,
+    pub size_categories: Vec<(String, u64)>,
+    pub filtered_total: u64,
+    pub total: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDownload {
+    pub org_id: Uuid,
+    pub version_id: Uuid,
+    /// `org/name`
+    pub dataset_name: String,
+    pub version: Version,
+    pub split: Option<String>,
+    pub user_id: Uuid,
+    pub username: String,
+    pub user_org: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DownloadEvent {
+    pub id: Uuid,
+    pub seq: i64,
+    pub version_id: Uuid,
+    pub dataset_name: String,
+    pub version: String,
+    pub split: Option<String>,
+    pub user_id: Uuid,
+    pub username: String,
+    pub user_org: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityQuery {
+    pub org_id: Uuid,
+    pub user_id: Option<Uuid>,
+    /// `org/name`
+    pub dataset_name: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
 }

@@ -64,14 +64,11 @@ pub fn parquet_metadata_len(tail: &[u8; PARQUET_TAIL]) -> Result<usize, InferErr
 
 /// Schema and row count from a parquet file's metadata bytes (without the 8-byte tail).
 pub fn infer_parquet_metadata(metadata: &[u8]) -> Result<Inferred, InferError> {
-    let meta = ParquetMetaDataReader::decode_metadata(metadata)
-        .map_err(|e| InferError::Parquet(e.to_string()))?;
+    let meta = ParquetMetaDataReader::decode_metadata(metadata).map_err(|e| InferError::Parquet(e.to_string()))?;
     let fm = meta.file_metadata();
-    let schema =
-        parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
-            .map_err(|e| InferError::Parquet(e.to_string()))?;
-    let rows = u64::try_from(fm.num_rows())
-        .map_err(|_| InferError::Parquet("negative row count".into()))?;
+    let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
+        .map_err(|e| InferError::Parquet(e.to_string()))?;
+    let rows = u64::try_from(fm.num_rows()).map_err(|_| InferError::Parquet("negative row count".into()))?;
     Ok(Inferred::from_schema(&schema, rows))
 }
 
@@ -88,9 +85,7 @@ pub fn infer_file(path: &Path, format: DataFormat) -> Result<Inferred, InferErro
         file.read_exact(&mut tail)?;
         let meta_len = parquet_metadata_len(&tail)? as u64;
         if meta_len + PARQUET_TAIL as u64 > len {
-            return Err(InferError::Parquet(
-                "metadata length exceeds the file".into(),
-            ));
+            return Err(InferError::Parquet("metadata length exceeds the file".into()));
         }
         let mut meta = vec![0u8; meta_len as usize];
         file.seek(SeekFrom::End(-((meta_len as i64) + PARQUET_TAIL as i64)))?;
@@ -137,10 +132,7 @@ fn read_prefix<R: Read>(reader: &mut R) -> Result<(Vec<u8>, usize), InferError> 
     let complete = if (prefix.len() as u64) < PREFIX_BYTES {
         prefix.len()
     } else {
-        prefix
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(prefix.len(), |i| i + 1)
+        prefix.iter().rposition(|&b| b == b'\n').map_or(prefix.len(), |i| i + 1)
     };
     Ok((prefix, complete))
 }
@@ -205,8 +197,7 @@ fn infer_jsonl_schema(lines: &[u8]) -> Result<Schema, InferError> {
         .take(INFER_RECORDS)
         .enumerate()
         .map(|(i, l)| {
-            serde_json::from_slice::<serde_json::Value>(l)
-                .map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))
+            serde_json::from_slice::<serde_json::Value>(l).map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(v) = values.iter().find(|v| !v.is_object()) {
@@ -255,8 +246,8 @@ fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
         return infer_jsonl(reader);
     }
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let (sample, rows) = serde::Deserializer::deserialize_seq(&mut de, ArraySampler)
-        .map_err(|e| InferError::Json(e.to_string()))?;
+    let (sample, rows) =
+        serde::Deserializer::deserialize_seq(&mut de, ArraySampler).map_err(|e| InferError::Json(e.to_string()))?;
     de.end().map_err(|e| InferError::Json(e.to_string()))?;
     if let Some(v) = sample.iter().find(|v| !v.is_object()) {
         return Err(InferError::Json(format!(
@@ -341,11 +332,8 @@ fn infer_ipc<R: Read>(reader: R) -> Result<Inferred, InferError> {
             return Err(ipc_err("invalid message length"));
         }
         let mut meta = vec![0u8; len as usize];
-        reader
-            .read_exact(&mut meta)
-            .map_err(|_| ipc_err("truncated message"))?;
-        let msg =
-            arrow_ipc::root_as_message(&meta).map_err(|e| InferError::Arrow(e.to_string()))?;
+        reader.read_exact(&mut meta).map_err(|_| ipc_err("truncated message"))?;
+        let msg = arrow_ipc::root_as_message(&meta).map_err(|e| InferError::Arrow(e.to_string()))?;
         if let Some(s) = msg.header_as_schema() {
             schema = Some(arrow_ipc::convert::fb_to_schema(s));
         } else if let Some(b) = msg.header_as_record_batch() {

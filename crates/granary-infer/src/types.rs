@@ -47,26 +47,10 @@ pub fn arrow_type_name(dt: &DataType) -> String {
         Decimal128(p, s) => format!("decimal128({p}, {s})"),
         Decimal256(p, s) => format!("decimal256({p}, {s})"),
         List(f) => format!("list<{}: {}>", f.name(), arrow_type_name(f.data_type())),
-        LargeList(f) => format!(
-            "large_list<{}: {}>",
-            f.name(),
-            arrow_type_name(f.data_type())
-        ),
-        ListView(f) => format!(
-            "list_view<{}: {}>",
-            f.name(),
-            arrow_type_name(f.data_type())
-        ),
-        LargeListView(f) => format!(
-            "large_list_view<{}: {}>",
-            f.name(),
-            arrow_type_name(f.data_type())
-        ),
-        FixedSizeList(f, n) => format!(
-            "fixed_size_list<{}: {}>[{n}]",
-            f.name(),
-            arrow_type_name(f.data_type())
-        ),
+        LargeList(f) => format!("large_list<{}: {}>", f.name(), arrow_type_name(f.data_type())),
+        ListView(f) => format!("list_view<{}: {}>", f.name(), arrow_type_name(f.data_type())),
+        LargeListView(f) => format!("large_list_view<{}: {}>", f.name(), arrow_type_name(f.data_type())),
+        FixedSizeList(f, n) => format!("fixed_size_list<{}: {}>[{n}]", f.name(), arrow_type_name(f.data_type())),
         Struct(fields) => {
             let inner: Vec<String> = fields
                 .iter()

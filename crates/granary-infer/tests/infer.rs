@@ -4,20 +4,13 @@ use granary_infer::{infer_file, infer_reader, InferError, Inferred};
 use std::sync::Arc;
 
 fn cols(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 fn batch(n: i64) -> RecordBatch {
     let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
-    let names: ArrayRef = Arc::new(StringArray::from_iter_values(
-        (0..n).map(|i| format!("row {i}")),
-    ));
-    let scores: ArrayRef = Arc::new(Float64Array::from_iter_values(
-        (0..n).map(|i| i as f64 / 2.0),
-    ));
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("row {i}"))));
+    let scores: ArrayRef = Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 / 2.0)));
     RecordBatch::try_from_iter([("id", ids), ("name", names), ("score", scores)]).unwrap()
 }
 
@@ -41,10 +34,7 @@ fn parquet_footer_gives_schema_and_rows() {
     );
     // the same through a stream
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(
-        infer_reader(DataFormat::Parquet, &bytes[..]).unwrap().rows,
-        1300
-    );
+    assert_eq!(infer_reader(DataFormat::Parquet, &bytes[..]).unwrap().rows, 1300);
 }
 
 #[test]
@@ -95,18 +85,11 @@ fn jsonl_and_json_lines_and_arrays() {
     assert_eq!(
         got,
         Inferred {
-            columns: cols(&[
-                ("q", "string"),
-                ("n", "int64"),
-                ("tags", "list<item: string>")
-            ]),
+            columns: cols(&[("q", "string"), ("n", "int64"), ("tags", "list<item: string>")]),
             rows: 3
         }
     );
-    assert_eq!(
-        infer_reader(DataFormat::Json, lines.as_bytes()).unwrap(),
-        got
-    );
+    assert_eq!(infer_reader(DataFormat::Json, lines.as_bytes()).unwrap(), got);
 
     let arr = " [ {\"q\": \"hi\", \"n\": 1.5}, {\"q\": null, \"n\": 2} ] ";
     let got = infer_reader(DataFormat::Json, arr.as_bytes()).unwrap();

@@ -37,9 +37,11 @@ impl OrgAccess {
 impl AppState {
     /// The org named in a path and the caller's role in it; 404 if there is no such org.
     pub async fn org_access(&self, caller: &Caller, key: &str) -> ApiResult<OrgAccess> {
-        let org = self.db.org_by_key(key).await?.ok_or_else(|| {
-            ApiError::not_found(format!("organization {key:?} not found")).oci("NAME_UNKNOWN")
-        })?;
+        let org = self
+            .db
+            .org_by_key(key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("organization {key:?} not found")).oci("NAME_UNKNOWN"))?;
         let role = self.db.role_of(org.id, caller.user.id).await?;
         Ok(OrgAccess { org, role })
     }
@@ -56,9 +58,7 @@ impl AppState {
             Some(_) => Err(not_found(&access.org.key, name, None)),
             // Name the missing version only to those who may know the dataset exists.
             None => match self.db.dataset(access.org.id, name).await? {
-                Some(d) if d.is_public || access.is_member() => {
-                    Err(not_found(&access.org.key, name, version))
-                }
+                Some(d) if d.is_public || access.is_member() => Err(not_found(&access.org.key, name, version)),
                 _ => Err(not_found(&access.org.key, name, None)),
             },
         }
@@ -75,8 +75,9 @@ impl AppState {
 
 pub fn not_found(org: &str, name: &str, version: Option<Version>) -> ApiError {
     match version {
-        Some(v) => ApiError::not_found(format!("version {v} of dataset {org}/{name} not found"))
-            .oci("MANIFEST_UNKNOWN"),
+        Some(v) => {
+            ApiError::not_found(format!("version {v} of dataset {org}/{name} not found")).oci("MANIFEST_UNKNOWN")
+        }
         None => ApiError::not_found(format!("dataset {org}/{name} not found")).oci("NAME_UNKNOWN"),
     }
 }

@@ -16,11 +16,7 @@ use crate::AppState;
 pub const KEY_PREFIX: &str = "gra_";
 
 /// Creates a key for the user; returns the stored record and the key itself (shown once).
-pub async fn issue_api_key(
-    db: &dyn MetadataStore,
-    user_id: Uuid,
-    name: &str,
-) -> DbResult<(ApiKey, String)> {
+pub async fn issue_api_key(db: &dyn MetadataStore, user_id: Uuid, name: &str) -> DbResult<(ApiKey, String)> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = format!(
@@ -48,9 +44,7 @@ pub fn credential(headers: &HeaderMap) -> Option<String> {
         return Some(rest.trim().to_string());
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (_user, password) = text.split_once(':')?;
         return Some(password.to_string());
@@ -69,15 +63,14 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
         let token = credential(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized("authentication required: send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+            ApiError::unauthorized(
+                "authentication required: send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            )
         })?;
         let (key, user) = state
             .db

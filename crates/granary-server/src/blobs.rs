@@ -63,14 +63,13 @@ pub async fn serve_blob(
     headers: &HeaderMap,
     head: bool,
 ) -> ApiResult<Response> {
-    let size = state.blobs.stat(org, digest).await?.ok_or_else(|| {
-        ApiError::not_found(format!("blob {digest} not found")).oci("BLOB_UNKNOWN")
-    })?;
+    let size = state
+        .blobs
+        .stat(org, digest)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("blob {digest} not found")).oci("BLOB_UNKNOWN"))?;
     let etag = format!("\"{digest}\"");
-    if let Some(inm) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         if inm.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
             let mut resp = Response::new(Body::empty());
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -97,10 +96,7 @@ pub async fn serve_blob(
         .header("Docker-Content-Digest", digest.to_string());
     let (status, len) = match &range {
         Some(r) => {
-            builder = builder.header(
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{size}", r.start, r.end - 1),
-            );
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end - 1));
             (StatusCode::PARTIAL_CONTENT, r.end - r.start)
         }
         None => (StatusCode::OK, size),

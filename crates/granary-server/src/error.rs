@@ -214,23 +214,13 @@ impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::NotFound => ApiError::not_found("blob not found").oci("BLOB_UNKNOWN"),
-            BlobError::UploadNotFound => {
-                ApiError::not_found("upload session not found").oci("BLOB_UPLOAD_UNKNOWN")
-            }
+            BlobError::UploadNotFound => ApiError::not_found("upload session not found").oci("BLOB_UPLOAD_UNKNOWN"),
             e @ BlobError::OffsetMismatch { .. } => {
-                ApiError::new(ErrorKind::RangeNotSatisfiable, e.to_string())
-                    .oci("BLOB_UPLOAD_INVALID")
+                ApiError::new(ErrorKind::RangeNotSatisfiable, e.to_string()).oci("BLOB_UPLOAD_INVALID")
             }
-            e @ BlobError::DigestMismatch { .. } => {
-                ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID")
-            }
-            e @ BlobError::Body(_) => {
-                ApiError::bad_request(e.to_string()).oci("BLOB_UPLOAD_INVALID")
-            }
-            BlobError::Range => ApiError::new(
-                ErrorKind::RangeNotSatisfiable,
-                "requested range is not satisfiable",
-            ),
+            e @ BlobError::DigestMismatch { .. } => ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID"),
+            e @ BlobError::Body(_) => ApiError::bad_request(e.to_string()).oci("BLOB_UPLOAD_INVALID"),
+            BlobError::Range => ApiError::new(ErrorKind::RangeNotSatisfiable, "requested range is not satisfiable"),
             BlobError::Backend(cause) => {
                 tracing::warn!(%cause, "object store error");
                 ApiError::new(
@@ -254,10 +244,7 @@ impl IntoResponse for ApiError {
         let json = serde_json::to_vec(&body).expect("envelope serialises");
         let mut resp = (
             status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             json,
         )
             .into_response();

@@ -41,23 +41,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let msg = e.inner().to_string();
-                // Errors about a whole field (missing, duplicate, unknown) name it in backticks.
-                let loc = match (path.as_str(), msg.split('`').nth(1)) {
-                    (".", Some(field)) => field.to_string(),
-                    (".", None) => "query".to_string(),
-                    _ => path,
-                };
-                ApiError::validation(vec![FieldError::new(
-                    &["query", &loc],
-                    msg,
-                    "invalid_value",
-                )])
-            })
+        // Repeated keys (`?tags=a&tags=b`) fill `Vec` fields.
+        let de = serde_html_form::Deserializer::from_bytes(q.as_bytes());
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.inner().to_string();
+            // Errors about a whole field (missing, duplicate, unknown) name it in backticks.
+            let loc = match (path.as_str(), msg.split('`').nth(1)) {
+                (".", Some(field)) => field.to_string(),
+                (".", None) => "query".to_string(),
+                _ => path,
+            };
+            ApiError::validation(vec![FieldError::new(&["query", &loc], msg, "invalid_value")])
+        })
     }
 }

@@ -9,6 +9,7 @@ mod blobs;
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
+pub mod links;
 mod publish;
 mod routes;
 mod wire;
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest manifest or config blob accepted, in bytes.
     pub max_manifest_bytes: usize,
+    /// How long a download link stays valid.
+    pub link_ttl: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
         ServerConfig {
             public_url: None,
             max_manifest_bytes: 4 << 20,
+            link_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -49,6 +53,7 @@ pub struct AppState {
     pub db: Arc<dyn MetadataStore>,
     pub blobs: BlobStore,
     pub config: Arc<ServerConfig>,
+    link_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl AppState {
@@ -57,6 +62,7 @@ impl AppState {
             db,
             blobs,
             config: Arc::new(config),
+            link_secret: Arc::default(),
         }
     }
 }
@@ -132,10 +138,9 @@ fn to_oci_error(resp: Response, r: error::Rendered) -> Response {
     });
     let body = serde_json::json!({"errors": [{"code": code, "message": r.detail, "detail": {}}]});
     let (mut parts, _) = resp.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
@@ -147,7 +152,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

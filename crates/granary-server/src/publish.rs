@@ -7,12 +7,9 @@
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use granary_core::manifest::{
-    ANN_NAME, ANN_TYPE, ANN_VERSION, MEDIA_DATASET_CONFIG, MEDIA_OCI_MANIFEST,
-};
+use granary_core::manifest::{ANN_NAME, ANN_TYPE, ANN_VERSION, MEDIA_DATASET_CONFIG, MEDIA_OCI_MANIFEST};
 use granary_core::{
-    artifacts_hash, size_category, validate_artifact_path, DataFormat, DatasetManifest, Digest,
-    OciManifest, Version,
+    artifacts_hash, size_category, validate_artifact_path, DataFormat, DatasetManifest, Digest, OciManifest, Version,
 };
 use granary_db::{FileRecord, NewVersion, PublishOutcome, VersionMeta};
 use granary_infer::{infer_parquet_metadata, parquet_metadata_len, Inferred, PARQUET_TAIL};
@@ -106,11 +103,7 @@ pub async fn publish(
     let config_digest = manifest.config.digest.clone();
     let config_bytes = state
         .blobs
-        .read_small(
-            &org.key,
-            &config_digest,
-            state.config.max_manifest_bytes as u64,
-        )
+        .read_small(&org.key, &config_digest, state.config.max_manifest_bytes as u64)
         .await?
         .ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -135,9 +128,7 @@ pub async fn publish(
         ));
     }
     if config.artifacts.len() > MAX_FILES {
-        return Err(invalid(format!(
-            "a version may hold at most {MAX_FILES} files"
-        )));
+        return Err(invalid(format!("a version may hold at most {MAX_FILES} files")));
     }
     let default_format: DataFormat = config
         .format
@@ -175,10 +166,7 @@ pub async fn publish(
     }
 
     // Every blob must exist in the org.
-    let owned: Vec<(String, Digest)> = artifacts
-        .iter()
-        .map(|(p, d)| (p.clone(), d.clone()))
-        .collect();
+    let owned: Vec<(String, Digest)> = artifacts.iter().map(|(p, d)| (p.clone(), d.clone())).collect();
     let sizes: Vec<(String, Option<u64>)> = futures::stream::iter(owned)
         .map(|(path, d)| {
             let (blobs, org_key) = (state.blobs.clone(), org.key.clone());
@@ -297,8 +285,7 @@ async fn infer_blob(
             .as_ref()
             .try_into()
             .map_err(|_| InferFailure::Data("short read".into()))?;
-        let len =
-            parquet_metadata_len(&tail).map_err(|e| InferFailure::Data(e.to_string()))? as u64;
+        let len = parquet_metadata_len(&tail).map_err(|e| InferFailure::Data(e.to_string()))? as u64;
         if len + PARQUET_TAIL as u64 > size {
             return Err(InferFailure::Data(
                 "not a readable parquet file: metadata length exceeds the file".into(),

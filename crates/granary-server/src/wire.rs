@@ -35,11 +35,11 @@ pub struct DatasetSummary {
 }
 
 impl DatasetSummary {
-    pub fn new(org_key: &str, r: &VersionRecord) -> Self {
+    pub fn new(r: &VersionRecord) -> Self {
         let m = &r.meta;
         DatasetSummary {
             id: r.id,
-            name: format!("{org_key}/{}", r.name),
+            name: r.full_name.clone(),
             version: r.version.to_string(),
             format: m.format.clone(),
             is_public: r.is_public,
@@ -83,13 +83,10 @@ pub struct DatasetDetail {
 }
 
 impl DatasetDetail {
-    pub fn new(org_key: &str, r: &VersionRecord, versions: Vec<String>) -> Self {
-        let latest = versions
-            .first()
-            .cloned()
-            .unwrap_or_else(|| r.version.to_string());
+    pub fn new(r: &VersionRecord, versions: Vec<String>) -> Self {
+        let latest = versions.first().cloned().unwrap_or_else(|| r.version.to_string());
         DatasetDetail {
-            summary: DatasetSummary::new(org_key, r),
+            summary: DatasetSummary::new(r),
             data_schema: r
                 .meta
                 .data_schema
@@ -97,11 +94,7 @@ impl DatasetDetail {
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
             splits: r.meta.splits.clone(),
-            artifacts: r
-                .files
-                .iter()
-                .map(|f| (f.path.clone(), f.digest.to_string()))
-                .collect(),
+            artifacts: r.files.iter().map(|f| (f.path.clone(), f.digest.to_string())).collect(),
             files: r
                 .files
                 .iter()

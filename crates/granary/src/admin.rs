@@ -118,15 +118,15 @@ enum KeyCmd {
 }
 
 async fn user(db: &dyn MetadataStore, username: &str) -> Result<granary_db::User> {
-    db.user_by_name(username).await?.ok_or_else(|| {
-        anyhow!("no user {username:?}; create it with `granary admin user create {username}`")
-    })
+    db.user_by_name(username)
+        .await?
+        .ok_or_else(|| anyhow!("no user {username:?}; create it with `granary admin user create {username}`"))
 }
 
 async fn org(db: &dyn MetadataStore, key: &str) -> Result<granary_db::Org> {
-    db.org_by_key(key).await?.ok_or_else(|| {
-        anyhow!("no organization {key:?}; create it with `granary admin org create {key}`")
-    })
+    db.org_by_key(key)
+        .await?
+        .ok_or_else(|| anyhow!("no organization {key:?}; create it with `granary admin org create {key}`"))
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -142,9 +142,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             validate_org_key(&key)?;
             let o = db.create_org(&key, name.as_deref().unwrap_or(&key)).await?;
             if json {
-                print_json(
-                    &json!({"id": o.id, "key": o.key, "name": o.name, "created_at": iso(o.created_at)}),
-                );
+                print_json(&json!({"id": o.id, "key": o.key, "name": o.name, "created_at": iso(o.created_at)}));
             } else {
                 println!("created organization {}", o.key);
             }
@@ -165,16 +163,10 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 );
             }
         }
-        AdminCommand::User(UserCmd::Create {
-            username,
-            email,
-            json,
-        }) => {
+        AdminCommand::User(UserCmd::Create { username, email, json }) => {
             if username.is_empty()
                 || username.len() > 64
-                || !username
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             {
                 bail!("invalid username {username:?}: use 1-64 letters, digits, '.', '_' or '-'");
             }
@@ -205,11 +197,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 );
             }
         }
-        AdminCommand::Member(MemberCmd::Add {
-            org: o,
-            username,
-            role,
-        }) => {
+        AdminCommand::Member(MemberCmd::Add { org: o, username, role }) => {
             let (o, u) = (org(db, &o).await?, user(db, &username).await?);
             db.set_membership(o.id, u.id, role).await?;
             println!("{} is now {role} of {}", u.username, o.key);
@@ -239,11 +227,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 );
             }
         }
-        AdminCommand::Key(KeyCmd::Create {
-            username,
-            name,
-            json,
-        }) => {
+        AdminCommand::Key(KeyCmd::Create { username, name, json }) => {
             let u = user(db, &username).await?;
             let (k, token) = issue_api_key(db, u.id, &name).await?;
             if json {
@@ -263,8 +247,10 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             if json {
                 print_json(&json!(keys
                     .iter()
-                    .map(|k| json!({"id": k.id, "username": k.username, "name": k.name, "prefix": k.prefix,
-                                    "created_at": iso(k.created_at), "revoked_at": k.revoked_at.map(iso)}))
+                    .map(
+                        |k| json!({"id": k.id, "username": k.username, "name": k.name, "prefix": k.prefix,
+                                    "created_at": iso(k.created_at), "revoked_at": k.revoked_at.map(iso)})
+                    )
                     .collect::<Vec<_>>()));
             } else {
                 table(
@@ -285,8 +271,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             }
         }
         AdminCommand::Key(KeyCmd::Revoke { id }) => {
-            let id = Uuid::parse_str(&id)
-                .with_context(|| format!("invalid key id {id:?}; see `granary admin key list`"))?;
+            let id =
+                Uuid::parse_str(&id).with_context(|| format!("invalid key id {id:?}; see `granary admin key list`"))?;
             if !db.revoke_api_key(id).await? {
                 bail!("no live API key with id {id}");
             }

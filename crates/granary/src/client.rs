@@ -22,8 +22,7 @@ const UPLOAD_ATTEMPTS: usize = 4;
 impl Client {
     pub fn new(server: &str, key: &str) -> Result<Self> {
         let base = server.trim_end_matches('/').to_string();
-        let url =
-            url::Url::parse(&base).with_context(|| format!("invalid server URL {server:?}"))?;
+        let url = url::Url::parse(&base).with_context(|| format!("invalid server URL {server:?}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             bail!("invalid server URL {server:?}: use http:// or https://");
         }
@@ -73,9 +72,7 @@ impl Client {
 
     pub async fn get_json(&self, path: &str) -> Result<Value> {
         let resp = Self::check(self.send(self.req(Method::GET, path)).await?).await?;
-        resp.json()
-            .await
-            .context("the server sent a response that is not JSON")
+        resp.json().await.context("the server sent a response that is not JSON")
     }
 
     /// Whether the org already has the blob.
@@ -102,11 +99,8 @@ impl Client {
         bar: &ProgressBar,
     ) -> Result<()> {
         let start = Self::check(
-            self.send(self.req(
-                Method::POST,
-                &format!("/api/v1/{org}/{name}/blobs/uploads/"),
-            ))
-            .await?,
+            self.send(self.req(Method::POST, &format!("/api/v1/{org}/{name}/blobs/uploads/")))
+                .await?,
         )
         .await?;
         let location = start
@@ -123,10 +117,7 @@ impl Client {
             match self.patch_from(&location, path, offset, size, bar).await {
                 Ok(()) => offset = size,
                 Err(e) if attempt < UPLOAD_ATTEMPTS => {
-                    bar.println(format!(
-                        "upload of {} interrupted ({e}); resuming",
-                        path.display()
-                    ));
+                    bar.println(format!("upload of {} interrupted ({e}); resuming", path.display()));
                     offset = self.upload_offset(&location).await?;
                 }
                 Err(e) => return Err(e.context(format!("uploading {}", path.display()))),
@@ -145,14 +136,7 @@ impl Client {
         Ok(())
     }
 
-    async fn patch_from(
-        &self,
-        location: &str,
-        path: &Path,
-        offset: u64,
-        size: u64,
-        bar: &ProgressBar,
-    ) -> Result<()> {
+    async fn patch_from(&self, location: &str, path: &Path, offset: u64, size: u64, bar: &ProgressBar) -> Result<()> {
         let mut file = tokio::fs::File::open(path).await?;
         file.seek(std::io::SeekFrom::Start(offset)).await?;
         let progress = bar.clone();
@@ -193,10 +177,7 @@ impl Client {
     pub async fn upload_bytes(&self, org: &str, name: &str, bytes: Vec<u8>) -> Result<()> {
         let d = Digest::of(&bytes);
         let rb = self
-            .req(
-                Method::POST,
-                &format!("/api/v1/{org}/{name}/blobs/uploads/?digest={d}"),
-            )
+            .req(Method::POST, &format!("/api/v1/{org}/{name}/blobs/uploads/?digest={d}"))
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
         Self::check(self.send(rb).await?).await?;
@@ -204,23 +185,11 @@ impl Client {
     }
 
     /// Publishes a manifest; returns the digest the server reports.
-    pub async fn put_manifest(
-        &self,
-        org: &str,
-        name: &str,
-        version: &str,
-        manifest: Vec<u8>,
-    ) -> Result<String> {
+    pub async fn put_manifest(&self, org: &str, name: &str, version: &str, manifest: Vec<u8>) -> Result<String> {
         let fallback = Digest::of(&manifest).to_string();
         let rb = self
-            .req(
-                Method::PUT,
-                &format!("/api/v1/{org}/{name}/manifests/{version}"),
-            )
-            .header(
-                header::CONTENT_TYPE,
-                granary_core::manifest::MEDIA_OCI_MANIFEST,
-            )
+            .req(Method::PUT, &format!("/api/v1/{org}/{name}/manifests/{version}"))
+            .header(header::CONTENT_TYPE, granary_core::manifest::MEDIA_OCI_MANIFEST)
             .body(manifest);
         let resp = Self::check(self.send(rb).await?).await?;
         Ok(resp

@@ -70,9 +70,7 @@ async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
     let c = &ds.config;
     println!(
         "name:      {}",
-        ds.org
-            .as_ref()
-            .map_or(ds.name.clone(), |o| format!("{o}/{}", ds.name))
+        ds.org.as_ref().map_or(ds.name.clone(), |o| format!("{o}/{}", ds.name))
     );
     println!("version:   {}", ds.version);
     println!("format:    {}", c.format);
@@ -121,18 +119,13 @@ async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
 async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
     let ds = load_async(dir).await?;
     let (client, profile_org) = remote.client()?;
-    let org = remote
-        .org
-        .clone()
-        .or(ds.org.clone())
-        .or(profile_org)
-        .ok_or_else(|| anyhow!("no organization: pass --org ORG, write `name: org/name` in dataset.yaml, or run `granary login`"))?;
+    let org = remote.org.clone().or(ds.org.clone()).or(profile_org).ok_or_else(|| {
+        anyhow!("no organization: pass --org ORG, write `name: org/name` in dataset.yaml, or run `granary login`")
+    })?;
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{prefix:<24!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
+    let style = ProgressStyle::with_template("{prefix:<24!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+        .expect("valid template")
+        .progress_chars("=> ");
     let (mut uploaded, mut skipped) = (0, 0);
     for f in &ds.files {
         if client.blob_exists(&org, &f.digest).await? {
@@ -150,17 +143,10 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
     }
     let config_digest = granary_core::Digest::of(&ds.config_bytes);
     if !client.blob_exists(&org, &config_digest).await? {
-        client
-            .upload_bytes(&org, &ds.name, ds.config_bytes.clone())
-            .await?;
+        client.upload_bytes(&org, &ds.name, ds.config_bytes.clone()).await?;
     }
     let digest = client
-        .put_manifest(
-            &org,
-            &ds.name,
-            &ds.version.to_string(),
-            ds.manifest_bytes(&org),
-        )
+        .put_manifest(&org, &ds.name, &ds.version.to_string(), ds.manifest_bytes(&org))
         .await?;
     eprintln!("{uploaded} file(s) uploaded, {skipped} already on the server");
     println!("Pushed {org}/{}@{} ({digest})", ds.name, ds.version);
@@ -185,9 +171,7 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
     let (org, name, version) = parse_ref(&reference)?;
     let (client, profile_org) = remote.client()?;
     let org = org.or(remote.org.clone()).or(profile_org).ok_or_else(|| {
-        anyhow!(
-            "no organization: write the reference as org/name, pass --org, or run `granary login`"
-        )
+        anyhow!("no organization: write the reference as org/name, pass --org, or run `granary login`")
     })?;
     let path = match version {
         Some(v) => format!("/api/v1/org/{org}/datasets/{name}/{v}"),
@@ -205,12 +189,7 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
     };
     let list = |k: &str| {
         d[k].as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     };
     println!("{}@{}", s("name"), s("version"));
@@ -219,10 +198,7 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
     }
     println!();
     println!("format:          {}", s("format"));
-    println!(
-        "rows:            {}",
-        count(d["row_count"].as_u64().unwrap_or(0))
-    );
+    println!("rows:            {}", count(d["row_count"].as_u64().unwrap_or(0)));
     println!(
         "size:            {} ({})",
         bytes(d["file_size_bytes"].as_u64().unwrap_or(0)),

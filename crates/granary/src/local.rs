@@ -3,12 +3,10 @@
 //! (the config blob) exactly as it will be pushed.
 
 use anyhow::{anyhow, bail, Context, Result};
-use granary_core::manifest::{
-    ANN_NAME, ANN_TYPE, ANN_VERSION, MEDIA_DATASET_CONFIG, MEDIA_OCI_MANIFEST,
-};
+use granary_core::manifest::{ANN_NAME, ANN_TYPE, ANN_VERSION, MEDIA_DATASET_CONFIG, MEDIA_OCI_MANIFEST};
 use granary_core::{
-    artifacts_hash, size_category, validate_artifact_path, validate_dataset_name, DataFormat,
-    DatasetManifest, Descriptor, Digest, OciManifest, Version,
+    artifacts_hash, size_category, validate_artifact_path, validate_dataset_name, DataFormat, DatasetManifest,
+    Descriptor, Digest, OciManifest, Version,
 };
 use granary_infer::{infer_file, Inferred};
 use serde::Deserialize;
@@ -121,8 +119,7 @@ fn rel(root: &Path, p: &Path) -> Result<String> {
 }
 
 fn hash_file(path: &Path) -> Result<(Digest, u64)> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -185,9 +182,7 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
             serde_yaml_ng::to_string(other).unwrap_or_default().trim()
         ),
     };
-    let version: Version = version_text
-        .parse()
-        .map_err(|e| anyhow!("dataset.yaml: {e}"))?;
+    let version: Version = version_text.parse().map_err(|e| anyhow!("dataset.yaml: {e}"))?;
 
     // Which files: the splits, else `files:`, else every data file in the directory.
     let listed: Option<Vec<String>> = match (&y.splits, &y.files) {
@@ -202,17 +197,11 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
                 validate_artifact_path(&p).map_err(|e| anyhow!("dataset.yaml: {e}"))?;
                 let abs = root.join(&p);
                 if !abs.is_file() {
-                    bail!(
-                        "dataset.yaml lists {p}, but there is no such file in {}",
-                        dir.display()
-                    );
+                    bail!("dataset.yaml lists {p}, but there is no such file in {}", dir.display());
                 }
                 let canon = abs.canonicalize()?;
                 if !canon.starts_with(&root) {
-                    bail!(
-                        "dataset.yaml lists {p}, which leads outside {}",
-                        dir.display()
-                    );
+                    bail!("dataset.yaml lists {p}, which leads outside {}", dir.display());
                 }
                 if !paths.contains(&abs) {
                     paths.push(abs);
@@ -231,9 +220,7 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
 
     let first_rel = rel(&root, &paths[0])?;
     let format = match &y.format {
-        Some(f) => f
-            .parse::<DataFormat>()
-            .map_err(|e| anyhow!("dataset.yaml: {e}"))?,
+        Some(f) => f.parse::<DataFormat>().map_err(|e| anyhow!("dataset.yaml: {e}"))?,
         None => DataFormat::from_path(&first_rel).unwrap_or(DataFormat::Parquet),
     };
     let split_of: BTreeMap<String, String> = y
@@ -259,14 +246,10 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
         });
     }
 
-    let artifacts: BTreeMap<String, String> = files
-        .iter()
-        .map(|f| (f.path.clone(), f.digest.to_string()))
-        .collect();
+    let artifacts: BTreeMap<String, String> = files.iter().map(|f| (f.path.clone(), f.digest.to_string())).collect();
     let rows: u64 = files.iter().map(|f| f.inferred.rows).sum();
     if let Some(cat) = &y.size_category {
-        granary_core::manifest::validate_size_category(cat)
-            .map_err(|e| anyhow!("dataset.yaml: {e}"))?;
+        granary_core::manifest::validate_size_category(cat).map_err(|e| anyhow!("dataset.yaml: {e}"))?;
     }
     let config = DatasetManifest {
         artifacts_hash: Some(artifacts_hash(&artifacts).to_string()),

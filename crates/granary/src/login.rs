@@ -98,20 +98,14 @@ impl Remote {
             .or_else(|| env("GRANARY_SERVER"))
             .or(p.server)
             .unwrap_or_else(|| DEFAULT_SERVER.into());
-        let key = self
-            .api_key
-            .clone()
-            .or_else(|| env("GRANARY_API_KEY"))
-            .or(p.api_key);
+        let key = self.api_key.clone().or_else(|| env("GRANARY_API_KEY")).or(p.api_key);
         let org = self.org.clone().or_else(|| env("GRANARY_ORG")).or(p.org);
         Ok((server, key, org))
     }
 
     pub fn client(&self) -> Result<(Client, Option<String>)> {
         let (server, key, org) = self.resolve()?;
-        let key = key.ok_or_else(|| {
-            anyhow!("no API key: run `granary login --api-key KEY` or set GRANARY_API_KEY")
-        })?;
+        let key = key.ok_or_else(|| anyhow!("no API key: run `granary login --api-key KEY` or set GRANARY_API_KEY"))?;
         Ok((Client::new(&server, &key)?, org))
     }
 }
@@ -130,26 +124,17 @@ pub async fn run(args: LoginArgs) -> Result<()> {
     let orgs = client.get_json("/api/v1/user/organizations").await?;
     let keys: Vec<String> = orgs
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o["key"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|o| o["key"].as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let org = match org {
         Some(o) if keys.contains(&o) => o,
-        Some(o) => bail!(
-            "you are not a member of organization {o:?}; yours: {}",
-            keys.join(", ")
-        ),
+        Some(o) => bail!("you are not a member of organization {o:?}; yours: {}", keys.join(", ")),
         None => keys
             .iter()
             .find(|k| *k == "default")
             .or(keys.first())
             .cloned()
-            .ok_or_else(|| {
-                anyhow!("this key's user belongs to no organization; ask an operator to add you")
-            })?,
+            .ok_or_else(|| anyhow!("this key's user belongs to no organization; ask an operator to add you"))?,
     };
     let path = save_profile(&Profile {
         server: Some(client.base().to_string()),

@@ -55,16 +55,9 @@ fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
         None => (PathBuf::from("granary.toml"), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid config file {}: {}",
-                path.display(),
-                toml_error(&text, &e)
-            )
-        }),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(FileConfig::default())
-        }
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {}", path.display(), toml_error(&text, &e))),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
     }
 }
@@ -88,11 +81,7 @@ pub struct Resolved {
     pub public_url: Option<String>,
 }
 
-fn resolve(
-    store: &StoreArgs,
-    listen: Option<String>,
-    public_url: Option<String>,
-) -> Result<Resolved> {
+fn resolve(store: &StoreArgs, listen: Option<String>, public_url: Option<String>) -> Result<Resolved> {
     let file = read_file_config(store.config.as_deref())?;
     Ok(Resolved {
         data_dir: store
@@ -101,9 +90,7 @@ fn resolve(
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("granary-data")),
         database_url: store.database_url.clone().or(file.database_url),
-        listen: listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        listen: listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
         public_url: public_url.or(file.public_url),
     })
 }
@@ -172,16 +159,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         url::Url::parse(u).with_context(|| format!("invalid public URL {u:?}"))?;
     }
     let db = open_db_resolved(&r).await?;
-    let blobs = BlobStore::local(&r.data_dir.join("blobs"))
-        .with_context(|| "cannot open the blob store")?;
+    let blobs = BlobStore::local(&r.data_dir.join("blobs")).with_context(|| "cannot open the blob store")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let base = r
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
+    let base = r.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
     if let Some(first) = ensure_initial_admin(db.as_ref()).await? {
         let key_file = r.data_dir.join("initial-admin-key");
@@ -220,8 +203,7 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

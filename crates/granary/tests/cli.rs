@@ -46,10 +46,7 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = String::new();
     let url = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
+        let line = lines.next().expect("server exited before listening").unwrap();
         if let Some(addr) = line.strip_prefix("granary listening on ") {
             break addr.to_string();
         }
@@ -104,10 +101,7 @@ fn fails(out: &Output) -> String {
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
     assert!(err.starts_with("error: "), "{err:?}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err:?}"
-    );
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err:?}");
     err.trim_end().to_string()
 }
 
@@ -147,11 +141,7 @@ fn first_start_creates_admin_and_a_private_key_file_once() {
         let s = start(tmp.path(), &[]);
         key = s.admin_key();
         assert!(key.starts_with("gra_") && key.len() > 40);
-        assert!(
-            s.banner.contains(&key),
-            "the key is printed once: {}",
-            s.banner
-        );
+        assert!(s.banner.contains(&key), "the key is printed once: {}", s.banner);
         assert!(s.banner.contains("granary dataset push"), "{}", s.banner);
         #[cfg(unix)]
         {
@@ -162,21 +152,11 @@ fn first_start_creates_admin_and_a_private_key_file_once() {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let out = run(
-            tmp.path(),
-            &["login", "--server", &s.url, "--api-key", &key],
-        );
-        assert!(ok(&out).starts_with(&format!(
-            "Logged in to {} as admin (organization default)",
-            s.url
-        )));
+        let out = run(tmp.path(), &["login", "--server", &s.url, "--api-key", &key]);
+        assert!(ok(&out).starts_with(&format!("Logged in to {} as admin (organization default)", s.url)));
     }
     let s = start(tmp.path(), &[]);
-    assert!(
-        !s.banner.contains("gra_"),
-        "no new key on a second start: {}",
-        s.banner
-    );
+    assert!(!s.banner.contains("gra_"), "no new key on a second start: {}", s.banner);
     assert_eq!(s.admin_key(), key);
 }
 
@@ -199,10 +179,7 @@ fn inspect_push_info_round_trip() {
         inspected["data_schema"],
         serde_json::json!({"id": "int64", "question": "string"})
     );
-    let human = ok(&run(
-        tmp.path(),
-        &["dataset", "inspect", dir.to_str().unwrap()],
-    ));
+    let human = ok(&run(tmp.path(), &["dataset", "inspect", dir.to_str().unwrap()]));
     assert!(human.contains("rows:      1,234"), "{human}");
     assert!(human.contains("question  string"), "{human}");
 
@@ -217,16 +194,11 @@ fn inspect_push_info_round_trip() {
         .strip_prefix("Pushed default/qa@1.2.0 (")
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("2 file(s) uploaded, 0 already on the server"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 file(s) uploaded, 0 already on the server"));
     // pushing again uploads nothing and publishes the same digest
     let again = run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]);
-    assert_eq!(
-        ok(&again).trim(),
-        format!("Pushed default/qa@1.2.0 ({digest})")
-    );
-    assert!(String::from_utf8_lossy(&again.stderr)
-        .contains("0 file(s) uploaded, 2 already on the server"));
+    assert_eq!(ok(&again).trim(), format!("Pushed default/qa@1.2.0 ({digest})"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 file(s) uploaded, 2 already on the server"));
 
     let info: serde_json::Value = serde_json::from_str(&ok(&run(
         tmp.path(),
@@ -252,10 +224,7 @@ fn inspect_push_info_round_trip() {
 
     // a changed file under the same version is refused
     parquet_file(&dir.join("data/test.parquet"), 35);
-    let err = fails(&run(
-        tmp.path(),
-        &["dataset", "push", dir.to_str().unwrap()],
-    ));
+    let err = fails(&run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]));
     assert!(
         err.contains("default/qa@1.2.0 is already published with different content"),
         "{err}"
@@ -279,16 +248,9 @@ fn bad_input_is_one_clear_line() {
         d.to_str().unwrap().to_string()
     };
     let cases = [
+        (mk("noyaml", None, &[("a.csv", b"x\n1\n")]), "error: no dataset.yaml in"),
         (
-            mk("noyaml", None, &[("a.csv", b"x\n1\n")]),
-            "error: no dataset.yaml in",
-        ),
-        (
-            mk(
-                "badver",
-                Some("version: 1.0.0-rc1\n"),
-                &[("a.csv", b"x\n1\n")],
-            ),
+            mk("badver", Some("version: 1.0.0-rc1\n"), &[("a.csv", b"x\n1\n")]),
             "error: dataset.yaml: invalid version \"1.0.0-rc1\"",
         ),
         (
@@ -335,10 +297,7 @@ fn bad_input_is_one_clear_line() {
             "o",
         ],
     ));
-    assert!(
-        err.starts_with("error: cannot reach http://127.0.0.1:1"),
-        "{err}"
-    );
+    assert!(err.starts_with("error: cannot reach http://127.0.0.1:1"), "{err}");
     let err = fails(&run(
         root,
         &["dataset", "info", "x@1.0", "--api-key", "k", "--org", "o"],
@@ -359,16 +318,8 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     ok(&admin(&["org", "create", "acme", "--name", "Acme Labs"]));
     assert!(fails(&admin(&["org", "create", "acme"])).contains("already exists"));
     ok(&admin(&["user", "create", "bob", "--email", "bob@acme.io"]));
-    ok(&admin(&[
-        "member",
-        "add",
-        "acme",
-        "bob",
-        "--role",
-        "contributor",
-    ]));
-    let members: serde_json::Value =
-        serde_json::from_str(&ok(&admin(&["member", "list", "acme", "--json"]))).unwrap();
+    ok(&admin(&["member", "add", "acme", "bob", "--role", "contributor"]));
+    let members: serde_json::Value = serde_json::from_str(&ok(&admin(&["member", "list", "acme", "--json"]))).unwrap();
     assert_eq!(members[0]["username"], "bob");
     assert_eq!(members[0]["role"], "contributor");
     let key = ok(&admin(&["key", "create", "bob", "--name", "laptop"]));
@@ -377,23 +328,13 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     assert!(key.starts_with("gra_"));
 
     // the key works against the running server, for bob's org
-    let out = ok(&run(
-        tmp.path(),
-        &["login", "--server", &s.url, "--api-key", &key],
-    ));
+    let out = ok(&run(tmp.path(), &["login", "--server", &s.url, "--api-key", &key]));
     assert!(
-        out.starts_with(&format!(
-            "Logged in to {} as bob (organization acme)",
-            s.url
-        )),
+        out.starts_with(&format!("Logged in to {} as bob (organization acme)", s.url)),
         "{out}"
     );
     let dir = dataset_dir(tmp.path(), "bobs", "0.1.0");
-    assert!(ok(&run(
-        tmp.path(),
-        &["dataset", "push", dir.to_str().unwrap()]
-    ))
-    .starts_with("Pushed acme/bobs@0.1.0"));
+    assert!(ok(&run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()])).starts_with("Pushed acme/bobs@0.1.0"));
 
     let keys: serde_json::Value =
         serde_json::from_str(&ok(&admin(&["key", "list", "--user", "bob", "--json"]))).unwrap();
@@ -432,9 +373,10 @@ fn config_file_and_flags_resolve_in_order() {
     // a broken config file is one clear line
     std::fs::write(tmp.path().join("granary.toml"), "listen = 5\n").unwrap();
     let mut cmd = Command::new(BIN);
-    clean(&mut cmd)
-        .current_dir(tmp.path())
-        .args(["admin", "org", "list"]);
+    clean(&mut cmd).current_dir(tmp.path()).args(["admin", "org", "list"]);
     let err = fails(&cmd.output().unwrap());
-    assert_eq!(err, "error: invalid config file granary.toml: line 1: invalid type: integer `5`, expected a string");
+    assert_eq!(
+        err,
+        "error: invalid config file granary.toml: line 1: invalid type: integer `5`, expected a string"
+    );
 }

@@ -4,9 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use granary_core::{Digest, Role, Version};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -14,6 +12,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::*;
+
+mod list;
+
+/// Events folded per transaction, so one fold never holds the write lock for long.
+const FOLD_BATCH: i64 = 200_000;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -64,15 +67,13 @@ impl SqliteStore {
 fn map_err(e: sqlx::Error) -> DbError {
     match e {
         sqlx::Error::PoolTimedOut => DbError::Timeout("no connection available".into()),
-        sqlx::Error::Database(ref d) if d.is_unique_violation() => {
-            DbError::AlreadyExists(d.message().to_string())
-        }
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => DbError::AlreadyExists(d.message().to_string()),
         sqlx::Error::Database(ref d) if d.message().contains("database is locked") => {
             DbError::Timeout(d.message().to_string())
         }
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => DbError::Corrupt(e.to_string()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            DbError::Corrupt(e.to_string())
+        }
         other => DbError::Backend(other.to_string()),
     }
 }
@@ -193,10 +194,14 @@ fn dataset_from(row: &SqliteRow) -> DbResult<Dataset> {
     })
 }
 
-const VERSION_COLS: &str = "v.id, v.dataset_id, d.org_id, d.name, d.is_public, v.version, v.manifest_digest,
+/// Columns of a version row (`v`); `download_count` includes events not yet folded.
+const VERSION_COLS: &str =
+    "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.version, v.manifest_digest,
     v.manifest, v.config_digest, v.format, v.data_schema, v.row_count, v.file_size_bytes, v.size_category,
     v.summary, v.pretty_name, v.license, v.language, v.tags, v.task_categories, v.origin, v.splits,
-    v.artifacts_hash, v.download_count, v.created_at, v.updated_at";
+    v.artifacts_hash, v.created_at, v.updated_at,
+    v.download_count + (SELECT COUNT(*) FROM download_events e WHERE e.version_id = v.id
+        AND e.seq > (SELECT folded_seq FROM download_fold WHERE id = 1)) AS download_count";
 
 fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
     let schema: Vec<(String, String)> = get_json(row, "data_schema")?;
@@ -205,6 +210,7 @@ fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
         dataset_id: get_uuid(row, "dataset_id")?,
         org_id: get_uuid(row, "org_id")?,
         name: get_str(row, "name")?,
+        full_name: get_str(row, "full_name")?,
         version: get_parsed(row, "version")?,
         is_public: row.try_get::<i64, _>("is_public").map_err(map_err)? != 0,
         manifest_digest: get_parsed(row, "manifest_digest")?,
@@ -236,11 +242,12 @@ fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
 impl SqliteStore {
     async fn with_files(&self, rec: Option<VersionRecord>) -> DbResult<Option<VersionRecord>> {
         let Some(mut rec) = rec else { return Ok(None) };
-        let rows = sqlx::query("SELECT path, digest, size, split FROM version_files WHERE version_id = $1 ORDER BY path")
-            .bind(rec.id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT path, digest, size, split FROM version_files WHERE version_id = $1 ORDER BY path")
+                .bind(rec.id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
         rec.files = rows
             .iter()
             .map(|r| {
@@ -274,16 +281,14 @@ impl MetadataStore for SqliteStore {
             created_at: t,
             updated_at: t,
         };
-        sqlx::query(
-            "INSERT INTO orgs (id, key, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(org.id.to_string())
-        .bind(key)
-        .bind(name)
-        .bind(ts(t))
-        .execute(&self.pool)
-        .await
-        .map_err(exists_as(format!("organization {key:?}")))?;
+        sqlx::query("INSERT INTO orgs (id, key, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(org.id.to_string())
+            .bind(key)
+            .bind(name)
+            .bind(ts(t))
+            .execute(&self.pool)
+            .await
+            .map_err(exists_as(format!("organization {key:?}")))?;
         Ok(org)
     }
 
@@ -374,8 +379,7 @@ impl MetadataStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
-        role.map(|r| r.parse().map_err(|_| corrupt("role", &r)))
-            .transpose()
+        role.map(|r| r.parse().map_err(|_| corrupt("role", &r))).transpose()
     }
 
     async fn list_members(&self, org_id: Uuid) -> DbResult<Vec<(User, Role)>> {
@@ -404,30 +408,27 @@ impl MetadataStore for SqliteStore {
             .collect()
     }
 
-    async fn create_api_key(
-        &self,
-        user_id: Uuid,
-        name: &str,
-        prefix: &str,
-        token_hash: &str,
-    ) -> DbResult<ApiKey> {
+    async fn create_api_key(&self, user_id: Uuid, name: &str, prefix: &str, token_hash: &str) -> DbResult<ApiKey> {
         let t = now();
         let id = Uuid::new_v4();
-        sqlx::query("INSERT INTO api_keys (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(id.to_string())
-            .bind(user_id.to_string())
-            .bind(name)
-            .bind(prefix)
-            .bind(token_hash)
-            .bind(ts(t))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let row = sqlx::query("SELECT k.*, u.username FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1")
-            .bind(id.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(user_id.to_string())
+        .bind(name)
+        .bind(prefix)
+        .bind(token_hash)
+        .bind(ts(t))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let row =
+            sqlx::query("SELECT k.*, u.username FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1")
+                .bind(id.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
         key_from(&row)
     }
 
@@ -468,53 +469,49 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn revoke_api_key(&self, id: Uuid) -> DbResult<bool> {
-        let r =
-            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(id.to_string())
-                .bind(ts(now()))
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(ts(now()))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let t = ts(now());
+        let org_key: String = sqlx::query_scalar("SELECT key FROM orgs WHERE id = $1")
+            .bind(new.org_id.to_string())
+            .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-        let t = ts(now());
-        let existing = sqlx::query("SELECT id FROM datasets WHERE org_id = $1 AND name = $2")
+        let existing = sqlx::query("SELECT id, is_public FROM datasets WHERE org_id = $1 AND name = $2")
             .bind(new.org_id.to_string())
             .bind(&new.name)
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
-        let dataset_id = match existing {
+        let (dataset_id, is_public) = match existing {
             Some(row) => {
                 let id = get_uuid(&row, "id")?;
-                let prior: Option<String> =
-                    sqlx::query_scalar("SELECT manifest_digest FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
-                        .bind(id.to_string())
-                        .bind(new.version.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
+                let is_public: i64 = row.try_get("is_public").map_err(map_err)?;
+                let prior: Option<String> = sqlx::query_scalar(
+                    "SELECT manifest_digest FROM dataset_versions WHERE dataset_id = $1 AND version = $2",
+                )
+                .bind(id.to_string())
+                .bind(new.version.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
                 if let Some(prior) = prior {
                     drop(tx);
-                    let prior: Digest = prior
-                        .parse()
-                        .map_err(|_| corrupt("manifest_digest", &prior))?;
+                    let prior: Digest = prior.parse().map_err(|_| corrupt("manifest_digest", &prior))?;
                     if prior == new.manifest_digest {
-                        let rec = self
-                            .version(new.org_id, &new.name, Some(new.version))
-                            .await?;
+                        let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
                         return rec
                             .map(|r| PublishOutcome::Unchanged(Box::new(r)))
-                            .ok_or_else(|| {
-                                DbError::Backend("version vanished during publish".into())
-                            });
+                            .ok_or_else(|| DbError::Backend("version vanished during publish".into()));
                     }
                     return Ok(PublishOutcome::Conflict { existing: prior });
                 }
@@ -524,7 +521,7 @@ impl MetadataStore for SqliteStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                id
+                (id, is_public)
             }
             None => {
                 let id = Uuid::new_v4();
@@ -536,7 +533,7 @@ impl MetadataStore for SqliteStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                id
+                (id, 0)
             }
         };
         let vid = Uuid::new_v4().to_string();
@@ -544,8 +541,10 @@ impl MetadataStore for SqliteStore {
         sqlx::query(
             "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                 config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, pretty_name,
-                license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $25)",
+                license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at,
+                org_id, name, full_name, is_public, search_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23, $24, $25, $25, $26, $27, $28, $29, $30)",
         )
         .bind(&vid)
         .bind(dataset_id.to_string())
@@ -572,19 +571,26 @@ impl MetadataStore for SqliteStore {
         .bind(m.artifacts_hash.to_string())
         .bind(new.created_by.map(|u| u.to_string()))
         .bind(&t)
+        .bind(new.org_id.to_string())
+        .bind(&new.name)
+        .bind(format!("{org_key}/{}", new.name))
+        .bind(is_public)
+        .bind(search_text(&new.name, m.summary.as_deref()))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         for f in &new.files {
-            sqlx::query("INSERT INTO version_files (version_id, path, digest, size, split) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&vid)
-                .bind(&f.path)
-                .bind(f.digest.to_string())
-                .bind(f.size as i64)
-                .bind(&f.split)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO version_files (version_id, path, digest, size, split) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&vid)
+            .bind(&f.path)
+            .bind(f.digest.to_string())
+            .bind(f.size as i64)
+            .bind(&f.split)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         for tag in dedup(&m.tags) {
             sqlx::query("INSERT INTO version_tags (version_id, tag) VALUES ($1, $2)")
@@ -595,19 +601,15 @@ impl MetadataStore for SqliteStore {
                 .map_err(map_err)?;
         }
         for cat in dedup(&m.task_categories) {
-            sqlx::query(
-                "INSERT INTO version_task_categories (version_id, task_category) VALUES ($1, $2)",
-            )
-            .bind(&vid)
-            .bind(cat)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            sqlx::query("INSERT INTO version_task_categories (version_id, task_category) VALUES ($1, $2)")
+                .bind(&vid)
+                .bind(cat)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
-        let rec = self
-            .version(new.org_id, &new.name, Some(new.version))
-            .await?;
+        let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
         rec.map(|r| PublishOutcome::Created(Box::new(r)))
             .ok_or_else(|| DbError::Backend("version vanished after publish".into()))
     }
@@ -622,15 +624,10 @@ impl MetadataStore for SqliteStore {
         row.as_ref().map(dataset_from).transpose()
     }
 
-    async fn version(
-        &self,
-        org_id: Uuid,
-        name: &str,
-        version: Option<Version>,
-    ) -> DbResult<Option<VersionRecord>> {
+    async fn version(&self, org_id: Uuid, name: &str, version: Option<Version>) -> DbResult<Option<VersionRecord>> {
         let sql = format!(
-            "SELECT {VERSION_COLS} FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
-             WHERE d.org_id = $1 AND d.name = $2 AND ($3 IS NULL OR v.version = $3)
+            "SELECT {VERSION_COLS} FROM dataset_versions v
+             WHERE v.org_id = $1 AND v.name = $2 AND ($3 IS NULL OR v.version = $3)
              ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1"
         );
         let row = sqlx::query(&sql)
@@ -644,15 +641,10 @@ impl MetadataStore for SqliteStore {
         self.with_files(rec).await
     }
 
-    async fn version_by_digest(
-        &self,
-        org_id: Uuid,
-        name: &str,
-        digest: &Digest,
-    ) -> DbResult<Option<VersionRecord>> {
+    async fn version_by_digest(&self, org_id: Uuid, name: &str, digest: &Digest) -> DbResult<Option<VersionRecord>> {
         let sql = format!(
-            "SELECT {VERSION_COLS} FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
-             WHERE d.org_id = $1 AND d.name = $2 AND v.manifest_digest = $3
+            "SELECT {VERSION_COLS} FROM dataset_versions v
+             WHERE v.org_id = $1 AND v.name = $2 AND v.manifest_digest = $3
              ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1"
         );
         let row = sqlx::query(&sql)
@@ -668,8 +660,8 @@ impl MetadataStore for SqliteStore {
 
     async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT v.version FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
-             WHERE d.org_id = $1 AND d.name = $2 ORDER BY v.major DESC, v.minor DESC, v.patch DESC",
+            "SELECT v.version FROM dataset_versions v
+             WHERE v.org_id = $1 AND v.name = $2 ORDER BY v.major DESC, v.minor DESC, v.patch DESC",
         )
         .bind(org_id.to_string())
         .bind(name)
@@ -684,8 +676,8 @@ impl MetadataStore for SqliteStore {
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
         let d = digest.to_string();
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM datasets d JOIN dataset_versions v ON v.dataset_id = d.id
-             WHERE d.org_id = $1 AND d.is_public = 1
+            "SELECT 1 FROM dataset_versions v
+             WHERE v.org_id = $1 AND v.is_public = 1
                AND (v.config_digest = $2 OR v.manifest_digest = $2
                     OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2))
              LIMIT 1",
@@ -697,6 +689,177 @@ impl MetadataStore for SqliteStore {
         .map_err(map_err)?;
         Ok(found.is_some())
     }
+
+    async fn list_page(&self, q: &ListQuery) -> DbResult<(Vec<VersionRecord>, u64)> {
+        let rows = list::page(&self.pool, q).await?;
+        let total = list::count(&self.pool, q.scope, &q.filter).await?;
+        Ok((rows, total))
+    }
+
+    async fn facets(&self, scope: Scope, filter: &ListFilter) -> DbResult<Facets> {
+        list::facets(&self.pool, scope, filter).await
+    }
+
+    async fn delete_version(&self, org_id: Uuid, name: &str, version: Version) -> DbResult<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let gone = sqlx::query("DELETE FROM dataset_versions WHERE org_id = $1 AND name = $2 AND version = $3")
+            .bind(org_id.to_string())
+            .bind(name)
+            .bind(version.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if gone > 0 {
+            sqlx::query(
+                "DELETE FROM datasets WHERE org_id = $1 AND name = $2
+                 AND NOT EXISTS (SELECT 1 FROM dataset_versions v WHERE v.dataset_id = datasets.id)",
+            )
+            .bind(org_id.to_string())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(gone > 0)
+    }
+
+    async fn set_visibility(&self, org_id: Uuid, name: &str, is_public: bool) -> DbResult<Option<Dataset>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let t = ts(now());
+        let row = sqlx::query(
+            "UPDATE datasets SET is_public = $3, updated_at = $4 WHERE org_id = $1 AND name = $2 RETURNING *",
+        )
+        .bind(org_id.to_string())
+        .bind(name)
+        .bind(is_public as i64)
+        .bind(&t)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let dataset = dataset_from(&row)?;
+        sqlx::query("UPDATE dataset_versions SET is_public = $2, updated_at = $3 WHERE dataset_id = $1")
+            .bind(dataset.id.to_string())
+            .bind(is_public as i64)
+            .bind(&t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(dataset))
+    }
+
+    async fn record_download(&self, ev: NewDownload) -> DbResult<DownloadEvent> {
+        let id = Uuid::new_v4();
+        let t = now();
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO download_events (id, org_id, version_id, dataset_name, version, split, user_id, username, user_org, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+        )
+        .bind(id.to_string())
+        .bind(ev.org_id.to_string())
+        .bind(ev.version_id.to_string())
+        .bind(&ev.dataset_name)
+        .bind(ev.version.to_string())
+        .bind(&ev.split)
+        .bind(ev.user_id.to_string())
+        .bind(&ev.username)
+        .bind(&ev.user_org)
+        .bind(ts(t))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(DownloadEvent {
+            id,
+            seq,
+            version_id: ev.version_id,
+            dataset_name: ev.dataset_name,
+            version: ev.version.to_string(),
+            split: ev.split,
+            user_id: ev.user_id,
+            username: ev.username,
+            user_org: ev.user_org,
+            created_at: t,
+        })
+    }
+
+    async fn fold_downloads(&self) -> DbResult<u64> {
+        let mut folded = 0u64;
+        loop {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+            let low: i64 = sqlx::query_scalar("SELECT folded_seq FROM download_fold WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM download_events")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let high = newest.unwrap_or(0).min(low + FOLD_BATCH);
+            if high <= low {
+                return Ok(folded);
+            }
+            sqlx::query(
+                "UPDATE dataset_versions SET download_count = download_count +
+                    (SELECT COUNT(*) FROM download_events e WHERE e.version_id = dataset_versions.id AND e.seq > $1 AND e.seq <= $2)
+                 WHERE id IN (SELECT DISTINCT version_id FROM download_events WHERE seq > $1 AND seq <= $2)",
+            )
+            .bind(low)
+            .bind(high)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO download_totals (org_id, dataset_name, user_id, n)
+                 SELECT org_id, dataset_name, user_id, COUNT(*) FROM download_events WHERE seq > $1 AND seq <= $2
+                 GROUP BY org_id, dataset_name, user_id
+                 ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = n + excluded.n",
+            )
+            .bind(low)
+            .bind(high)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM download_events WHERE seq > $1 AND seq <= $2")
+                .bind(low)
+                .bind(high)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query("UPDATE download_fold SET folded_seq = $1 WHERE id = 1")
+                .bind(high)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            folded += n as u64;
+        }
+    }
+
+    async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
+        list::downloads(&self.pool, q).await
+    }
+
+    async fn setting_or_init(&self, key: &str, init: &str) -> DbResult<String> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(init)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+}
+
+/// What `search` matches against: name and summary, lowercased, kept apart by a separator.
+fn search_text(name: &str, summary: Option<&str>) -> String {
+    format!("{}\u{1f}{}", name.to_lowercase(), summary.unwrap_or("").to_lowercase())
 }
 
 fn dedup(v: &[String]) -> Vec<&String> {

@@ -11,7 +11,7 @@ use crate::wire::{DatasetDetail, VersionsOut};
 use crate::AppState;
 
 /// Accepts `name` or `org/name` (URL-encoded) as the dataset segment.
-fn local_name<'a>(org: &str, name: &'a str) -> ApiResult<&'a str> {
+pub(super) fn local_name<'a>(org: &str, name: &'a str) -> ApiResult<&'a str> {
     let name = match name.split_once('/') {
         Some((o, n)) if o == org => n,
         _ => name,
@@ -33,7 +33,6 @@ async fn detail(
     let rec = state.visible_version(&access, name, version).await?;
     let versions = state.db.list_versions(access.org.id, name).await?;
     Ok(Json(DatasetDetail::new(
-        org,
         &rec,
         versions.iter().map(|v| v.to_string()).collect(),
     )))
@@ -81,4 +80,60 @@ pub async fn versions(
         total: versions.len(),
         versions,
     }))
+}
+
+/// Readers, and outsiders who can see the dataset, are refused; outsiders who cannot see
+/// it are told it does not exist.
+async fn writable_dataset(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    name: &str,
+) -> ApiResult<crate::access::OrgAccess> {
+    let access = state.org_access(caller, org).await?;
+    if !access.is_member() {
+        state.require_visible_dataset(&access, name).await?;
+    }
+    access.require_write()?;
+    Ok(access)
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name, version)): Path<(String, String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    let v: Version = version.parse().map_err(|e: granary_core::VersionError| {
+        ApiError::invalid_field(&["path", "version"], e.to_string(), "invalid_version")
+    })?;
+    let name = local_name(&org, &name)?;
+    let access = writable_dataset(&state, &caller, &org, name).await?;
+    if !state.db.delete_version(access.org.id, name, v).await? {
+        return Err(not_found(&org, name, Some(v)));
+    }
+    tracing::info!(dataset = %format!("{org}/{name}@{v}"), user = %caller.user.username, "deleted");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+pub struct VisibilityBody {
+    is_public: bool,
+}
+
+pub async fn visibility(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<VisibilityBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let name = local_name(&org, &name)?;
+    let access = writable_dataset(&state, &caller, &org, name).await?;
+    state
+        .db
+        .set_visibility(access.org.id, name, body.is_public)
+        .await?
+        .ok_or_else(|| not_found(&org, name, None))?;
+    Ok(Json(
+        serde_json::json!({"name": format!("{org}/{name}"), "is_public": body.is_public}),
+    ))
 }

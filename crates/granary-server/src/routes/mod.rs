@@ -2,10 +2,12 @@
 //! `HEAD` too; handlers that stream bodies check the method and skip the body for `HEAD`.
 
 mod datasets;
+mod discovery;
+mod downloads;
 mod oci;
 mod platform;
 
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 
 use crate::AppState;
@@ -17,28 +19,32 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/user/organizations", get(platform::user_orgs))
         .route("/api/v1/org/{org}", get(platform::org))
         .route("/api/v1/org/{org}/ws", get(platform::workspaces))
+        .route("/api/v1/org/{org}/datasets", get(discovery::list))
+        .route("/api/v1/org/{org}/datasets/facets", get(discovery::facets))
+        .route("/api/v1/org/{org}/datasets/activity", get(discovery::activity))
         .route("/api/v1/org/{org}/datasets/{name}", get(datasets::latest))
+        .route("/api/v1/org/{org}/datasets/{name}/versions", get(datasets::versions))
         .route(
-            "/api/v1/org/{org}/datasets/{name}/versions",
-            get(datasets::versions),
+            "/api/v1/org/{org}/datasets/{name}/visibility",
+            patch(datasets::visibility),
         )
         .route(
             "/api/v1/org/{org}/datasets/{name}/{version}",
-            get(datasets::version),
-        );
+            get(datasets::version).delete(datasets::delete),
+        )
+        .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/download",
+            post(downloads::download),
+        )
+        // Signed download links: the signature is the credential.
+        .route("/files/{org}/{digest}/{file}", get(downloads::signed_file));
 
     // OCI distribution, as the official client uses it under /api/v1 ...
     let api_oci = Router::new()
         .route("/api/v1/{org}/blobs/{digest}", get(oci::org_blob))
         .route("/api/v1/{org}/{name}/blobs/{digest}", get(oci::repo_blob))
-        .route(
-            "/api/v1/{org}/{name}/blobs/uploads/",
-            post(oci::start_upload),
-        )
-        .route(
-            "/api/v1/{org}/{name}/blobs/uploads",
-            post(oci::start_upload),
-        )
+        .route("/api/v1/{org}/{name}/blobs/uploads/", post(oci::start_upload))
+        .route("/api/v1/{org}/{name}/blobs/uploads", post(oci::start_upload))
         .route(
             "/api/v1/{org}/{name}/blobs/uploads/{id}",
             get(oci::upload_status)

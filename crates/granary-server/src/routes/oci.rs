@@ -49,16 +49,13 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 }
 
 fn parse_digest(s: &str) -> ApiResult<Digest> {
-    s.parse().map_err(|e: granary_core::DigestError| {
-        ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID")
-    })
+    s.parse()
+        .map_err(|e: granary_core::DigestError| ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID"))
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
-    validate_dataset_name(name).map_err(|e| {
-        ApiError::invalid_field(&["path", "name"], e.to_string(), "invalid_name")
-            .oci("NAME_INVALID")
-    })
+    validate_dataset_name(name)
+        .map_err(|e| ApiError::invalid_field(&["path", "name"], e.to_string(), "invalid_name").oci("NAME_INVALID"))
 }
 
 pub async fn base(_caller: Caller) -> Json<Value> {
@@ -66,12 +63,7 @@ pub async fn base(_caller: Caller) -> Json<Value> {
 }
 
 /// Members read their org's blobs; others only blobs a public dataset of the org uses.
-async fn readable_blob(
-    state: &AppState,
-    caller: &Caller,
-    org: &str,
-    digest: &str,
-) -> ApiResult<Digest> {
+async fn readable_blob(state: &AppState, caller: &Caller, org: &str, digest: &str) -> ApiResult<Digest> {
     let access = state.org_access(caller, org).await?;
     let digest = parse_digest(digest)?;
     if !access.is_member() && !state.db.blob_is_public(access.org.id, &digest).await? {
@@ -154,10 +146,7 @@ fn committed_response(uri: &OriginalUri, org: &str, name: &str, digest: &Digest)
     };
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("ascii"),
-    );
+    h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii"));
     h.insert(
         "Docker-Content-Digest",
         HeaderValue::from_str(&digest.to_string()).expect("ascii"),
@@ -166,12 +155,7 @@ fn committed_response(uri: &OriginalUri, org: &str, name: &str, digest: &Digest)
     resp
 }
 
-async fn writable(
-    state: &AppState,
-    caller: &Caller,
-    org: &str,
-    name: &str,
-) -> ApiResult<OrgAccess> {
+async fn writable(state: &AppState, caller: &Caller, org: &str, name: &str) -> ApiResult<OrgAccess> {
     let access = state.org_access(caller, org).await?;
     check_name(name)?;
     access.require_write()?;
@@ -192,9 +176,7 @@ pub async fn start_upload(
     let digest = q.digest.as_deref().map(parse_digest).transpose()?;
     let info = s.blobs.start_upload(&org, &name).await?;
     if let Some(digest) = digest {
-        s.blobs
-            .append(info.id, Some(0), body.into_data_stream())
-            .await?;
+        s.blobs.append(info.id, Some(0), body.into_data_stream()).await?;
         s.blobs.finish(info.id, &digest).await?;
         return Ok(committed_response(&uri, &org, &name, &digest));
     }
@@ -229,12 +211,7 @@ pub async fn upload_status(
     writable(&s, &caller, &org, &name).await?;
     let (info, offset) = session(&s, &org, &name, &id).await?;
     let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
-    Ok(upload_response(
-        StatusCode::NO_CONTENT,
-        &location,
-        info.id,
-        offset,
-    ))
+    Ok(upload_response(StatusCode::NO_CONTENT, &location, info.id, offset))
 }
 
 /// The start offset of a `Content-Range` (`0-99`, or `bytes 0-99/*`).
@@ -246,10 +223,7 @@ fn content_range_start(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     let s = s.strip_prefix("bytes").map(str::trim_start).unwrap_or(s);
     let start = s.split(['-', '/']).next().unwrap_or("").trim();
     start.parse().map(Some).map_err(|_| {
-        ApiError::bad_request(format!(
-            "invalid Content-Range {s:?}: expected <start>-<end>"
-        ))
-        .oci("BLOB_UPLOAD_INVALID")
+        ApiError::bad_request(format!("invalid Content-Range {s:?}: expected <start>-<end>")).oci("BLOB_UPLOAD_INVALID")
     })
 }
 
@@ -264,17 +238,9 @@ pub async fn patch_upload(
     writable(&s, &caller, &org, &name).await?;
     let (info, _) = session(&s, &org, &name, &id).await?;
     let start = content_range_start(&headers)?;
-    let (_, offset) = s
-        .blobs
-        .append(info.id, start, body.into_data_stream())
-        .await?;
+    let (_, offset) = s.blobs.append(info.id, start, body.into_data_stream()).await?;
     let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
-    Ok(upload_response(
-        StatusCode::ACCEPTED,
-        &location,
-        info.id,
-        offset,
-    ))
+    Ok(upload_response(StatusCode::ACCEPTED, &location, info.id, offset))
 }
 
 pub async fn finish_upload(
@@ -288,14 +254,11 @@ pub async fn finish_upload(
 ) -> ApiResult<Response> {
     writable(&s, &caller, &org, &name).await?;
     let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
-        ApiError::bad_request("finishing an upload needs ?digest=sha256:<hex>")
-            .oci("DIGEST_INVALID")
+        ApiError::bad_request("finishing an upload needs ?digest=sha256:<hex>").oci("DIGEST_INVALID")
     })?)?;
     let (info, _) = session(&s, &org, &name, &id).await?;
     let start = content_range_start(&headers)?;
-    s.blobs
-        .append(info.id, start, body.into_data_stream())
-        .await?;
+    s.blobs.append(info.id, start, body.into_data_stream()).await?;
     s.blobs.finish(info.id, &digest).await?;
     Ok(committed_response(&uri, &org, &name, &digest))
 }
@@ -336,9 +299,7 @@ pub async fn put_manifest(
         )
         .oci("SIZE_INVALID")
     })?;
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let published = publish(&s, &access, caller.user.id, &name, version, ct, bytes).await?;
     if published.created {
         tracing::info!(dataset = %format!("{org}/{name}@{version}"), digest = %published.digest, "published");
@@ -346,10 +307,7 @@ pub async fn put_manifest(
     let location = format!("{}/{org}/{name}/manifests/{}", root(&uri), published.digest);
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("ascii"),
-    );
+    h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii"));
     h.insert(
         "Docker-Content-Digest",
         HeaderValue::from_str(&published.digest.to_string()).expect("ascii"),
@@ -379,18 +337,13 @@ async fn manifest_response(
             .filter(|r| r.is_public || access.is_member())
     } else {
         let v: Version = reference.parse().map_err(|e: granary_core::VersionError| {
-            ApiError::invalid_field(&["path", "reference"], e.to_string(), "invalid_version")
-                .oci("TAG_INVALID")
+            ApiError::invalid_field(&["path", "reference"], e.to_string(), "invalid_version").oci("TAG_INVALID")
         })?;
         Some(s.visible_version(&access, name, Some(v)).await?)
     };
     let rec = rec.ok_or_else(|| not_found(org, name, None).oci("MANIFEST_UNKNOWN"))?;
     let len = rec.manifest.len();
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(rec.manifest)
-    };
+    let body = if head { Body::empty() } else { Body::from(rec.manifest) };
     Response::builder()
         .header(header::CONTENT_TYPE, MEDIA_OCI_MANIFEST)
         .header(header::CONTENT_LENGTH, len)
@@ -424,7 +377,5 @@ pub async fn tags(
             .iter()
             .map(|v| v.to_string())
             .collect();
-    Ok(Json(
-        json!({"name": format!("{org}/{name}"), "tags": versions}),
-    ))
+    Ok(Json(json!({"name": format!("{org}/{name}"), "tags": versions})))
 }

@@ -17,24 +17,15 @@ pub async fn user(caller: Caller) -> Json<UserOut> {
     Json(UserOut::from(&caller.user))
 }
 
-pub async fn user_orgs(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<Vec<OrgOut>>> {
+pub async fn user_orgs(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OrgOut>>> {
     let orgs = state.db.list_user_orgs(caller.user.id).await?;
     Ok(Json(
-        orgs.iter()
-            .map(|(o, r)| OrgOut::new(o, Some(r.as_str())))
-            .collect(),
+        orgs.iter().map(|(o, r)| OrgOut::new(o, Some(r.as_str()))).collect(),
     ))
 }
 
 /// An org is described to its members only.
-pub async fn org(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
-) -> ApiResult<Json<OrgOut>> {
+pub async fn org(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> ApiResult<Json<OrgOut>> {
     let access = state.org_access(&caller, &org).await?;
     let role = access
         .role
@@ -50,9 +41,7 @@ pub async fn workspaces(
 ) -> ApiResult<Json<Value>> {
     let access = state.org_access(&caller, &org).await?;
     if !access.is_member() {
-        return Err(ApiError::not_found(format!(
-            "organization {org:?} not found"
-        )));
+        return Err(ApiError::not_found(format!("organization {org:?} not found")));
     }
     let o = &access.org;
     Ok(Json(json!([{

@@ -37,14 +37,16 @@ async fn every_credential_form_is_accepted() {
 #[tokio::test]
 async fn missing_invalid_and_revoked_keys_are_401_envelopes() {
     let app = TestApp::new().await;
-    let r = app
-        .call(Method::GET, "/api/v1/user", None, Body::empty())
-        .await;
+    let r = app.call(Method::GET, "/api/v1/user", None, Body::empty()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.header("content-type"), "application/json");
     assert_eq!(
         r.json(),
-        envelope(401, "authentication_error", "authentication required: send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        envelope(
+            401,
+            "authentication_error",
+            "authentication required: send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        )
     );
     let r = app.get("/api/v1/user", "gra_not-a-real-key").await;
     assert_eq!(
@@ -71,30 +73,19 @@ async fn unknown_routes_and_methods_are_envelopes() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json(), envelope(404, "not_found", "no such route"));
     let r = app
-        .call(
-            Method::DELETE,
-            "/api/v1/user",
-            Some(&app.admin),
-            Body::empty(),
-        )
+        .call(Method::DELETE, "/api/v1/user", Some(&app.admin), Body::empty())
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         r.json(),
-        envelope(
-            405,
-            "method_not_allowed",
-            "method not allowed on this route"
-        )
+        envelope(405, "method_not_allowed", "method not allowed on this route")
     );
 }
 
 #[tokio::test]
 async fn bad_path_values_are_422_with_locations() {
     let app = TestApp::new().await;
-    let r = app
-        .get("/api/v1/org/default/datasets/mnist/1.0", &app.admin)
-        .await;
+    let r = app.get("/api/v1/org/default/datasets/mnist/1.0", &app.admin).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         r.json(),
@@ -102,9 +93,7 @@ async fn bad_path_values_are_422_with_locations() {
                "detail": "path.version: invalid version \"1.0\": expected MAJOR.MINOR.PATCH such as 1.0.0 (digits only, no leading zeros, no suffix)",
                "errors": [{"loc": ["path", "version"], "msg": "invalid version \"1.0\": expected MAJOR.MINOR.PATCH such as 1.0.0 (digits only, no leading zeros, no suffix)", "type": "invalid_version"}]})
     );
-    let r = app
-        .get("/api/v1/org/default/datasets/Bad%20Name", &app.admin)
-        .await;
+    let r = app.get("/api/v1/org/default/datasets/Bad%20Name", &app.admin).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["errors"][0]["loc"], json!(["path", "name"]));
 }
@@ -128,10 +117,7 @@ async fn panics_become_500_envelopes_without_internals() {
 #[tokio::test]
 async fn platform_routes_describe_user_orgs_and_workspace() {
     let app = TestApp::new().await;
-    let orgs = app
-        .get("/api/v1/user/organizations", &app.admin)
-        .await
-        .json();
+    let orgs = app.get("/api/v1/user/organizations", &app.admin).await.json();
     assert_eq!(orgs.as_array().unwrap().len(), 1);
     assert_eq!(orgs[0]["key"], "default");
     assert_eq!(orgs[0]["role"], "owner");
@@ -164,8 +150,6 @@ async fn platform_routes_describe_user_orgs_and_workspace() {
         app.get("/api/v1/org/default/ws", &outsider).await.status,
         StatusCode::NOT_FOUND
     );
-    let h = app
-        .call(Method::GET, "/api/v1/health", None, Body::empty())
-        .await;
+    let h = app.call(Method::GET, "/api/v1/health", None, Body::empty()).await;
     assert_eq!(h.json()["status"], "ok");
 }

@@ -6,9 +6,7 @@ use bytes::Bytes;
 use granary_blob::BlobStore;
 use granary_core::{Digest, Role};
 use granary_db::sqlite::SqliteStore;
-use granary_server::{
-    app, auth::issue_api_key, bootstrap::ensure_initial_admin, AppState, ServerConfig,
-};
+use granary_server::{app, auth::issue_api_key, bootstrap::ensure_initial_admin, AppState, ServerConfig};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -45,14 +43,8 @@ impl Resp {
 impl TestApp {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = SqliteStore::open(&dir.path().join("granary.db"))
-            .await
-            .unwrap();
-        let admin = ensure_initial_admin(&db)
-            .await
-            .unwrap()
-            .expect("fresh database")
-            .key;
+        let db = SqliteStore::open(&dir.path().join("granary.db")).await.unwrap();
+        let admin = ensure_initial_admin(&db).await.unwrap().expect("fresh database").key;
         let blobs = BlobStore::local(&dir.path().join("blobs")).unwrap();
         let config = ServerConfig {
             public_url: Some("http://registry.test".into()),
@@ -72,20 +64,10 @@ impl TestApp {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        key: Option<&str>,
-        body: impl Into<Body>,
-    ) -> Resp {
+    pub async fn call(&self, method: Method, uri: &str, key: Option<&str>, body: impl Into<Body>) -> Resp {
         let mut b = Request::builder().method(method).uri(uri);
         if let Some(k) = key {
             b = b.header("Authorization", format!("Bearer {k}"));
@@ -163,28 +145,14 @@ impl TestApp {
         self.publish_config(key, org, name, version, &config).await
     }
 
-    pub async fn publish_config(
-        &self,
-        key: &str,
-        org: &str,
-        name: &str,
-        version: &str,
-        config: &Value,
-    ) -> Resp {
+    pub async fn publish_config(&self, key: &str, org: &str, name: &str, version: &str, config: &Value) -> Resp {
         let config_bytes = serde_json::to_vec(config).unwrap();
         let cd = self.push_blob(key, org, name, &config_bytes).await;
         let manifest = manifest_json(&cd, config_bytes.len(), org, name, version);
         self.put_manifest(key, org, name, version, manifest).await
     }
 
-    pub async fn put_manifest(
-        &self,
-        key: &str,
-        org: &str,
-        name: &str,
-        version: &str,
-        manifest: Vec<u8>,
-    ) -> Resp {
+    pub async fn put_manifest(&self, key: &str, org: &str, name: &str, version: &str, manifest: Vec<u8>) -> Resp {
         let req = Request::builder()
             .method(Method::PUT)
             .uri(format!("/api/v1/{org}/{name}/manifests/{version}"))
@@ -196,13 +164,7 @@ impl TestApp {
     }
 }
 
-pub fn manifest_json(
-    config: &Digest,
-    size: usize,
-    org: &str,
-    name: &str,
-    version: &str,
-) -> Vec<u8> {
+pub fn manifest_json(config: &Digest, size: usize, org: &str, name: &str, version: &str) -> Vec<u8> {
     serde_json::to_vec_pretty(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -216,9 +178,7 @@ pub fn manifest_json(
 /// A parquet file with columns id (int64) and text (string), `rows` rows.
 pub fn parquet(rows: i64) -> Vec<u8> {
     let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
-    let text: ArrayRef = Arc::new(StringArray::from_iter_values(
-        (0..rows).map(|i| format!("t{i}")),
-    ));
+    let text: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("t{i}"))));
     let batch = RecordBatch::try_from_iter([("id", ids), ("text", text)]).unwrap();
     let mut out = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
@@ -230,4 +190,32 @@ pub fn parquet(rows: i64) -> Vec<u8> {
 /// The canonical envelope, exactly.
 pub fn envelope(code: u16, kind: &str, detail: &str) -> Value {
     json!({"code": code, "detail": detail, "type": kind})
+}
+
+impl TestApp {
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, uri: &str, key: &str, body: &Value) -> Resp {
+        self.json_call(Method::POST, uri, key, body).await
+    }
+
+    pub async fn json_call(&self, method: Method, uri: &str, key: &str, body: &Value) -> Resp {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Content-Type", "application/json")
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// GETs a signed link without credentials (the path part of the absolute URL).
+    pub async fn fetch_link(&self, url: &str, range: Option<&str>) -> Resp {
+        let path = url.strip_prefix("http://registry.test").expect("absolute link");
+        let mut b = Request::get(path);
+        if let Some(r) = range {
+            b = b.header("Range", r);
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
 }

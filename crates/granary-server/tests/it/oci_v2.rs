@@ -27,8 +27,7 @@ async fn push_and_pull_through_v2() {
     let config_bytes;
     {
         let d = Digest::of(&data);
-        config_bytes =
-            serde_json::to_vec(&json!({"artifacts": {"t.parquet": d.to_string()}})).unwrap();
+        config_bytes = serde_json::to_vec(&json!({"artifacts": {"t.parquet": d.to_string()}})).unwrap();
         for bytes in [&data, &config_bytes] {
             let start = app
                 .call(
@@ -47,28 +46,14 @@ async fn push_and_pull_through_v2() {
             assert!(loc.starts_with("/v2/default/pulled/blobs/uploads/"));
             let d = Digest::of(bytes);
             let r = app
-                .call(
-                    Method::PUT,
-                    &format!("{loc}?digest={d}"),
-                    Some(key),
-                    bytes.clone(),
-                )
+                .call(Method::PUT, &format!("{loc}?digest={d}"), Some(key), bytes.clone())
                 .await;
             assert_eq!(r.status, StatusCode::CREATED);
-            assert_eq!(
-                r.header("location"),
-                format!("/v2/default/pulled/blobs/{d}")
-            );
+            assert_eq!(r.header("location"), format!("/v2/default/pulled/blobs/{d}"));
             digests.push(d);
         }
     }
-    let manifest = manifest_json(
-        &digests[1],
-        config_bytes.len(),
-        "default",
-        "pulled",
-        "1.0.0",
-    );
+    let manifest = manifest_json(&digests[1], config_bytes.len(), "default", "pulled", "1.0.0");
     let req = Request::put("/v2/default/pulled/manifests/1.0.0")
         .header("Authorization", format!("Bearer {key}"))
         .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
@@ -76,15 +61,10 @@ async fn push_and_pull_through_v2() {
         .unwrap();
     let r = app.send(req).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(
-        r.header("docker-content-digest"),
-        Digest::of(&manifest).to_string()
-    );
+    assert_eq!(r.header("docker-content-digest"), Digest::of(&manifest).to_string());
     let m = app.get("/v2/default/pulled/manifests/1.0.0", key).await;
     assert_eq!(m.body.as_ref(), manifest.as_slice());
-    let b = app
-        .get(&format!("/v2/default/pulled/blobs/{}", digests[0]), key)
-        .await;
+    let b = app.get(&format!("/v2/default/pulled/blobs/{}", digests[0]), key).await;
     assert_eq!(b.body.as_ref(), data.as_slice());
     assert_eq!(
         app.get("/v2/default/pulled/tags/list", key).await.json(),
@@ -97,24 +77,14 @@ async fn v2_errors_use_oci_bodies() {
     let app = TestApp::new().await;
     let key = &app.admin;
     let r = app
-        .get(
-            &format!("/v2/default/nothing/blobs/{}", Digest::of(b"x")),
-            key,
-        )
+        .get(&format!("/v2/default/nothing/blobs/{}", Digest::of(b"x")), key)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["errors"][0]["code"], "BLOB_UNKNOWN");
     let r = app.get("/v2/default/nothing/manifests/1.0.0", key).await;
     assert_eq!(r.json()["errors"][0]["code"], "NAME_UNKNOWN");
     let r = app
-        .publish(
-            key,
-            "default",
-            "some",
-            "1.0.0",
-            &[("t.parquet", parquet(2))],
-            json!({}),
-        )
+        .publish(key, "default", "some", "1.0.0", &[("t.parquet", parquet(2))], json!({}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app.get("/v2/default/some/manifests/9.9.9", key).await;

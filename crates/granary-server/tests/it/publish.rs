@@ -50,10 +50,7 @@ async fn publish_computes_the_truth_and_detail_reports_it() {
     assert_eq!(d["manifest_digest"], digest);
     assert_eq!(d["tags"], json!(["vision", "digits"]));
     assert_eq!(d["language"], json!(["en"]));
-    assert_eq!(
-        d["origin"],
-        json!({"source": "lecun", "url": "http://yann.lecun.com"})
-    );
+    assert_eq!(d["origin"], json!({"source": "lecun", "url": "http://yann.lecun.com"}));
     assert_eq!(
         d["splits"],
         json!({"test": "data/test.parquet", "train": "data/train.parquet"})
@@ -65,14 +62,8 @@ async fn publish_computes_the_truth_and_detail_reports_it() {
             {"path": "data/train.parquet", "digest": Digest::of(&train).to_string(), "size": train.len(), "split": "train"},
         ])
     );
-    assert_eq!(
-        d["artifacts"]["data/train.parquet"],
-        Digest::of(&train).to_string()
-    );
-    let by_version = app
-        .get("/api/v1/org/default/datasets/mnist/1.0.0", key)
-        .await
-        .json();
+    assert_eq!(d["artifacts"]["data/train.parquet"], Digest::of(&train).to_string());
+    let by_version = app.get("/api/v1/org/default/datasets/mnist/1.0.0", key).await.json();
     assert_eq!(by_version, d);
     // the org-prefixed name works too
     assert_eq!(
@@ -130,13 +121,9 @@ async fn republish_is_idempotent_and_different_content_conflicts() {
     let data = parquet(10);
     let d = app.push_blob(key, "default", "x", &data).await;
     let config = json!({"artifacts": {"t.parquet": d.to_string()}, "format": "parquet"});
-    let first = app
-        .publish_config(key, "default", "x", "1.0.0", &config)
-        .await;
+    let first = app.publish_config(key, "default", "x", "1.0.0", &config).await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = app
-        .publish_config(key, "default", "x", "1.0.0", &config)
-        .await;
+    let again = app.publish_config(key, "default", "x", "1.0.0", &config).await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(
         again.header("docker-content-digest"),
@@ -144,9 +131,7 @@ async fn republish_is_idempotent_and_different_content_conflicts() {
     );
 
     let other = json!({"artifacts": {"t.parquet": d.to_string()}, "format": "parquet", "summary": "changed"});
-    let r = app
-        .publish_config(key, "default", "x", "1.0.0", &other)
-        .await;
+    let r = app.publish_config(key, "default", "x", "1.0.0", &other).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(
         r.json(),
@@ -156,9 +141,7 @@ async fn republish_is_idempotent_and_different_content_conflicts() {
         ))
     );
     assert_eq!(
-        app.get("/api/v1/org/default/datasets/x/versions", key)
-            .await
-            .json(),
+        app.get("/api/v1/org/default/datasets/x/versions", key).await.json(),
         json!({"name": "default/x", "versions": ["1.0.0"], "total": 1})
     );
 }
@@ -169,15 +152,16 @@ async fn missing_blobs_and_unsafe_paths_create_nothing() {
     let key = &app.admin;
     let present = app.push_blob(key, "default", "m", &parquet(5)).await;
     let absent = Digest::of(b"never uploaded");
-    let config =
-        json!({"artifacts": {"a.parquet": present.to_string(), "b.parquet": absent.to_string()}});
-    let r = app
-        .publish_config(key, "default", "m", "1.0.0", &config)
-        .await;
+    let config = json!({"artifacts": {"a.parquet": present.to_string(), "b.parquet": absent.to_string()}});
+    let r = app.publish_config(key, "default", "m", "1.0.0", &config).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.json(),
-        envelope(400, "invalid_request", &format!("manifest references blobs this org does not have: b.parquet ({absent}); upload them first"))
+        envelope(
+            400,
+            "invalid_request",
+            &format!("manifest references blobs this org does not have: b.parquet ({absent}); upload them first")
+        )
     );
     assert_eq!(
         app.get("/api/v1/org/default/datasets/m", key).await.status,
@@ -186,15 +170,11 @@ async fn missing_blobs_and_unsafe_paths_create_nothing() {
 
     for path in ["../escape.parquet", "/abs.parquet", "a/./b.parquet"] {
         let config = json!({"artifacts": {path: present.to_string()}});
-        let r = app
-            .publish_config(key, "default", "m", "1.0.0", &config)
-            .await;
+        let r = app.publish_config(key, "default", "m", "1.0.0", &config).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(
             r.json()["detail"],
-            format!(
-                "unsafe artifact path {path:?}: paths must be relative and stay inside the dataset"
-            )
+            format!("unsafe artifact path {path:?}: paths must be relative and stay inside the dataset")
         );
     }
     assert_eq!(
@@ -211,7 +191,14 @@ async fn manifest_validation_errors() {
     let bad = |config: serde_json::Value| async move { config };
     // artifacts_hash that does not match
     let r = app
-        .publish_config(key, "default", "v", "1.0.0", &bad(json!({"artifacts": {"a.parquet": d.to_string()}, "artifacts_hash": Digest::of(b"x").to_string()})).await)
+        .publish_config(
+            key,
+            "default",
+            "v",
+            "1.0.0",
+            &bad(json!({"artifacts": {"a.parquet": d.to_string()}, "artifacts_hash": Digest::of(b"x").to_string()}))
+                .await,
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.json()["detail"]
@@ -254,9 +241,7 @@ async fn manifest_validation_errors() {
         "the dataset manifest lists no artifacts: a dataset needs at least one data file"
     );
     // a data file that is not what it claims
-    let junk = app
-        .push_blob(key, "default", "v", b"this is not parquet")
-        .await;
+    let junk = app.push_blob(key, "default", "v", b"this is not parquet").await;
     let r = app
         .publish_config(
             key,
@@ -324,21 +309,11 @@ async fn versions_are_ordered_by_semver_and_latest_is_highest() {
     let key = &app.admin;
     for v in ["1.2.0", "1.10.0", "1.9.3"] {
         let r = app
-            .publish(
-                key,
-                "default",
-                "s",
-                v,
-                &[("t.parquet", parquet(3))],
-                json!({}),
-            )
+            .publish(key, "default", "s", v, &[("t.parquet", parquet(3))], json!({}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
-    let v = app
-        .get("/api/v1/org/default/datasets/s/versions", key)
-        .await
-        .json();
+    let v = app.get("/api/v1/org/default/datasets/s/versions", key).await.json();
     assert_eq!(
         v,
         json!({"name": "default/s", "versions": ["1.10.0", "1.9.3", "1.2.0"], "total": 3})
@@ -348,27 +323,17 @@ async fn versions_are_ordered_by_semver_and_latest_is_highest() {
         (d["version"].clone(), d["latest_version"].clone()),
         (json!("1.10.0"), json!("1.10.0"))
     );
-    let d = app
-        .get("/api/v1/org/default/datasets/s/1.2.0", key)
-        .await
-        .json();
+    let d = app.get("/api/v1/org/default/datasets/s/1.2.0", key).await.json();
     assert_eq!(
         (d["version"].clone(), d["latest_version"].clone()),
         (json!("1.2.0"), json!("1.10.0"))
     );
     let tags = app.get("/api/v1/default/s/tags/list", key).await.json();
-    assert_eq!(
-        tags,
-        json!({"name": "default/s", "tags": ["1.10.0", "1.9.3", "1.2.0"]})
-    );
+    assert_eq!(tags, json!({"name": "default/s", "tags": ["1.10.0", "1.9.3", "1.2.0"]}));
     let r = app.get("/api/v1/org/default/datasets/s/2.0.0", key).await;
     assert_eq!(
         r.json(),
-        envelope(
-            404,
-            "not_found",
-            "version 2.0.0 of dataset default/s not found"
-        )
+        envelope(404, "not_found", "version 2.0.0 of dataset default/s not found")
     );
 }
 
@@ -389,9 +354,7 @@ async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing(
     let reader = app.member("default", "rita", Role::Reader).await;
     let outsider = app.member("other", "olaf", Role::Owner).await;
     assert_eq!(
-        app.get("/api/v1/org/default/datasets/secret", &reader)
-            .await
-            .status,
+        app.get("/api/v1/org/default/datasets/secret", &reader).await.status,
         StatusCode::OK
     );
     for uri in [
@@ -403,17 +366,10 @@ async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing(
     ] {
         let r = app.get(uri, &outsider).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
-        assert_eq!(
-            r.json()["detail"],
-            "dataset default/secret not found",
-            "{uri}"
-        );
+        assert_eq!(r.json()["detail"], "dataset default/secret not found", "{uri}");
     }
     // the blobs of a private dataset are hidden too
-    let d = app
-        .get("/api/v1/org/default/datasets/secret", &reader)
-        .await
-        .json();
+    let d = app.get("/api/v1/org/default/datasets/secret", &reader).await.json();
     let digest = d["files"][0]["digest"].as_str().unwrap().to_string();
     assert_eq!(
         app.get(&format!("/api/v1/default/blobs/{digest}"), &reader)
@@ -455,11 +411,7 @@ async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing(
         .await;
     assert_eq!(
         r.json(),
-        envelope(
-            403,
-            "forbidden",
-            "you are not a member of organization default"
-        )
+        envelope(403, "forbidden", "you are not a member of organization default")
     );
     let contributor = app.member("default", "carl", Role::Contributor).await;
     let r = app
@@ -473,9 +425,7 @@ async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing(
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let r = app
-        .get("/api/v1/org/nosuchorg/datasets/secret", &reader)
-        .await;
+    let r = app.get("/api/v1/org/nosuchorg/datasets/secret", &reader).await;
     assert_eq!(
         r.json(),
         envelope(404, "not_found", "organization \"nosuchorg\" not found")
@@ -487,25 +437,13 @@ async fn manifests_are_served_by_version_latest_and_digest() {
     let app = TestApp::new().await;
     let key = &app.admin;
     let r = app
-        .publish(
-            key,
-            "default",
-            "g",
-            "1.0.0",
-            &[("t.parquet", parquet(3))],
-            json!({}),
-        )
+        .publish(key, "default", "g", "1.0.0", &[("t.parquet", parquet(3))], json!({}))
         .await;
     let digest = r.header("docker-content-digest").to_string();
     for reference in ["1.0.0", "latest", digest.as_str()] {
-        let m = app
-            .get(&format!("/api/v1/default/g/manifests/{reference}"), key)
-            .await;
+        let m = app.get(&format!("/api/v1/default/g/manifests/{reference}"), key).await;
         assert_eq!(m.status, StatusCode::OK, "{reference}");
-        assert_eq!(
-            m.header("content-type"),
-            "application/vnd.oci.image.manifest.v1+json"
-        );
+        assert_eq!(m.header("content-type"), "application/vnd.oci.image.manifest.v1+json");
         assert_eq!(m.header("docker-content-digest"), digest);
         assert_eq!(
             Digest::of(&m.body).to_string(),
@@ -525,20 +463,11 @@ async fn manifests_are_served_by_version_latest_and_digest() {
         assert_eq!(head.header("docker-content-digest"), digest);
         assert!(head.body.is_empty());
     }
-    let cfg = app
-        .get("/api/v1/default/g/manifests/1.0.0", key)
-        .await
-        .json()["config"]["digest"]
+    let cfg = app.get("/api/v1/default/g/manifests/1.0.0", key).await.json()["config"]["digest"]
         .as_str()
         .unwrap()
         .to_string();
     let blob = app.get(&format!("/api/v1/default/blobs/{cfg}"), key).await;
     assert_eq!(blob.status, StatusCode::OK);
-    assert_eq!(
-        blob.json()["artifacts"]["t.parquet"]
-            .as_str()
-            .unwrap()
-            .len(),
-        71
-    );
+    assert_eq!(blob.json()["artifacts"]["t.parquet"].as_str().unwrap().len(), 71);
 }

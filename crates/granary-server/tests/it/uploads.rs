@@ -50,9 +50,7 @@ async fn chunked_upload_with_status_and_offsets() {
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.header("range"), "0-3999");
     // a chunk that does not start where the upload ends
-    let r = app
-        .send(patch("3000-5999", bytes[3000..6000].to_vec()))
-        .await;
+    let r = app.send(patch("3000-5999", bytes[3000..6000].to_vec())).await;
     assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         r.json(),
@@ -83,12 +81,7 @@ async fn chunked_upload_with_status_and_offsets() {
         StatusCode::NOT_FOUND
     );
     let r = app
-        .call(
-            Method::PUT,
-            &format!("{loc}?digest={d}"),
-            Some(key),
-            Body::empty(),
-        )
+        .call(Method::PUT, &format!("{loc}?digest={d}"), Some(key), Body::empty())
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.header("docker-content-digest"), d.to_string());
@@ -195,10 +188,7 @@ async fn digest_mismatch_is_rejected_and_nothing_is_stored() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        r.json()["errors"][0]["loc"],
-        serde_json::json!(["query", "digest"])
-    );
+    assert_eq!(r.json()["errors"][0]["loc"], serde_json::json!(["query", "digest"]));
     // a malformed digest is a 400 too
     let r = app
         .call(
@@ -230,10 +220,7 @@ async fn a_dropped_connection_keeps_what_arrived_and_the_upload_resumes() {
     let first: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::copy_from_slice(&bytes[..10_000])),
         Ok(Bytes::copy_from_slice(&bytes[10_000..20_000])),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "reset",
-        )),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")),
     ];
     let req = Request::builder()
         .method(Method::PATCH)
@@ -255,10 +242,7 @@ async fn a_dropped_connection_keeps_what_arrived_and_the_upload_resumes() {
     let r = app.send(req).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
-        app.get(&format!("/api/v1/default/blobs/{d}"), key)
-            .await
-            .body
-            .as_ref(),
+        app.get(&format!("/api/v1/default/blobs/{d}"), key).await.body.as_ref(),
         bytes.as_slice()
     );
 }
@@ -276,17 +260,13 @@ async fn sessions_belong_to_their_org_and_dataset() {
         )
         .await;
     let id = start.header("docker-upload-uuid").to_string();
-    let r = app
-        .get(&format!("/api/v1/default/other/blobs/uploads/{id}"), key)
-        .await;
+    let r = app.get(&format!("/api/v1/default/other/blobs/uploads/{id}"), key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         r.json()["detail"],
         "upload session not found; start a new one with POST …/blobs/uploads/"
     );
-    let r = app
-        .get("/api/v1/default/ds/blobs/uploads/not-a-uuid", key)
-        .await;
+    let r = app.get("/api/v1/default/ds/blobs/uploads/not-a-uuid", key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app
         .call(
@@ -320,10 +300,7 @@ async fn monolithic_post_with_digest() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(
-        app.get(&format!("/api/v1/default/blobs/{d}"), key)
-            .await
-            .body
-            .as_ref(),
+        app.get(&format!("/api/v1/default/blobs/{d}"), key).await.body.as_ref(),
         b"one shot"
     );
 }

@@ -1,0 +1,72 @@
+-- Timestamps are fixed-width RFC 3339 UTC text, so they sort as they compare.
+-- Listing reads one table: the dataset's org, canonical name and visibility are copied onto
+-- each version (org keys never change; visibility is updated with the dataset's), and a
+-- lowercased search text holds name and summary.
+ALTER TABLE dataset_versions ADD COLUMN org_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE dataset_versions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE dataset_versions ADD COLUMN full_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE dataset_versions ADD COLUMN is_public INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE dataset_versions ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+
+UPDATE dataset_versions SET
+    org_id = (SELECT d.org_id FROM datasets d WHERE d.id = dataset_versions.dataset_id),
+    name = (SELECT d.name FROM datasets d WHERE d.id = dataset_versions.dataset_id),
+    is_public = (SELECT d.is_public FROM datasets d WHERE d.id = dataset_versions.dataset_id),
+    full_name = (SELECT o.key || '/' || d.name FROM datasets d JOIN orgs o ON o.id = d.org_id WHERE d.id = dataset_versions.dataset_id),
+    search_text = lower((SELECT d.name FROM datasets d WHERE d.id = dataset_versions.dataset_id) || char(31) || coalesce(summary, ''));
+
+-- Scope (own org, or public) followed by each sort key, with id as the tie-breaker.
+CREATE INDEX dv_org_created ON dataset_versions(org_id, created_at, id);
+CREATE INDEX dv_org_updated ON dataset_versions(org_id, updated_at, id);
+CREATE INDEX dv_org_name ON dataset_versions(org_id, full_name, id);
+CREATE INDEX dv_org_rows ON dataset_versions(org_id, row_count, id);
+CREATE INDEX dv_org_size ON dataset_versions(org_id, file_size_bytes, id);
+CREATE INDEX dv_pub_created ON dataset_versions(is_public, created_at, id);
+CREATE INDEX dv_pub_updated ON dataset_versions(is_public, updated_at, id);
+CREATE INDEX dv_pub_name ON dataset_versions(is_public, full_name, id);
+CREATE INDEX dv_pub_rows ON dataset_versions(is_public, row_count, id);
+CREATE INDEX dv_pub_size ON dataset_versions(is_public, file_size_bytes, id);
+CREATE INDEX dv_name ON dataset_versions(name);
+
+-- Download events: append-only, the source of truth for counts and the activity feed.
+-- `seq` orders them; counters fold events up to a watermark in one transaction, and reads
+-- add the events past it, so a count is exact without a hot counter row.
+CREATE TABLE download_events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    org_id        TEXT NOT NULL,
+    version_id    TEXT NOT NULL,
+    dataset_name  TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    split         TEXT,
+    user_id       TEXT NOT NULL,
+    username      TEXT NOT NULL,
+    user_org      TEXT,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX download_events_org ON download_events(org_id, seq);
+CREATE INDEX download_events_org_user ON download_events(org_id, user_id, seq);
+CREATE INDEX download_events_org_dataset ON download_events(org_id, dataset_name, seq);
+CREATE INDEX download_events_version ON download_events(version_id, seq);
+
+-- Folded counts per (org, dataset, user), for activity totals.
+CREATE TABLE download_totals (
+    org_id        TEXT NOT NULL,
+    dataset_name  TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    n             INTEGER NOT NULL,
+    PRIMARY KEY (org_id, dataset_name, user_id)
+);
+CREATE INDEX download_totals_user ON download_totals(org_id, user_id);
+
+CREATE TABLE download_fold (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    folded_seq INTEGER NOT NULL
+);
+INSERT INTO download_fold (id, folded_seq) VALUES (1, 0);
+
+-- Server-wide settings shared by every replica (e.g. the link-signing secret).
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);

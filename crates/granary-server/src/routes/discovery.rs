@@ -1,0 +1,299 @@
+//! Finding datasets: the list (spec §3.1), facets (§3.3) and the download activity feed (§3.2).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use granary_db::{ActivityQuery, ListFilter, ListQuery, Scope, SortDir, SortKey};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::access::OrgAccess;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::extract::ApiQuery;
+use crate::wire::{iso, DatasetSummary};
+use crate::AppState;
+
+/// The filters shared by the list and facets endpoints. Repeatable ones are repeated keys.
+#[derive(Deserialize, Default)]
+pub struct FilterParams {
+    name: Option<String>,
+    search: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    license: Vec<String>,
+    #[serde(default)]
+    task_categories: Vec<String>,
+    #[serde(default)]
+    format: Vec<String>,
+    #[serde(default)]
+    size_category: Vec<String>,
+    include_public: Option<bool>,
+}
+
+fn nonempty(v: Vec<String>) -> Vec<String> {
+    v.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+impl FilterParams {
+    fn into_filter(self) -> ListFilter {
+        let name = self.name.filter(|n| !n.is_empty()).map(|n| match n.split_once('/') {
+            Some((org, name)) => (Some(org.to_string()), name.to_string()),
+            None => (None, n),
+        });
+        ListFilter {
+            name,
+            search: self.search.filter(|s| !s.is_empty()),
+            tags: nonempty(self.tags),
+            licenses: nonempty(self.license),
+            task_categories: nonempty(self.task_categories),
+            formats: nonempty(self.format),
+            size_categories: nonempty(self.size_category),
+        }
+    }
+}
+
+/// What the caller may list under `{org}`: all of it for members, its public datasets for
+/// others; with `include_public`, also every other org's public datasets.
+fn scope(access: &OrgAccess, include_public: bool) -> Scope {
+    match (access.is_member(), include_public) {
+        (true, false) => Scope::Org(access.org.id),
+        (true, true) => Scope::OrgAndPublic(access.org.id),
+        (false, false) => Scope::OrgPublic(access.org.id),
+        (false, true) => Scope::Public,
+    }
+}
+
+/// Paging and order of the list; read from the same query string as the filters.
+#[derive(Deserialize)]
+pub struct ListParams {
+    sort_by: Option<String>,
+    sort_dir: Option<String>,
+    page: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct ListOut {
+    datasets: Vec<DatasetSummary>,
+    has_next: bool,
+    has_previous: bool,
+    limit: u64,
+    page: u64,
+    total: u64,
+    total_pages: u64,
+}
+
+fn bounded(errors: &mut Vec<FieldError>, name: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> u64 {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        let msg = if max == i64::MAX {
+            format!("must be at least {min}")
+        } else {
+            format!("must be between {min} and {max}")
+        };
+        errors.push(FieldError::new(&["query", name], msg, "out_of_range"));
+        return default as u64;
+    }
+    v as u64
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(p): ApiQuery<ListParams>,
+    ApiQuery(filter): ApiQuery<FilterParams>,
+) -> ApiResult<Json<ListOut>> {
+    let mut errors = Vec::new();
+    let page = bounded(&mut errors, "page", p.page, 1, 1, i64::MAX);
+    let limit = bounded(&mut errors, "limit", p.limit, 50, 1, 200);
+    let sort = match p.sort_by.as_deref().unwrap_or("created_at") {
+        "name" => SortKey::Name,
+        "created_at" => SortKey::CreatedAt,
+        "updated_at" => SortKey::UpdatedAt,
+        "row_count" => SortKey::RowCount,
+        "file_size_bytes" => SortKey::FileSizeBytes,
+        other => {
+            errors.push(FieldError::new(
+                &["query", "sort_by"],
+                format!("{other:?} is not one of name, created_at, updated_at, row_count, file_size_bytes"),
+                "enum",
+            ));
+            SortKey::CreatedAt
+        }
+    };
+    let dir = match p.sort_dir.as_deref().unwrap_or("desc") {
+        "asc" => SortDir::Asc,
+        "desc" => SortDir::Desc,
+        other => {
+            errors.push(FieldError::new(
+                &["query", "sort_dir"],
+                format!("{other:?} is not one of asc, desc"),
+                "enum",
+            ));
+            SortDir::Desc
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let access = s.org_access(&caller, &org).await?;
+    let include_public = filter.include_public.unwrap_or(false);
+    let q = ListQuery {
+        scope: scope(&access, include_public),
+        filter: filter.into_filter(),
+        sort,
+        dir,
+        offset: (page - 1).saturating_mul(limit),
+        limit,
+    };
+    let (rows, total) = s.db.list_page(&q).await?;
+    let total_pages = total.div_ceil(limit);
+    Ok(Json(ListOut {
+        datasets: rows.iter().map(DatasetSummary::new).collect(),
+        has_next: page < total_pages,
+        has_previous: page > 1,
+        limit,
+        page,
+        total,
+        total_pages,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct FacetValue {
+    value: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+pub struct FacetsOut {
+    tags: Vec<FacetValue>,
+    licenses: Vec<FacetValue>,
+    task_categories: Vec<FacetValue>,
+    formats: Vec<FacetValue>,
+    size_categories: Vec<FacetValue>,
+    filtered_total: u64,
+    total: u64,
+}
+
+fn values(v: Vec<(String, u64)>) -> Vec<FacetValue> {
+    v.into_iter()
+        .map(|(value, count)| FacetValue { value, count })
+        .collect()
+}
+
+pub async fn facets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(p): ApiQuery<FilterParams>,
+) -> ApiResult<Json<FacetsOut>> {
+    let access = s.org_access(&caller, &org).await?;
+    let include_public = p.include_public.unwrap_or(false);
+    let f = s.db.facets(scope(&access, include_public), &p.into_filter()).await?;
+    Ok(Json(FacetsOut {
+        tags: values(f.tags),
+        licenses: values(f.licenses),
+        task_categories: values(f.task_categories),
+        formats: values(f.formats),
+        size_categories: values(f.size_categories),
+        filtered_total: f.filtered_total,
+        total: f.total,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ActivityParams {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    user_id: Option<String>,
+    dataset_name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct EventOut {
+    id: Uuid,
+    dataset_id: Uuid,
+    dataset_name: String,
+    version: String,
+    split: Option<String>,
+    user_id: Uuid,
+    username: String,
+    user_org: Option<String>,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+pub struct ActivityOut {
+    events: Vec<EventOut>,
+    limit: u64,
+    offset: u64,
+    total: u64,
+}
+
+pub async fn activity(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(p): ApiQuery<ActivityParams>,
+) -> ApiResult<Json<ActivityOut>> {
+    let mut errors = Vec::new();
+    let limit = bounded(&mut errors, "limit", p.limit, 50, 1, 200);
+    let offset = bounded(&mut errors, "offset", p.offset, 0, 0, i64::MAX);
+    let user_id = match p.user_id.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => match Uuid::parse_str(u) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    &["query", "user_id"],
+                    format!("{u:?} is not a UUID"),
+                    "uuid_parsing",
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let access = s.org_access(&caller, &org).await?;
+    if !access.is_member() {
+        return Err(ApiError::forbidden(format!(
+            "download activity of organization {org} is visible to its members only"
+        )));
+    }
+    let dataset_name =
+        p.dataset_name
+            .filter(|d| !d.is_empty())
+            .map(|d| if d.contains('/') { d } else { format!("{org}/{d}") });
+    let q = ActivityQuery {
+        org_id: access.org.id,
+        user_id,
+        dataset_name,
+        offset,
+        limit,
+    };
+    let (events, total) = s.db.list_downloads(&q).await?;
+    Ok(Json(ActivityOut {
+        events: events
+            .into_iter()
+            .map(|e| EventOut {
+                id: e.id,
+                dataset_id: e.version_id,
+                dataset_name: e.dataset_name,
+                version: e.version,
+                split: e.split,
+                user_id: e.user_id,
+                username: e.username,
+                user_org: e.user_org,
+                created_at: iso(e.created_at),
+            })
+            .collect(),
+        limit,
+        offset,
+        total,
+    }))
+}

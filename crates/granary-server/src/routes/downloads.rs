@@ -1,0 +1,169 @@
+//! Counted downloads (spec §3.6): a `POST` records one event and hands out signed, expiring
+//! links; the links are served without credentials.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::Response;
+use axum::Json;
+use chrono::Utc;
+use granary_core::{Digest, Version};
+use granary_db::NewDownload;
+use serde::{Deserialize, Serialize};
+
+use super::datasets::local_name;
+use super::oci::base_url;
+use crate::auth::Caller;
+use crate::blobs::serve_blob;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::links::{file_segment, sign, verify};
+use crate::wire::iso;
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub struct DownloadBody {
+    format: Option<String>,
+    split: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct FileLink {
+    path: String,
+    split: Option<String>,
+    digest: String,
+    size: u64,
+    url: String,
+}
+
+#[derive(Serialize)]
+pub struct DownloadOut {
+    status: &'static str,
+    url: String,
+    expires_at: String,
+    files: Vec<FileLink>,
+}
+
+pub async fn download(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((org, name, version)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<DownloadBody>,
+) -> ApiResult<Json<DownloadOut>> {
+    let version: Version = version.parse().map_err(|e: granary_core::VersionError| {
+        ApiError::invalid_field(&["path", "version"], e.to_string(), "invalid_version")
+    })?;
+    let format = body.format.as_deref().unwrap_or("raw");
+    if format != "raw" {
+        return Err(ApiError::invalid_field(
+            &["body", "format"],
+            format!("{format:?} is not supported; use \"raw\""),
+            "enum",
+        ));
+    }
+    let access = s.org_access(&caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    let rec = s.visible_version(&access, name, Some(version)).await?;
+    let primary = match &body.split {
+        Some(split) => rec
+            .files
+            .iter()
+            .find(|f| f.split.as_deref() == Some(split.as_str()))
+            .ok_or_else(|| {
+                let splits: Vec<&str> = rec.files.iter().filter_map(|f| f.split.as_deref()).collect();
+                let known = if splits.is_empty() {
+                    "it has no splits".to_string()
+                } else {
+                    format!("its splits are {}", splits.join(", "))
+                };
+                ApiError::invalid_field(
+                    &["body", "split"],
+                    format!("{}@{version} has no split {split:?}; {known}", rec.full_name),
+                    "not_found",
+                )
+            })?,
+        None => rec
+            .files
+            .iter()
+            .find(|f| f.split.as_deref() == Some("train"))
+            .or(rec.files.first())
+            .ok_or_else(|| ApiError::internal("a published version has no files"))?,
+    };
+    // The downloader's org: the dataset's org if they belong to it, else their first org.
+    let user_org = if access.is_member() {
+        Some(access.org.key.clone())
+    } else {
+        s.db.list_user_orgs(caller.user.id)
+            .await?
+            .first()
+            .map(|(o, _)| o.key.clone())
+    };
+    // Record first: a link is only handed out once its download is counted.
+    s.db.record_download(NewDownload {
+        org_id: access.org.id,
+        version_id: rec.id,
+        dataset_name: rec.full_name.clone(),
+        version,
+        split: primary.split.clone(),
+        user_id: caller.user.id,
+        username: caller.user.username.clone(),
+        user_org,
+    })
+    .await?;
+
+    let secret = s.link_secret().await?;
+    let expires = Utc::now() + chrono::Duration::from_std(s.config.link_ttl).unwrap_or(chrono::Duration::hours(1));
+    let exp = expires.timestamp();
+    let base = base_url(&s, &headers);
+    let link = |digest: &Digest, path: &str| {
+        let file = file_segment(path);
+        let sig = sign(secret, &org, &digest.to_string(), &file, exp);
+        format!("{base}/files/{org}/{digest}/{file}?expires={exp}&sig={sig}")
+    };
+    Ok(Json(DownloadOut {
+        status: "ready",
+        url: link(&primary.digest, &primary.path),
+        expires_at: iso(expires),
+        files: rec
+            .files
+            .iter()
+            .map(|f| FileLink {
+                path: f.path.clone(),
+                split: f.split.clone(),
+                digest: f.digest.to_string(),
+                size: f.size,
+                url: link(&f.digest, &f.path),
+            })
+            .collect(),
+    }))
+}
+
+/// Kept as text: a link whose values do not parse was tampered with, which is 403, not 400.
+#[derive(Deserialize)]
+pub struct LinkParams {
+    expires: Option<String>,
+    sig: Option<String>,
+}
+
+/// `GET /files/{org}/{digest}/{file}?expires=…&sig=…`: no credentials; the signature is the
+/// permission. Served with `Content-Length`, a strong `ETag` and `Range`.
+pub async fn signed_file(
+    State(s): State<AppState>,
+    method: Method,
+    Path((org, digest, file)): Path<(String, String, String)>,
+    Query(p): Query<LinkParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let denied = || ApiError::forbidden("this download link is invalid or has expired; request a new one");
+    let (Some(expires), Some(sig)) = (p.expires.and_then(|e| e.parse::<i64>().ok()), p.sig) else {
+        return Err(denied());
+    };
+    let secret = s.link_secret().await?;
+    verify(secret, &org, &digest, &file, expires, &sig, Utc::now().timestamp())?;
+    let digest: Digest = digest.parse().map_err(|_| denied())?;
+    let mut resp = serve_blob(&s, &org, &digest, &headers, method == Method::HEAD).await?;
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
