@@ -146,11 +146,29 @@ fn to_oci_error(resp: Response, r: error::Rendered) -> Response {
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then drains in-flight
-/// requests.
+/// requests. A background task folds download events into counters every few seconds, and
+/// once more on the way out; counts are exact without it, it keeps reads cheap.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let db = state.db.clone();
+    let folder = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db.fold_downloads().await {
+                tracing::warn!(error = %e, "folding download counts failed; will retry");
+            }
+        }
+    });
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    folder.abort();
+    if let Err(e) = state.db.fold_downloads().await {
+        tracing::warn!(error = %e, "final fold of download counts failed; the events are kept and fold on next start");
+    }
+    result
 }

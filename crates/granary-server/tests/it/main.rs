@@ -2,6 +2,7 @@
 
 mod auth_errors;
 mod discovery;
+mod downloads;
 mod helpers;
 mod oci_v2;
 mod publish;
