@@ -71,8 +71,41 @@ impl Client {
     }
 
     pub async fn get_json(&self, path: &str) -> Result<Value> {
-        let resp = Self::check(self.send(self.req(Method::GET, path)).await?).await?;
+        self.get_query(path, &[]).await
+    }
+
+    /// GET with query pairs; a key may repeat (`tags=a&tags=b`).
+    pub async fn get_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        let resp = Self::check(self.send(self.req(Method::GET, path).query(query)).await?).await?;
         resp.json().await.context("the server sent a response that is not JSON")
+    }
+
+    /// Sends a JSON body; returns the JSON answer (or `null` for an empty one).
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Result<Value> {
+        let resp = Self::check(self.send(self.req(method, path).json(body)).await?).await?;
+        let bytes = resp.bytes().await?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).context("the server sent a response that is not JSON")
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        Self::check(self.send(self.req(Method::DELETE, path)).await?).await?;
+        Ok(())
+    }
+
+    /// Fetches a signed link (no credentials are sent with it), from byte `from` on.
+    pub async fn fetch_link(&self, url: &str, from: u64) -> Result<Response> {
+        let mut rb = self.http.get(url);
+        if from > 0 {
+            rb = rb.header(header::RANGE, format!("bytes={from}-"));
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot reach {}: {}", self.base, root_cause(&e)))?;
+        Self::check(resp).await
     }
 
     /// Whether the org already has the blob.

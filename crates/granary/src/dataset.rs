@@ -7,6 +7,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
+use crate::client::Client;
 use crate::local::{load, LocalDataset};
 use crate::login::Remote;
 use crate::output::{bytes, count, table};
@@ -34,6 +35,98 @@ pub enum DatasetCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// List and search dataset versions.
+    #[command(alias = "ls")]
+    List(ListArgs),
+    /// Download a version's files, verified against their digests: [org/]name[@version].
+    Pull {
+        reference: String,
+        /// Directory to write into [default: ./<name>]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Only this split's file
+        #[arg(long)]
+        split: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make datasets (every version) visible to other organizations.
+    Publish {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make datasets private again.
+    Unpublish {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete one version: [org/]name@version. Asks first on a terminal.
+    Delete {
+        reference: String,
+        /// Do not ask
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Who downloaded what, newest first.
+    Activity {
+        /// Only this dataset
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Only this user id
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Case-insensitive substring of name or summary
+    search: Option<String>,
+    /// Exact dataset name
+    #[arg(long)]
+    name: Option<String>,
+    /// Any of these tags (repeatable)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    #[arg(long)]
+    license: Vec<String>,
+    #[arg(long = "task-category")]
+    task_categories: Vec<String>,
+    #[arg(long)]
+    format: Vec<String>,
+    #[arg(long = "size-category")]
+    size_categories: Vec<String>,
+    /// Also public datasets of other organizations
+    #[arg(long)]
+    include_public: bool,
+    /// name, created_at, updated_at, row_count or file_size_bytes
+    #[arg(long, default_value = "created_at")]
+    sort_by: String,
+    /// asc or desc
+    #[arg(long, default_value = "desc")]
+    sort_dir: String,
+    #[arg(long, default_value_t = 1)]
+    page: u32,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    remote: Remote,
 }
 
 pub async fn run(cmd: DatasetCommand) -> Result<()> {
@@ -45,6 +138,24 @@ pub async fn run(cmd: DatasetCommand) -> Result<()> {
             json,
             remote,
         } => info(reference, json, remote).await,
+        DatasetCommand::List(args) => list(args).await,
+        DatasetCommand::Pull {
+            reference,
+            output,
+            split,
+            remote,
+        } => pull(reference, output, split, remote).await,
+        DatasetCommand::Publish { names, remote } => visibility(names, true, remote).await,
+        DatasetCommand::Unpublish { names, remote } => visibility(names, false, remote).await,
+        DatasetCommand::Delete { reference, yes, remote } => delete(reference, yes, remote).await,
+        DatasetCommand::Activity {
+            dataset,
+            user,
+            limit,
+            offset,
+            json,
+            remote,
+        } => activity(dataset, user, limit, offset, json, remote).await,
     }
 }
 
@@ -167,12 +278,18 @@ fn parse_ref(reference: &str) -> Result<(Option<String>, String, Option<Version>
     Ok((org, name, version))
 }
 
-async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
-    let (org, name, version) = parse_ref(&reference)?;
+/// A client and the org a reference lives in: its own `org/`, else `--org`, else the profile's.
+fn connect(remote: &Remote, org: Option<String>) -> Result<(Client, String)> {
     let (client, profile_org) = remote.client()?;
     let org = org.or(remote.org.clone()).or(profile_org).ok_or_else(|| {
         anyhow!("no organization: write the reference as org/name, pass --org, or run `granary login`")
     })?;
+    Ok((client, org))
+}
+
+async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
+    let (org, name, version) = parse_ref(&reference)?;
+    let (client, org) = connect(&remote, org)?;
     let path = match version {
         Some(v) => format!("/api/v1/org/{org}/datasets/{name}/{v}"),
         None => format!("/api/v1/org/{org}/datasets/{name}"),
@@ -247,5 +364,186 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
             .map(|(k, v)| vec![k.clone(), v.as_str().unwrap_or("").to_string()])
             .collect(),
     );
+    Ok(())
+}
+
+async fn list(a: ListArgs) -> Result<()> {
+    let (client, org) = connect(&a.remote, None)?;
+    let mut q: Vec<(&str, String)> = vec![
+        ("sort_by", a.sort_by.clone()),
+        ("sort_dir", a.sort_dir.clone()),
+        ("page", a.page.to_string()),
+        ("limit", a.limit.to_string()),
+        ("include_public", a.include_public.to_string()),
+    ];
+    if let Some(s) = &a.search {
+        q.push(("search", s.clone()));
+    }
+    if let Some(n) = &a.name {
+        q.push(("name", n.clone()));
+    }
+    for (k, vs) in [
+        ("tags", &a.tags),
+        ("license", &a.license),
+        ("task_categories", &a.task_categories),
+        ("format", &a.format),
+        ("size_category", &a.size_categories),
+    ] {
+        q.extend(vs.iter().map(|v| (k, v.clone())));
+    }
+    let v = client.get_query(&format!("/api/v1/org/{org}/datasets"), &q).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let rows = v["datasets"].as_array().cloned().unwrap_or_default();
+    let s = |d: &Value, k: &str| d[k].as_str().unwrap_or("-").to_string();
+    table(
+        &[
+            "NAME",
+            "VERSION",
+            "FORMAT",
+            "ROWS",
+            "SIZE",
+            "DOWNLOADS",
+            "VISIBILITY",
+            "CREATED",
+        ],
+        rows.iter()
+            .map(|d| {
+                vec![
+                    s(d, "name"),
+                    s(d, "version"),
+                    s(d, "format"),
+                    count(d["row_count"].as_u64().unwrap_or(0)),
+                    bytes(d["file_size_bytes"].as_u64().unwrap_or(0)),
+                    count(d["download_count"].as_u64().unwrap_or(0)),
+                    if d["is_public"] == json!(true) {
+                        "public"
+                    } else {
+                        "private"
+                    }
+                    .to_string(),
+                    s(d, "created_at").chars().take(19).collect(),
+                ]
+            })
+            .collect(),
+    );
+    eprintln!(
+        "page {} of {} ({} version(s) in all)",
+        v["page"],
+        v["total_pages"].as_u64().unwrap_or(0).max(1),
+        v["total"]
+    );
+    Ok(())
+}
+
+async fn pull(reference: String, output: Option<PathBuf>, split: Option<String>, remote: Remote) -> Result<()> {
+    let (org, name, version) = parse_ref(&reference)?;
+    let (client, org) = connect(&remote, org)?;
+    let version = match version {
+        Some(v) => v.to_string(),
+        None => crate::pull::latest(&client, &org, &name).await?,
+    };
+    let out = output.unwrap_or_else(|| PathBuf::from(&name));
+    // Files already here and intact need no download (and count none).
+    if crate::pull::all_present(&client, &org, &name, &version, split.as_deref(), &out).await? {
+        println!("{org}/{name}@{version} is already in {} and intact", out.display());
+        return Ok(());
+    }
+    let files = crate::pull::request(&client, &org, &name, &version, split.as_deref()).await?;
+    let (fetched, present) = crate::pull::fetch_all(&client, &files, &out).await?;
+    eprintln!("{fetched} file(s) downloaded, {present} already present and intact");
+    println!("Pulled {org}/{name}@{version} into {}", out.display());
+    Ok(())
+}
+
+async fn visibility(names: Vec<String>, public: bool, remote: Remote) -> Result<()> {
+    for n in names {
+        let (org, name, version) = parse_ref(&n)?;
+        if version.is_some() {
+            bail!(
+                "visibility belongs to a dataset, not a version: write {} without @version",
+                n.split('@').next().unwrap_or(&n)
+            );
+        }
+        let (client, org) = connect(&remote, org)?;
+        client
+            .send_json(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/org/{org}/datasets/{name}/visibility"),
+                &json!({"is_public": public}),
+            )
+            .await?;
+        println!("{} {org}/{name}", if public { "Published" } else { "Unpublished" });
+    }
+    Ok(())
+}
+
+async fn delete(reference: String, yes: bool, remote: Remote) -> Result<()> {
+    let (org, name, version) = parse_ref(&reference)?;
+    let version = version.ok_or_else(|| anyhow!("name the version to delete: {reference}@MAJOR.MINOR.PATCH"))?;
+    let (client, org) = connect(&remote, org)?;
+    if !yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to delete {org}/{name}@{version} without --yes when not on a terminal");
+        }
+        eprint!("Delete {org}/{name}@{version}? This cannot be undone. [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("not deleted");
+        }
+    }
+    client
+        .delete(&format!("/api/v1/org/{org}/datasets/{name}/{version}"))
+        .await?;
+    println!("Deleted {org}/{name}@{version}");
+    Ok(())
+}
+
+async fn activity(
+    dataset: Option<String>,
+    user: Option<String>,
+    limit: u32,
+    offset: u64,
+    as_json: bool,
+    remote: Remote,
+) -> Result<()> {
+    let (client, org) = connect(&remote, None)?;
+    let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
+    if let Some(d) = dataset {
+        q.push(("dataset_name", d));
+    }
+    if let Some(u) = user {
+        q.push(("user_id", u));
+    }
+    let v = client
+        .get_query(&format!("/api/v1/org/{org}/datasets/activity"), &q)
+        .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let events = v["events"].as_array().cloned().unwrap_or_default();
+    let s = |e: &Value, k: &str| e[k].as_str().unwrap_or("-").to_string();
+    table(
+        &["WHEN", "DATASET", "VERSION", "SPLIT", "USER", "USER ORG"],
+        events
+            .iter()
+            .map(|e| {
+                vec![
+                    s(e, "created_at").chars().take(19).collect(),
+                    s(e, "dataset_name"),
+                    s(e, "version"),
+                    s(e, "split"),
+                    s(e, "username"),
+                    s(e, "user_org"),
+                ]
+            })
+            .collect(),
+    );
+    eprintln!("{} of {} event(s)", events.len(), v["total"]);
     Ok(())
 }

@@ -7,6 +7,7 @@ mod dataset;
 mod local;
 mod login;
 mod output;
+mod pull;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -104,7 +104,8 @@ pub async fn download(
         version_id: rec.id,
         dataset_name: rec.full_name.clone(),
         version,
-        split: primary.split.clone(),
+        // The split asked for; none when the whole version was requested.
+        split: body.split.clone(),
         user_id: caller.user.id,
         username: caller.user.username.clone(),
         user_org,

@@ -249,7 +249,8 @@ async fn activity_is_newest_first_filtered_bounded_and_members_only() {
     assert_eq!(e["dataset_id"], version_id);
     assert_eq!(e["dataset_name"], "default/qa");
     assert_eq!(e["version"], "1.0.0");
-    assert_eq!(e["split"], "train");
+    assert_eq!(e["split"], json!(null), "no split was asked for");
+    assert_eq!(events[1]["split"], "train");
     assert_eq!(e["user_org"], "acme");
     assert_eq!(events[1]["user_org"], "default");
     for f in ["id", "user_id", "created_at"] {
