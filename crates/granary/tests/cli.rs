@@ -380,3 +380,116 @@ fn config_file_and_flags_resolve_in_order() {
         "error: invalid config file granary.toml: line 1: invalid type: integer `5`, expected a string"
     );
 }
+
+#[test]
+fn list_pull_publish_activity_and_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let root = tmp.path();
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let dir = dataset_dir(root, "qa", "1.0.0");
+    ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "list", "--tag", "qa", "--json"]))).unwrap();
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["datasets"][0]["name"], "default/qa");
+    let none: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "list", "--tag", "vision", "--json"]))).unwrap();
+    assert_eq!(none["total"], 0);
+    let table = ok(&run(root, &["dataset", "list", "questions"]));
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[..4], ["default/qa", "1.0.0", "parquet", "1,234"], "{table}");
+    let err = fails(&run(root, &["dataset", "list", "--sort-by", "size"]));
+    assert!(err.contains("sort_by") && err.ends_with("(HTTP 422)"), "{err}");
+
+    // pull writes every file, verified
+    let out = root.join("out");
+    let pulled = ok(&run(
+        root,
+        &["dataset", "pull", "qa", "--output", out.to_str().unwrap()],
+    ));
+    assert_eq!(pulled.trim(), format!("Pulled default/qa@1.0.0 into {}", out.display()));
+    for f in ["data/train.parquet", "data/test.parquet"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(dir.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // intact files are not downloaded (or counted) again
+    let again = ok(&run(
+        root,
+        &["dataset", "pull", "qa@1.0.0", "-o", out.to_str().unwrap()],
+    ));
+    assert!(again.contains("already in"), "{again}");
+    let activity = |root: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&run(root, &["dataset", "activity", "--json"]))).unwrap()
+    };
+    assert_eq!(activity(root)["total"], 1);
+
+    // an interrupted file resumes from its .part; a corrupt .part starts over
+    let train = std::fs::read(dir.join("data/train.parquet")).unwrap();
+    std::fs::remove_file(out.join("data/train.parquet")).unwrap();
+    std::fs::write(out.join("data/train.parquet.part"), &train[..train.len() / 2]).unwrap();
+    ok(&run(
+        root,
+        &["dataset", "pull", "qa", "-o", out.to_str().unwrap(), "--split", "train"],
+    ));
+    assert_eq!(std::fs::read(out.join("data/train.parquet")).unwrap(), train);
+    assert!(!out.join("data/train.parquet.part").exists());
+    std::fs::remove_file(out.join("data/train.parquet")).unwrap();
+    std::fs::write(out.join("data/train.parquet.part"), b"garbage that is not the file").unwrap();
+    ok(&run(root, &["dataset", "pull", "qa", "-o", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(out.join("data/train.parquet")).unwrap(), train);
+    let a = activity(root);
+    assert_eq!(a["total"], 3);
+    assert_eq!(a["events"][1]["split"], "train");
+
+    // publish makes it visible to another org; unpublish hides it
+    let data = s.data.to_str().unwrap();
+    ok(&run(root, &["admin", "--data-dir", data, "org", "create", "acme"]));
+    ok(&run(root, &["admin", "--data-dir", data, "user", "create", "ann"]));
+    ok(&run(
+        root,
+        &[
+            "admin",
+            "--data-dir",
+            data,
+            "member",
+            "add",
+            "acme",
+            "ann",
+            "--role",
+            "owner",
+        ],
+    ));
+    let ann = ok(&run(root, &["admin", "--data-dir", data, "key", "create", "ann"]))
+        .trim()
+        .to_string();
+    let as_ann = ["--server", s.url.as_str(), "--api-key", ann.as_str()];
+    let info_as_ann = |root: &Path| run(root, &[&["dataset", "info", "default/qa"][..], &as_ann[..]].concat());
+    assert!(fails(&info_as_ann(root)).contains("(HTTP 404)"));
+    assert_eq!(
+        ok(&run(root, &["dataset", "publish", "qa"])).trim(),
+        "Published default/qa"
+    );
+    ok(&info_as_ann(root));
+    assert_eq!(
+        ok(&run(root, &["dataset", "unpublish", "qa"])).trim(),
+        "Unpublished default/qa"
+    );
+    assert!(fails(&info_as_ann(root)).contains("(HTTP 404)"));
+
+    // delete asks on a terminal and refuses without one
+    let err = fails(&run(root, &["dataset", "delete", "qa@1.0.0"]));
+    assert_eq!(
+        err,
+        "error: refusing to delete default/qa@1.0.0 without --yes when not on a terminal"
+    );
+    assert_eq!(
+        ok(&run(root, &["dataset", "delete", "qa@1.0.0", "--yes"])).trim(),
+        "Deleted default/qa@1.0.0"
+    );
+    assert!(fails(&run(root, &["dataset", "info", "qa"])).contains("(HTTP 404)"));
+}
