@@ -36,6 +36,20 @@ enum AdminCommand {
     Key(KeyCmd),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Fill the registry with generated demo data (for benchmarks and demos).
+    SeedDemo {
+        #[arg(long, default_value_t = 50)]
+        orgs: usize,
+        #[arg(long, default_value_t = 1000)]
+        names: usize,
+        #[arg(long, default_value_t = 100_000)]
+        versions: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Share of dataset names made public, in percent
+        #[arg(long, default_value_t = 30)]
+        public_percent: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,10 +148,38 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub async fn run(args: AdminArgs) -> Result<()> {
+    if let AdminCommand::SeedDemo {
+        orgs,
+        names,
+        versions,
+        events,
+        public_percent,
+    } = args.command
+    {
+        let store = crate::serve::open_sqlite(&args.store).await?;
+        let spec = granary_db::sqlite::seed::SeedSpec {
+            orgs,
+            names,
+            versions,
+            events,
+            public_percent,
+        };
+        let t = std::time::Instant::now();
+        let (o, v, e) = granary_db::sqlite::seed::seed(&store, &spec, |step| {
+            eprintln!("{:>6.1}s  {step}", t.elapsed().as_secs_f64())
+        })
+        .await?;
+        println!(
+            "seeded {o} orgs, {v} versions, {e} download events in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let (db, _) = open_db(&args.store).await?;
     let db = db.as_ref();
     match args.command {
         AdminCommand::Migrate => println!("database schema is up to date"),
+        AdminCommand::SeedDemo { .. } => unreachable!("handled above"),
         AdminCommand::Org(OrgCmd::Create { key, name, json }) => {
             validate_org_key(&key)?;
             let o = db.create_org(&key, name.as_deref().unwrap_or(&key)).await?;

@@ -102,6 +102,18 @@ pub async fn open_db(store: &StoreArgs) -> Result<(Arc<dyn MetadataStore>, PathB
     Ok((db, r.data_dir))
 }
 
+/// Opens the embedded SQLite store the settings name (for SQLite-only operations).
+pub async fn open_sqlite(store: &StoreArgs) -> Result<SqliteStore> {
+    let r = resolve(store, None, None)?;
+    std::fs::create_dir_all(&r.data_dir)
+        .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
+    match r.database_url.as_deref() {
+        None => Ok(SqliteStore::open(&r.data_dir.join("granary.db")).await?),
+        Some(url) if url.starts_with("sqlite:") => Ok(SqliteStore::open_url(url).await?),
+        Some(_) => bail!("this command works on the embedded SQLite store only"),
+    }
+}
+
 async fn open_db_resolved(r: &Resolved) -> Result<Arc<dyn MetadataStore>> {
     std::fs::create_dir_all(&r.data_dir)
         .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;

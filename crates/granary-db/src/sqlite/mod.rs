@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::*;
 
 mod list;
+pub mod seed;
 
 /// Events folded per transaction, so one fold never holds the write lock for long.
 const FOLD_BATCH: i64 = 200_000;
@@ -21,7 +22,7 @@ const FOLD_BATCH: i64 = 200_000;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -752,7 +753,8 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn record_download(&self, ev: NewDownload) -> DbResult<DownloadEvent> {
-        let id = Uuid::new_v4();
+        // Time-ordered ids keep the unique index append-only.
+        let id = Uuid::now_v7();
         let t = now();
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO download_events (id, org_id, version_id, dataset_name, version, split, user_id, username, user_org, created_at)

@@ -1,0 +1,120 @@
+//! Latency of the list and activity endpoints at scale, through the real router in-process
+//! (routing, auth, SQL, JSON). Seeds a fresh SQLite registry unless GRANARY_BENCH_DATA names
+//! a data directory seeded before (`granary admin --data-dir DIR seed-demo`).
+//!
+//!   cargo bench -p granary-server --bench discovery
+//!   GRANARY_BENCH_VERSIONS=100000 GRANARY_BENCH_EVENTS=10000000 cargo bench -p granary-server --bench discovery
+//!
+//! Prints the median, 95th percentile and maximum of 40 runs per query, in milliseconds.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use granary_blob::BlobStore;
+use granary_db::sqlite::{seed, SqliteStore};
+use granary_db::MetadataStore;
+use granary_server::{app, auth::issue_api_key, AppState, ServerConfig};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::time::Instant;
+use tower::ServiceExt;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var("GRANARY_BENCH_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
+    let store = SqliteStore::open(&dir.join("granary.db")).await.unwrap();
+    if store.org_by_key("org-00").await.unwrap().is_none() {
+        let spec = seed::SeedSpec {
+            orgs: 50,
+            names: 1000,
+            versions: env_usize("GRANARY_BENCH_VERSIONS", 100_000),
+            events: env_usize("GRANARY_BENCH_EVENTS", 1_000_000),
+            public_percent: 30,
+        };
+        let t = Instant::now();
+        seed::seed(&store, &spec, |s| {
+            eprintln!("{:>6.1}s seeding: {s}", t.elapsed().as_secs_f64())
+        })
+        .await
+        .unwrap();
+    }
+    let user = store.user_by_name("user-00-0").await.unwrap().expect("seeded user");
+    let key = issue_api_key(&store, user.id, "bench").await.unwrap().1;
+    let blobs = BlobStore::local(&dir.join("blobs")).unwrap();
+    let router = app(AppState::new(Arc::new(store), blobs, ServerConfig::default()));
+
+    let list = "/api/v1/org/org-00/datasets";
+    let cases: Vec<(String, String)> = vec![
+        ("list: default (created_at desc)".into(), format!("{list}")),
+        ("list: include_public".into(), format!("{list}?include_public=true")),
+        ("list: include_public, name asc".into(), format!("{list}?include_public=true&sort_by=name&sort_dir=asc")),
+        ("list: include_public, row_count desc".into(), format!("{list}?include_public=true&sort_by=row_count")),
+        ("list: include_public, file_size asc".into(), format!("{list}?include_public=true&sort_by=file_size_bytes&sort_dir=asc")),
+        ("list: include_public, updated_at desc".into(), format!("{list}?include_public=true&sort_by=updated_at")),
+        ("list: include_public, limit 200".into(), format!("{list}?include_public=true&limit=200")),
+        ("list: include_public, page 500".into(), format!("{list}?include_public=true&page=500")),
+        ("list: tags nlp|qa, include_public".into(), format!("{list}?tags=nlp&tags=qa&include_public=true")),
+        ("list: task_categories, include_public".into(), format!("{list}?task_categories=translation&include_public=true")),
+        ("list: license+format+size, include_public".into(), format!("{list}?license=mit&format=csv&size_category=1K%3Cn%3C10K&include_public=true")),
+        ("list: search 'recipes', include_public".into(), format!("{list}?search=recipes&include_public=true")),
+        ("list: name, include_public".into(), format!("{list}?name=questions-0000&include_public=true")),
+        ("list: everything, include_public".into(), format!("{list}?search=for&tags=nlp&license=mit&task_categories=translation&format=csv&include_public=true&sort_by=row_count")),
+        ("facets: include_public".into(), format!("{list}/facets?include_public=true")),
+        ("activity: first page".into(), "/api/v1/org/org-00/datasets/activity".into()),
+        ("activity: offset 100000".into(), "/api/v1/org/org-00/datasets/activity?offset=100000".into()),
+        ("activity: by user".into(), format!("/api/v1/org/org-00/datasets/activity?user_id={}", user.id)),
+        ("activity: by dataset".into(), "/api/v1/org/org-00/datasets/activity?dataset_name=questions-0000".into()),
+    ];
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>10}",
+        "query", "p50 ms", "p95 ms", "max ms", "total"
+    );
+    for (label, uri) in cases {
+        let mut times = Vec::new();
+        let mut total = String::new();
+        for i in 0..43 {
+            let req = Request::get(&uri)
+                .header("Authorization", format!("Bearer {key}"))
+                .body(Body::empty())
+                .unwrap();
+            let t = Instant::now();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
+            if i >= 3 {
+                times.push(elapsed);
+            }
+            if i == 0 {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                total = v
+                    .get("total")
+                    .or(v.get("filtered_total"))
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+            }
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "{label:<44} {:>8.2} {:>8.2} {:>8.2} {total:>10}",
+            p(0.5),
+            p(0.95),
+            times[times.len() - 1]
+        );
+    }
+}
