@@ -62,10 +62,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>>;
     /// Whether a public dataset of this org references the blob.
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool>;
-    /// One page of versions in a total, stable order, and how many match in all.
-    async fn list_page(&self, q: &ListQuery) -> DbResult<(Vec<VersionRecord>, u64)>;
-    /// Facet counts, each computed with every filter but its own.
-    async fn facets(&self, scope: Scope, filter: &ListFilter) -> DbResult<Facets>;
+    /// Versions by id (without files), in no particular order; unknown ids are skipped.
+    async fn versions_by_id(&self, ids: &[Uuid]) -> DbResult<Vec<VersionRecord>>;
+    /// Every version's catalog row, and the newest catalog change they reflect.
+    async fn catalog_snapshot(&self) -> DbResult<(i64, Vec<CatalogRow>)>;
+    /// The datasets changed after change `since`, and the newest change.
+    async fn catalog_changes(&self, since: i64) -> DbResult<(i64, Vec<Uuid>)>;
+    /// The catalog rows of these datasets' versions (none for a dataset that is gone).
+    async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>>;
     /// Removes one version; the dataset goes with its last version. False if absent.
     async fn delete_version(&self, org_id: Uuid, name: &str, version: Version) -> DbResult<bool>;
     /// Sets a dataset's visibility (all its versions). None if there is no such dataset.

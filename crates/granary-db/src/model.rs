@@ -121,68 +121,25 @@ pub enum PublishOutcome {
     Conflict { existing: Digest },
 }
 
-/// Which versions a listing may show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Everything of one org (a member's view).
-    Org(Uuid),
-    /// The public datasets of one org (an outsider's view).
-    OrgPublic(Uuid),
-    /// A member's view of their org plus every public dataset.
-    OrgAndPublic(Uuid),
-    /// Every public dataset.
-    Public,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortKey {
-    Name,
-    CreatedAt,
-    UpdatedAt,
-    RowCount,
-    FileSizeBytes,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortDir {
-    Asc,
-    Desc,
-}
-
-/// Filters of the list and facets endpoints. Empty lists mean "no filter".
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ListFilter {
-    /// Exact dataset name, optionally with its org key.
-    pub name: Option<(Option<String>, String)>,
-    /// Case-insensitive substring of name or summary.
-    pub search: Option<String>,
-    pub tags: Vec<String>,
-    pub licenses: Vec<String>,
-    pub task_categories: Vec<String>,
-    pub formats: Vec<String>,
-    pub size_categories: Vec<String>,
-}
-
+/// What the in-memory catalog keeps of a version: everything lists filter and sort on.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ListQuery {
-    pub scope: Scope,
-    pub filter: ListFilter,
-    pub sort: SortKey,
-    pub dir: SortDir,
-    pub offset: u64,
-    pub limit: u64,
-}
-
-/// Facet values with their counts, most frequent first.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Facets {
-    pub tags: Vec<(String, u64)>,
-    pub licenses: Vec<(String, u64)>,
-    pub task_categories: Vec<(String, u64)>,
-    pub formats: Vec<(String, u64)>,
-    pub size_categories: Vec<(String, u64)>,
-    pub filtered_total: u64,
-    pub total: u64,
+pub struct CatalogRow {
+    pub id: Uuid,
+    pub dataset_id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub full_name: String,
+    pub is_public: bool,
+    pub summary: Option<String>,
+    pub tags: Vec<String>,
+    pub task_categories: Vec<String>,
+    pub license: Option<String>,
+    pub format: String,
+    pub size_category: String,
+    pub row_count: u64,
+    pub file_size_bytes: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

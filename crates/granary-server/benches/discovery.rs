@@ -58,7 +58,7 @@ async fn run() {
 
     let list = "/api/v1/org/org-00/datasets";
     let cases: Vec<(String, String)> = vec![
-        ("list: default (created_at desc)".into(), format!("{list}")),
+        ("list: default (created_at desc)".into(), list.to_string()),
         ("list: include_public".into(), format!("{list}?include_public=true")),
         ("list: include_public, name asc".into(), format!("{list}?include_public=true&sort_by=name&sort_dir=asc")),
         ("list: include_public, row_count desc".into(), format!("{list}?include_public=true&sort_by=row_count")),

@@ -7,6 +7,7 @@ mod access;
 pub mod auth;
 mod blobs;
 pub mod bootstrap;
+pub mod catalog;
 pub mod error;
 pub mod extract;
 pub mod links;
@@ -54,6 +55,7 @@ pub struct AppState {
     pub blobs: BlobStore,
     pub config: Arc<ServerConfig>,
     link_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    pub catalog: Arc<catalog::Catalog>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             blobs,
             config: Arc::new(config),
             link_secret: Arc::default(),
+            catalog: Arc::default(),
         }
     }
 }

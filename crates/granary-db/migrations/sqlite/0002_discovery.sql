@@ -1,32 +1,27 @@
--- Timestamps are fixed-width RFC 3339 UTC text, so they sort as they compare.
--- Listing reads one table: the dataset's org, canonical name and visibility are copied onto
--- each version (org keys never change; visibility is updated with the dataset's), and a
--- lowercased search text holds name and summary.
+-- The dataset's org, name, canonical name and visibility are copied onto each version (org
+-- keys never change; visibility is updated with the dataset's), so version reads and the
+-- catalog load need no join.
 ALTER TABLE dataset_versions ADD COLUMN org_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE dataset_versions ADD COLUMN name TEXT NOT NULL DEFAULT '';
 ALTER TABLE dataset_versions ADD COLUMN full_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE dataset_versions ADD COLUMN is_public INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE dataset_versions ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
 
 UPDATE dataset_versions SET
     org_id = (SELECT d.org_id FROM datasets d WHERE d.id = dataset_versions.dataset_id),
     name = (SELECT d.name FROM datasets d WHERE d.id = dataset_versions.dataset_id),
     is_public = (SELECT d.is_public FROM datasets d WHERE d.id = dataset_versions.dataset_id),
-    full_name = (SELECT o.key || '/' || d.name FROM datasets d JOIN orgs o ON o.id = d.org_id WHERE d.id = dataset_versions.dataset_id),
-    search_text = lower((SELECT d.name FROM datasets d WHERE d.id = dataset_versions.dataset_id) || char(31) || coalesce(summary, ''));
+    full_name = (SELECT o.key || '/' || d.name FROM datasets d JOIN orgs o ON o.id = d.org_id WHERE d.id = dataset_versions.dataset_id);
 
--- Scope (own org, or public) followed by each sort key, with id as the tie-breaker.
-CREATE INDEX dv_org_created ON dataset_versions(org_id, created_at, id);
-CREATE INDEX dv_org_updated ON dataset_versions(org_id, updated_at, id);
-CREATE INDEX dv_org_name ON dataset_versions(org_id, full_name, id);
-CREATE INDEX dv_org_rows ON dataset_versions(org_id, row_count, id);
-CREATE INDEX dv_org_size ON dataset_versions(org_id, file_size_bytes, id);
-CREATE INDEX dv_pub_created ON dataset_versions(is_public, created_at, id);
-CREATE INDEX dv_pub_updated ON dataset_versions(is_public, updated_at, id);
-CREATE INDEX dv_pub_name ON dataset_versions(is_public, full_name, id);
-CREATE INDEX dv_pub_rows ON dataset_versions(is_public, row_count, id);
-CREATE INDEX dv_pub_size ON dataset_versions(is_public, file_size_bytes, id);
-CREATE INDEX dv_name ON dataset_versions(name);
+CREATE INDEX dv_org_name_semver ON dataset_versions(org_id, name, major DESC, minor DESC, patch DESC);
+CREATE INDEX dv_org_public ON dataset_versions(org_id, is_public);
+
+-- Every change to what the catalog lists (a version published or deleted, a visibility
+-- change) appends the dataset's id here in the same transaction; each server's in-memory
+-- catalog reloads the datasets changed since the sequence it last saw.
+CREATE TABLE catalog_changes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id  TEXT NOT NULL
+);
 
 -- Download events: append-only, the source of truth for counts and the activity feed.
 -- `seq` orders them; counters fold events up to a watermark in one transaction, and reads

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::*;
 
-mod list;
+mod activity;
 pub mod seed;
 
 /// Events folded per transaction, so one fold never holds the write lock for long.
@@ -203,6 +203,40 @@ const VERSION_COLS: &str =
     v.artifacts_hash, v.created_at, v.updated_at,
     v.download_count + (SELECT COUNT(*) FROM download_events e WHERE e.version_id = v.id
         AND e.seq > (SELECT folded_seq FROM download_fold WHERE id = 1)) AS download_count";
+
+const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.summary, v.tags,
+    v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at";
+
+fn catalog_from(row: &SqliteRow) -> DbResult<CatalogRow> {
+    Ok(CatalogRow {
+        id: get_uuid(row, "id")?,
+        dataset_id: get_uuid(row, "dataset_id")?,
+        org_id: get_uuid(row, "org_id")?,
+        name: get_str(row, "name")?,
+        full_name: get_str(row, "full_name")?,
+        is_public: row.try_get::<i64, _>("is_public").map_err(map_err)? != 0,
+        summary: row.try_get("summary").map_err(map_err)?,
+        tags: get_json(row, "tags")?,
+        task_categories: get_json(row, "task_categories")?,
+        license: row.try_get("license").map_err(map_err)?,
+        format: get_str(row, "format")?,
+        size_category: get_str(row, "size_category")?,
+        row_count: get_u64(row, "row_count")?,
+        file_size_bytes: get_u64(row, "file_size_bytes")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+/// Records that a dataset's catalog rows changed, inside the caller's transaction.
+async fn note_change(tx: &mut sqlx::SqliteConnection, dataset_id: Uuid) -> DbResult<()> {
+    sqlx::query("INSERT INTO catalog_changes (dataset_id) VALUES ($1)")
+        .bind(dataset_id.to_string())
+        .execute(tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
 
 fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
     let schema: Vec<(String, String)> = get_json(row, "data_schema")?;
@@ -543,9 +577,9 @@ impl MetadataStore for SqliteStore {
             "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                 config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, pretty_name,
                 license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at,
-                org_id, name, full_name, is_public, search_text)
+                org_id, name, full_name, is_public)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, $25, $25, $26, $27, $28, $29, $30)",
+                $23, $24, $25, $25, $26, $27, $28, $29)",
         )
         .bind(&vid)
         .bind(dataset_id.to_string())
@@ -576,7 +610,6 @@ impl MetadataStore for SqliteStore {
         .bind(&new.name)
         .bind(format!("{org_key}/{}", new.name))
         .bind(is_public)
-        .bind(search_text(&new.name, m.summary.as_deref()))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -609,6 +642,7 @@ impl MetadataStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
+        note_change(&mut tx, dataset_id).await?;
         tx.commit().await.map_err(map_err)?;
         let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
         rec.map(|r| PublishOutcome::Created(Box::new(r)))
@@ -691,18 +725,76 @@ impl MetadataStore for SqliteStore {
         Ok(found.is_some())
     }
 
-    async fn list_page(&self, q: &ListQuery) -> DbResult<(Vec<VersionRecord>, u64)> {
-        let rows = list::page(&self.pool, q).await?;
-        let total = list::count(&self.pool, q.scope, &q.filter).await?;
-        Ok((rows, total))
+    async fn versions_by_id(&self, ids: &[Uuid]) -> DbResult<Vec<VersionRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::new(format!("SELECT {VERSION_COLS} FROM dataset_versions v WHERE v.id IN ("));
+        let mut sep = qb.separated(", ");
+        for id in ids {
+            sep.push_bind(id.to_string());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(version_from).collect()
     }
 
-    async fn facets(&self, scope: Scope, filter: &ListFilter) -> DbResult<Facets> {
-        list::facets(&self.pool, scope, filter).await
+    async fn catalog_snapshot(&self) -> DbResult<(i64, Vec<CatalogRow>)> {
+        // The sequence is read first: a change committed meanwhile is reapplied later.
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM catalog_changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let rows = sqlx::query(&format!("SELECT {CATALOG_COLS} FROM dataset_versions v"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok((seq, rows.iter().map(catalog_from).collect::<DbResult<_>>()?))
+    }
+
+    async fn catalog_changes(&self, since: i64) -> DbResult<(i64, Vec<Uuid>)> {
+        let rows = sqlx::query("SELECT seq, dataset_id FROM catalog_changes WHERE seq > $1 ORDER BY seq")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut newest = since;
+        let mut ids = Vec::new();
+        for r in &rows {
+            newest = newest.max(r.try_get::<i64, _>("seq").map_err(map_err)?);
+            let id = get_uuid(r, "dataset_id")?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok((newest, ids))
+    }
+
+    async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>> {
+        if dataset_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::new(format!(
+            "SELECT {CATALOG_COLS} FROM dataset_versions v WHERE v.dataset_id IN ("
+        ));
+        let mut sep = qb.separated(", ");
+        for id in dataset_ids {
+            sep.push_bind(id.to_string());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(catalog_from).collect()
     }
 
     async fn delete_version(&self, org_id: Uuid, name: &str, version: Version) -> DbResult<bool> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let dataset_id: Option<String> = sqlx::query_scalar("SELECT id FROM datasets WHERE org_id = $1 AND name = $2")
+            .bind(org_id.to_string())
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let Some(dataset_id) = dataset_id else { return Ok(false) };
         let gone = sqlx::query("DELETE FROM dataset_versions WHERE org_id = $1 AND name = $2 AND version = $3")
             .bind(org_id.to_string())
             .bind(name)
@@ -721,6 +813,13 @@ impl MetadataStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        }
+        if gone > 0 {
+            note_change(
+                &mut tx,
+                Uuid::parse_str(&dataset_id).map_err(|_| corrupt("dataset id", &dataset_id))?,
+            )
+            .await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(gone > 0)
@@ -748,6 +847,7 @@ impl MetadataStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        note_change(&mut tx, dataset.id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(dataset))
     }
@@ -841,7 +941,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
-        list::downloads(&self.pool, q).await
+        activity::downloads(&self.pool, q).await
     }
 
     async fn setting_or_init(&self, key: &str, init: &str) -> DbResult<String> {
@@ -857,11 +957,6 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(map_err)
     }
-}
-
-/// What `search` matches against: name and summary, lowercased, kept apart by a separator.
-fn search_text(name: &str, summary: Option<&str>) -> String {
-    format!("{}\u{1f}{}", name.to_lowercase(), summary.unwrap_or("").to_lowercase())
 }
 
 fn dedup(v: &[String]) -> Vec<&String> {

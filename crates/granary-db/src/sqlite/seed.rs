@@ -7,7 +7,7 @@ use granary_core::{size_category, Role};
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::{map_err, search_text, ts, SqliteStore};
+use super::{map_err, ts, SqliteStore};
 use crate::{DbResult, MetadataStore};
 
 #[derive(Clone, Debug)]
@@ -137,6 +137,11 @@ pub async fn seed(
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        sqlx::query("INSERT INTO catalog_changes (dataset_id) VALUES ($1)")
+            .bind(&dataset_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let count = per_name.min(spec.versions - made);
         let mut rows = Vec::with_capacity(count);
         for v in 0..count {
@@ -171,7 +176,7 @@ pub async fn seed(
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                  config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, license, tags,
-                 task_categories, artifacts_hash, created_at, updated_at, org_id, name, full_name, is_public, search_text) ",
+                 task_categories, artifacts_hash, created_at, updated_at, org_id, name, full_name, is_public) ",
             );
             qb.push_values(
                 chunk,
@@ -201,8 +206,7 @@ pub async fn seed(
                         .push_bind(org.id.to_string())
                         .push_bind(name.clone())
                         .push_bind(full.clone())
-                        .push_bind(public as i64)
-                        .push_bind(search_text(&name, Some(summary)));
+                        .push_bind(public as i64);
                 },
             );
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
@@ -284,5 +288,6 @@ pub async fn seed(
     }
     store.fold_downloads().await?;
     progress("folded download counts");
+    sqlx::query("ANALYZE").execute(&store.pool).await.map_err(map_err)?;
     Ok((orgs.len(), versions.len(), written))
 }

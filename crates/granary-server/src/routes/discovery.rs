@@ -2,12 +2,13 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use granary_db::{ActivityQuery, ListFilter, ListQuery, Scope, SortDir, SortKey};
+use granary_db::ActivityQuery;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::OrgAccess;
 use crate::auth::Caller;
+use crate::catalog::{ListFilter, ListQuery, Scope, SortDir, SortKey};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::ApiQuery;
 use crate::wire::{iso, DatasetSummary};
@@ -148,7 +149,15 @@ pub async fn list(
         offset: (page - 1).saturating_mul(limit),
         limit,
     };
-    let (rows, total) = s.db.list_page(&q).await?;
+    let (ids, total) = s.catalog.fresh(s.db.as_ref()).await?.list(&q);
+    // Exact rows (and download counts) come from the store, in the catalog's order.
+    let mut found: std::collections::HashMap<Uuid, granary_db::VersionRecord> =
+        s.db.versions_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+    let rows: Vec<granary_db::VersionRecord> = ids.iter().filter_map(|id| found.remove(id)).collect();
     let total_pages = total.div_ceil(limit);
     Ok(Json(ListOut {
         datasets: rows.iter().map(DatasetSummary::new).collect(),
@@ -192,7 +201,11 @@ pub async fn facets(
 ) -> ApiResult<Json<FacetsOut>> {
     let access = s.org_access(&caller, &org).await?;
     let include_public = p.include_public.unwrap_or(false);
-    let f = s.db.facets(scope(&access, include_public), &p.into_filter()).await?;
+    let f = s
+        .catalog
+        .fresh(s.db.as_ref())
+        .await?
+        .facets(scope(&access, include_public), &p.into_filter());
     Ok(Json(FacetsOut {
         tags: values(f.tags),
         licenses: values(f.licenses),

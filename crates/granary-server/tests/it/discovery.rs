@@ -619,3 +619,61 @@ async fn visibility_publishes_and_unpublishes_every_version() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let _ = Uuid::nil();
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_store_sees_every_change() {
+    use granary_server::{app, AppState, ServerConfig};
+    use tower::ServiceExt;
+    let a = TestApp::new().await;
+    let b_state = AppState::new(a.state.db.clone(), a.state.blobs.clone(), ServerConfig::default());
+    let b = app(b_state);
+    let list_on_b = |query: &'static str| {
+        let b = b.clone();
+        let key = a.admin.clone();
+        async move {
+            let req = axum::http::Request::get(format!("/api/v1/org/default/datasets?{query}"))
+                .header("Authorization", format!("Bearer {key}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = b.oneshot(req).await.unwrap();
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            serde_json::from_slice::<Value>(&body).unwrap()
+        }
+    };
+    assert_eq!(list_on_b("").await["total"], 0, "b has loaded its catalog");
+    let r = a
+        .publish(
+            &a.admin,
+            "default",
+            "shared",
+            "1.0.0",
+            &[("t.parquet", crate::helpers::parquet(5))],
+            json!({"tags": ["x"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let v = list_on_b("tags=x").await;
+    assert_eq!(v["total"], 1, "a publish through a is listed by b");
+    assert_eq!(v["datasets"][0]["name"], "default/shared");
+    a.json_call(
+        axum::http::Method::PATCH,
+        "/api/v1/org/default/datasets/shared/visibility",
+        &a.admin,
+        &json!({"is_public": true}),
+    )
+    .await;
+    assert_eq!(list_on_b("").await["datasets"][0]["is_public"], true);
+    let r = a
+        .call(
+            axum::http::Method::DELETE,
+            "/api/v1/org/default/datasets/shared/1.0.0",
+            Some(&a.admin),
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(list_on_b("").await["total"], 0, "a delete through a is gone from b");
+}

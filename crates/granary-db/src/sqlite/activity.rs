@@ -1,0 +1,50 @@
+//! The download activity feed: SQL assembled from the filters with bound values.
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{get_ts, get_uuid, map_err};
+use crate::*;
+
+fn event_from(row: &sqlx::sqlite::SqliteRow) -> DbResult<DownloadEvent> {
+    Ok(DownloadEvent {
+        id: get_uuid(row, "id")?,
+        seq: row.try_get("seq").map_err(map_err)?,
+        version_id: get_uuid(row, "version_id")?,
+        dataset_name: row.try_get("dataset_name").map_err(map_err)?,
+        version: row.try_get("version").map_err(map_err)?,
+        split: row.try_get("split").map_err(map_err)?,
+        user_id: get_uuid(row, "user_id")?,
+        username: row.try_get("username").map_err(map_err)?,
+        user_org: row.try_get("user_org").map_err(map_err)?,
+        created_at: get_ts(row, "created_at")?,
+    })
+}
+
+fn push_activity_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &ActivityQuery) {
+    qb.push("org_id = ").push_bind(q.org_id.to_string());
+    if let Some(u) = q.user_id {
+        qb.push(" AND user_id = ").push_bind(u.to_string());
+    }
+    if let Some(d) = &q.dataset_name {
+        qb.push(" AND dataset_name = ").push_bind(d.clone());
+    }
+}
+
+pub(super) async fn downloads(pool: &SqlitePool, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
+    let mut qb = QueryBuilder::new("SELECT * FROM download_events WHERE ");
+    push_activity_where(&mut qb, q);
+    qb.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(q.limit as i64)
+        .push(" OFFSET ")
+        .push_bind(q.offset as i64);
+    let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
+    let events = rows.iter().map(event_from).collect::<DbResult<Vec<_>>>()?;
+    // Folded totals plus the events past the watermark: exact, and cheap at any volume.
+    let mut qb = QueryBuilder::new("SELECT (SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
+    push_activity_where(&mut qb, q);
+    qb.push(") + (SELECT COUNT(*) FROM download_events WHERE ");
+    push_activity_where(&mut qb, q);
+    qb.push(" AND seq > (SELECT folded_seq FROM download_fold WHERE id = 1))");
+    let total: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
+    Ok((events, total as u64))
+}
