@@ -2,7 +2,7 @@
 //! sees SQL. `sqlite` is the embedded default. Only this crate depends on sqlx.
 
 mod model;
-pub mod sqlite;
+pub mod sql;
 
 pub use model::*;
 

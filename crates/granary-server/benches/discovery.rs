@@ -10,7 +10,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use granary_blob::BlobStore;
-use granary_db::sqlite::{seed, SqliteStore};
+use granary_db::sql::{seed, SqlStore};
 use granary_db::MetadataStore;
 use granary_server::{app, auth::issue_api_key, AppState, ServerConfig};
 use http_body_util::BodyExt;
@@ -35,7 +35,7 @@ async fn run() {
     let dir = std::env::var("GRANARY_BENCH_DATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| tmp.path().to_path_buf());
-    let store = SqliteStore::open(&dir.join("granary.db")).await.unwrap();
+    let store = SqlStore::open_sqlite(&dir.join("granary.db")).await.unwrap();
     if store.org_by_key("org-00").await.unwrap().is_none() {
         let spec = seed::SeedSpec {
             orgs: 50,

@@ -157,7 +157,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     } = args.command
     {
         let store = crate::serve::open_sqlite(&args.store).await?;
-        let spec = granary_db::sqlite::seed::SeedSpec {
+        let spec = granary_db::sql::seed::SeedSpec {
             orgs,
             names,
             versions,
@@ -165,7 +165,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             public_percent,
         };
         let t = std::time::Instant::now();
-        let (o, v, e) = granary_db::sqlite::seed::seed(&store, &spec, |step| {
+        let (o, v, e) = granary_db::sql::seed::seed(&store, &spec, |step| {
             eprintln!("{:>6.1}s  {step}", t.elapsed().as_secs_f64())
         })
         .await?;

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use granary_blob::BlobStore;
-use granary_db::sqlite::SqliteStore;
+use granary_db::sql::SqlStore;
 use granary_db::MetadataStore;
 use granary_server::{bootstrap::ensure_initial_admin, AppState, ServerConfig};
 use serde::Deserialize;
@@ -103,13 +103,13 @@ pub async fn open_db(store: &StoreArgs) -> Result<(Arc<dyn MetadataStore>, PathB
 }
 
 /// Opens the embedded SQLite store the settings name (for SQLite-only operations).
-pub async fn open_sqlite(store: &StoreArgs) -> Result<SqliteStore> {
+pub async fn open_sqlite(store: &StoreArgs) -> Result<SqlStore> {
     let r = resolve(store, None, None)?;
     std::fs::create_dir_all(&r.data_dir)
         .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
     match r.database_url.as_deref() {
-        None => Ok(SqliteStore::open(&r.data_dir.join("granary.db")).await?),
-        Some(url) if url.starts_with("sqlite:") => Ok(SqliteStore::open_url(url).await?),
+        None => Ok(SqlStore::open_sqlite(&r.data_dir.join("granary.db")).await?),
+        Some(url) if url.starts_with("sqlite:") => Ok(SqlStore::connect(url).await?),
         Some(_) => bail!("this command works on the embedded SQLite store only"),
     }
 }
@@ -118,10 +118,10 @@ async fn open_db_resolved(r: &Resolved) -> Result<Arc<dyn MetadataStore>> {
     std::fs::create_dir_all(&r.data_dir)
         .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
     let db = match r.database_url.as_deref() {
-        None => SqliteStore::open(&r.data_dir.join("granary.db"))
+        None => SqlStore::open_sqlite(&r.data_dir.join("granary.db"))
             .await
             .with_context(|| format!("cannot open the database in {}", r.data_dir.display()))?,
-        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url)
+        Some(url) if url.starts_with("sqlite:") => SqlStore::connect(url)
             .await
             .with_context(|| format!("cannot open database {url}"))?,
         Some(url) => {

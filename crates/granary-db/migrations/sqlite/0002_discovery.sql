@@ -24,8 +24,9 @@ CREATE TABLE catalog_changes (
 );
 
 -- Download events: append-only, the source of truth for counts and the activity feed.
--- `seq` orders them; counters fold events up to a watermark in one transaction, and reads
--- add the events past it, so a count is exact without a hot counter row.
+-- A fold adds a batch of unfolded events to the counters and marks them folded, in one
+-- transaction; reads add the events not folded yet. Counts are exact at any moment, and
+-- no download waits on a shared counter row.
 CREATE TABLE download_events (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     id            TEXT NOT NULL UNIQUE,
@@ -37,12 +38,15 @@ CREATE TABLE download_events (
     user_id       TEXT NOT NULL,
     username      TEXT NOT NULL,
     user_org      TEXT,
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    folded        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX download_events_org ON download_events(org_id, seq);
 CREATE INDEX download_events_org_user ON download_events(org_id, user_id, seq);
 CREATE INDEX download_events_org_dataset ON download_events(org_id, dataset_name, seq);
-CREATE INDEX download_events_version ON download_events(version_id, seq);
+CREATE INDEX download_events_unfolded ON download_events(seq) WHERE folded = 0;
+CREATE INDEX download_events_unfolded_version ON download_events(version_id) WHERE folded = 0;
+CREATE INDEX download_events_unfolded_org ON download_events(org_id, user_id, dataset_name) WHERE folded = 0;
 
 -- Folded counts per (org, dataset, user), for activity totals.
 CREATE TABLE download_totals (
@@ -53,12 +57,6 @@ CREATE TABLE download_totals (
     PRIMARY KEY (org_id, dataset_name, user_id)
 );
 CREATE INDEX download_totals_user ON download_totals(org_id, user_id);
-
-CREATE TABLE download_fold (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
-    folded_seq INTEGER NOT NULL
-);
-INSERT INTO download_fold (id, folded_seq) VALUES (1, 0);
 
 -- Server-wide settings shared by every replica (e.g. the link-signing secret).
 CREATE TABLE settings (

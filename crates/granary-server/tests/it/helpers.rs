@@ -5,7 +5,7 @@ use axum::Router;
 use bytes::Bytes;
 use granary_blob::BlobStore;
 use granary_core::{Digest, Role};
-use granary_db::sqlite::SqliteStore;
+use granary_db::sql::SqlStore;
 use granary_server::{app, auth::issue_api_key, bootstrap::ensure_initial_admin, AppState, ServerConfig};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -43,7 +43,7 @@ impl Resp {
 impl TestApp {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = SqliteStore::open(&dir.path().join("granary.db")).await.unwrap();
+        let db = SqlStore::open_sqlite(&dir.path().join("granary.db")).await.unwrap();
         let admin = ensure_initial_admin(&db).await.unwrap().expect("fresh database").key;
         let blobs = BlobStore::local(&dir.path().join("blobs")).unwrap();
         let config = ServerConfig {

@@ -1,11 +1,11 @@
 //! The download activity feed: SQL assembled from the filters with bound values.
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Any, AnyPool, QueryBuilder, Row};
 
 use super::{get_ts, get_uuid, map_err};
 use crate::*;
 
-fn event_from(row: &sqlx::sqlite::SqliteRow) -> DbResult<DownloadEvent> {
+fn event_from(row: &sqlx::any::AnyRow) -> DbResult<DownloadEvent> {
     Ok(DownloadEvent {
         id: get_uuid(row, "id")?,
         seq: row.try_get("seq").map_err(map_err)?,
@@ -20,7 +20,7 @@ fn event_from(row: &sqlx::sqlite::SqliteRow) -> DbResult<DownloadEvent> {
     })
 }
 
-fn push_activity_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &ActivityQuery) {
+fn push_activity_where(qb: &mut QueryBuilder<'_, Any>, q: &ActivityQuery) {
     qb.push("org_id = ").push_bind(q.org_id.to_string());
     if let Some(u) = q.user_id {
         qb.push(" AND user_id = ").push_bind(u.to_string());
@@ -30,7 +30,7 @@ fn push_activity_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &ActivityQuery) {
     }
 }
 
-pub(super) async fn downloads(pool: &SqlitePool, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
+pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
     let mut qb = QueryBuilder::new("SELECT * FROM download_events WHERE ");
     push_activity_where(&mut qb, q);
     qb.push(" ORDER BY seq DESC LIMIT ")
@@ -39,12 +39,13 @@ pub(super) async fn downloads(pool: &SqlitePool, q: &ActivityQuery) -> DbResult<
         .push_bind(q.offset as i64);
     let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
     let events = rows.iter().map(event_from).collect::<DbResult<Vec<_>>>()?;
-    // Folded totals plus the events past the watermark: exact, and cheap at any volume.
-    let mut qb = QueryBuilder::new("SELECT (SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
+    // Folded totals plus the events not folded yet, in one statement (one snapshot): exact,
+    // and cheap at any volume.
+    let mut qb = QueryBuilder::new("SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
     push_activity_where(&mut qb, q);
     qb.push(") + (SELECT COUNT(*) FROM download_events WHERE ");
     push_activity_where(&mut qb, q);
-    qb.push(" AND seq > (SELECT folded_seq FROM download_fold WHERE id = 1))");
+    qb.push(" AND folded = 0) AS BIGINT)");
     let total: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
     Ok((events, total as u64))
 }

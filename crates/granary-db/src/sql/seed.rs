@@ -4,10 +4,10 @@
 
 use chrono::{Duration, Utc};
 use granary_core::{size_category, Role};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Any, QueryBuilder};
 use uuid::Uuid;
 
-use super::{map_err, ts, SqliteStore};
+use super::{map_err, ts, SqlStore};
 use crate::{DbResult, MetadataStore};
 
 #[derive(Clone, Debug)]
@@ -86,7 +86,7 @@ const WORDS: [&str; 12] = [
 
 /// Seeds the store; returns (orgs, versions, events) written. Org keys are `org-NN`.
 pub async fn seed(
-    store: &SqliteStore,
+    store: &SqlStore,
     spec: &SeedSpec,
     mut progress: impl FnMut(&str),
 ) -> DbResult<(usize, usize, usize)> {
@@ -119,7 +119,7 @@ pub async fn seed(
     // datasets and versions
     let per_name = spec.versions.div_ceil(spec.names.max(1));
     let mut versions: Vec<(String, String, String, String)> = Vec::with_capacity(spec.versions); // (id, org_id, full_name, version)
-    let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let mut tx = store.begin_write().await?;
     let mut made = 0usize;
     for n in 0..spec.names {
         let org = &orgs[n % orgs.len()];
@@ -173,7 +173,7 @@ pub async fn seed(
             ));
         }
         for chunk in rows.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Any> = QueryBuilder::new(
                 "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                  config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, license, tags,
                  task_categories, artifacts_hash, created_at, updated_at, org_id, name, full_name, is_public) ",
@@ -210,7 +210,7 @@ pub async fn seed(
                 },
             );
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
-            let mut qb: QueryBuilder<Sqlite> =
+            let mut qb: QueryBuilder<Any> =
                 QueryBuilder::new("INSERT INTO version_task_categories (version_id, task_category) ");
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.0.clone()).push_bind(r.4.clone());
@@ -221,7 +221,7 @@ pub async fn seed(
                 .flat_map(|r| r.3.iter().map(move |t| (r.0.clone(), t.clone())))
                 .collect();
             if !tag_rows.is_empty() {
-                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO version_tags (version_id, tag) ");
+                let mut qb: QueryBuilder<Any> = QueryBuilder::new("INSERT INTO version_tags (version_id, tag) ");
                 qb.push_values(&tag_rows, |mut b, (v, t)| {
                     b.push_bind(v.clone()).push_bind(t.clone());
                 });
@@ -244,13 +244,13 @@ pub async fn seed(
     let mut written = 0usize;
     let start = now - Duration::days(365);
     while written < spec.events && !versions.is_empty() {
-        let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let mut tx = store.begin_write().await?;
         for _ in 0..50 {
             let n = batch.min(spec.events - written);
             if n == 0 {
                 break;
             }
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Any> = QueryBuilder::new(
                 "INSERT INTO download_events (id, org_id, version_id, dataset_name, version, split, user_id, username, user_org, created_at) ",
             );
             let rows: Vec<usize> = (0..n).map(|i| written + i).collect();

@@ -1,11 +1,17 @@
-//! The embedded metadata store: one SQLite file in WAL mode. Writes take the database's
-//! write lock up front (`BEGIN IMMEDIATE`) so concurrent publishers queue instead of failing.
+//! The SQL metadata store, one implementation for both backends through sqlx's `Any`
+//! driver: SQLite (the embedded default: one file in WAL mode) and PostgreSQL (shared by any
+//! number of servers). The SQL is common; where the dialects differ (`Dialect`) is how a
+//! write transaction starts and how concurrent writers are kept in order.
+//!
+//! Values are stored as text (ids, RFC 3339 UTC timestamps, JSON) and 64-bit integers on
+//! both backends, so rows decode the same way everywhere.
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use granary_core::{Digest, Role, Version};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyConnection;
+use sqlx::{AnyPool, Executor, Row};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,52 +22,98 @@ use crate::*;
 mod activity;
 pub mod seed;
 
-/// Events folded per transaction, so one fold never holds the write lock for long.
-const FOLD_BATCH: i64 = 200_000;
+/// Events folded per transaction, so one fold never holds locks for long.
+const FOLD_BATCH: i64 = 20_000;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub async fn open(path: &Path) -> DbResult<Self> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::connect(opts).await
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) dialect: Dialect,
+}
+
+/// A database URL with its password hidden, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) a SQLite file and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 
-    /// Opens a `sqlite://` URL.
-    pub async fn open_url(url: &str) -> DbResult<Self> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| DbError::Backend(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::connect(opts).await
-    }
-
-    async fn connect(opts: SqliteConnectOptions) -> DbResult<Self> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(opts)
+    /// Opens `sqlite://…` or `postgres://…`, runs pending migrations (PostgreSQL serialises
+    /// concurrent migrators with an advisory lock), and checks the connection.
+    pub async fn connect(url: &str) -> DbResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            let scheme = url.split(':').next().unwrap_or(url);
+            return Err(DbError::Backend(format!(
+                "unsupported database URL scheme {scheme:?}; use sqlite:// or postgres://"
+            )));
+        };
+        let mut url = url.to_string();
+        if dialect == Dialect::Sqlite && !url.contains("mode=") {
+            url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn: &mut AnyConnection, _| {
+                Box::pin(async move {
+                    let setup = match dialect {
+                        Dialect::Sqlite => {
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                        }
+                        // A statement that runs away is cut off rather than holding a connection.
+                        Dialect::Postgres => "SET statement_timeout = 30000",
+                    };
+                    conn.execute(setup).await.map(|_| ())
+                })
+            })
+            .connect(&url)
             .await
-            .map_err(map_err)?;
-        MIGRATOR
+            .map_err(|e| match map_err(e) {
+                DbError::Backend(m) | DbError::Timeout(m) => DbError::Backend(format!("cannot connect to {}: {m}", redact(&url))),
+                other => other,
+            })?;
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
             .run(&pool)
             .await
             .map_err(|e| DbError::Backend(format!("migration failed: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqlStore { pool, dialect })
+    }
+
+    /// Starts a write transaction. SQLite takes its single write lock up front, so writers
+    /// queue instead of failing on lock upgrade; PostgreSQL locks rows as it goes.
+    async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        self.pool.begin_with(begin).await.map_err(map_err)
     }
 }
 
@@ -69,7 +121,9 @@ fn map_err(e: sqlx::Error) -> DbError {
     match e {
         sqlx::Error::PoolTimedOut => DbError::Timeout("no connection available".into()),
         sqlx::Error::Database(ref d) if d.is_unique_violation() => DbError::AlreadyExists(d.message().to_string()),
-        sqlx::Error::Database(ref d) if d.message().contains("database is locked") => {
+        sqlx::Error::Database(ref d)
+            if d.message().contains("database is locked") || d.code().as_deref() == Some("57014") =>
+        {
             DbError::Timeout(d.message().to_string())
         }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
@@ -101,14 +155,14 @@ fn corrupt(what: &str, v: &str) -> DbError {
     DbError::Corrupt(format!("bad {what}: {v:?}"))
 }
 
-fn get_ts(row: &SqliteRow, col: &str) -> DbResult<DateTime<Utc>> {
+fn get_ts(row: &AnyRow, col: &str) -> DbResult<DateTime<Utc>> {
     let s: String = row.try_get(col).map_err(map_err)?;
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| corrupt(col, &s))
 }
 
-fn get_opt_ts(row: &SqliteRow, col: &str) -> DbResult<Option<DateTime<Utc>>> {
+fn get_opt_ts(row: &AnyRow, col: &str) -> DbResult<Option<DateTime<Utc>>> {
     let s: Option<String> = row.try_get(col).map_err(map_err)?;
     s.map(|s| {
         DateTime::parse_from_rfc3339(&s)
@@ -118,32 +172,32 @@ fn get_opt_ts(row: &SqliteRow, col: &str) -> DbResult<Option<DateTime<Utc>>> {
     .transpose()
 }
 
-fn get_uuid(row: &SqliteRow, col: &str) -> DbResult<Uuid> {
+fn get_uuid(row: &AnyRow, col: &str) -> DbResult<Uuid> {
     let s: String = row.try_get(col).map_err(map_err)?;
     Uuid::parse_str(&s).map_err(|_| corrupt(col, &s))
 }
 
-fn get_str(row: &SqliteRow, col: &str) -> DbResult<String> {
+fn get_str(row: &AnyRow, col: &str) -> DbResult<String> {
     row.try_get(col).map_err(map_err)
 }
 
-fn get_parsed<T: FromStr>(row: &SqliteRow, col: &str) -> DbResult<T> {
+fn get_parsed<T: FromStr>(row: &AnyRow, col: &str) -> DbResult<T> {
     let s = get_str(row, col)?;
     s.parse().map_err(|_| corrupt(col, &s))
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> DbResult<T> {
+fn get_json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> DbResult<T> {
     let s = get_str(row, col)?;
     serde_json::from_str(&s).map_err(|_| corrupt(col, &s))
 }
 
-fn get_opt_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> DbResult<Option<T>> {
+fn get_opt_json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> DbResult<Option<T>> {
     let s: Option<String> = row.try_get(col).map_err(map_err)?;
     s.map(|s| serde_json::from_str(&s).map_err(|_| corrupt(col, &s)))
         .transpose()
 }
 
-fn get_u64(row: &SqliteRow, col: &str) -> DbResult<u64> {
+fn get_u64(row: &AnyRow, col: &str) -> DbResult<u64> {
     let v: i64 = row.try_get(col).map_err(map_err)?;
     u64::try_from(v).map_err(|_| corrupt(col, &v.to_string()))
 }
@@ -152,7 +206,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialising plain data cannot fail")
 }
 
-fn org_from(row: &SqliteRow) -> DbResult<Org> {
+fn org_from(row: &AnyRow) -> DbResult<Org> {
     Ok(Org {
         id: get_uuid(row, "id")?,
         key: get_str(row, "key")?,
@@ -162,7 +216,7 @@ fn org_from(row: &SqliteRow) -> DbResult<Org> {
     })
 }
 
-fn user_from(row: &SqliteRow) -> DbResult<User> {
+fn user_from(row: &AnyRow) -> DbResult<User> {
     Ok(User {
         id: get_uuid(row, "id")?,
         username: get_str(row, "username")?,
@@ -172,7 +226,7 @@ fn user_from(row: &SqliteRow) -> DbResult<User> {
     })
 }
 
-fn key_from(row: &SqliteRow) -> DbResult<ApiKey> {
+fn key_from(row: &AnyRow) -> DbResult<ApiKey> {
     Ok(ApiKey {
         id: get_uuid(row, "id")?,
         user_id: get_uuid(row, "user_id")?,
@@ -184,7 +238,7 @@ fn key_from(row: &SqliteRow) -> DbResult<ApiKey> {
     })
 }
 
-fn dataset_from(row: &SqliteRow) -> DbResult<Dataset> {
+fn dataset_from(row: &AnyRow) -> DbResult<Dataset> {
     Ok(Dataset {
         id: get_uuid(row, "id")?,
         org_id: get_uuid(row, "org_id")?,
@@ -201,13 +255,13 @@ const VERSION_COLS: &str =
     v.manifest, v.config_digest, v.format, v.data_schema, v.row_count, v.file_size_bytes, v.size_category,
     v.summary, v.pretty_name, v.license, v.language, v.tags, v.task_categories, v.origin, v.splits,
     v.artifacts_hash, v.created_at, v.updated_at,
-    v.download_count + (SELECT COUNT(*) FROM download_events e WHERE e.version_id = v.id
-        AND e.seq > (SELECT folded_seq FROM download_fold WHERE id = 1)) AS download_count";
+    v.download_count + (SELECT COUNT(*) FROM download_events e WHERE e.version_id = v.id AND e.folded = 0)
+        AS download_count";
 
 const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.summary, v.tags,
     v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at";
 
-fn catalog_from(row: &SqliteRow) -> DbResult<CatalogRow> {
+fn catalog_from(row: &AnyRow) -> DbResult<CatalogRow> {
     Ok(CatalogRow {
         id: get_uuid(row, "id")?,
         dataset_id: get_uuid(row, "dataset_id")?,
@@ -229,16 +283,24 @@ fn catalog_from(row: &SqliteRow) -> DbResult<CatalogRow> {
 }
 
 /// Records that a dataset's catalog rows changed, inside the caller's transaction.
-async fn note_change(tx: &mut sqlx::SqliteConnection, dataset_id: Uuid) -> DbResult<()> {
+async fn note_change(tx: &mut AnyConnection, dialect: Dialect, dataset_id: Uuid) -> DbResult<()> {
+    if dialect == Dialect::Postgres {
+        // One catalog writer at a time until commit, so change numbers commit in order and a
+        // reader that has seen change N can never miss a later-committed change below N.
+        sqlx::query("LOCK TABLE catalog_changes IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+    }
     sqlx::query("INSERT INTO catalog_changes (dataset_id) VALUES ($1)")
         .bind(dataset_id.to_string())
-        .execute(tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
     Ok(())
 }
 
-fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
+fn version_from(row: &AnyRow) -> DbResult<VersionRecord> {
     let schema: Vec<(String, String)> = get_json(row, "data_schema")?;
     Ok(VersionRecord {
         id: get_uuid(row, "id")?,
@@ -274,7 +336,7 @@ fn version_from(row: &SqliteRow) -> DbResult<VersionRecord> {
     })
 }
 
-impl SqliteStore {
+impl SqlStore {
     async fn with_files(&self, rec: Option<VersionRecord>) -> DbResult<Option<VersionRecord>> {
         let Some(mut rec) = rec else { return Ok(None) };
         let rows =
@@ -299,7 +361,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl MetadataStore for SqliteStore {
+impl MetadataStore for SqlStore {
     async fn user_count(&self) -> DbResult<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
@@ -514,7 +576,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let mut tx = self.begin_write().await?;
         let t = ts(now());
         let org_key: String = sqlx::query_scalar("SELECT key FROM orgs WHERE id = $1")
             .bind(new.org_id.to_string())
@@ -642,7 +704,7 @@ impl MetadataStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
-        note_change(&mut tx, dataset_id).await?;
+        note_change(&mut tx, self.dialect, dataset_id).await?;
         tx.commit().await.map_err(map_err)?;
         let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
         rec.map(|r| PublishOutcome::Created(Box::new(r)))
@@ -711,7 +773,7 @@ impl MetadataStore for SqliteStore {
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
         let d = digest.to_string();
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM dataset_versions v
+            "SELECT CAST(1 AS BIGINT) FROM dataset_versions v
              WHERE v.org_id = $1 AND v.is_public = 1
                AND (v.config_digest = $2 OR v.manifest_digest = $2
                     OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2))
@@ -787,7 +849,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn delete_version(&self, org_id: Uuid, name: &str, version: Version) -> DbResult<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let mut tx = self.begin_write().await?;
         let dataset_id: Option<String> = sqlx::query_scalar("SELECT id FROM datasets WHERE org_id = $1 AND name = $2")
             .bind(org_id.to_string())
             .bind(name)
@@ -817,6 +879,7 @@ impl MetadataStore for SqliteStore {
         if gone > 0 {
             note_change(
                 &mut tx,
+                self.dialect,
                 Uuid::parse_str(&dataset_id).map_err(|_| corrupt("dataset id", &dataset_id))?,
             )
             .await?;
@@ -826,7 +889,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn set_visibility(&self, org_id: Uuid, name: &str, is_public: bool) -> DbResult<Option<Dataset>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let mut tx = self.begin_write().await?;
         let t = ts(now());
         let row = sqlx::query(
             "UPDATE datasets SET is_public = $3, updated_at = $4 WHERE org_id = $1 AND name = $2 RETURNING *",
@@ -847,7 +910,7 @@ impl MetadataStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        note_change(&mut tx, dataset.id).await?;
+        note_change(&mut tx, self.dialect, dataset.id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(dataset))
     }
@@ -890,53 +953,70 @@ impl MetadataStore for SqliteStore {
     async fn fold_downloads(&self) -> DbResult<u64> {
         let mut folded = 0u64;
         loop {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-            let low: i64 = sqlx::query_scalar("SELECT folded_seq FROM download_fold WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM download_events")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            let high = newest.unwrap_or(0).min(low + FOLD_BATCH);
-            if high <= low {
+            let mut tx = self.begin_write().await?;
+            // The batch is locked row by row (PostgreSQL), so two servers folding at once
+            // never fold the same event; an event committed meanwhile waits for the next fold.
+            let lock = if self.dialect == Dialect::Postgres {
+                " FOR UPDATE SKIP LOCKED"
+            } else {
+                ""
+            };
+            let rows = sqlx::query(&format!(
+                "SELECT seq, org_id, version_id, dataset_name, user_id FROM download_events
+                 WHERE folded = 0 ORDER BY seq LIMIT {FOLD_BATCH}{lock}"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if rows.is_empty() {
                 return Ok(folded);
             }
-            sqlx::query(
-                "UPDATE dataset_versions SET download_count = download_count +
-                    (SELECT COUNT(*) FROM download_events e WHERE e.version_id = dataset_versions.id AND e.seq > $1 AND e.seq <= $2)
-                 WHERE id IN (SELECT DISTINCT version_id FROM download_events WHERE seq > $1 AND seq <= $2)",
-            )
-            .bind(low)
-            .bind(high)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            sqlx::query(
-                "INSERT INTO download_totals (org_id, dataset_name, user_id, n)
-                 SELECT org_id, dataset_name, user_id, COUNT(*) FROM download_events WHERE seq > $1 AND seq <= $2
-                 GROUP BY org_id, dataset_name, user_id
-                 ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = n + excluded.n",
-            )
-            .bind(low)
-            .bind(high)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM download_events WHERE seq > $1 AND seq <= $2")
-                .bind(low)
-                .bind(high)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            sqlx::query("UPDATE download_fold SET folded_seq = $1 WHERE id = 1")
-                .bind(high)
+            let mut per_version: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+            let mut per_key: std::collections::HashMap<(String, String, String), i64> =
+                std::collections::HashMap::new();
+            let mut seqs = Vec::with_capacity(rows.len());
+            for r in &rows {
+                seqs.push(r.try_get::<i64, _>("seq").map_err(map_err)?);
+                *per_version.entry(get_str(r, "version_id")?).or_default() += 1;
+                let key = (
+                    get_str(r, "org_id")?,
+                    get_str(r, "dataset_name")?,
+                    get_str(r, "user_id")?,
+                );
+                *per_key.entry(key).or_default() += 1;
+            }
+            for (version_id, n) in &per_version {
+                sqlx::query("UPDATE dataset_versions SET download_count = download_count + $2 WHERE id = $1")
+                    .bind(version_id)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            for ((org, dataset, user), n) in &per_key {
+                sqlx::query(
+                    "INSERT INTO download_totals (org_id, dataset_name, user_id, n) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = download_totals.n + excluded.n",
+                )
+                .bind(org)
+                .bind(dataset)
+                .bind(user)
+                .bind(n)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+            }
+            for chunk in seqs.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::new("UPDATE download_events SET folded = 1 WHERE seq IN (");
+                let mut sep = qb.separated(", ");
+                for s in chunk {
+                    sep.push_bind(*s);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await.map_err(map_err)?;
+            }
             tx.commit().await.map_err(map_err)?;
-            folded += n as u64;
+            folded += seqs.len() as u64;
         }
     }
 
