@@ -42,13 +42,34 @@ pub enum BlobError {
     Range,
     #[error("object store error: {0}")]
     Backend(String),
+    #[error("object store timed out: {0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<object_store::Error> for BlobError {
     fn from(e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { .. } => BlobError::NotFound,
-            other => BlobError::Backend(other.to_string()),
+            other => {
+                // The whole cause chain: the top message alone often hides the reason.
+                let mut msg = other.to_string();
+                let mut cause = std::error::Error::source(&other);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !msg.contains(&text) {
+                        msg.push_str(": ");
+                        msg.push_str(&text);
+                    }
+                    cause = c.source();
+                }
+                if msg.contains("timed out") || msg.contains("timeout") || msg.contains("deadline") {
+                    BlobError::Timeout(msg)
+                } else {
+                    BlobError::Backend(msg)
+                }
+            }
         }
     }
 }
@@ -78,6 +99,13 @@ pub struct BlobStore {
 
 struct Inner {
     store: Arc<dyn ObjectStore>,
+    /// Presigns direct links (S3), with the key prefix the store adds.
+    signer: Option<(Arc<dyn object_store::signer::Signer>, String)>,
+    /// Largest part `finish` may rename into place; bigger ones are copied by streaming
+    /// (S3 copies at most 5 GiB in one request).
+    max_rename: u64,
+    /// Where the store is, for messages (never credentials).
+    describe: String,
     /// upload id → (offset, hash state at that offset)
     hashers: Mutex<HashMap<Uuid, (u64, Sha256)>>,
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
@@ -102,9 +130,21 @@ fn part_key(id: Uuid, offset: u64) -> ObjPath {
 
 impl BlobStore {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self::build(store, None, u64::MAX, "object store".into())
+    }
+
+    fn build(
+        store: Arc<dyn ObjectStore>,
+        signer: Option<(Arc<dyn object_store::signer::Signer>, String)>,
+        max_rename: u64,
+        describe: String,
+    ) -> Self {
         BlobStore {
             inner: Arc::new(Inner {
                 store,
+                signer,
+                max_rename,
+                describe,
                 hashers: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
             }),
@@ -116,7 +156,109 @@ impl BlobStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| BlobError::Backend(format!("cannot create {}: {e}", dir.display())))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
-        Ok(Self::new(Arc::new(fs)))
+        Ok(Self::build(
+            Arc::new(fs),
+            None,
+            u64::MAX,
+            format!("file://{}", dir.display()),
+        ))
+    }
+
+    /// A store from a URL: `file:///path` (or a bare path), or
+    /// `s3://bucket[/prefix]?endpoint=…&region=…` with credentials from the standard `AWS_*`
+    /// variables. Nothing is contacted here; see [`BlobStore::check`].
+    pub fn from_url(url: &str) -> BlobResult<Self> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Self::local(std::path::Path::new(path));
+        }
+        if !url.contains("://") {
+            return Self::local(std::path::Path::new(url));
+        }
+        let parsed =
+            url::Url::parse(url).map_err(|e| BlobError::Config(format!("invalid blob store URL {url:?}: {e}")))?;
+        if parsed.scheme() != "s3" {
+            return Err(BlobError::Config(format!(
+                "unsupported blob store {:?}: use file:///path or s3://bucket?endpoint=…&region=…",
+                parsed.scheme()
+            )));
+        }
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| BlobError::Config(format!("blob store URL {url:?} names no bucket")))?
+            .to_string();
+        let prefix = parsed.path().trim_matches('/').to_string();
+        let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        let mut allow_http = false;
+        for (k, v) in parsed.query_pairs() {
+            b = match k.as_ref() {
+                "endpoint" => {
+                    allow_http = v.starts_with("http://");
+                    b.with_endpoint(v.as_ref())
+                }
+                "region" => b.with_region(v.as_ref()),
+                "virtual_hosted" => b.with_virtual_hosted_style_request(v == "true"),
+                other => {
+                    return Err(BlobError::Config(format!(
+                        "unknown blob store option {other:?}: use endpoint, region or virtual_hosted"
+                    )))
+                }
+            };
+        }
+        let client = object_store::ClientOptions::new()
+            .with_allow_http(allow_http)
+            .with_timeout(std::time::Duration::from_secs(60))
+            .with_connect_timeout(std::time::Duration::from_secs(5));
+        let retry = object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(20),
+            ..Default::default()
+        };
+        let s3 = Arc::new(
+            b.with_client_options(client)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| BlobError::Config(format!("invalid S3 settings in {url:?}: {e}")))?,
+        );
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            s3.clone()
+        } else {
+            let inner: Arc<dyn ObjectStore> = s3.clone();
+            Arc::new(object_store::prefix::PrefixStore::new(inner, prefix.as_str()))
+        };
+        let describe = format!("s3://{bucket}/{prefix}");
+        Ok(Self::build(store, Some((s3, prefix)), 5 << 30, describe))
+    }
+
+    /// Contacts the store once, so a misconfigured or unreachable one stops start-up.
+    pub async fn check(&self) -> BlobResult<()> {
+        match self.store().head(&ObjPath::from("granary-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(BlobError::Backend(format!(
+                "cannot reach the blob store {}: {e}",
+                self.inner.describe
+            ))),
+        }
+    }
+
+    /// A direct, time-limited GET link to the blob, when the store can sign one (S3).
+    pub async fn presigned_get(
+        &self,
+        org: &str,
+        digest: &Digest,
+        expires_in: std::time::Duration,
+    ) -> BlobResult<Option<String>> {
+        let Some((signer, prefix)) = &self.inner.signer else {
+            return Ok(None);
+        };
+        let key = blob_key(org, digest);
+        let full = if prefix.is_empty() {
+            key
+        } else {
+            ObjPath::from(format!("{prefix}/{key}"))
+        };
+        let url = signer.signed_url(http::Method::GET, &full, expires_in).await?;
+        Ok(Some(url.to_string()))
     }
 
     fn store(&self) -> &dyn ObjectStore {
@@ -354,7 +496,7 @@ impl BlobStore {
                 [] => {
                     self.store().put(&dest, PutPayload::default()).await?;
                 }
-                [(only, _)] => {
+                [(only, size)] if *size <= self.inner.max_rename => {
                     self.store().rename(only, &dest).await?;
                 }
                 many => {

@@ -228,6 +228,14 @@ impl From<BlobError> for ApiError {
                     "the object store answered with an error; retry shortly",
                 )
             }
+            BlobError::Timeout(cause) => {
+                tracing::warn!(%cause, "object store timed out");
+                ApiError::new(
+                    ErrorKind::GatewayTimeout,
+                    "the object store did not answer in time; retry shortly",
+                )
+            }
+            BlobError::Config(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The download activity feed: SQL assembled from the filters with bound values.
 
-use sqlx::{Any, AnyPool, QueryBuilder, Row};
+use sqlx::{AnyPool, Row};
+
+use super::builder::SqlBuilder;
 
 use super::{get_ts, get_uuid, map_err};
 use crate::*;
@@ -20,7 +22,7 @@ fn event_from(row: &sqlx::any::AnyRow) -> DbResult<DownloadEvent> {
     })
 }
 
-fn push_activity_where(qb: &mut QueryBuilder<'_, Any>, q: &ActivityQuery) {
+fn push_activity_where(qb: &mut SqlBuilder, q: &ActivityQuery) {
     qb.push("org_id = ").push_bind(q.org_id.to_string());
     if let Some(u) = q.user_id {
         qb.push(" AND user_id = ").push_bind(u.to_string());
@@ -31,7 +33,7 @@ fn push_activity_where(qb: &mut QueryBuilder<'_, Any>, q: &ActivityQuery) {
 }
 
 pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
-    let mut qb = QueryBuilder::new("SELECT * FROM download_events WHERE ");
+    let mut qb = SqlBuilder::new("SELECT * FROM download_events WHERE ");
     push_activity_where(&mut qb, q);
     qb.push(" ORDER BY seq DESC LIMIT ")
         .push_bind(q.limit as i64)
@@ -41,7 +43,7 @@ pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Ve
     let events = rows.iter().map(event_from).collect::<DbResult<Vec<_>>>()?;
     // Folded totals plus the events not folded yet, in one statement (one snapshot): exact,
     // and cheap at any volume.
-    let mut qb = QueryBuilder::new("SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
+    let mut qb = SqlBuilder::new("SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
     push_activity_where(&mut qb, q);
     qb.push(") + (SELECT COUNT(*) FROM download_events WHERE ");
     push_activity_where(&mut qb, q);

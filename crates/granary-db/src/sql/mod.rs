@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::*;
 
 mod activity;
+mod builder;
 pub mod seed;
 
 /// Events folded per transaction, so one fold never holds locks for long.
@@ -48,6 +49,23 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Creates database `name` on the PostgreSQL server of `server_url` and returns its URL
+/// (for tests and first-time setup; `name` must be a plain identifier).
+pub async fn create_postgres_database(server_url: &str, name: &str) -> DbResult<String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DbError::Backend(format!("invalid database name {name:?}")));
+    }
+    let mut conn = AnyConnection::connect(server_url).await.map_err(map_err)?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .map_err(map_err)?;
+    let mut url = url::Url::parse(server_url).map_err(|e| DbError::Backend(e.to_string()))?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
 }
 
 impl SqlStore {
@@ -791,12 +809,8 @@ impl MetadataStore for SqlStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = sqlx::QueryBuilder::new(format!("SELECT {VERSION_COLS} FROM dataset_versions v WHERE v.id IN ("));
-        let mut sep = qb.separated(", ");
-        for id in ids {
-            sep.push_bind(id.to_string());
-        }
-        qb.push(")");
+        let mut qb = builder::SqlBuilder::new(format!("SELECT {VERSION_COLS} FROM dataset_versions v WHERE v.id IN ("));
+        qb.push_list(ids.iter().map(|id| id.to_string())).push(")");
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(version_from).collect()
     }
@@ -836,14 +850,10 @@ impl MetadataStore for SqlStore {
         if dataset_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = sqlx::QueryBuilder::new(format!(
+        let mut qb = builder::SqlBuilder::new(format!(
             "SELECT {CATALOG_COLS} FROM dataset_versions v WHERE v.dataset_id IN ("
         ));
-        let mut sep = qb.separated(", ");
-        for id in dataset_ids {
-            sep.push_bind(id.to_string());
-        }
-        qb.push(")");
+        qb.push_list(dataset_ids.iter().map(|id| id.to_string())).push(")");
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(catalog_from).collect()
     }
@@ -1007,12 +1017,8 @@ impl MetadataStore for SqlStore {
                 .map_err(map_err)?;
             }
             for chunk in seqs.chunks(1000) {
-                let mut qb = sqlx::QueryBuilder::new("UPDATE download_events SET folded = 1 WHERE seq IN (");
-                let mut sep = qb.separated(", ");
-                for s in chunk {
-                    sep.push_bind(*s);
-                }
-                qb.push(")");
+                let mut qb = builder::SqlBuilder::new("UPDATE download_events SET folded = 1 WHERE seq IN (");
+                qb.push_list(chunk.iter().copied()).push(")");
                 qb.build().execute(&mut *tx).await.map_err(map_err)?;
             }
             tx.commit().await.map_err(map_err)?;

@@ -2,9 +2,9 @@
 //! Writes rows directly in large transactions (the trait's one-at-a-time publish is far too
 //! slow for 100,000 versions and 10 million events), then folds the counters.
 
+use super::builder::SqlBuilder;
 use chrono::{Duration, Utc};
 use granary_core::{size_category, Role};
-use sqlx::{Any, QueryBuilder};
 use uuid::Uuid;
 
 use super::{map_err, ts, SqlStore};
@@ -173,46 +173,43 @@ pub async fn seed(
             ));
         }
         for chunk in rows.chunks(500) {
-            let mut qb: QueryBuilder<Any> = QueryBuilder::new(
+            let mut qb: SqlBuilder = SqlBuilder::new(
                 "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                  config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, license, tags,
                  task_categories, artifacts_hash, created_at, updated_at, org_id, name, full_name, is_public) ",
             );
-            qb.push_values(
-                chunk,
-                |mut b, (id, v, rows_n, tags, task, license, created, summary)| {
-                    let digest = format!("sha256:{:064x}", rng.next());
-                    b.push_bind(id.clone())
-                        .push_bind(dataset_id.clone())
-                        .push_bind(format!("1.{v}.0"))
-                        .push_bind(1i64)
-                        .push_bind(*v as i64)
-                        .push_bind(0i64)
-                        .push_bind(digest.clone())
-                        .push_bind("{}")
-                        .push_bind(digest)
-                        .push_bind(FORMATS[*v % 3])
-                        .push_bind(r#"[["text","string"],["label","int64"]]"#)
-                        .push_bind(*rows_n as i64)
-                        .push_bind((*rows_n * 120) as i64)
-                        .push_bind(size_category(*rows_n))
-                        .push_bind(summary.clone())
-                        .push_bind(license.clone())
-                        .push_bind(serde_json::to_string(tags).expect("json"))
-                        .push_bind(serde_json::to_string(&[task]).expect("json"))
-                        .push_bind(format!("sha256:{:064x}", 0))
-                        .push_bind(ts(*created))
-                        .push_bind(ts(*created))
-                        .push_bind(org.id.to_string())
-                        .push_bind(name.clone())
-                        .push_bind(full.clone())
-                        .push_bind(public as i64);
-                },
-            );
+            qb.push_values(chunk, |b, (id, v, rows_n, tags, task, license, created, summary)| {
+                let digest = format!("sha256:{:064x}", rng.next());
+                b.push_bind(id.clone())
+                    .push_bind(dataset_id.clone())
+                    .push_bind(format!("1.{v}.0"))
+                    .push_bind(1i64)
+                    .push_bind(*v as i64)
+                    .push_bind(0i64)
+                    .push_bind(digest.clone())
+                    .push_bind("{}")
+                    .push_bind(digest)
+                    .push_bind(FORMATS[*v % 3])
+                    .push_bind(r#"[["text","string"],["label","int64"]]"#)
+                    .push_bind(*rows_n as i64)
+                    .push_bind((*rows_n * 120) as i64)
+                    .push_bind(size_category(*rows_n))
+                    .push_bind(summary.clone())
+                    .push_bind(license.clone())
+                    .push_bind(serde_json::to_string(tags).expect("json"))
+                    .push_bind(serde_json::to_string(&[task]).expect("json"))
+                    .push_bind(format!("sha256:{:064x}", 0))
+                    .push_bind(ts(*created))
+                    .push_bind(ts(*created))
+                    .push_bind(org.id.to_string())
+                    .push_bind(name.clone())
+                    .push_bind(full.clone())
+                    .push_bind(public as i64);
+            });
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
-            let mut qb: QueryBuilder<Any> =
-                QueryBuilder::new("INSERT INTO version_task_categories (version_id, task_category) ");
-            qb.push_values(chunk, |mut b, r| {
+            let mut qb: SqlBuilder =
+                SqlBuilder::new("INSERT INTO version_task_categories (version_id, task_category) ");
+            qb.push_values(chunk, |b, r| {
                 b.push_bind(r.0.clone()).push_bind(r.4.clone());
             });
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
@@ -221,8 +218,8 @@ pub async fn seed(
                 .flat_map(|r| r.3.iter().map(move |t| (r.0.clone(), t.clone())))
                 .collect();
             if !tag_rows.is_empty() {
-                let mut qb: QueryBuilder<Any> = QueryBuilder::new("INSERT INTO version_tags (version_id, tag) ");
-                qb.push_values(&tag_rows, |mut b, (v, t)| {
+                let mut qb: SqlBuilder = SqlBuilder::new("INSERT INTO version_tags (version_id, tag) ");
+                qb.push_values(&tag_rows, |b, (v, t)| {
                     b.push_bind(v.clone()).push_bind(t.clone());
                 });
                 qb.build().execute(&mut *tx).await.map_err(map_err)?;
@@ -250,11 +247,11 @@ pub async fn seed(
             if n == 0 {
                 break;
             }
-            let mut qb: QueryBuilder<Any> = QueryBuilder::new(
+            let mut qb: SqlBuilder = SqlBuilder::new(
                 "INSERT INTO download_events (id, org_id, version_id, dataset_name, version, split, user_id, username, user_org, created_at) ",
             );
             let rows: Vec<usize> = (0..n).map(|i| written + i).collect();
-            qb.push_values(rows, |mut b, i| {
+            qb.push_values(rows, |b, i| {
                 let v = if rng.below(10) < 8 {
                     // versions of org-00 sit at indexes ≡ 0 (mod orgs) per name block; pick any of them
                     let names_of_first = spec.names.div_ceil(orgs.len()).max(1) as u64;

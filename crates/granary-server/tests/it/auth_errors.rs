@@ -9,11 +9,11 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-use crate::helpers::{envelope, TestApp};
+use crate::helpers::backend_test;
+use crate::helpers::envelope;
 
-#[tokio::test]
-async fn every_credential_form_is_accepted() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn every_credential_form_is_accepted(app) {
     let key = &app.admin;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{key}"));
     for (name, value) in [
@@ -33,10 +33,10 @@ async fn every_credential_form_is_accepted() {
         assert!(u["id"].as_str().unwrap().len() == 36);
     }
 }
+}
 
-#[tokio::test]
-async fn missing_invalid_and_revoked_keys_are_401_envelopes() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn missing_invalid_and_revoked_keys_are_401_envelopes(app) {
     let r = app.call(Method::GET, "/api/v1/user", None, Body::empty()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.header("content-type"), "application/json");
@@ -65,10 +65,10 @@ async fn missing_invalid_and_revoked_keys_are_401_envelopes() {
         envelope(401, "authentication_error", "invalid or revoked API key")
     );
 }
+}
 
-#[tokio::test]
-async fn unknown_routes_and_methods_are_envelopes() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn unknown_routes_and_methods_are_envelopes(app) {
     let r = app.get("/api/v1/nope/nope/nope/nope", &app.admin).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json(), envelope(404, "not_found", "no such route"));
@@ -81,10 +81,10 @@ async fn unknown_routes_and_methods_are_envelopes() {
         envelope(405, "method_not_allowed", "method not allowed on this route")
     );
 }
+}
 
-#[tokio::test]
-async fn bad_path_values_are_422_with_locations() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn bad_path_values_are_422_with_locations(app) {
     let r = app.get("/api/v1/org/default/datasets/mnist/1.0", &app.admin).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
@@ -96,6 +96,7 @@ async fn bad_path_values_are_422_with_locations() {
     let r = app.get("/api/v1/org/default/datasets/Bad%20Name", &app.admin).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["errors"][0]["loc"], json!(["path", "name"]));
+}
 }
 
 #[tokio::test]
@@ -114,9 +115,8 @@ async fn panics_become_500_envelopes_without_internals() {
     assert_eq!(v, envelope(500, "internal_error", "internal server error"));
 }
 
-#[tokio::test]
-async fn platform_routes_describe_user_orgs_and_workspace() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn platform_routes_describe_user_orgs_and_workspace(app) {
     let orgs = app.get("/api/v1/user/organizations", &app.admin).await.json();
     assert_eq!(orgs.as_array().unwrap().len(), 1);
     assert_eq!(orgs[0]["key"], "default");
@@ -152,4 +152,5 @@ async fn platform_routes_describe_user_orgs_and_workspace() {
     );
     let h = app.call(Method::GET, "/api/v1/health", None, Body::empty()).await;
     assert_eq!(h.json()["status"], "ok");
+}
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+use crate::helpers::backend_test;
 use crate::helpers::TestApp;
 
 /// One version as the model sees it.
@@ -41,8 +42,7 @@ struct World {
     acme_key: String,
 }
 
-async fn world() -> World {
-    let app = TestApp::new().await;
+async fn world(app: TestApp) -> World {
     let acme_key = app.member("acme", "ann", Role::Owner).await;
     let _ = app.member("beta", "ben", Role::Owner).await;
     let db = &app.state.db;
@@ -293,9 +293,9 @@ fn queries() -> Vec<Q> {
     ]
 }
 
-#[tokio::test]
-async fn every_filter_sort_and_page_matches_the_model() {
-    let w = world().await;
+backend_test! {
+    async fn every_filter_sort_and_page_matches_the_model(app) {
+    let w = world(app).await;
     let key = &w.app.admin;
     for q in queries() {
         for sort in ["name", "created_at", "updated_at", "row_count", "file_size_bytes"] {
@@ -331,10 +331,11 @@ async fn every_filter_sort_and_page_matches_the_model() {
         }
     }
 }
+}
 
-#[tokio::test]
-async fn outsiders_see_only_public_rows_and_defaults_apply() {
-    let w = world().await;
+backend_test! {
+    async fn outsiders_see_only_public_rows_and_defaults_apply(app) {
+    let w = world(app).await;
     // ann (acme) lists `default`: its public datasets only; with include_public, all public ones
     for include_public in [false, true] {
         let q = Q {
@@ -408,10 +409,11 @@ async fn outsiders_see_only_public_rows_and_defaults_apply() {
     assert_eq!(v["has_next"], false);
     assert_eq!(v["has_previous"], true);
 }
+}
 
-#[tokio::test]
-async fn out_of_range_and_mistyped_parameters_are_422_naming_them() {
-    let w = world().await;
+backend_test! {
+    async fn out_of_range_and_mistyped_parameters_are_422_naming_them(app) {
+    let w = world(app).await;
     let key = &w.app.admin;
     for (query, loc, msg) in [
         ("limit=0", "limit", "must be between 1 and 200"),
@@ -446,10 +448,11 @@ async fn out_of_range_and_mistyped_parameters_are_422_naming_them() {
     let r = w.app.get("/api/v1/org/nope/datasets", key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+}
 
-#[tokio::test]
-async fn facets_count_each_facet_without_its_own_filter() {
-    let w = world().await;
+backend_test! {
+    async fn facets_count_each_facet_without_its_own_filter(app) {
+    let w = world(app).await;
     let key = &w.app.admin;
     for q in queries() {
         let v = w
@@ -517,10 +520,11 @@ async fn facets_count_each_facet_without_its_own_filter() {
         );
     }
 }
+}
 
-#[tokio::test]
-async fn visibility_publishes_and_unpublishes_every_version() {
-    let w = world().await;
+backend_test! {
+    async fn visibility_publishes_and_unpublishes_every_version(app) {
+    let w = world(app).await;
     let app = &w.app;
     // ds4 of default: private; ann (acme) cannot see it
     let r = app.get("/api/v1/org/default/datasets/ds4", &w.acme_key).await;
@@ -618,6 +622,7 @@ async fn visibility_publishes_and_unpublishes_every_version() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let _ = Uuid::nil();
+}
 }
 
 #[tokio::test]

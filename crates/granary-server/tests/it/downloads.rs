@@ -4,6 +4,7 @@ use axum::http::{Method, StatusCode};
 use granary_core::{Digest, Role};
 use serde_json::json;
 
+use crate::helpers::backend_test;
 use crate::helpers::{envelope, parquet, TestApp};
 
 async fn published(app: &TestApp) -> (Vec<u8>, Vec<u8>) {
@@ -28,9 +29,8 @@ async fn published(app: &TestApp) -> (Vec<u8>, Vec<u8>) {
 const DOWNLOAD: &str = "/api/v1/org/default/datasets/qa/1.0.0/download";
 const DENIED: &str = "this download link is invalid or has expired; request a new one";
 
-#[tokio::test]
-async fn links_are_signed_expiring_and_serve_the_bytes() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn links_are_signed_expiring_and_serve_the_bytes(app) {
     let (train, test) = published(&app).await;
     let r = app.post_json(DOWNLOAD, &app.admin, &json!({"format": "raw"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -122,10 +122,10 @@ async fn links_are_signed_expiring_and_serve_the_bytes() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
+}
 
-#[tokio::test]
-async fn splits_formats_and_bodies_are_validated() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn splits_formats_and_bodies_are_validated(app) {
     let (_, test) = published(&app).await;
     let v = app
         .post_json(DOWNLOAD, &app.admin, &json!({"format": "raw", "split": "test"}))
@@ -162,10 +162,10 @@ async fn splits_formats_and_bodies_are_validated() {
     let d = app.get("/api/v1/org/default/datasets/qa", &app.admin).await.json();
     assert_eq!(d["download_count"], 1);
 }
+}
 
-#[tokio::test]
-async fn concurrent_downloads_are_counted_exactly_once_each() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn concurrent_downloads_are_counted_exactly_once_each(app) {
     published(&app).await;
     let mut tasks = Vec::new();
     for _ in 0..40 {
@@ -197,10 +197,10 @@ async fn concurrent_downloads_are_counted_exactly_once_each() {
     let list = app.get("/api/v1/org/default/datasets?name=qa", &app.admin).await.json();
     assert_eq!(list["datasets"][0]["download_count"], 43);
 }
+}
 
-#[tokio::test]
-async fn activity_is_newest_first_filtered_bounded_and_members_only() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn activity_is_newest_first_filtered_bounded_and_members_only(app) {
     published(&app).await;
     let bob = app.member("default", "bob", Role::Reader).await;
     let outsider = app.member("acme", "olga", Role::Owner).await;
@@ -320,10 +320,10 @@ async fn activity_is_newest_first_filtered_bounded_and_members_only() {
         )
     );
 }
+}
 
-#[tokio::test]
-async fn delete_removes_versions_and_the_name_with_the_last() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn delete_removes_versions_and_the_name_with_the_last(app) {
     for v in ["1.0.0", "1.1.0"] {
         let r = app
             .publish(
@@ -417,6 +417,7 @@ async fn delete_removes_versions_and_the_name_with_the_last() {
         app.get("/api/v1/org/default/datasets/gone", &app.admin).await.json()["is_public"],
         false
     );
+}
 }
 
 /// The version's download count and the org's activity total.

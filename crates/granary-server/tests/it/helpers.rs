@@ -40,23 +40,90 @@ impl Resp {
     }
 }
 
+/// The backend pairs every integration test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite + local disk: always.
+    Embedded,
+    /// PostgreSQL + S3: when `GRANARY_TEST_DATABASE_URL` and `GRANARY_TEST_S3_URL` are set.
+    ScaleOut,
+}
+
+/// Runs a test body against every backend pair: `embedded` always, `postgres_s3` when the
+/// scale-out services are configured (skipped with a printed reason otherwise).
+macro_rules! backend_test {
+    (async fn $name:ident($app:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($app: crate::helpers::TestApp) $body
+            #[tokio::test]
+            async fn embedded() {
+                run(crate::helpers::TestApp::on(crate::helpers::Backend::Embedded).await.unwrap()).await
+            }
+            #[tokio::test]
+            async fn postgres_s3() {
+                match crate::helpers::TestApp::on(crate::helpers::Backend::ScaleOut).await {
+                    Some(app) => run(app).await,
+                    None => eprintln!("skipped: set GRANARY_TEST_DATABASE_URL and GRANARY_TEST_S3_URL to run against PostgreSQL + S3"),
+                }
+            }
+        }
+    };
+}
+pub(crate) use backend_test;
+
+/// `GRANARY_TEST_DATABASE_URL` and `GRANARY_TEST_S3_URL`, when both are set.
+pub fn scale_out_urls() -> Option<(String, String)> {
+    let db = std::env::var("GRANARY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    let s3 = std::env::var("GRANARY_TEST_S3_URL").ok().filter(|v| !v.is_empty())?;
+    Some((db, s3))
+}
+
+/// A fresh PostgreSQL database and S3 prefix of their own, for one test.
+pub async fn scale_out_stores() -> Option<(SqlStore, BlobStore)> {
+    let (db_url, s3_url) = scale_out_urls()?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let url = granary_db::sql::create_postgres_database(&db_url, &name).await.unwrap();
+    let db = SqlStore::connect(&url).await.unwrap();
+    let (base, query) = s3_url.split_once('?').unwrap_or((&s3_url, ""));
+    let blobs = BlobStore::from_url(&format!("{}/{name}?{query}", base.trim_end_matches('/'))).unwrap();
+    blobs.check().await.unwrap();
+    Some((db, blobs))
+}
+
 impl TestApp {
+    /// An app on the embedded backend.
     pub async fn new() -> Self {
+        Self::on(Backend::Embedded)
+            .await
+            .expect("the embedded backend is always there")
+    }
+
+    /// An app on `backend`; None when that backend is not configured.
+    pub async fn on(backend: Backend) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let db = SqlStore::open_sqlite(&dir.path().join("granary.db")).await.unwrap();
+        let (db, blobs) = match backend {
+            Backend::Embedded => (
+                SqlStore::open_sqlite(&dir.path().join("granary.db")).await.unwrap(),
+                BlobStore::local(&dir.path().join("blobs")).unwrap(),
+            ),
+            Backend::ScaleOut => scale_out_stores().await?,
+        };
         let admin = ensure_initial_admin(&db).await.unwrap().expect("fresh database").key;
-        let blobs = BlobStore::local(&dir.path().join("blobs")).unwrap();
         let config = ServerConfig {
             public_url: Some("http://registry.test".into()),
             ..Default::default()
         };
         let state = AppState::new(Arc::new(db), blobs, config);
-        TestApp {
+        Some(TestApp {
             router: app(state.clone()),
             state,
             admin,
             _dir: dir,
-        }
+        })
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {

@@ -5,11 +5,11 @@ use axum::http::{Method, Request, StatusCode};
 use granary_core::Digest;
 use serde_json::json;
 
-use crate::helpers::{manifest_json, parquet, TestApp};
+use crate::helpers::backend_test;
+use crate::helpers::{manifest_json, parquet};
 
-#[tokio::test]
-async fn v2_base_challenges_for_credentials() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn v2_base_challenges_for_credentials(app) {
     let r = app.call(Method::GET, "/v2/", None, Body::empty()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("www-authenticate").starts_with("Basic realm="));
@@ -17,10 +17,10 @@ async fn v2_base_challenges_for_credentials() {
     let r = app.get("/v2/", &app.admin).await;
     assert_eq!((r.status, r.json()), (StatusCode::OK, json!({})));
 }
+}
 
-#[tokio::test]
-async fn push_and_pull_through_v2() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn push_and_pull_through_v2(app) {
     let key = &app.admin;
     let data = parquet(42);
     let mut digests = Vec::new();
@@ -71,10 +71,10 @@ async fn push_and_pull_through_v2() {
         json!({"name": "default/pulled", "tags": ["1.0.0"]})
     );
 }
+}
 
-#[tokio::test]
-async fn v2_errors_use_oci_bodies() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn v2_errors_use_oci_bodies(app) {
     let key = &app.admin;
     let r = app
         .get(&format!("/v2/default/nothing/blobs/{}", Digest::of(b"x")), key)
@@ -102,4 +102,5 @@ async fn v2_errors_use_oci_bodies() {
         .get(&format!("/api/v1/default/blobs/{}", Digest::of(b"x")), key)
         .await;
     assert_eq!(r.json()["type"], "not_found");
+}
 }

@@ -2,11 +2,11 @@ use axum::http::StatusCode;
 use granary_core::{Digest, Role};
 use serde_json::json;
 
-use crate::helpers::{envelope, manifest_json, parquet, TestApp};
+use crate::helpers::backend_test;
+use crate::helpers::{envelope, manifest_json, parquet};
 
-#[tokio::test]
-async fn publish_computes_the_truth_and_detail_reports_it() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn publish_computes_the_truth_and_detail_reports_it(app) {
     let key = &app.admin;
     let train = parquet(1500);
     let test = parquet(20);
@@ -73,10 +73,10 @@ async fn publish_computes_the_truth_and_detail_reports_it() {
         d["id"]
     );
 }
+}
 
-#[tokio::test]
-async fn text_formats_are_counted_by_reading_them() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn text_formats_are_counted_by_reading_them(app) {
     let key = &app.admin;
     let csv = b"a,b\n1,\"x\ny\"\n2,z\n3,w\n".to_vec();
     let r = app
@@ -113,10 +113,10 @@ async fn text_formats_are_counted_by_reading_them() {
     assert_eq!(d["row_count"], 3);
     assert_eq!(d["size_category"], "n<1K");
 }
+}
 
-#[tokio::test]
-async fn republish_is_idempotent_and_different_content_conflicts() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn republish_is_idempotent_and_different_content_conflicts(app) {
     let key = &app.admin;
     let data = parquet(10);
     let d = app.push_blob(key, "default", "x", &data).await;
@@ -145,10 +145,10 @@ async fn republish_is_idempotent_and_different_content_conflicts() {
         json!({"name": "default/x", "versions": ["1.0.0"], "total": 1})
     );
 }
+}
 
-#[tokio::test]
-async fn missing_blobs_and_unsafe_paths_create_nothing() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn missing_blobs_and_unsafe_paths_create_nothing(app) {
     let key = &app.admin;
     let present = app.push_blob(key, "default", "m", &parquet(5)).await;
     let absent = Digest::of(b"never uploaded");
@@ -182,10 +182,10 @@ async fn missing_blobs_and_unsafe_paths_create_nothing() {
         StatusCode::NOT_FOUND
     );
 }
+}
 
-#[tokio::test]
-async fn manifest_validation_errors() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn manifest_validation_errors(app) {
     let key = &app.admin;
     let d = app.push_blob(key, "default", "v", &parquet(5)).await;
     let bad = |config: serde_json::Value| async move { config };
@@ -302,10 +302,10 @@ async fn manifest_validation_errors() {
         StatusCode::NOT_FOUND
     );
 }
+}
 
-#[tokio::test]
-async fn versions_are_ordered_by_semver_and_latest_is_highest() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn versions_are_ordered_by_semver_and_latest_is_highest(app) {
     let key = &app.admin;
     for v in ["1.2.0", "1.10.0", "1.9.3"] {
         let r = app
@@ -336,10 +336,10 @@ async fn versions_are_ordered_by_semver_and_latest_is_highest() {
         envelope(404, "not_found", "version 2.0.0 of dataset default/s not found")
     );
 }
+}
 
-#[tokio::test]
-async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing(app) {
     let r = app
         .publish(
             &app.admin,
@@ -431,10 +431,10 @@ async fn private_datasets_are_invisible_to_other_orgs_and_roles_gate_publishing(
         envelope(404, "not_found", "organization \"nosuchorg\" not found")
     );
 }
+}
 
-#[tokio::test]
-async fn manifests_are_served_by_version_latest_and_digest() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn manifests_are_served_by_version_latest_and_digest(app) {
     let key = &app.admin;
     let r = app
         .publish(key, "default", "g", "1.0.0", &[("t.parquet", parquet(3))], json!({}))
@@ -470,4 +470,5 @@ async fn manifests_are_served_by_version_latest_and_digest() {
     let blob = app.get(&format!("/api/v1/default/blobs/{cfg}"), key).await;
     assert_eq!(blob.status, StatusCode::OK);
     assert_eq!(blob.json()["artifacts"]["t.parquet"].as_str().unwrap().len(), 71);
+}
 }

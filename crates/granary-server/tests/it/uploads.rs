@@ -3,7 +3,8 @@ use axum::http::{Method, Request, StatusCode};
 use bytes::Bytes;
 use granary_core::Digest;
 
-use crate::helpers::{envelope, TestApp};
+use crate::helpers::backend_test;
+use crate::helpers::envelope;
 
 fn data(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 253) as u8).collect()
@@ -16,9 +17,8 @@ fn path_of(location: &str) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn chunked_upload_with_status_and_offsets() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn chunked_upload_with_status_and_offsets(app) {
     let key = &app.admin;
     let bytes = data(10_000);
     let d = Digest::of(&bytes);
@@ -103,10 +103,10 @@ async fn chunked_upload_with_status_and_offsets() {
     // the finished session is gone
     assert_eq!(app.get(&loc, key).await.status, StatusCode::NOT_FOUND);
 }
+}
 
-#[tokio::test]
-async fn blob_ranges() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn blob_ranges(app) {
     let key = &app.admin;
     let bytes = data(1000);
     let d = app.push_blob(key, "default", "ds", &bytes).await;
@@ -130,10 +130,10 @@ async fn blob_ranges() {
     assert_eq!(r.header("content-range"), "bytes */1000");
     assert_eq!(r.json()["type"], "range_not_satisfiable");
 }
+}
 
-#[tokio::test]
-async fn digest_mismatch_is_rejected_and_nothing_is_stored() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn digest_mismatch_is_rejected_and_nothing_is_stored(app) {
     let key = &app.admin;
     let start = app
         .call(
@@ -200,10 +200,10 @@ async fn digest_mismatch_is_rejected_and_nothing_is_stored() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+}
 
-#[tokio::test]
-async fn a_dropped_connection_keeps_what_arrived_and_the_upload_resumes() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn a_dropped_connection_keeps_what_arrived_and_the_upload_resumes(app) {
     let key = &app.admin;
     let bytes = data(50_000);
     let d = Digest::of(&bytes);
@@ -246,10 +246,10 @@ async fn a_dropped_connection_keeps_what_arrived_and_the_upload_resumes() {
         bytes.as_slice()
     );
 }
+}
 
-#[tokio::test]
-async fn sessions_belong_to_their_org_and_dataset() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn sessions_belong_to_their_org_and_dataset(app) {
     let key = &app.admin;
     let start = app
         .call(
@@ -284,10 +284,10 @@ async fn sessions_belong_to_their_org_and_dataset() {
         StatusCode::NOT_FOUND
     );
 }
+}
 
-#[tokio::test]
-async fn monolithic_post_with_digest() {
-    let app = TestApp::new().await;
+backend_test! {
+    async fn monolithic_post_with_digest(app) {
     let key = &app.admin;
     let d = Digest::of(b"one shot");
     let r = app
@@ -303,4 +303,5 @@ async fn monolithic_post_with_digest() {
         app.get(&format!("/api/v1/default/blobs/{d}"), key).await.body.as_ref(),
         b"one shot"
     );
+}
 }
