@@ -355,6 +355,142 @@ fn version_from(row: &AnyRow) -> DbResult<VersionRecord> {
 }
 
 impl SqlStore {
+    async fn publish_once(&self, new: &NewVersion) -> DbResult<PublishOutcome> {
+        let mut tx = self.begin_write().await?;
+        let t = ts(now());
+        let org_key: String = sqlx::query_scalar("SELECT key FROM orgs WHERE id = $1")
+            .bind(new.org_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let existing = sqlx::query("SELECT id, is_public FROM datasets WHERE org_id = $1 AND name = $2")
+            .bind(new.org_id.to_string())
+            .bind(&new.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (dataset_id, is_public) = match existing {
+            Some(row) => {
+                let id = get_uuid(&row, "id")?;
+                let is_public: i64 = row.try_get("is_public").map_err(map_err)?;
+                let prior: Option<String> = sqlx::query_scalar(
+                    "SELECT manifest_digest FROM dataset_versions WHERE dataset_id = $1 AND version = $2",
+                )
+                .bind(id.to_string())
+                .bind(new.version.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if let Some(prior) = prior {
+                    drop(tx);
+                    let prior: Digest = prior.parse().map_err(|_| corrupt("manifest_digest", &prior))?;
+                    if prior == new.manifest_digest {
+                        let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
+                        return rec
+                            .map(|r| PublishOutcome::Unchanged(Box::new(r)))
+                            .ok_or_else(|| DbError::Backend("version vanished during publish".into()));
+                    }
+                    return Ok(PublishOutcome::Conflict { existing: prior });
+                }
+                sqlx::query("UPDATE datasets SET updated_at = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                (id, is_public)
+            }
+            None => {
+                let id = Uuid::new_v4();
+                sqlx::query("INSERT INTO datasets (id, org_id, name, is_public, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)")
+                    .bind(id.to_string())
+                    .bind(new.org_id.to_string())
+                    .bind(&new.name)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                (id, 0)
+            }
+        };
+        let vid = Uuid::new_v4().to_string();
+        let m = &new.meta;
+        sqlx::query(
+            "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
+                config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, pretty_name,
+                license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at,
+                org_id, name, full_name, is_public)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23, $24, $25, $25, $26, $27, $28, $29)",
+        )
+        .bind(&vid)
+        .bind(dataset_id.to_string())
+        .bind(new.version.to_string())
+        .bind(new.version.major as i64)
+        .bind(new.version.minor as i64)
+        .bind(new.version.patch as i64)
+        .bind(new.manifest_digest.to_string())
+        .bind(&new.manifest)
+        .bind(new.config_digest.to_string())
+        .bind(&m.format)
+        .bind(to_json(&m.data_schema))
+        .bind(m.row_count as i64)
+        .bind(m.file_size_bytes as i64)
+        .bind(&m.size_category)
+        .bind(&m.summary)
+        .bind(&m.pretty_name)
+        .bind(&m.license)
+        .bind(m.language.as_ref().map(to_json))
+        .bind(to_json(&m.tags))
+        .bind(to_json(&m.task_categories))
+        .bind(m.origin.as_ref().map(to_json))
+        .bind(m.splits.as_ref().map(to_json))
+        .bind(m.artifacts_hash.to_string())
+        .bind(new.created_by.map(|u| u.to_string()))
+        .bind(&t)
+        .bind(new.org_id.to_string())
+        .bind(&new.name)
+        .bind(format!("{org_key}/{}", new.name))
+        .bind(is_public)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for f in &new.files {
+            sqlx::query(
+                "INSERT INTO version_files (version_id, path, digest, size, split) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&vid)
+            .bind(&f.path)
+            .bind(f.digest.to_string())
+            .bind(f.size as i64)
+            .bind(&f.split)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for tag in dedup(&m.tags) {
+            sqlx::query("INSERT INTO version_tags (version_id, tag) VALUES ($1, $2)")
+                .bind(&vid)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for cat in dedup(&m.task_categories) {
+            sqlx::query("INSERT INTO version_task_categories (version_id, task_category) VALUES ($1, $2)")
+                .bind(&vid)
+                .bind(cat)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        note_change(&mut tx, self.dialect, dataset_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
+        rec.map(|r| PublishOutcome::Created(Box::new(r)))
+            .ok_or_else(|| DbError::Backend("version vanished after publish".into()))
+    }
+
     async fn with_files(&self, rec: Option<VersionRecord>) -> DbResult<Option<VersionRecord>> {
         let Some(mut rec) = rec else { return Ok(None) };
         let rows =
@@ -594,139 +730,16 @@ impl MetadataStore for SqlStore {
     }
 
     async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome> {
-        let mut tx = self.begin_write().await?;
-        let t = ts(now());
-        let org_key: String = sqlx::query_scalar("SELECT key FROM orgs WHERE id = $1")
-            .bind(new.org_id.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let existing = sqlx::query("SELECT id, is_public FROM datasets WHERE org_id = $1 AND name = $2")
-            .bind(new.org_id.to_string())
-            .bind(&new.name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let (dataset_id, is_public) = match existing {
-            Some(row) => {
-                let id = get_uuid(&row, "id")?;
-                let is_public: i64 = row.try_get("is_public").map_err(map_err)?;
-                let prior: Option<String> = sqlx::query_scalar(
-                    "SELECT manifest_digest FROM dataset_versions WHERE dataset_id = $1 AND version = $2",
-                )
-                .bind(id.to_string())
-                .bind(new.version.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if let Some(prior) = prior {
-                    drop(tx);
-                    let prior: Digest = prior.parse().map_err(|_| corrupt("manifest_digest", &prior))?;
-                    if prior == new.manifest_digest {
-                        let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
-                        return rec
-                            .map(|r| PublishOutcome::Unchanged(Box::new(r)))
-                            .ok_or_else(|| DbError::Backend("version vanished during publish".into()));
-                    }
-                    return Ok(PublishOutcome::Conflict { existing: prior });
-                }
-                sqlx::query("UPDATE datasets SET updated_at = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                (id, is_public)
+        // Two servers publishing the same name at once (PostgreSQL) can both find it absent;
+        // the loser's insert hits a uniqueness rule and is retried, and then sees the winner.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.publish_once(&new).await {
+                Err(DbError::AlreadyExists(_)) if attempt < 4 => continue,
+                other => return other,
             }
-            None => {
-                let id = Uuid::new_v4();
-                sqlx::query("INSERT INTO datasets (id, org_id, name, is_public, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)")
-                    .bind(id.to_string())
-                    .bind(new.org_id.to_string())
-                    .bind(&new.name)
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                (id, 0)
-            }
-        };
-        let vid = Uuid::new_v4().to_string();
-        let m = &new.meta;
-        sqlx::query(
-            "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
-                config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, pretty_name,
-                license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at,
-                org_id, name, full_name, is_public)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, $25, $25, $26, $27, $28, $29)",
-        )
-        .bind(&vid)
-        .bind(dataset_id.to_string())
-        .bind(new.version.to_string())
-        .bind(new.version.major as i64)
-        .bind(new.version.minor as i64)
-        .bind(new.version.patch as i64)
-        .bind(new.manifest_digest.to_string())
-        .bind(&new.manifest)
-        .bind(new.config_digest.to_string())
-        .bind(&m.format)
-        .bind(to_json(&m.data_schema))
-        .bind(m.row_count as i64)
-        .bind(m.file_size_bytes as i64)
-        .bind(&m.size_category)
-        .bind(&m.summary)
-        .bind(&m.pretty_name)
-        .bind(&m.license)
-        .bind(m.language.as_ref().map(to_json))
-        .bind(to_json(&m.tags))
-        .bind(to_json(&m.task_categories))
-        .bind(m.origin.as_ref().map(to_json))
-        .bind(m.splits.as_ref().map(to_json))
-        .bind(m.artifacts_hash.to_string())
-        .bind(new.created_by.map(|u| u.to_string()))
-        .bind(&t)
-        .bind(new.org_id.to_string())
-        .bind(&new.name)
-        .bind(format!("{org_key}/{}", new.name))
-        .bind(is_public)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        for f in &new.files {
-            sqlx::query(
-                "INSERT INTO version_files (version_id, path, digest, size, split) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&vid)
-            .bind(&f.path)
-            .bind(f.digest.to_string())
-            .bind(f.size as i64)
-            .bind(&f.split)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
         }
-        for tag in dedup(&m.tags) {
-            sqlx::query("INSERT INTO version_tags (version_id, tag) VALUES ($1, $2)")
-                .bind(&vid)
-                .bind(tag)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        for cat in dedup(&m.task_categories) {
-            sqlx::query("INSERT INTO version_task_categories (version_id, task_category) VALUES ($1, $2)")
-                .bind(&vid)
-                .bind(cat)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        note_change(&mut tx, self.dialect, dataset_id).await?;
-        tx.commit().await.map_err(map_err)?;
-        let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
-        rec.map(|r| PublishOutcome::Created(Box::new(r)))
-            .ok_or_else(|| DbError::Backend("version vanished after publish".into()))
     }
 
     async fn dataset(&self, org_id: Uuid, name: &str) -> DbResult<Option<Dataset>> {

@@ -286,3 +286,24 @@ impl TestApp {
         self.send(b.body(Body::empty()).unwrap()).await
     }
 }
+
+impl TestApp {
+    /// A second server on the same metadata and blob stores (its own catalog and caches),
+    /// as another replica behind a load balancer would be.
+    pub fn twin(&self) -> TestApp {
+        let state = AppState::new(
+            self.state.db.clone(),
+            self.state.blobs.clone(),
+            ServerConfig {
+                public_url: Some("http://registry.test".into()),
+                ..Default::default()
+            },
+        );
+        TestApp {
+            router: app(state.clone()),
+            state,
+            admin: self.admin.clone(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}

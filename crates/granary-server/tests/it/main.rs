@@ -6,4 +6,5 @@ mod downloads;
 mod helpers;
 mod oci_v2;
 mod publish;
+mod scale;
 mod uploads;
