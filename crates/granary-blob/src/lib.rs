@@ -85,6 +85,15 @@ pub struct UploadInfo {
     pub created_at: DateTime<Utc>,
 }
 
+/// A committed blob as the store lists it.
+#[derive(Clone, Debug)]
+pub struct StoredBlob {
+    pub org: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
 /// A blob's bytes as a stream, with its total size.
 pub struct BlobStream {
     pub size: u64,
@@ -312,6 +321,55 @@ impl BlobStore {
         }
         let bytes = self.store().get(&blob_key(org, digest)).await?.bytes().await?;
         Ok(Some(bytes))
+    }
+
+    /// Every committed blob: (org, digest, size, last modified).
+    pub async fn list_blobs(&self) -> BlobResult<Vec<StoredBlob>> {
+        let metas: Vec<object_store::ObjectMeta> =
+            self.store().list(Some(&ObjPath::from("blobs"))).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let parts: Vec<&str> = m.location.as_ref().split('/').collect();
+                match parts.as_slice() {
+                    ["blobs", org, "sha256", _, hex] => Some(StoredBlob {
+                        org: org.to_string(),
+                        digest: format!("sha256:{hex}").parse().ok()?,
+                        size: m.size,
+                        last_modified: m.last_modified,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn delete_blob(&self, org: &str, digest: &Digest) -> BlobResult<()> {
+        match self.store().delete(&blob_key(org, digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every upload session: its id and when it last changed (its newest object).
+    pub async fn list_uploads(&self) -> BlobResult<Vec<(Uuid, DateTime<Utc>)>> {
+        let metas: Vec<object_store::ObjectMeta> =
+            self.store().list(Some(&ObjPath::from("uploads"))).try_collect().await?;
+        let mut latest: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        for m in metas {
+            let Some(id) = m
+                .location
+                .as_ref()
+                .split('/')
+                .nth(1)
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                continue;
+            };
+            let e = latest.entry(id).or_insert(m.last_modified);
+            *e = (*e).max(m.last_modified);
+        }
+        Ok(latest.into_iter().collect())
     }
 
     // ---- upload sessions ----

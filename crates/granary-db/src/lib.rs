@@ -85,6 +85,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The org's download events, newest first, and how many match in all.
     async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)>;
 
+    /// Every blob digest a version of the org references (data files and config blobs).
+    async fn referenced_digests(&self, org_id: Uuid) -> DbResult<std::collections::HashSet<String>>;
+
     /// A server-wide setting, stored as `init` by whichever replica asks first.
     async fn setting_or_init(&self, key: &str, init: &str) -> DbResult<String>;
 }

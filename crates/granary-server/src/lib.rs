@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod gc;
 pub mod links;
 mod publish;
 mod routes;
@@ -36,6 +37,9 @@ pub struct ServerConfig {
     pub max_manifest_bytes: usize,
     /// How long a download link stays valid.
     pub link_ttl: std::time::Duration,
+    /// Serve download links by redirecting to a presigned object-store URL (when the store
+    /// can sign one) instead of streaming the bytes through the server.
+    pub download_redirect: bool,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +48,7 @@ impl Default for ServerConfig {
             public_url: None,
             max_manifest_bytes: 4 << 20,
             link_ttl: std::time::Duration::from_secs(3600),
+            download_redirect: false,
         }
     }
 }

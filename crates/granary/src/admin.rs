@@ -36,6 +36,20 @@ enum AdminCommand {
     Key(KeyCmd),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Remove blobs no version references and upload sessions nobody finished.
+    Gc {
+        /// Keep unreferenced blobs younger than this (a publish in progress has this long to land)
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        min_age: chrono::Duration,
+        /// Remove upload sessions untouched for this long
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        upload_age: chrono::Duration,
+        /// Report what would go; remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Fill the registry with generated demo data (for benchmarks and demos).
     SeedDemo {
         #[arg(long, default_value_t = 50)]
@@ -147,7 +161,53 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("json"));
 }
 
+/// `90s`, `30m`, `1h`, `7d`.
+fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: use a number and s, m, h or d, such as 30m"))?;
+    match unit {
+        "s" => Ok(chrono::Duration::seconds(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "d" => Ok(chrono::Duration::days(n)),
+        _ => Err(format!(
+            "invalid duration {s:?}: use a number and s, m, h or d, such as 30m"
+        )),
+    }
+}
+
 pub async fn run(args: AdminArgs) -> Result<()> {
+    if let AdminCommand::Gc {
+        min_age,
+        upload_age,
+        dry_run,
+        json,
+    } = args.command
+    {
+        let (db, _) = open_db(&args.store).await?;
+        let blobs = crate::serve::open_blobs(&args.store).await?;
+        let opts = granary_server::gc::GcOptions {
+            min_blob_age: min_age,
+            upload_age,
+            dry_run,
+        };
+        let r = granary_server::gc::collect(db.as_ref(), &blobs, &opts).await?;
+        if json {
+            print_json(&serde_json::to_value(&r)?);
+        } else {
+            println!(
+                "{} {} unreferenced blob(s) ({}) and {} stale upload session(s); kept {} blob(s)",
+                if dry_run { "would remove" } else { "removed" },
+                r.blobs_removed,
+                crate::output::bytes(r.bytes_removed),
+                r.uploads_removed,
+                r.blobs_kept
+            );
+        }
+        return Ok(());
+    }
     if let AdminCommand::SeedDemo {
         orgs,
         names,
@@ -179,7 +239,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let db = db.as_ref();
     match args.command {
         AdminCommand::Migrate => println!("database schema is up to date"),
-        AdminCommand::SeedDemo { .. } => unreachable!("handled above"),
+        AdminCommand::SeedDemo { .. } | AdminCommand::Gc { .. } => unreachable!("handled above"),
         AdminCommand::Org(OrgCmd::Create { key, name, json }) => {
             validate_org_key(&key)?;
             let o = db.create_org(&key, name.as_deref().unwrap_or(&key)).await?;

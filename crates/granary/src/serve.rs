@@ -19,9 +19,12 @@ pub struct StoreArgs {
     /// Directory for the database and blobs [default: ./granary-data]
     #[arg(long, env = "GRANARY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Metadata database URL [default: sqlite://<data-dir>/granary.db]
+    /// Metadata database: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: sqlite://<data-dir>/granary.db]
     #[arg(long, env = "GRANARY_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Blob store: file:///PATH or s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION, credentials from AWS_* [default: <data-dir>/blobs]
+    #[arg(long, env = "GRANARY_BLOB_STORE")]
+    pub blob_store: Option<String>,
     /// TOML config file [default: ./granary.toml if it exists]
     #[arg(long, env = "GRANARY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -35,6 +38,9 @@ pub struct ServeArgs {
     /// Base URL of links the server hands out, when it runs behind a proxy [default: from the request's Host]
     #[arg(long, env = "GRANARY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// How download links serve bytes: stream (through the server) or redirect (to a presigned S3 URL) [default: stream]
+    #[arg(long, env = "GRANARY_DOWNLOAD_MODE")]
+    download_mode: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -46,7 +52,9 @@ struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    blob_store: Option<String>,
     public_url: Option<String>,
+    download_mode: Option<String>,
 }
 
 fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
@@ -77,11 +85,22 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
 pub struct Resolved {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    pub blob_store: Option<String>,
     pub listen: String,
     pub public_url: Option<String>,
+    pub download_mode: Option<String>,
 }
 
 fn resolve(store: &StoreArgs, listen: Option<String>, public_url: Option<String>) -> Result<Resolved> {
+    resolve_all(store, listen, public_url, None)
+}
+
+fn resolve_all(
+    store: &StoreArgs,
+    listen: Option<String>,
+    public_url: Option<String>,
+    download_mode: Option<String>,
+) -> Result<Resolved> {
     let file = read_file_config(store.config.as_deref())?;
     Ok(Resolved {
         data_dir: store
@@ -90,8 +109,10 @@ fn resolve(store: &StoreArgs, listen: Option<String>, public_url: Option<String>
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("granary-data")),
         database_url: store.database_url.clone().or(file.database_url),
+        blob_store: store.blob_store.clone().or(file.blob_store),
         listen: listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
         public_url: public_url.or(file.public_url),
+        download_mode: download_mode.or(file.download_mode),
     })
 }
 
@@ -115,21 +136,32 @@ pub async fn open_sqlite(store: &StoreArgs) -> Result<SqlStore> {
 }
 
 async fn open_db_resolved(r: &Resolved) -> Result<Arc<dyn MetadataStore>> {
-    std::fs::create_dir_all(&r.data_dir)
-        .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
     let db = match r.database_url.as_deref() {
-        None => SqlStore::open_sqlite(&r.data_dir.join("granary.db"))
-            .await
-            .with_context(|| format!("cannot open the database in {}", r.data_dir.display()))?,
-        Some(url) if url.starts_with("sqlite:") => SqlStore::connect(url)
-            .await
-            .with_context(|| format!("cannot open database {url}"))?,
-        Some(url) => {
-            let scheme = url.split(':').next().unwrap_or(url);
-            bail!("unsupported database URL scheme {scheme:?}; use sqlite://PATH");
+        None => {
+            std::fs::create_dir_all(&r.data_dir)
+                .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
+            SqlStore::open_sqlite(&r.data_dir.join("granary.db"))
+                .await
+                .with_context(|| format!("metadata database in {}", r.data_dir.display()))?
         }
+        Some(url) => SqlStore::connect(url).await.context("metadata database")?,
     };
     Ok(Arc::new(db))
+}
+
+/// Opens the blob store the settings name and checks it answers.
+pub async fn open_blobs(store: &StoreArgs) -> Result<BlobStore> {
+    open_blobs_resolved(&resolve(store, None, None)?).await
+}
+
+async fn open_blobs_resolved(r: &Resolved) -> Result<BlobStore> {
+    let blobs = match r.blob_store.as_deref() {
+        None => BlobStore::local(&r.data_dir.join("blobs")),
+        Some(url) => BlobStore::from_url(url),
+    }
+    .context("blob store")?;
+    blobs.check().await.context("blob store")?;
+    Ok(blobs)
 }
 
 #[cfg(unix)]
@@ -160,7 +192,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let r = resolve(&args.store, args.listen, args.public_url)?;
+    let r = resolve_all(&args.store, args.listen, args.public_url, args.download_mode)?;
+    let download_redirect = match r.download_mode.as_deref().unwrap_or("stream") {
+        "stream" => false,
+        "redirect" => true,
+        other => bail!("invalid download mode {other:?}: use stream or redirect"),
+    };
     let addr: SocketAddr = r.listen.parse().with_context(|| {
         format!(
             "invalid listen address {:?}; use HOST:PORT such as 127.0.0.1:8080",
@@ -171,7 +208,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         url::Url::parse(u).with_context(|| format!("invalid public URL {u:?}"))?;
     }
     let db = open_db_resolved(&r).await?;
-    let blobs = BlobStore::local(&r.data_dir.join("blobs")).with_context(|| "cannot open the blob store")?;
+    let blobs = open_blobs_resolved(&r).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -199,6 +236,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         blobs,
         ServerConfig {
             public_url: r.public_url.clone(),
+            download_redirect,
             ..Default::default()
         },
     );

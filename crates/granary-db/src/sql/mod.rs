@@ -1043,6 +1043,18 @@ impl MetadataStore for SqlStore {
         activity::downloads(&self.pool, q).await
     }
 
+    async fn referenced_digests(&self, org_id: Uuid) -> DbResult<std::collections::HashSet<String>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT f.digest FROM version_files f JOIN dataset_versions v ON v.id = f.version_id WHERE v.org_id = $1
+             UNION SELECT v.config_digest FROM dataset_versions v WHERE v.org_id = $1",
+        )
+        .bind(org_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().collect())
+    }
+
     async fn setting_or_init(&self, key: &str, init: &str) -> DbResult<String> {
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)

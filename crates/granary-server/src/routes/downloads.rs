@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use granary_core::{Digest, Version};
@@ -162,6 +162,18 @@ pub async fn signed_file(
     let secret = s.link_secret().await?;
     verify(secret, &org, &digest, &file, expires, &sig, Utc::now().timestamp())?;
     let digest: Digest = digest.parse().map_err(|_| denied())?;
+    if s.config.download_redirect {
+        // The presigned URL lives no longer than the link that led to it.
+        let left = std::time::Duration::from_secs((expires - Utc::now().timestamp()).clamp(1, 3600) as u64);
+        if let Some(url) = s.blobs.presigned_get(&org, &digest, left).await? {
+            let mut resp = axum::http::StatusCode::TEMPORARY_REDIRECT.into_response();
+            resp.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&url).map_err(ApiError::internal)?,
+            );
+            return Ok(resp);
+        }
+    }
     let mut resp = serve_blob(&s, &org, &digest, &headers, method == Method::HEAD).await?;
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);

@@ -3,6 +3,7 @@
 mod auth_errors;
 mod discovery;
 mod downloads;
+mod gc;
 mod helpers;
 mod oci_v2;
 mod publish;
