@@ -28,7 +28,7 @@ start)
     su postgres -s /bin/sh -c "$bin/pg_ctl -D $state/pg -l $state/pglog/pg.log -w -o '-c listen_addresses=127.0.0.1 -p $pg_port -k $state/pg -c max_connections=300 -c fsync=off' start" >/dev/null
   fi
   if ! curl -s -o /dev/null "http://127.0.0.1:$s3_port/"; then
-    nohup moto_server -H 127.0.0.1 -p "$s3_port" >"$state/moto.log" 2>&1 &
+    nohup python3 -m moto.server -H 127.0.0.1 -p "$s3_port" >"$state/moto.log" 2>&1 &
     echo $! >"$state/moto.pid"
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break; sleep 0.1; done
   fi
