@@ -46,6 +46,9 @@ pub enum BlobError {
     Timeout(String),
     #[error("{0}")]
     Config(String),
+    /// The store could not be reached at all (start-up check).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<object_store::Error> for BlobError {
@@ -64,7 +67,8 @@ impl From<object_store::Error> for BlobError {
                     }
                     cause = c.source();
                 }
-                if msg.contains("timed out") || msg.contains("timeout") || msg.contains("deadline") {
+                // (The message also echoes the retry settings, `retry_timeout: …`.)
+                if msg.contains("timed out") || msg.contains("deadline has elapsed") {
                     BlobError::Timeout(msg)
                 } else {
                     BlobError::Backend(msg)
@@ -199,6 +203,14 @@ impl BlobStore {
         let prefix = parsed.path().trim_matches('/').to_string();
         let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
         let mut allow_http = false;
+        // Credentials come from AWS_* variables. Falling back to the instance metadata
+        // service is opt-in (`credentials=instance`), so a missing variable is a clear error
+        // rather than a request to a link-local address.
+        let env_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+            || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
+        let mut instance_credentials = false;
         for (k, v) in parsed.query_pairs() {
             b = match k.as_ref() {
                 "endpoint" => {
@@ -207,12 +219,19 @@ impl BlobStore {
                 }
                 "region" => b.with_region(v.as_ref()),
                 "virtual_hosted" => b.with_virtual_hosted_style_request(v == "true"),
-                other => {
-                    return Err(BlobError::Config(format!(
-                        "unknown blob store option {other:?}: use endpoint, region or virtual_hosted"
-                    )))
+                "credentials" if v == "instance" => {
+                    instance_credentials = true;
+                    b
                 }
+                other => return Err(BlobError::Config(format!(
+                    "unknown blob store option {other:?}: use endpoint, region, virtual_hosted or credentials=instance"
+                ))),
             };
+        }
+        if !env_credentials && !instance_credentials {
+            return Err(BlobError::Config(
+                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or add credentials=instance to the blob store URL to use the instance's role)".into(),
+            ));
         }
         let client = object_store::ClientOptions::new()
             .with_allow_http(allow_http)
@@ -243,10 +262,16 @@ impl BlobStore {
     pub async fn check(&self) -> BlobResult<()> {
         match self.store().head(&ObjPath::from("granary-probe")).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(BlobError::Backend(format!(
-                "cannot reach the blob store {}: {e}",
-                self.inner.describe
-            ))),
+            Err(e) => {
+                let detail = match BlobError::from(e) {
+                    BlobError::Backend(m) | BlobError::Timeout(m) => m,
+                    other => other.to_string(),
+                };
+                Err(BlobError::Unavailable(format!(
+                    "cannot reach the blob store {}: {detail}",
+                    self.inner.describe
+                )))
+            }
         }
     }
 

@@ -21,6 +21,9 @@ pub enum DbError {
     /// The database answered with an error or could not be reached.
     #[error("metadata database error: {0}")]
     Backend(String),
+    /// The database could not be reached or opened at all (start-up).
+    #[error("{0}")]
+    Unavailable(String),
     /// Stored data could not be decoded: a bug or a corrupted database.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),

@@ -16,7 +16,13 @@ pub async fn ensure_initial_admin(db: &dyn MetadataStore) -> DbResult<Option<Ini
     if db.user_count().await? > 0 {
         return Ok(None);
     }
-    let user = db.create_user("admin", "admin@localhost").await?;
+    // Several servers may start at once on an empty shared database: one creates the
+    // owner, the others find it taken and carry on.
+    let user = match db.create_user("admin", "admin@localhost").await {
+        Ok(u) => u,
+        Err(granary_db::DbError::AlreadyExists(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let org = match db.org_by_key("default").await? {
         Some(org) => org,
         None => db.create_org("default", "Default").await?,

@@ -198,7 +198,7 @@ impl From<DbError> for ApiError {
                     "the metadata database did not answer in time; retry shortly",
                 )
             }
-            DbError::Backend(cause) => {
+            DbError::Backend(cause) | DbError::Unavailable(cause) => {
                 tracing::warn!(%cause, "metadata database error");
                 ApiError::new(
                     ErrorKind::BadGateway,
@@ -236,6 +236,13 @@ impl From<BlobError> for ApiError {
                 )
             }
             BlobError::Config(cause) => ApiError::internal(cause),
+            BlobError::Unavailable(cause) => {
+                tracing::warn!(%cause, "object store unavailable");
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    "the object store answered with an error; retry shortly",
+                )
+            }
         }
     }
 }

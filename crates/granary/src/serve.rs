@@ -187,7 +187,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GRANARY_LOG")
-                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
+                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn,object_store=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

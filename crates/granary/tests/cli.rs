@@ -493,3 +493,60 @@ fn list_pull_publish_activity_and_delete() {
     );
     assert!(fails(&run(root, &["dataset", "info", "qa"])).contains("(HTTP 404)"));
 }
+
+#[test]
+fn unreachable_backends_stop_start_up_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        clean(&mut cmd)
+            .current_dir(tmp.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test");
+        cmd.output().unwrap()
+    };
+    let err = fails(&serve(&[
+        "--database-url",
+        "postgres://granary:hunter2@127.0.0.1:1/granary",
+    ]));
+    assert!(
+        err.starts_with("error: metadata database: cannot connect to postgres://granary:***@127.0.0.1:1/granary"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password is never printed: {err}");
+    let err = fails(&serve(&["--database-url", "mysql://x"]));
+    assert!(err.contains("unsupported database URL scheme \"mysql\""), "{err}");
+    let err = fails(&serve(&[
+        "--blob-store",
+        "s3://bucket?endpoint=http://127.0.0.1:1&region=us-east-1",
+    ]));
+    assert!(
+        err.starts_with("error: blob store: cannot reach the blob store s3://bucket/"),
+        "{err}"
+    );
+    let mut no_credentials = Command::new(BIN);
+    clean(&mut no_credentials).current_dir(tmp.path()).args([
+        "serve",
+        "--blob-store",
+        "s3://bucket?endpoint=http://127.0.0.1:1",
+    ]);
+    no_credentials
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE");
+    no_credentials
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    let err = fails(&no_credentials.output().unwrap());
+    assert!(err.starts_with("error: blob store: no S3 credentials"), "{err}");
+    let err = fails(&serve(&["--blob-store", "gs://bucket"]));
+    assert!(err.contains("unsupported blob store \"gs\""), "{err}");
+    let err = fails(&serve(&["--download-mode", "teleport"]));
+    assert_eq!(err, "error: invalid download mode \"teleport\": use stream or redirect");
+}

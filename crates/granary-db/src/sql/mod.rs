@@ -68,6 +68,20 @@ pub async fn create_postgres_database(server_url: &str, name: &str) -> DbResult<
     Ok(url.to_string())
 }
 
+/// Drops database `name` on the PostgreSQL server of `server_url`, closing its connections.
+pub async fn drop_postgres_database(server_url: &str, name: &str) -> DbResult<()> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DbError::Backend(format!("invalid database name {name:?}")));
+    }
+    let mut conn = AnyConnection::connect(server_url).await.map_err(map_err)?;
+    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Opens (creating if needed) a SQLite file and brings its schema up to date.
     pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
@@ -92,6 +106,15 @@ impl SqlStore {
         if dialect == Dialect::Sqlite && !url.contains("mode=") {
             url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
+        // One plain connection first: a refused or misconfigured database fails here at once,
+        // with its own message, rather than as a pool timeout.
+        {
+            use sqlx::Connection;
+            let conn = AnyConnection::connect(&url).await.map_err(|e| {
+                DbError::Unavailable(format!("cannot connect to {}: {}", redact(&url), root_message(&e)))
+            })?;
+            let _ = conn.close().await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
@@ -109,10 +132,7 @@ impl SqlStore {
             })
             .connect(&url)
             .await
-            .map_err(|e| match map_err(e) {
-                DbError::Backend(m) | DbError::Timeout(m) => DbError::Backend(format!("cannot connect to {}: {m}", redact(&url))),
-                other => other,
-            })?;
+            .map_err(|e| DbError::Unavailable(format!("cannot connect to {}: {}", redact(&url), root_message(&e))))?;
         let migrator = match dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
@@ -120,7 +140,7 @@ impl SqlStore {
         migrator
             .run(&pool)
             .await
-            .map_err(|e| DbError::Backend(format!("migration failed: {e}")))?;
+            .map_err(|e| DbError::Unavailable(format!("migrating {} failed: {e}", redact(&url))))?;
         Ok(SqlStore { pool, dialect })
     }
 
@@ -133,6 +153,15 @@ impl SqlStore {
         };
         self.pool.begin_with(begin).await.map_err(map_err)
     }
+}
+
+/// The innermost cause of an error, which names what actually went wrong.
+fn root_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 fn map_err(e: sqlx::Error) -> DbError {

@@ -3,6 +3,7 @@
 mod auth_errors;
 mod discovery;
 mod downloads;
+mod failures;
 mod gc;
 mod helpers;
 mod oci_v2;
