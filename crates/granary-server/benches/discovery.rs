@@ -4,6 +4,7 @@
 //!
 //!   cargo bench -p granary-server --bench discovery
 //!   GRANARY_BENCH_VERSIONS=100000 GRANARY_BENCH_EVENTS=10000000 cargo bench -p granary-server --bench discovery
+//!   GRANARY_BENCH_DATABASE_URL=postgres://…/granary_bench cargo bench -p granary-server --bench discovery
 //!
 //! Prints the median, 95th percentile and maximum of 40 runs per query, in milliseconds.
 
@@ -35,7 +36,11 @@ async fn run() {
     let dir = std::env::var("GRANARY_BENCH_DATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| tmp.path().to_path_buf());
-    let store = SqlStore::open_sqlite(&dir.join("granary.db")).await.unwrap();
+    // PostgreSQL when GRANARY_BENCH_DATABASE_URL is set (e.g. postgres://…/granary_bench).
+    let store = match std::env::var("GRANARY_BENCH_DATABASE_URL") {
+        Ok(url) => SqlStore::connect(&url).await.unwrap(),
+        Err(_) => SqlStore::open_sqlite(&dir.join("granary.db")).await.unwrap(),
+    };
     if store.org_by_key("org-00").await.unwrap().is_none() {
         let spec = seed::SeedSpec {
             orgs: 50,

@@ -291,14 +291,14 @@ impl TestApp {
     /// A second server on the same metadata and blob stores (its own catalog and caches),
     /// as another replica behind a load balancer would be.
     pub fn twin(&self) -> TestApp {
-        let state = AppState::new(
-            self.state.db.clone(),
-            self.state.blobs.clone(),
-            ServerConfig {
-                public_url: Some("http://registry.test".into()),
-                ..Default::default()
-            },
-        );
+        self.twin_with(|_| {})
+    }
+
+    /// A second server on the same stores, with its settings changed by `f`.
+    pub fn twin_with(&self, f: impl FnOnce(&mut ServerConfig)) -> TestApp {
+        let mut config = ServerConfig { public_url: Some("http://registry.test".into()), ..Default::default() };
+        f(&mut config);
+        let state = AppState::new(self.state.db.clone(), self.state.blobs.clone(), config);
         TestApp {
             router: app(state.clone()),
             state,

@@ -128,3 +128,29 @@ backend_test! {
     assert_eq!(b.get("/api/v1/org/default/datasets/race/versions", &b.admin).await.json()["total"], 1);
     }
 }
+
+backend_test! {
+    async fn redirect_mode_sends_links_to_presigned_urls(app) {
+    let data = parquet(33);
+    let r = app.publish(&app.admin, "default", "direct", "1.0.0", &[("t.parquet", data.clone())], json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let redirecting = app.twin_with(|c| c.download_redirect = true);
+    let d = redirecting.post_json("/api/v1/org/default/datasets/direct/1.0.0/download", &app.admin, &json!({"format": "raw"})).await.json();
+    let r = redirecting.fetch_link(d["url"].as_str().unwrap(), None).await;
+    if r.status == StatusCode::TEMPORARY_REDIRECT {
+        // S3: the bytes come straight from the object store, with a signature of its own
+        let location = r.header("location").to_string();
+        assert!(location.contains("X-Amz-Signature="), "{location}");
+        let got = reqwest::get(&location).await.unwrap();
+        assert_eq!(got.status(), reqwest::StatusCode::OK);
+        assert_eq!(got.bytes().await.unwrap().as_ref(), data.as_slice());
+    } else {
+        // a local store cannot sign URLs: the bytes are streamed
+        assert_eq!((r.status, r.body.as_ref()), (StatusCode::OK, data.as_slice()));
+    }
+    // a tampered link is refused before any redirect
+    let bad = d["url"].as_str().unwrap().replace("t.parquet", "u.parquet");
+    assert_eq!(redirecting.fetch_link(&bad, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/org/default/datasets/direct", &app.admin).await.json()["download_count"], 1);
+    }
+}
