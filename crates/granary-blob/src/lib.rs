@@ -223,9 +223,11 @@ impl BlobStore {
                     instance_credentials = true;
                     b
                 }
-                other => return Err(BlobError::Config(format!(
+                other => {
+                    return Err(BlobError::Config(format!(
                     "unknown blob store option {other:?}: use endpoint, region, virtual_hosted or credentials=instance"
-                ))),
+                )))
+                }
             };
         }
         if !env_credentials && !instance_credentials {

@@ -92,3 +92,34 @@ async fn a_metadata_database_that_goes_away_is_502() {
         )
     );
 }
+
+#[tokio::test]
+async fn several_servers_starting_at_once_migrate_and_bootstrap_once() {
+    let Some((db_url, _)) = crate::helpers::scale_out_urls() else {
+        eprintln!("skipped: set GRANARY_TEST_DATABASE_URL and GRANARY_TEST_S3_URL to run against PostgreSQL");
+        return;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let url = granary_db::sql::create_postgres_database(&db_url, &name).await.unwrap();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let db = granary_db::sql::SqlStore::connect(&url).await.unwrap();
+                granary_server::bootstrap::ensure_initial_admin(&db)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for s in starts {
+        created += s.await.unwrap() as usize;
+    }
+    assert_eq!(created, 1, "exactly one server creates the owner");
+    let db = granary_db::sql::SqlStore::connect(&url).await.unwrap();
+    use granary_db::MetadataStore;
+    assert_eq!(db.list_users().await.unwrap().len(), 1);
+    assert_eq!(db.list_api_keys(None).await.unwrap().len(), 1);
+}

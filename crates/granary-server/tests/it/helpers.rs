@@ -296,7 +296,10 @@ impl TestApp {
 
     /// A second server on the same stores, with its settings changed by `f`.
     pub fn twin_with(&self, f: impl FnOnce(&mut ServerConfig)) -> TestApp {
-        let mut config = ServerConfig { public_url: Some("http://registry.test".into()), ..Default::default() };
+        let mut config = ServerConfig {
+            public_url: Some("http://registry.test".into()),
+            ..Default::default()
+        };
         f(&mut config);
         let state = AppState::new(self.state.db.clone(), self.state.blobs.clone(), config);
         TestApp {
