@@ -39,44 +39,33 @@ pub fn router(state: AppState) -> Router {
         // Signed download links: the signature is the credential.
         .route("/files/{org}/{digest}/{file}", get(downloads::signed_file));
 
-    // OCI distribution, as the official client uses it under /api/v1 ...
-    let api_oci = Router::new()
-        .route("/api/v1/{org}/blobs/{digest}", get(oci::org_blob))
-        .route("/api/v1/{org}/{name}/blobs/{digest}", get(oci::repo_blob))
-        .route("/api/v1/{org}/{name}/blobs/uploads/", post(oci::start_upload))
-        .route("/api/v1/{org}/{name}/blobs/uploads", post(oci::start_upload))
-        .route(
-            "/api/v1/{org}/{name}/blobs/uploads/{id}",
-            get(oci::upload_status)
-                .patch(oci::patch_upload)
-                .put(oci::finish_upload)
-                .delete(oci::cancel_upload),
-        )
-        .route(
-            "/api/v1/{org}/{name}/manifests/{reference}",
-            get(oci::manifest).put(oci::put_manifest),
-        )
-        .route("/api/v1/{org}/{name}/tags/list", get(oci::tags));
-
-    // ... and at the standard root for generic OCI tools.
-    let v2 = Router::new()
+    // OCI distribution: under /api/v1 as the official client uses it (plus its org-wide blob
+    // route), and at the standard root for generic OCI tools.
+    let api_oci = oci_routes("/api/v1").route("/api/v1/{org}/blobs/{digest}", get(oci::org_blob));
+    let v2 = oci_routes("/v2")
         .route("/v2/", get(oci::base))
-        .route("/v2", get(oci::base))
-        .route("/v2/{org}/{name}/blobs/{digest}", get(oci::repo_blob))
-        .route("/v2/{org}/{name}/blobs/uploads/", post(oci::start_upload))
-        .route("/v2/{org}/{name}/blobs/uploads", post(oci::start_upload))
-        .route(
-            "/v2/{org}/{name}/blobs/uploads/{id}",
-            get(oci::upload_status)
-                .patch(oci::patch_upload)
-                .put(oci::finish_upload)
-                .delete(oci::cancel_upload),
-        )
-        .route(
-            "/v2/{org}/{name}/manifests/{reference}",
-            get(oci::manifest).put(oci::put_manifest),
-        )
-        .route("/v2/{org}/{name}/tags/list", get(oci::tags));
+        .route("/v2", get(oci::base));
 
     rest.merge(api_oci).merge(v2).with_state(state)
+}
+
+/// The repository routes of the OCI distribution protocol under `root`.
+fn oci_routes(root: &str) -> Router<AppState> {
+    let repo = format!("{root}/{{org}}/{{name}}");
+    Router::new()
+        .route(&format!("{repo}/blobs/{{digest}}"), get(oci::repo_blob))
+        .route(&format!("{repo}/blobs/uploads/"), post(oci::start_upload))
+        .route(&format!("{repo}/blobs/uploads"), post(oci::start_upload))
+        .route(
+            &format!("{repo}/blobs/uploads/{{id}}"),
+            get(oci::upload_status)
+                .patch(oci::patch_upload)
+                .put(oci::finish_upload)
+                .delete(oci::cancel_upload),
+        )
+        .route(
+            &format!("{repo}/manifests/{{reference}}"),
+            get(oci::manifest).put(oci::put_manifest),
+        )
+        .route(&format!("{repo}/tags/list"), get(oci::tags))
 }
