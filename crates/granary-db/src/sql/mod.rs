@@ -24,7 +24,7 @@ mod builder;
 pub mod seed;
 
 /// Events folded per transaction, so one fold never holds locks for long.
-const FOLD_BATCH: i64 = 20_000;
+const FOLD_BATCH: i64 = 5_000;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1013,56 +1013,45 @@ impl MetadataStore for SqlStore {
             } else {
                 ""
             };
-            let rows = sqlx::query(&format!(
-                "SELECT seq, org_id, version_id, dataset_name, user_id FROM download_events
-                 WHERE folded = 0 ORDER BY seq LIMIT {FOLD_BATCH}{lock}"
+            let seqs: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT seq FROM download_events WHERE folded = 0 ORDER BY seq LIMIT {FOLD_BATCH}{lock}"
             ))
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
-            if rows.is_empty() {
+            if seqs.is_empty() {
                 return Ok(folded);
             }
-            let mut per_version: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-            let mut per_key: std::collections::HashMap<(String, String, String), i64> =
-                std::collections::HashMap::new();
-            let mut seqs = Vec::with_capacity(rows.len());
-            for r in &rows {
-                seqs.push(r.try_get::<i64, _>("seq").map_err(map_err)?);
-                *per_version.entry(get_str(r, "version_id")?).or_default() += 1;
-                let key = (
-                    get_str(r, "org_id")?,
-                    get_str(r, "dataset_name")?,
-                    get_str(r, "user_id")?,
-                );
-                *per_key.entry(key).or_default() += 1;
-            }
-            for (version_id, n) in &per_version {
-                sqlx::query("UPDATE dataset_versions SET download_count = download_count + $2 WHERE id = $1")
-                    .bind(version_id)
-                    .bind(n)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-            for ((org, dataset, user), n) in &per_key {
-                sqlx::query(
-                    "INSERT INTO download_totals (org_id, dataset_name, user_id, n) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = download_totals.n + excluded.n",
-                )
-                .bind(org)
-                .bind(dataset)
-                .bind(user)
-                .bind(n)
+            // The batch, by sequence number, in each of the three statements below.
+            let batch = |sql: &str, tail: &str| {
+                let mut qb = builder::SqlBuilder::new(sql);
+                qb.push_list(seqs.iter().copied()).push(tail);
+                qb
+            };
+            batch(
+                "UPDATE dataset_versions SET download_count = download_count + c.n
+                 FROM (SELECT version_id, COUNT(*) AS n FROM download_events WHERE seq IN (",
+                ") GROUP BY version_id) AS c WHERE dataset_versions.id = c.version_id",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            batch(
+                "INSERT INTO download_totals (org_id, dataset_name, user_id, n)
+                 SELECT org_id, dataset_name, user_id, COUNT(*) FROM download_events WHERE seq IN (",
+                ") GROUP BY org_id, dataset_name, user_id
+                 ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = download_totals.n + excluded.n",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            batch("UPDATE download_events SET folded = 1 WHERE seq IN (", ")")
+                .build()
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            }
-            for chunk in seqs.chunks(1000) {
-                let mut qb = builder::SqlBuilder::new("UPDATE download_events SET folded = 1 WHERE seq IN (");
-                qb.push_list(chunk.iter().copied()).push(")");
-                qb.build().execute(&mut *tx).await.map_err(map_err)?;
-            }
             tx.commit().await.map_err(map_err)?;
             folded += seqs.len() as u64;
         }
