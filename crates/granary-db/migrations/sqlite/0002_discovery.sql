@@ -24,9 +24,9 @@ CREATE TABLE catalog_changes (
 );
 
 -- Download events: append-only, the source of truth for counts and the activity feed.
--- A fold adds a batch of unfolded events to the counters and marks them folded, in one
--- transaction; reads add the events not folded yet. Counts are exact at any moment, and
--- no download waits on a shared counter row.
+-- A fold moves a batch of pending events into the counters in one transaction; reads add
+-- what is still pending. Counts are exact at any moment, and no download waits on a shared
+-- counter row.
 CREATE TABLE download_events (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     id            TEXT NOT NULL UNIQUE,
@@ -38,15 +38,23 @@ CREATE TABLE download_events (
     user_id       TEXT NOT NULL,
     username      TEXT NOT NULL,
     user_org      TEXT,
-    created_at    TEXT NOT NULL,
-    folded        INTEGER NOT NULL DEFAULT 0
+    created_at    TEXT NOT NULL
 );
 CREATE INDEX download_events_org ON download_events(org_id, seq);
 CREATE INDEX download_events_org_user ON download_events(org_id, user_id, seq);
 CREATE INDEX download_events_org_dataset ON download_events(org_id, dataset_name, seq);
-CREATE INDEX download_events_unfolded ON download_events(seq) WHERE folded = 0;
-CREATE INDEX download_events_unfolded_version ON download_events(version_id) WHERE folded = 0;
-CREATE INDEX download_events_unfolded_org ON download_events(org_id, user_id, dataset_name) WHERE folded = 0;
+
+-- Events not yet added to the counters: written with each event, deleted by the fold that
+-- counts them. It stays small, so reads add it cheaply and the event table is never updated.
+CREATE TABLE download_pending (
+    seq           INTEGER PRIMARY KEY,
+    org_id        TEXT NOT NULL,
+    version_id    TEXT NOT NULL,
+    dataset_name  TEXT NOT NULL,
+    user_id       TEXT NOT NULL
+);
+CREATE INDEX download_pending_version ON download_pending(version_id);
+CREATE INDEX download_pending_org ON download_pending(org_id, user_id, dataset_name);
 
 -- Folded counts per (org, dataset, user), for activity totals.
 CREATE TABLE download_totals (

@@ -41,13 +41,13 @@ pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Ve
         .push_bind(q.offset as i64);
     let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
     let events = rows.iter().map(event_from).collect::<DbResult<Vec<_>>>()?;
-    // Folded totals plus the events not folded yet, in one statement (one snapshot): exact,
+    // Folded totals plus the events still pending, in one statement (one snapshot): exact,
     // and cheap at any volume.
     let mut qb = SqlBuilder::new("SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
     push_activity_where(&mut qb, q);
-    qb.push(") + (SELECT COUNT(*) FROM download_events WHERE ");
+    qb.push(") + (SELECT COUNT(*) FROM download_pending WHERE ");
     push_activity_where(&mut qb, q);
-    qb.push(" AND folded = 0) AS BIGINT)");
+    qb.push(") AS BIGINT)");
     let total: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
     Ok((events, total as u64))
 }

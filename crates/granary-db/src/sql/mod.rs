@@ -296,14 +296,13 @@ fn dataset_from(row: &AnyRow) -> DbResult<Dataset> {
     })
 }
 
-/// Columns of a version row (`v`); `download_count` includes events not yet folded.
+/// Columns of a version row (`v`); `download_count` includes events still pending.
 const VERSION_COLS: &str =
     "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.version, v.manifest_digest,
     v.manifest, v.config_digest, v.format, v.data_schema, v.row_count, v.file_size_bytes, v.size_category,
     v.summary, v.pretty_name, v.license, v.language, v.tags, v.task_categories, v.origin, v.splits,
     v.artifacts_hash, v.created_at, v.updated_at,
-    v.download_count + (SELECT COUNT(*) FROM download_events e WHERE e.version_id = v.id AND e.folded = 0)
-        AS download_count";
+    v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS download_count";
 
 const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.summary, v.tags,
     v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at";
@@ -971,6 +970,8 @@ impl MetadataStore for SqlStore {
         // Time-ordered ids keep the unique index append-only.
         let id = Uuid::now_v7();
         let t = now();
+        // The event and its pending mark commit together: a download is never half-recorded.
+        let mut tx = self.begin_write().await?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO download_events (id, org_id, version_id, dataset_name, version, split, user_id, username, user_org, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
@@ -985,9 +986,21 @@ impl MetadataStore for SqlStore {
         .bind(&ev.username)
         .bind(&ev.user_org)
         .bind(ts(t))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO download_pending (seq, org_id, version_id, dataset_name, user_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(seq)
+        .bind(ev.org_id.to_string())
+        .bind(ev.version_id.to_string())
+        .bind(&ev.dataset_name)
+        .bind(ev.user_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
         Ok(DownloadEvent {
             id,
             seq,
@@ -1014,7 +1027,7 @@ impl MetadataStore for SqlStore {
                 ""
             };
             let seqs: Vec<i64> = sqlx::query_scalar(&format!(
-                "SELECT seq FROM download_events WHERE folded = 0 ORDER BY seq LIMIT {FOLD_BATCH}{lock}"
+                "SELECT seq FROM download_pending ORDER BY seq LIMIT {FOLD_BATCH}{lock}"
             ))
             .fetch_all(&mut *tx)
             .await
@@ -1030,7 +1043,7 @@ impl MetadataStore for SqlStore {
             };
             batch(
                 "UPDATE dataset_versions SET download_count = download_count + c.n
-                 FROM (SELECT version_id, COUNT(*) AS n FROM download_events WHERE seq IN (",
+                 FROM (SELECT version_id, COUNT(*) AS n FROM download_pending WHERE seq IN (",
                 ") GROUP BY version_id) AS c WHERE dataset_versions.id = c.version_id",
             )
             .build()
@@ -1039,7 +1052,7 @@ impl MetadataStore for SqlStore {
             .map_err(map_err)?;
             batch(
                 "INSERT INTO download_totals (org_id, dataset_name, user_id, n)
-                 SELECT org_id, dataset_name, user_id, COUNT(*) FROM download_events WHERE seq IN (",
+                 SELECT org_id, dataset_name, user_id, COUNT(*) FROM download_pending WHERE seq IN (",
                 ") GROUP BY org_id, dataset_name, user_id
                  ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = download_totals.n + excluded.n",
             )
@@ -1047,7 +1060,7 @@ impl MetadataStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            batch("UPDATE download_events SET folded = 1 WHERE seq IN (", ")")
+            batch("DELETE FROM download_pending WHERE seq IN (", ")")
                 .build()
                 .execute(&mut *tx)
                 .await

@@ -283,8 +283,24 @@ pub async fn seed(
             progress(&format!("{written} events"));
         }
     }
-    store.fold_downloads().await?;
-    progress("folded download counts");
+    // Nothing is pending: the counters are computed from the events in one pass each.
+    sqlx::query(
+        "UPDATE dataset_versions SET download_count = c.n
+         FROM (SELECT version_id, COUNT(*) AS n FROM download_events GROUP BY version_id) AS c
+         WHERE dataset_versions.id = c.version_id",
+    )
+    .execute(&store.pool)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO download_totals (org_id, dataset_name, user_id, n)
+         SELECT org_id, dataset_name, user_id, COUNT(*) FROM download_events WHERE true GROUP BY org_id, dataset_name, user_id
+         ON CONFLICT (org_id, dataset_name, user_id) DO UPDATE SET n = excluded.n",
+    )
+    .execute(&store.pool)
+    .await
+    .map_err(map_err)?;
+    progress("counted downloads");
     sqlx::query("ANALYZE").execute(&store.pool).await.map_err(map_err)?;
     Ok((orgs.len(), versions.len(), written))
 }
