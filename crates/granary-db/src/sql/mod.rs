@@ -24,7 +24,7 @@ mod builder;
 pub mod seed;
 
 /// Events folded per transaction, so one fold never holds locks for long.
-const FOLD_BATCH: i64 = 5_000;
+const FOLD_BATCH: i64 = 1_000;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

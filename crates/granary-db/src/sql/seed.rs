@@ -172,7 +172,7 @@ pub async fn seed(
                 summary,
             ));
         }
-        for chunk in rows.chunks(500) {
+        for chunk in rows.chunks(100) {
             let mut qb: SqlBuilder = SqlBuilder::new(
                 "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                  config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, license, tags,
@@ -237,12 +237,12 @@ pub async fn seed(
     progress("versions");
 
     // download events: most land in the first org, so one org's feed is the deep one
-    let batch = 2000;
+    let batch = 200;
     let mut written = 0usize;
     let start = now - Duration::days(365);
     while written < spec.events && !versions.is_empty() {
         let mut tx = store.begin_write().await?;
-        for _ in 0..50 {
+        for _ in 0..500 {
             let n = batch.min(spec.events - written);
             if n == 0 {
                 break;
