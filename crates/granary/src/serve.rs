@@ -216,6 +216,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let base = r.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
     if let Some(first) = ensure_initial_admin(db.as_ref()).await? {
+        std::fs::create_dir_all(&r.data_dir)
+            .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
         let key_file = r.data_dir.join("initial-admin-key");
         write_secret(&key_file, &format!("{}\n", first.key))
             .with_context(|| format!("cannot write {}", key_file.display()))?;

@@ -550,3 +550,42 @@ fn unreachable_backends_stop_start_up_with_one_line() {
     let err = fails(&serve(&["--download-mode", "teleport"]));
     assert_eq!(err, "error: invalid download mode \"teleport\": use stream or redirect");
 }
+
+/// The CLI end to end against a server on PostgreSQL + S3, when those are configured.
+#[test]
+fn scale_out_round_trip() {
+    let (Ok(db_url), Ok(s3_url)) = (
+        std::env::var("GRANARY_TEST_DATABASE_URL"),
+        std::env::var("GRANARY_TEST_S3_URL"),
+    ) else {
+        eprintln!("skipped: set GRANARY_TEST_DATABASE_URL and GRANARY_TEST_S3_URL to run against PostgreSQL + S3");
+        return;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt
+        .block_on(granary_db::sql::create_postgres_database(&db_url, &name))
+        .unwrap();
+    let (base, query) = s3_url.split_once('?').unwrap_or((&s3_url, ""));
+    let blobs = format!("{}/{name}?{query}", base.trim_end_matches('/'));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let s = start(root, &["--database-url", &url, "--blob-store", &blobs]);
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let dir = dataset_dir(root, "pgqa", "2.0.0");
+    assert!(
+        ok(&run(root, &["dataset", "push", dir.to_str().unwrap()])).starts_with("Pushed default/pgqa@2.0.0 (sha256:")
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(root, &["dataset", "list", "--json"]))).unwrap();
+    assert_eq!(listed["total"], 1);
+    let out = root.join("out");
+    ok(&run(root, &["dataset", "pull", "pgqa", "-o", out.to_str().unwrap()]));
+    assert_eq!(
+        std::fs::read(out.join("data/train.parquet")).unwrap(),
+        std::fs::read(dir.join("data/train.parquet")).unwrap()
+    );
+    let a: serde_json::Value = serde_json::from_str(&ok(&run(root, &["dataset", "activity", "--json"]))).unwrap();
+    assert_eq!(a["total"], 1);
+    ok(&run(root, &["dataset", "delete", "pgqa@2.0.0", "--yes"]));
+    assert!(fails(&run(root, &["dataset", "info", "pgqa"])).contains("(HTTP 404)"));
+}
