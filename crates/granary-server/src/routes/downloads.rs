@@ -152,10 +152,12 @@ pub async fn signed_file(
     State(s): State<AppState>,
     method: Method,
     Path((org, digest, file)): Path<(String, String, String)>,
-    Query(p): Query<LinkParams>,
+    query: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let denied = || ApiError::forbidden("this download link is invalid or has expired; request a new one");
+    // A query that does not even parse was tampered with, like a wrong signature.
+    let Ok(Query(p)) = query else { return Err(denied()) };
     let (Some(expires), Some(sig)) = (p.expires.and_then(|e| e.parse::<i64>().ok()), p.sig) else {
         return Err(denied());
     };

@@ -94,6 +94,7 @@ backend_test! {
         url.replace(&Digest::of(&train).to_string(), &test_digest),
         url.replace("train.parquet", "test.parquet"),
         url.split("&sig=").next().unwrap().to_string(),
+        format!("{url}&expires=1"),
     ] {
         let r = app.fetch_link(&bad, None).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{bad}");
