@@ -425,7 +425,8 @@ impl BlobStore {
         Ok((info, offset))
     }
 
-    async fn upload_info(&self, id: Uuid) -> BlobResult<UploadInfo> {
+    /// The session's record, without counting its bytes.
+    pub async fn upload_info(&self, id: Uuid) -> BlobResult<UploadInfo> {
         let bytes = match self.store().get(&info_key(id)).await {
             Ok(r) => r.bytes().await?,
             Err(object_store::Error::NotFound { .. }) => return Err(BlobError::UploadNotFound),

@@ -184,21 +184,22 @@ pub async fn start_upload(
     Ok(upload_response(StatusCode::ACCEPTED, &location, info.id, 0))
 }
 
-/// The session named in the path, which must belong to this org and dataset.
-async fn session(s: &AppState, org: &str, name: &str, id: &str) -> ApiResult<(UploadInfo, u64)> {
+/// The session named in the path, which must belong to this org and dataset. Reads only the
+/// session's record, not its bytes.
+async fn session(s: &AppState, org: &str, name: &str, id: &str) -> ApiResult<UploadInfo> {
     let unknown = || {
         ApiError::not_found("upload session not found; start a new one with POST …/blobs/uploads/")
             .oci("BLOB_UPLOAD_UNKNOWN")
     };
     let id = Uuid::parse_str(id).map_err(|_| unknown())?;
-    let (info, offset) = s.blobs.upload_status(id).await.map_err(|e| match e {
+    let info = s.blobs.upload_info(id).await.map_err(|e| match e {
         granary_blob::BlobError::UploadNotFound => unknown(),
         e => e.into(),
     })?;
     if info.org != org || info.repo != name {
         return Err(unknown());
     }
-    Ok((info, offset))
+    Ok(info)
 }
 
 pub async fn upload_status(
@@ -209,7 +210,8 @@ pub async fn upload_status(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     writable(&s, &caller, &org, &name).await?;
-    let (info, offset) = session(&s, &org, &name, &id).await?;
+    let info = session(&s, &org, &name, &id).await?;
+    let (_, offset) = s.blobs.upload_status(info.id).await?;
     let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
     Ok(upload_response(StatusCode::NO_CONTENT, &location, info.id, offset))
 }
@@ -236,7 +238,7 @@ pub async fn patch_upload(
     body: Body,
 ) -> ApiResult<Response> {
     writable(&s, &caller, &org, &name).await?;
-    let (info, _) = session(&s, &org, &name, &id).await?;
+    let info = session(&s, &org, &name, &id).await?;
     let start = content_range_start(&headers)?;
     let (_, offset) = s.blobs.append(info.id, start, body.into_data_stream()).await?;
     let location = upload_location(&s, &headers, &uri, &org, &name, info.id);
@@ -256,7 +258,7 @@ pub async fn finish_upload(
     let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
         ApiError::bad_request("finishing an upload needs ?digest=sha256:<hex>").oci("DIGEST_INVALID")
     })?)?;
-    let (info, _) = session(&s, &org, &name, &id).await?;
+    let info = session(&s, &org, &name, &id).await?;
     let start = content_range_start(&headers)?;
     s.blobs.append(info.id, start, body.into_data_stream()).await?;
     s.blobs.finish(info.id, &digest).await?;
@@ -269,7 +271,7 @@ pub async fn cancel_upload(
     Path((org, name, id)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     writable(&s, &caller, &org, &name).await?;
-    let (info, _) = session(&s, &org, &name, &id).await?;
+    let info = session(&s, &org, &name, &id).await?;
     s.blobs.discard(info.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
