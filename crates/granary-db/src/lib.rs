@@ -7,6 +7,7 @@ pub mod sql;
 pub use model::*;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use granary_core::{Digest, Role, Version};
 use uuid::Uuid;
 
@@ -53,6 +54,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn authenticate(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>>;
     async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>>;
     async fn revoke_api_key(&self, id: Uuid) -> DbResult<bool>;
+    /// Opens a browser session for a key (and drops sessions that have expired).
+    async fn create_session(&self, token_hash: &str, key_id: Uuid, expires_at: DateTime<Utc>) -> DbResult<()>;
+    /// The live session's key and user: unexpired, and its key not revoked.
+    async fn session(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>>;
+    async fn delete_session(&self, token_hash: &str) -> DbResult<()>;
 
     // datasets
     /// Creates the version (and its dataset, if new) in one transaction.

@@ -129,6 +129,7 @@ pub struct CatalogRow {
     pub org_id: Uuid,
     pub name: String,
     pub full_name: String,
+    pub version: Version,
     pub is_public: bool,
     pub summary: Option<String>,
     pub tags: Vec<String>,

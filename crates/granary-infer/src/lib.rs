@@ -3,6 +3,7 @@
 //! so callers choose where the bytes come from; this crate knows nothing of storage or HTTP.
 //! Memory stays bounded whatever the file size: only a prefix is kept for type inference.
 
+mod preview;
 mod types;
 
 use arrow_schema::Schema;
@@ -11,6 +12,7 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
+pub use preview::{preview_parquet, preview_reader, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
 pub use types::arrow_type_name;
 
 /// How many bytes of a text file are kept for type inference.

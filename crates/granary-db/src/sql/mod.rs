@@ -273,6 +273,21 @@ fn user_from(row: &AnyRow) -> DbResult<User> {
     })
 }
 
+/// A live key and its user, from a row of `key_*` columns joined with `users`.
+fn live_key_from(row: &AnyRow) -> DbResult<(ApiKey, User)> {
+    let user = user_from(row)?;
+    let key = ApiKey {
+        id: get_uuid(row, "key_id")?,
+        user_id: user.id,
+        username: user.username.clone(),
+        name: get_str(row, "key_name")?,
+        prefix: get_str(row, "prefix")?,
+        created_at: get_ts(row, "key_created_at")?,
+        revoked_at: None,
+    };
+    Ok((key, user))
+}
+
 fn key_from(row: &AnyRow) -> DbResult<ApiKey> {
     Ok(ApiKey {
         id: get_uuid(row, "id")?,
@@ -304,7 +319,7 @@ const VERSION_COLS: &str =
     v.artifacts_hash, v.created_at, v.updated_at,
     v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS download_count";
 
-const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.summary, v.tags,
+const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.version, v.is_public, v.summary, v.tags,
     v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at";
 
 fn catalog_from(row: &AnyRow) -> DbResult<CatalogRow> {
@@ -314,6 +329,7 @@ fn catalog_from(row: &AnyRow) -> DbResult<CatalogRow> {
         org_id: get_uuid(row, "org_id")?,
         name: get_str(row, "name")?,
         full_name: get_str(row, "full_name")?,
+        version: get_parsed(row, "version")?,
         is_public: row.try_get::<i64, _>("is_public").map_err(map_err)? != 0,
         summary: row.try_get("summary").map_err(map_err)?,
         tags: get_json(row, "tags")?,
@@ -721,18 +737,7 @@ impl MetadataStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let user = user_from(&row)?;
-        let key = ApiKey {
-            id: get_uuid(&row, "key_id")?,
-            user_id: user.id,
-            username: user.username.clone(),
-            name: get_str(&row, "key_name")?,
-            prefix: get_str(&row, "prefix")?,
-            created_at: get_ts(&row, "key_created_at")?,
-            revoked_at: None,
-        };
-        Ok(Some((key, user)))
+        row.map(|r| live_key_from(&r)).transpose()
     }
 
     async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>> {
@@ -755,6 +760,47 @@ impl MetadataStore for SqlStore {
             .await
             .map_err(map_err)?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn create_session(&self, token_hash: &str, key_id: Uuid, expires_at: DateTime<Utc>) -> DbResult<()> {
+        let t = now();
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+            .bind(ts(t))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("INSERT INTO web_sessions (token_hash, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash)
+            .bind(key_id.to_string())
+            .bind(ts(t))
+            .bind(ts(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>> {
+        let row = sqlx::query(
+            "SELECT k.id AS key_id, k.name AS key_name, k.prefix, k.created_at AS key_created_at, u.*
+             FROM web_sessions s JOIN api_keys k ON k.id = s.key_id JOIN users u ON u.id = k.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND k.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(ts(now()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| live_key_from(&r)).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn publish_version(&self, new: NewVersion) -> DbResult<PublishOutcome> {

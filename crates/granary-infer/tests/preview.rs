@@ -1,0 +1,109 @@
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use granary_core::DataFormat;
+use granary_infer::{preview_parquet, preview_reader, InferError, MAX_CELL_CHARS};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn batch(from: i64, n: i64) -> RecordBatch {
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(from..from + n));
+    let names: ArrayRef = Arc::new(StringArray::from_iter(
+        (from..from + n).map(|i| (i % 3 != 0).then(|| format!("row {i}"))),
+    ));
+    RecordBatch::try_from_iter([("id", ids), ("name", names)]).unwrap()
+}
+
+fn rows(p: &granary_infer::Preview) -> Vec<Value> {
+    p.rows.iter().map(|r| Value::Object(r.clone())).collect()
+}
+
+#[tokio::test]
+async fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_max_row_group_size(50)
+        .build();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch(0, 1).schema(), Some(props))
+            .unwrap();
+    w.write(&batch(0, 500)).unwrap();
+    w.close().unwrap();
+    let file = tokio::fs::File::open(&path).await.unwrap();
+    let p = preview_parquet(file, 70).await.unwrap();
+    assert_eq!(p.columns, vec![("id".into(), "int64".into()), ("name".into(), "string".into())]);
+    assert_eq!(p.rows.len(), 70, "two row groups of 50 are needed for 70 rows");
+    assert_eq!(rows(&p)[0], json!({"id": 0, "name": null}));
+    assert_eq!(rows(&p)[68], json!({"id": 68, "name": "row 68"}));
+    assert_eq!(rows(&p)[69], json!({"id": 69, "name": null}));
+    // more than the cap is cut to 100
+    let file = tokio::fs::File::open(&path).await.unwrap();
+    assert_eq!(preview_parquet(file, 1000).await.unwrap().rows.len(), 100);
+}
+
+#[test]
+fn csv_preview_keeps_types_nulls_and_order() {
+    let data = "id,text,score\n1,\"two\nlines\",0.5\n2,,1.5\n3,\"a,b\",2\n";
+    let p = preview_reader(DataFormat::Csv, data.as_bytes(), 2).unwrap();
+    assert_eq!(
+        rows(&p),
+        vec![json!({"id": 1, "text": "two\nlines", "score": 0.5}), json!({"id": 2, "text": null, "score": 1.5})]
+    );
+    let keys: Vec<&String> = p.rows[0].keys().collect();
+    assert_eq!(keys, ["id", "text", "score"]);
+}
+
+#[test]
+fn json_array_preview_stops_reading_after_enough_rows() {
+    // Everything after the first 100 objects is garbage: a preview never reads that far.
+    let mut data = String::from("[");
+    for i in 0..150 {
+        data.push_str(&format!("{{\"i\": {i}, \"s\": \"<script>{i}\"}},"));
+    }
+    data.push_str("this is not json");
+    let p = preview_reader(DataFormat::Json, data.as_bytes(), 100).unwrap();
+    assert_eq!(p.rows.len(), 100);
+    assert_eq!(rows(&p)[99], json!({"i": 99, "s": "<script>99"}));
+    // a short array is read whole; a broken short one is an error
+    let p = preview_reader(DataFormat::Json, &b" [{\"a\": 1}, {\"a\": null}]"[..], 10).unwrap();
+    assert_eq!(rows(&p), vec![json!({"a": 1}), json!({"a": null})]);
+    let err = preview_reader(DataFormat::Json, &b"[{\"a\": 1}, oops"[..], 10).unwrap_err();
+    assert!(matches!(err, InferError::Json(_)), "{err}");
+}
+
+#[test]
+fn jsonl_preview_and_long_cells() {
+    let long = "x".repeat(MAX_CELL_CHARS + 50);
+    let data = format!("{{\"a\": 1, \"t\": \"{long}\"}}\n\n{{\"a\": 2}}\n{{\"a\": 3}}\n");
+    let p = preview_reader(DataFormat::Jsonl, data.as_bytes(), 2).unwrap();
+    assert_eq!(p.rows.len(), 2);
+    let cut = p.rows[0]["t"].as_str().unwrap();
+    assert_eq!(cut.chars().count(), MAX_CELL_CHARS + 1);
+    assert!(cut.ends_with('…'));
+    assert_eq!(rows(&p)[1], json!({"a": 2, "t": null}));
+}
+
+#[test]
+fn arrow_ipc_file_with_lz4_and_stream() {
+    let b = batch(0, 30);
+    let mut file = Vec::new();
+    let opts = arrow_ipc::writer::IpcWriteOptions::default()
+        .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+        .unwrap();
+    let mut w = arrow_ipc::writer::FileWriter::try_new_with_options(&mut file, &b.schema(), opts).unwrap();
+    w.write(&b).unwrap();
+    w.write(&batch(30, 30)).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    let p = preview_reader(DataFormat::Arrow, &file[..], 40).unwrap();
+    assert_eq!(p.rows.len(), 40);
+    assert_eq!(rows(&p)[35], json!({"id": 35, "name": "row 35"}));
+
+    let mut stream = Vec::new();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut stream, &b.schema()).unwrap();
+    w.write(&b).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    let p = preview_reader(DataFormat::Feather, &stream[..], 5).unwrap();
+    assert_eq!(rows(&p)[3], json!({"id": 3, "name": null}));
+}
