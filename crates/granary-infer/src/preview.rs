@@ -164,8 +164,7 @@ fn preview_jsonl<R: BufRead>(reader: R, limit: usize) -> Result<Preview, InferEr
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v: Value =
-            serde_json::from_slice(&line).map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))?;
+        let v: Value = serde_json::from_slice(&line).map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))?;
         if !v.is_object() {
             return Err(InferError::Json(format!("line {}: expected a JSON object", i + 1)));
         }
@@ -196,7 +195,13 @@ fn preview_json<R: Read>(reader: R, limit: usize) -> Result<Preview, InferError>
     }
     let mut values = Vec::with_capacity(limit);
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let read = serde::Deserializer::deserialize_seq(&mut de, FirstElements { out: &mut values, limit });
+    let read = serde::Deserializer::deserialize_seq(
+        &mut de,
+        FirstElements {
+            out: &mut values,
+            limit,
+        },
+    );
     // Stopping early is reported as an error by the deserializer; what was read is kept.
     if values.len() < limit {
         read.map_err(|e| InferError::Json(e.to_string()))?;

@@ -31,7 +31,10 @@ async fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
     w.close().unwrap();
     let file = tokio::fs::File::open(&path).await.unwrap();
     let p = preview_parquet(file, 70).await.unwrap();
-    assert_eq!(p.columns, vec![("id".into(), "int64".into()), ("name".into(), "string".into())]);
+    assert_eq!(
+        p.columns,
+        vec![("id".into(), "int64".into()), ("name".into(), "string".into())]
+    );
     assert_eq!(p.rows.len(), 70, "two row groups of 50 are needed for 70 rows");
     assert_eq!(rows(&p)[0], json!({"id": 0, "name": null}));
     assert_eq!(rows(&p)[68], json!({"id": 68, "name": "row 68"}));
@@ -47,7 +50,10 @@ fn csv_preview_keeps_types_nulls_and_order() {
     let p = preview_reader(DataFormat::Csv, data.as_bytes(), 2).unwrap();
     assert_eq!(
         rows(&p),
-        vec![json!({"id": 1, "text": "two\nlines", "score": 0.5}), json!({"id": 2, "text": null, "score": 1.5})]
+        vec![
+            json!({"id": 1, "text": "two\nlines", "score": 0.5}),
+            json!({"id": 2, "text": null, "score": 1.5})
+        ]
     );
     let keys: Vec<&String> = p.rows[0].keys().collect();
     assert_eq!(keys, ["id", "text", "score"]);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod gc;
 pub mod links;
+mod preview;
 mod publish;
 mod routes;
 mod wire;

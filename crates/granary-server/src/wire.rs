@@ -176,3 +176,44 @@ impl OrgOut {
         }
     }
 }
+
+#[derive(Serialize)]
+pub struct ColumnOut {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The body of the preview endpoint.
+#[derive(Serialize)]
+pub struct PreviewOut {
+    pub name: String,
+    pub version: String,
+    /// The split shown; null when the version has no splits (then all its files are read).
+    pub split: Option<String>,
+    /// The files the rows came from, in order.
+    pub files: Vec<String>,
+    pub columns: Vec<ColumnOut>,
+    /// One object per row, keys in column order.
+    pub rows: Vec<Map<String, Value>>,
+    pub limit: u64,
+}
+
+impl PreviewOut {
+    pub fn new(r: &VersionRecord, p: crate::preview::SplitPreview, limit: u64) -> Self {
+        PreviewOut {
+            name: r.full_name.clone(),
+            version: r.version.to_string(),
+            split: p.split,
+            files: p.files,
+            columns: p
+                .preview
+                .columns
+                .into_iter()
+                .map(|(name, kind)| ColumnOut { name, kind })
+                .collect(),
+            rows: p.preview.rows,
+            limit,
+        }
+    }
+}

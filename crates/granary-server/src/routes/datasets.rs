@@ -4,10 +4,16 @@ use axum::extract::{Path, State};
 use axum::Json;
 use granary_core::{validate_dataset_name, Version};
 
+use granary_infer::MAX_PREVIEW_ROWS;
+use serde::Deserialize;
+
+use super::discovery::bounded;
 use crate::access::not_found;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::wire::{DatasetDetail, VersionsOut};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::extract::ApiQuery;
+use crate::preview::{default_split, preview_split};
+use crate::wire::{DatasetDetail, PreviewOut, VersionsOut};
 use crate::AppState;
 
 /// Accepts `name` or `org/name` (URL-encoded) as the dataset segment.
@@ -136,4 +142,34 @@ pub async fn visibility(
     Ok(Json(
         serde_json::json!({"name": format!("{org}/{name}"), "is_public": body.is_public}),
     ))
+}
+
+#[derive(Deserialize)]
+pub struct PreviewParams {
+    split: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET …/{name}/{version}/preview?split=&limit=`: the first rows of a split as JSON.
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name, version)): Path<(String, String, String)>,
+    ApiQuery(p): ApiQuery<PreviewParams>,
+) -> ApiResult<Json<PreviewOut>> {
+    let mut errors = Vec::new();
+    let limit = bounded(&mut errors, "limit", p.limit, 20, 1, MAX_PREVIEW_ROWS as i64);
+    let version: Result<Version, _> = version.parse();
+    if let Err(e) = &version {
+        errors.push(FieldError::new(&["path", "version"], e.to_string(), "invalid_version"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let access = state.org_access(&caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    let rec = state.visible_version(&access, name, version.ok()).await?;
+    let split = p.split.filter(|s| !s.is_empty()).or_else(|| default_split(&rec));
+    let out = preview_split(&state, &rec, split, limit as usize).await?;
+    Ok(Json(PreviewOut::new(&rec, out, limit)))
 }

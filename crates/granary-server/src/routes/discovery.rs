@@ -85,7 +85,14 @@ pub struct ListOut {
     total_pages: u64,
 }
 
-fn bounded(errors: &mut Vec<FieldError>, name: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> u64 {
+pub(super) fn bounded(
+    errors: &mut Vec<FieldError>,
+    name: &str,
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> u64 {
     let v = value.unwrap_or(default);
     if v < min || v > max {
         let msg = if max == i64::MAX {

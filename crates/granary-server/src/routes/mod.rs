@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router {
             get(datasets::version).delete(datasets::delete),
         )
         .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/preview",
+            get(datasets::preview),
+        )
+        .route(
             "/api/v1/org/{org}/datasets/{name}/{version}/download",
             post(downloads::download),
         )
