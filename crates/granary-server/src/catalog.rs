@@ -67,6 +67,9 @@ pub struct ListQuery {
     pub dir: SortDir,
     pub offset: u64,
     pub limit: u64,
+    /// One hit per dataset: its highest version among those that match (the web catalog's
+    /// cards). Totals and paging then count datasets, not versions.
+    pub group: bool,
 }
 
 /// Facet values with their counts, most frequent first.
@@ -108,6 +111,7 @@ impl Interner {
 
 struct Entry {
     id: Uuid,
+    version: granary_core::Version,
     summary_lc: Box<str>,
     tags: Box<[u32]>,
     tasks: Box<[u32]>,
@@ -191,6 +195,7 @@ impl Index {
             let s = &mut self.strings;
             let entry = Entry {
                 id: r.id,
+                version: r.version,
                 summary_lc: r.summary.as_deref().unwrap_or("").to_lowercase().into(),
                 tags: r.tags.iter().map(|t| s.intern(t)).collect(),
                 tasks: r.task_categories.iter().map(|t| s.intern(t)).collect(),
@@ -282,6 +287,16 @@ impl Index {
             .filter(|(_, _, p)| p.all())
             .map(|(d, e, _)| (d, e))
             .collect();
+        if q.group {
+            let mut best: HashMap<*const DatasetEntry, &Entry> = HashMap::new();
+            for (d, e) in &hits {
+                let slot = best.entry(*d as *const DatasetEntry).or_insert(e);
+                if e.version > slot.version {
+                    *slot = e;
+                }
+            }
+            hits.retain(|(d, e)| std::ptr::eq(best[&(*d as *const DatasetEntry)], *e));
+        }
         let total = hits.len() as u64;
         let cmp = |a: &(&DatasetEntry, &Entry), b: &(&DatasetEntry, &Entry)| -> Ordering {
             let key = match q.sort {

@@ -15,21 +15,21 @@ use crate::wire::{iso, DatasetSummary};
 use crate::AppState;
 
 /// The filters shared by the list and facets endpoints. Repeatable ones are repeated keys.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct FilterParams {
-    name: Option<String>,
-    search: Option<String>,
+    pub name: Option<String>,
+    pub search: Option<String>,
     #[serde(default)]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     #[serde(default)]
-    license: Vec<String>,
+    pub license: Vec<String>,
     #[serde(default)]
-    task_categories: Vec<String>,
+    pub task_categories: Vec<String>,
     #[serde(default)]
-    format: Vec<String>,
+    pub format: Vec<String>,
     #[serde(default)]
-    size_category: Vec<String>,
-    include_public: Option<bool>,
+    pub size_category: Vec<String>,
+    pub include_public: Option<bool>,
 }
 
 fn nonempty(v: Vec<String>) -> Vec<String> {
@@ -37,7 +37,7 @@ fn nonempty(v: Vec<String>) -> Vec<String> {
 }
 
 impl FilterParams {
-    fn into_filter(self) -> ListFilter {
+    pub fn into_filter(self) -> ListFilter {
         let name = self.name.filter(|n| !n.is_empty()).map(|n| match n.split_once('/') {
             Some((org, name)) => (Some(org.to_string()), name.to_string()),
             None => (None, n),
@@ -56,7 +56,7 @@ impl FilterParams {
 
 /// What the caller may list under `{org}`: all of it for members, its public datasets for
 /// others; with `include_public`, also every other org's public datasets.
-fn scope(access: &OrgAccess, include_public: bool) -> Scope {
+pub(crate) fn scope(access: &OrgAccess, include_public: bool) -> Scope {
     match (access.is_member(), include_public) {
         (true, false) => Scope::Org(access.org.id),
         (true, true) => Scope::OrgAndPublic(access.org.id),
@@ -106,17 +106,14 @@ pub(super) fn bounded(
     v as u64
 }
 
-pub async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
-    ApiQuery(p): ApiQuery<ListParams>,
-    ApiQuery(filter): ApiQuery<FilterParams>,
-) -> ApiResult<Json<ListOut>> {
-    let mut errors = Vec::new();
-    let page = bounded(&mut errors, "page", p.page, 1, 1, i64::MAX);
-    let limit = bounded(&mut errors, "limit", p.limit, 50, 1, 200);
-    let sort = match p.sort_by.as_deref().unwrap_or("created_at") {
+/// The list's sort key and direction (defaults `created_at`, `desc`); bad values are
+/// reported into `errors` and replaced by the defaults.
+pub(crate) fn parse_sort(
+    sort_by: Option<&str>,
+    sort_dir: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> (SortKey, SortDir) {
+    let sort = match sort_by.unwrap_or("created_at") {
         "name" => SortKey::Name,
         "created_at" => SortKey::CreatedAt,
         "updated_at" => SortKey::UpdatedAt,
@@ -131,7 +128,7 @@ pub async fn list(
             SortKey::CreatedAt
         }
     };
-    let dir = match p.sort_dir.as_deref().unwrap_or("desc") {
+    let dir = match sort_dir.unwrap_or("desc") {
         "asc" => SortDir::Asc,
         "desc" => SortDir::Desc,
         other => {
@@ -143,6 +140,32 @@ pub async fn list(
             SortDir::Desc
         }
     };
+    (sort, dir)
+}
+
+/// One page of versions in the catalog's order, read back from the store with exact counts.
+pub(crate) async fn list_rows(s: &AppState, q: &ListQuery) -> ApiResult<(Vec<granary_db::VersionRecord>, u64)> {
+    let (ids, total) = s.catalog.fresh(s.db.as_ref()).await?.list(q);
+    let mut found: std::collections::HashMap<Uuid, granary_db::VersionRecord> =
+        s.db.versions_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+    Ok((ids.iter().filter_map(|id| found.remove(id)).collect(), total))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(p): ApiQuery<ListParams>,
+    ApiQuery(filter): ApiQuery<FilterParams>,
+) -> ApiResult<Json<ListOut>> {
+    let mut errors = Vec::new();
+    let page = bounded(&mut errors, "page", p.page, 1, 1, i64::MAX);
+    let limit = bounded(&mut errors, "limit", p.limit, 50, 1, 200);
+    let (sort, dir) = parse_sort(p.sort_by.as_deref(), p.sort_dir.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -155,16 +178,9 @@ pub async fn list(
         dir,
         offset: (page - 1).saturating_mul(limit),
         limit,
+        group: false,
     };
-    let (ids, total) = s.catalog.fresh(s.db.as_ref()).await?.list(&q);
-    // Exact rows (and download counts) come from the store, in the catalog's order.
-    let mut found: std::collections::HashMap<Uuid, granary_db::VersionRecord> =
-        s.db.versions_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-    let rows: Vec<granary_db::VersionRecord> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    let (rows, total) = list_rows(&s, &q).await?;
     let total_pages = total.div_ceil(limit);
     Ok(Json(ListOut {
         datasets: rows.iter().map(DatasetSummary::new).collect(),
@@ -280,23 +296,7 @@ pub async fn activity(
         return Err(ApiError::validation(errors));
     }
     let access = s.org_access(&caller, &org).await?;
-    if !access.is_member() {
-        return Err(ApiError::forbidden(format!(
-            "download activity of organization {org} is visible to its members only"
-        )));
-    }
-    let dataset_name =
-        p.dataset_name
-            .filter(|d| !d.is_empty())
-            .map(|d| if d.contains('/') { d } else { format!("{org}/{d}") });
-    let q = ActivityQuery {
-        org_id: access.org.id,
-        user_id,
-        dataset_name,
-        offset,
-        limit,
-    };
-    let (events, total) = s.db.list_downloads(&q).await?;
+    let (events, total) = feed(&s, &access, user_id, p.dataset_name.as_deref(), offset, limit).await?;
     Ok(Json(ActivityOut {
         events: events
             .into_iter()
@@ -316,4 +316,37 @@ pub async fn activity(
         offset,
         total,
     }))
+}
+
+/// The org's download events (members only), newest first, and how many match.
+/// `dataset_name` is `name` or `org/name`.
+pub(crate) async fn feed(
+    s: &AppState,
+    access: &OrgAccess,
+    user_id: Option<Uuid>,
+    dataset_name: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> ApiResult<(Vec<granary_db::DownloadEvent>, u64)> {
+    let org = &access.org.key;
+    if !access.is_member() {
+        return Err(ApiError::forbidden(format!(
+            "download activity of organization {org} is visible to its members only"
+        )));
+    }
+    let dataset_name = dataset_name.filter(|d| !d.is_empty()).map(|d| {
+        if d.contains('/') {
+            d.to_string()
+        } else {
+            format!("{org}/{d}")
+        }
+    });
+    let q = ActivityQuery {
+        org_id: access.org.id,
+        user_id,
+        dataset_name,
+        offset,
+        limit,
+    };
+    Ok(s.db.list_downloads(&q).await?)
 }

@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use granary_core::{Digest, Version};
-use granary_db::NewDownload;
+use granary_db::{NewDownload, VersionRecord};
 use serde::{Deserialize, Serialize};
 
 use super::datasets::local_name;
 use super::oci::base_url;
+use crate::access::OrgAccess;
 use crate::auth::Caller;
 use crate::blobs::serve_blob;
 use crate::error::{ApiError, ApiResult};
@@ -28,19 +29,19 @@ pub struct DownloadBody {
 
 #[derive(Serialize)]
 pub struct FileLink {
-    path: String,
-    split: Option<String>,
-    digest: String,
-    size: u64,
-    url: String,
+    pub path: String,
+    pub split: Option<String>,
+    pub digest: String,
+    pub size: u64,
+    pub url: String,
 }
 
 #[derive(Serialize)]
 pub struct DownloadOut {
-    status: &'static str,
-    url: String,
-    expires_at: String,
-    files: Vec<FileLink>,
+    pub status: &'static str,
+    pub url: String,
+    pub expires_at: String,
+    pub files: Vec<FileLink>,
 }
 
 pub async fn download(
@@ -64,7 +65,23 @@ pub async fn download(
     let access = s.org_access(&caller, &org).await?;
     let name = local_name(&org, &name)?;
     let rec = s.visible_version(&access, name, Some(version)).await?;
-    let primary = match &body.split {
+    grant(&s, &caller, &headers, &access, &rec, body.split).await.map(Json)
+}
+
+/// Records one download event of `rec` by `caller` and hands out signed links to its
+/// files. `split` names the split asked for (its first file is the primary link); none
+/// means the whole version (primary: the train split's file, else the first file).
+pub(crate) async fn grant(
+    s: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    access: &OrgAccess,
+    rec: &VersionRecord,
+    split: Option<String>,
+) -> ApiResult<DownloadOut> {
+    let org = &access.org.key;
+    let version = rec.version;
+    let primary = match &split {
         Some(split) => rec
             .files
             .iter()
@@ -105,7 +122,7 @@ pub async fn download(
         dataset_name: rec.full_name.clone(),
         version,
         // The split asked for; none when the whole version was requested.
-        split: body.split.clone(),
+        split: split.clone(),
         user_id: caller.user.id,
         username: caller.user.username.clone(),
         user_org,
@@ -115,13 +132,13 @@ pub async fn download(
     let secret = s.link_secret().await?;
     let expires = Utc::now() + chrono::Duration::from_std(s.config.link_ttl).unwrap_or(chrono::Duration::hours(1));
     let exp = expires.timestamp();
-    let base = base_url(&s, &headers);
+    let base = base_url(s, headers);
     let link = |digest: &Digest, path: &str| {
         let file = file_segment(path);
         let sig = sign(secret, &org, &digest.to_string(), &file, exp);
         format!("{base}/files/{org}/{digest}/{file}?expires={exp}&sig={sig}")
     };
-    Ok(Json(DownloadOut {
+    Ok(DownloadOut {
         status: "ready",
         url: link(&primary.digest, &primary.path),
         expires_at: iso(expires),
@@ -136,7 +153,7 @@ pub async fn download(
                 url: link(&f.digest, &f.path),
             })
             .collect(),
-    }))
+    })
 }
 
 /// Kept as text: a link whose values do not parse was tampered with, which is 403, not 400.
