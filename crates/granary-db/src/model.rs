@@ -102,7 +102,6 @@ pub struct VersionRecord {
     pub manifest: String,
     pub config_digest: Digest,
     pub meta: VersionMeta,
-    /// In path order.
     /// In path order; empty in list results.
     pub files: Vec<FileRecord>,
     /// Exact: folded count plus events not yet folded.

@@ -15,6 +15,7 @@ pub mod links;
 mod preview;
 mod publish;
 mod routes;
+pub mod ui;
 mod wire;
 
 use axum::extract::Request;
@@ -98,6 +99,9 @@ pub fn with_edge_layers(router: Router) -> Router {
 async fn envelope_everything(req: Request, next: Next) -> Response {
     let oci = req.uri().path().starts_with("/v2/") || req.uri().path() == "/v2";
     let resp = next.run(req).await;
+    if resp.extensions().get::<ui::HtmlPage>().is_some() {
+        return resp;
+    }
     let status = resp.status();
     let rendered = resp.extensions().get::<error::Rendered>().cloned();
     match rendered {

@@ -17,7 +17,7 @@ use crate::wire::{DatasetDetail, PreviewOut, VersionsOut};
 use crate::AppState;
 
 /// Accepts `name` or `org/name` (URL-encoded) as the dataset segment.
-pub(super) fn local_name<'a>(org: &str, name: &'a str) -> ApiResult<&'a str> {
+pub(crate) fn local_name<'a>(org: &str, name: &'a str) -> ApiResult<&'a str> {
     let name = match name.split_once('/') {
         Some((o, n)) if o == org => n,
         _ => name,

@@ -1,9 +1,9 @@
 //! The route table: every path the server answers, in one place. `get` routes answer
 //! `HEAD` too; handlers that stream bodies check the method and skip the body for `HEAD`.
 
-mod datasets;
-mod discovery;
-mod downloads;
+pub(crate) mod datasets;
+pub(crate) mod discovery;
+pub(crate) mod downloads;
 mod oci;
 mod platform;
 
@@ -50,7 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", get(oci::base))
         .route("/v2", get(oci::base));
 
-    rest.merge(api_oci).merge(v2).with_state(state)
+    rest.merge(api_oci)
+        .merge(v2)
+        .merge(crate::ui::router())
+        .with_state(state)
 }
 
 /// The repository routes of the OCI distribution protocol under `root`.

@@ -10,4 +10,5 @@ mod oci_v2;
 mod preview;
 mod publish;
 mod scale;
+mod ui;
 mod uploads;

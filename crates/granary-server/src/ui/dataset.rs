@@ -1,0 +1,248 @@
+//! The dataset page (one version: summary, badges, origin, schema, files with counted
+//! download buttons, and a preview of any split) and its download action.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect};
+use granary_core::Version;
+use granary_db::VersionRecord;
+use granary_infer::MAX_PREVIEW_ROWS;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::catalog::badges;
+use super::view::{self, bytes, count, query, when};
+use super::{parse_form, HtmlPage, UiError, UiResult, Viewer};
+use crate::preview::{default_split, preview_split, SplitPreview};
+use crate::routes::datasets::local_name;
+use crate::routes::downloads::grant;
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    version: Option<String>,
+    split: Option<String>,
+}
+
+fn parse_version(v: &str) -> UiResult<Version> {
+    v.parse()
+        .map_err(|e: granary_core::VersionError| UiError::bad_request(e.to_string()))
+}
+
+pub async fn page(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, name)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> UiResult {
+    let version = match q.version.as_deref().filter(|v| !v.is_empty()) {
+        Some(v) => Some(parse_version(v)?),
+        None => None,
+    };
+    let access = s.org_access(&viewer.caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    let rec = s.visible_version(&access, name, version).await?;
+    let versions = s.db.list_versions(access.org.id, name).await?;
+    let split = q.split.filter(|s| !s.is_empty()).or_else(|| default_split(&rec));
+    let preview = preview_split(&s, &rec, split.clone(), MAX_PREVIEW_ROWS).await;
+    let title = rec.meta.pretty_name.clone().unwrap_or_else(|| rec.full_name.clone());
+    let m = &rec.meta;
+    let base = format!("/orgs/{org}/datasets/{name}");
+    let mut splits: Vec<&str> = rec.files.iter().filter_map(|f| f.split.as_deref()).collect();
+    splits.dedup();
+
+    let body = html! {
+        nav.crumbs aria-label="Breadcrumb" {
+            a href={ "/orgs/" (org) } { (org) } " / " span { (name) }
+        }
+        div.title {
+            h1 { (title) }
+            form.version method="get" action=(base) data-autosubmit {
+                label for="version" { "Version" }
+                select #version name="version" {
+                    @for v in &versions {
+                        option value=(v) selected[*v == rec.version] {
+                            (v) @if Some(v) == versions.first() { " (latest)" }
+                        }
+                    }
+                }
+                button type="submit" { "Show" }
+            }
+        }
+        p.fullname { (rec.full_name) "@" (rec.version) }
+        @if let Some(sm) = &m.summary { p.summary { (sm) } }
+        (badges(&rec))
+        dl.facts {
+            div { dt { "Visibility" } dd { @if rec.is_public { "Public" } @else { "Private" } } }
+            div { dt { "Rows" } dd { (count(m.row_count)) } }
+            div { dt { "Size" } dd { (bytes(m.file_size_bytes)) } }
+            div { dt { "Downloads" } dd { (count(rec.download_count)) } }
+            div { dt { "Published" } dd { (when(rec.created_at)) } }
+            @if let Some(langs) = &m.language {
+                div { dt { "Languages" } dd { (langs.join(", ")) } }
+            }
+        }
+        @if let Some(origin) = &m.origin {
+            section aria-labelledby="origin-h" {
+                h2 #origin-h { "Origin" }
+                dl.origin {
+                    @for (k, v) in origin {
+                        div { dt { (k) } dd { (json_text(v)) } }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="schema-h" {
+            h2 #schema-h { "Schema" }
+            div.scroll {
+                table.schema {
+                    thead { tr { th scope="col" { "Column" } th scope="col" { "Type" } } }
+                    tbody {
+                        @for (col, ty) in &m.data_schema {
+                            tr { td { code { (col) } } td { code { (ty) } } }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="files-h" {
+            h2 #files-h { "Files" }
+            p.hint { "Each download is counted and appears in the organization's activity." }
+            div.scroll {
+                table.files {
+                    thead { tr {
+                        th scope="col" { "File" } th scope="col" { "Split" } th scope="col" { "Size" }
+                        th scope="col" { "Digest" } th scope="col" { span.visually-hidden { "Download" } }
+                    } }
+                    tbody {
+                        @for f in &rec.files {
+                            tr {
+                                td { code { (f.path) } }
+                                td { (f.split.as_deref().unwrap_or("—")) }
+                                td.num { (bytes(f.size)) }
+                                td { code.digest title=(f.digest) { (short_digest(&f.digest.to_string())) } }
+                                td {
+                                    form.inline method="post" action={ (base) "/" (rec.version) "/download" } {
+                                        input type="hidden" name="csrf" value=(viewer.csrf);
+                                        input type="hidden" name="file" value=(f.path);
+                                        button type="submit" aria-label={ "Download " (f.path) } { "Download" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.digests {
+                "Manifest " code { (rec.manifest_digest) } br;
+                "Artifacts hash " code { (m.artifacts_hash) }
+            }
+        }
+        section #preview aria-labelledby="preview-h" {
+            h2 #preview-h { "Preview" }
+            @if splits.len() > 1 {
+                nav.splits aria-label="Splits" {
+                    @for sp in &splits {
+                        @let href = format!("{base}{}#preview", query(&[("version", rec.version.to_string()), ("split", sp.to_string())]));
+                        @if split.as_deref() == Some(*sp) {
+                            a href=(href) aria-current="page" { (sp) }
+                        } @else {
+                            a href=(href) { (sp) }
+                        }
+                    }
+                }
+            }
+            (preview_table(&rec, preview))
+        }
+    };
+    Ok(view::page(&title, Some(&viewer), Some(&org), body))
+}
+
+fn short_digest(d: &str) -> String {
+    match d.split_once(':') {
+        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}…", &hex[..12]),
+        _ => d.to_string(),
+    }
+}
+
+/// A JSON value as plain text: strings as they are, everything else as JSON.
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn preview_table(rec: &VersionRecord, preview: Result<SplitPreview, crate::error::ApiError>) -> Markup {
+    match preview {
+        Err(e) => html! { p.error role="alert" { "No preview: " (e.detail) } },
+        Ok(p) => html! {
+            p.hint {
+                "First " (p.preview.rows.len()) " rows"
+                @if let Some(sp) = &p.split { " of the " strong { (sp) } " split" }
+                " of " (rec.full_name) "@" (rec.version) "."
+            }
+            div.scroll {
+                table.preview {
+                    thead { tr {
+                        th scope="col" { "#" }
+                        @for (c, _) in &p.preview.columns { th scope="col" { (c) } }
+                    } }
+                    tbody {
+                        @for (i, row) in p.preview.rows.iter().enumerate() {
+                            tr {
+                                td.num { (i + 1) }
+                                @for (c, _) in &p.preview.columns {
+                                    @let v = row.get(c).unwrap_or(&Value::Null);
+                                    @if v.is_null() { td.null { "null" } } @else { td { (json_text(v)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct DownloadForm {
+    #[serde(default)]
+    csrf: String,
+    file: String,
+}
+
+/// `POST …/{version}/download`: counts one download of the file and sends the browser to
+/// its signed link.
+pub async fn download(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((org, name, version)): Path<(String, String, String)>,
+    body: Bytes,
+) -> UiResult {
+    let form: DownloadForm = parse_form(&body)?;
+    viewer.check_csrf(&form.csrf)?;
+    let version = parse_version(&version)?;
+    let access = s.org_access(&viewer.caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    let rec = s.visible_version(&access, name, Some(version)).await?;
+    let file = rec
+        .files
+        .iter()
+        .find(|f| f.path == form.file)
+        .ok_or_else(|| UiError::not_found(format!("{}@{version} has no file {:?}", rec.full_name, form.file)))?;
+    let out = grant(&s, &viewer.caller, &headers, &access, &rec, file.split.clone()).await?;
+    let url = out
+        .files
+        .iter()
+        .find(|l| l.path == file.path)
+        .map(|l| l.url.clone())
+        .ok_or_else(|| UiError::not_found("the file has no link"))?;
+    let mut resp = Redirect::to(&url).into_response();
+    resp.extensions_mut().insert(HtmlPage);
+    Ok(resp)
+}

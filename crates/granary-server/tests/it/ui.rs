@@ -1,0 +1,480 @@
+//! The web UI, page by page, through the real router: sign-in and sessions, CSRF, the
+//! catalog, dataset, activity and settings pages, escaping, and who may see what.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use granary_core::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::backend_test;
+use crate::helpers::{parquet, Resp, TestApp};
+
+/// A browser: keeps the session cookie between requests.
+struct Browser<'a> {
+    app: &'a TestApp,
+    session: Option<String>,
+}
+
+fn set_cookie(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string()
+}
+
+fn html(r: &Resp) -> String {
+    String::from_utf8(r.body.to_vec()).unwrap()
+}
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a csrf field") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    serde_html_form::to_string(pairs).unwrap()
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Browser { app, session: None }
+    }
+
+    async fn request(&self, method: Method, uri: &str, body: Option<String>) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(s) = &self.session {
+            b = b.header("cookie", format!("granary_session={s}"));
+        }
+        let body = match body {
+            Some(f) => {
+                b = b.header("content-type", "application/x-www-form-urlencoded");
+                Body::from(f)
+            }
+            None => Body::empty(),
+        };
+        self.app.send(b.body(body).unwrap()).await
+    }
+
+    async fn get(&self, uri: &str) -> Resp {
+        self.request(Method::GET, uri, None).await
+    }
+
+    async fn post(&self, uri: &str, pairs: &[(&str, &str)]) -> Resp {
+        self.request(Method::POST, uri, Some(form(pairs))).await
+    }
+
+    /// Signs in through the form, as a person would.
+    async fn sign_in(app: &'a TestApp, key: &str) -> Browser<'a> {
+        let r = sign_in_post(app, key, "/").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", html(&r));
+        Browser {
+            app,
+            session: Some(cookie_value(&set_cookie(&r, "granary_session").unwrap())),
+        }
+    }
+}
+
+/// GETs the sign-in form and posts `key` with the form's token and cookie.
+async fn sign_in_post(app: &TestApp, key: &str, next: &str) -> Resp {
+    let page = app.send(Request::get("/sign-in").body(Body::empty()).unwrap()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let pre = cookie_value(&set_cookie(&page, "granary_sign_in").unwrap());
+    let token = csrf(&html(&page));
+    assert_eq!(
+        pre, token,
+        "double-submit: the cookie and the field carry the same token"
+    );
+    let req = Request::post("/sign-in")
+        .header("cookie", format!("granary_sign_in={pre}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form(&[("api_key", key), ("csrf", &token), ("next", next)])))
+        .unwrap();
+    app.send(req).await
+}
+
+const XSS_SCRIPT: &str = "<script>alert(1)</script>";
+const XSS_ATTR: &str = "\"><img src=x onerror=alert(2)>";
+
+fn assert_escaped(page: &str) {
+    assert!(!page.contains("<script>alert"), "raw script tag in page");
+    assert!(!page.contains("<img src=x"), "raw img tag in page");
+    assert!(!page.contains("onerror=alert(2)>\""), "attribute breakout");
+}
+
+backend_test!(
+    async fn sign_in_session_cookie_and_sign_out(app) {
+        // pages need a session
+        let r = app.send(Request::get("/orgs/default?search=x").body(Body::empty()).unwrap()).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.header("location"), "/sign-in?next=%2Forgs%2Fdefault%3Fsearch%3Dx");
+
+        // a wrong key re-renders the form with one clear line
+        let r = sign_in_post(&app, "gra_wrong", "/").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(html(&r).contains("That API key is not valid or has been revoked. Check it and try again."));
+        assert!(set_cookie(&r, "granary_session").is_none());
+
+        // without the sign-in form's cookie the post is refused (login CSRF)
+        let req = Request::post("/sign-in")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form(&[("api_key", &app.admin), ("csrf", "forged")])))
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(set_cookie(&r, "granary_session").is_none());
+
+        // the right key: a session cookie and on to `next`
+        let r = sign_in_post(&app, &app.admin, "/orgs/default?search=x").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.header("location"), "/orgs/default?search=x");
+        let c = set_cookie(&r, "granary_session").unwrap();
+        assert!(c.contains("; Path=/; HttpOnly; SameSite=Lax; Max-Age=604800"), "{c}");
+        assert!(!c.contains("Secure"), "plain http: no Secure flag");
+        // only local destinations
+        let r = sign_in_post(&app, &app.admin, "//evil.example/").await;
+        assert_eq!(r.header("location"), "/");
+
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let r = b.get("/").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.header("location"), "/orgs/default");
+        let page = b.get("/orgs/default").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+        assert_eq!(page.header("cache-control"), "no-store");
+        assert!(page.header("content-security-policy").contains("script-src 'self'"));
+        let body = html(&page);
+        assert!(body.contains("Signed in as <strong>admin</strong>"));
+
+        // sign-out needs the session's CSRF token
+        let r = b.post("/sign-out", &[("csrf", "nope")]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(b.get("/orgs/default").await.status, StatusCode::OK, "still signed in");
+        let r = b.post("/sign-out", &[("csrf", &csrf(&body))]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.header("location"), "/sign-in");
+        assert!(set_cookie(&r, "granary_session").unwrap().contains("Max-Age=0"));
+        // the old cookie is dead on the server, not just in the browser
+        assert_eq!(b.get("/orgs/default").await.status, StatusCode::SEE_OTHER);
+
+        // over TLS the cookie is Secure
+        let tls = app.twin_with(|c| c.public_url = Some("https://registry.test".into()));
+        let r = sign_in_post(&tls, &tls.admin, "/").await;
+        assert!(set_cookie(&r, "granary_session").unwrap().ends_with("; Secure"));
+    }
+);
+
+backend_test!(
+    async fn revoking_the_key_ends_its_sessions(app) {
+        let key = app.member("default", "olga", Role::Owner).await;
+        let b = Browser::sign_in(&app, &key).await;
+        assert_eq!(b.get("/orgs/default").await.status, StatusCode::OK);
+        let id = app.state.db.authenticate(&granary_server::auth::hash_token(&key)).await.unwrap().unwrap().0.id;
+        app.state.db.revoke_api_key(id).await.unwrap();
+        assert_eq!(b.get("/orgs/default").await.status, StatusCode::SEE_OTHER);
+    }
+);
+
+/// Publishes `org/name@version` (parquet, 10 rows) with the given config fields.
+async fn publish(app: &TestApp, key: &str, org: &str, name: &str, version: &str, extra: Value) {
+    let r = app
+        .publish(key, org, name, version, &[("data/train.parquet", parquet(10))], extra)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", html(&r));
+}
+
+fn cards(page: &str) -> usize {
+    page.matches("<article class=\"card\">").count()
+}
+
+backend_test!(
+    async fn catalog_groups_versions_filters_sorts_and_pages(app) {
+        publish(&app, &app.admin, "default", "alpha", "1.0.0", json!({"tags": ["nlp"], "license": "mit", "summary": "first"})).await;
+        publish(&app, &app.admin, "default", "alpha", "1.2.0", json!({"tags": ["nlp", "qa"], "license": "mit", "summary": "second"})).await;
+        publish(&app, &app.admin, "default", "beta", "0.1.0", json!({"tags": ["vision"], "license": "apache-2.0"})).await;
+        for i in 0..22 {
+            publish(&app, &app.admin, "default", &format!("bulk-{i:02}"), "1.0.0", json!({"tags": ["bulk"]})).await;
+        }
+        let b = Browser::sign_in(&app, &app.admin).await;
+
+        // two versions of alpha: one card, showing the latest
+        let page = html(&b.get("/orgs/default?search=alpha").await);
+        assert_eq!(cards(&page), 1);
+        assert!(page.contains("<dt>Latest version</dt><dd>1.2.0</dd>"), "{page}");
+        assert!(page.contains("<p class=\"summary\">second</p>"));
+        assert!(page.contains("1 dataset · 2 matching versions"));
+
+        // facet counts are the facets endpoint's numbers
+        let api = app.get("/api/v1/org/default/datasets/facets?search=alpha", &app.admin).await.json();
+        assert_eq!(api["tags"], json!([{"value": "nlp", "count": 2}, {"value": "qa", "count": 1}]));
+        assert!(page.contains("name=\"tags\" value=\"nlp\"> nlp <span class=\"count\">(2)</span>"), "{page}");
+        assert!(page.contains("name=\"tags\" value=\"qa\"> qa <span class=\"count\">(1)</span>"));
+
+        // filtering by a facet keeps the box checked; one match
+        let page = html(&b.get("/orgs/default?license=apache-2.0").await);
+        assert_eq!(cards(&page), 1);
+        assert!(page.contains("name=\"license\" value=\"apache-2.0\" checked> apache-2.0"));
+        assert!(page.contains("href=\"/orgs/default/datasets/beta\""));
+
+        // 24 datasets, 20 to a page, sorted by name ascending
+        let page = html(&b.get("/orgs/default?sort_by=name&sort_dir=asc").await);
+        assert_eq!(cards(&page), 20);
+        assert!(page.contains("24 datasets · 25 matching versions"));
+        assert!(page.contains("<option value=\"name\" selected>Name</option>"));
+        let first = page.find("default/alpha").unwrap();
+        assert!(first < page.find("default/bulk-00").unwrap());
+        assert!(page.contains("Page 1 of 2"));
+        assert!(page.contains("href=\"/orgs/default?sort_by=name&amp;sort_dir=asc&amp;page=2\""), "{page}");
+        let page = html(&b.get("/orgs/default?sort_by=name&sort_dir=asc&page=2").await);
+        assert_eq!(cards(&page), 4);
+        assert!(page.contains("default/bulk-21"));
+        assert!(!page.contains("default/alpha"));
+        // every sort key of the list endpoint is offered
+        for key in ["created_at", "updated_at", "name", "row_count", "file_size_bytes"] {
+            assert!(page.contains(&format!("<option value=\"{key}\"")), "{key}");
+            assert_eq!(b.get(&format!("/orgs/default?sort_by={key}")).await.status, StatusCode::OK);
+        }
+        let r = b.get("/orgs/default?sort_by=stars").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(html(&r).contains("&quot;stars&quot; is not one of name, created_at, updated_at, row_count, file_size_bytes"));
+
+        // include_public: another org's public dataset joins the list
+        let other = app.member("other", "oscar", Role::Owner).await;
+        publish(&app, &other, "other", "shared", "1.0.0", json!({})).await;
+        publish(&app, &other, "other", "secret", "1.0.0", json!({})).await;
+        app.json_call(Method::PATCH, "/api/v1/org/other/datasets/shared/visibility", &other, &json!({"is_public": true})).await;
+        let page = html(&b.get("/orgs/default?search=s").await);
+        assert!(!page.contains("other/shared"));
+        let page = html(&b.get("/orgs/default?search=s&include_public=true").await);
+        assert!(page.contains("other/shared"));
+        assert!(page.contains("<dt>Visibility</dt><dd>Public</dd>"));
+        assert!(!page.contains("other/secret"));
+    }
+);
+
+backend_test!(
+    async fn dataset_page_escapes_everything_users_publish(app) {
+        let evil = format!("{XSS_SCRIPT} and {XSS_ATTR}");
+        let jsonl = format!(
+            "{}\n{}\n",
+            json!({"text": XSS_SCRIPT, XSS_ATTR: 1}),
+            json!({"text": XSS_ATTR, XSS_ATTR: 2})
+        );
+        let r = app
+            .publish(
+                &app.admin,
+                "default",
+                "evil",
+                "1.0.0",
+                &[("data/rows.jsonl", jsonl.into_bytes())],
+                json!({
+                    "format": "jsonl",
+                    "summary": evil,
+                    "pretty_name": XSS_ATTR,
+                    "tags": [XSS_SCRIPT],
+                    "license": XSS_ATTR,
+                    "task_categories": [XSS_ATTR],
+                    "origin": {"source": XSS_SCRIPT, XSS_ATTR: {"nested": XSS_ATTR}}
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", html(&r));
+        let b = Browser::sign_in(&app, &app.admin).await;
+        for uri in ["/orgs/default", "/orgs/default?search=evil", "/orgs/default/datasets/evil"] {
+            let r = b.get(uri).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri}");
+            let page = html(&r);
+            assert_escaped(&page);
+            assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{uri}: text kept, escaped");
+        }
+        let page = html(&b.get("/orgs/default/datasets/evil").await);
+        // summary, column names and cells all rendered as text
+        assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+        assert!(page.contains("<th scope=\"col\">&quot;&gt;&lt;img src=x onerror=alert(2)&gt;</th>"), "{page}");
+        assert!(page.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+        // the search box echoes its query escaped too
+        let page = html(&b.get(&format!("/orgs/default?search={}", form(&[("q", XSS_ATTR)]).trim_start_matches("q="))).await);
+        assert_escaped(&page);
+        assert!(page.contains("value=\"&quot;&gt;&lt;img src=x onerror=alert(2)&gt;\""));
+        // an error page echoing input escapes it as well
+        let page = html(&b.get("/orgs/default/datasets/evil?version=%3Cscript%3E").await);
+        assert_escaped(&page);
+    }
+);
+
+backend_test!(
+    async fn dataset_page_shows_schema_files_preview_and_counts_downloads(app) {
+        let train = parquet(150);
+        let r = app
+            .publish(
+                &app.admin,
+                "default",
+                "qa",
+                "1.0.0",
+                &[("data/train.parquet", train.clone()), ("data/test.parquet", parquet(5))],
+                json!({"splits": {"train": "data/train.parquet", "test": "data/test.parquet"}, "license": "mit",
+                       "origin": {"source": "https://example.org/qa"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        publish(&app, &app.admin, "default", "qa", "2.0.0", json!({})).await;
+        let b = Browser::sign_in(&app, &app.admin).await;
+
+        // latest by default, with a selector of every version
+        let page = html(&b.get("/orgs/default/datasets/qa").await);
+        assert!(page.contains("<option value=\"2.0.0\" selected>2.0.0 (latest)</option>"), "{page}");
+        assert!(page.contains("<option value=\"1.0.0\">1.0.0</option>"));
+
+        let r = b.get("/orgs/default/datasets/qa?version=1.0.0").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let page = html(&r);
+        assert!(page.contains("<h2 id=\"schema-h\">Schema</h2>"));
+        assert!(page.contains("<tr><td><code>id</code></td><td><code>int64</code></td></tr>"));
+        assert!(page.contains("<tr><td><code>text</code></td><td><code>string</code></td></tr>"));
+        assert!(page.contains("<dt>source</dt><dd>https://example.org/qa</dd>"));
+        assert!(page.contains("<li class=\"badge license\">mit</li>"));
+        assert!(page.contains("<code>data/train.parquet</code>"));
+        assert!(page.contains("<td>train</td>"));
+        // preview: 100 rows of the train split by default
+        assert!(page.contains("First 100 rows of the <strong>train</strong> split"));
+        assert_eq!(page.matches("<td class=\"num\">").count() - 2, 100, "100 numbered rows (+2 size cells)");
+        assert!(page.contains("<td>t99</td>"));
+        assert!(!page.contains("<td>t100</td>"));
+        // any split
+        let page = html(&b.get("/orgs/default/datasets/qa?version=1.0.0&split=test").await);
+        assert!(page.contains("First 5 rows of the <strong>test</strong> split"));
+        assert!(page.contains("href=\"/orgs/default/datasets/qa?version=1.0.0&amp;split=train#preview\""));
+        let r = b.get("/orgs/default/datasets/qa?version=1.0.0&split=nope").await;
+        assert_eq!(r.status, StatusCode::OK, "the page stands; the preview says why it is empty");
+        assert!(html(&r).contains("has no split &quot;nope&quot;; its splits are test, train"));
+
+        // the download button: one counted event, then the bytes
+        let token = csrf(&page);
+        let dl = "/orgs/default/datasets/qa/1.0.0/download";
+        let r = b.post(dl, &[("csrf", "forged"), ("file", "data/train.parquet")]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = b.post(dl, &[("csrf", &token), ("file", "data/nope.parquet")]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = b.post(dl, &[("csrf", &token), ("file", "data/train.parquet")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let link = r.header("location").to_string();
+        assert!(link.starts_with("http://registry.test/files/default/sha256:"), "{link}");
+        let got = app.fetch_link(&link, None).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.body.as_ref(), &train[..]);
+        let page = html(&b.get("/orgs/default/datasets/qa?version=1.0.0").await);
+        assert!(page.contains("<dt>Downloads</dt><dd>1</dd>"), "exactly one counted");
+
+        // and it is on the activity page, with filters
+        let page = html(&b.get("/orgs/default/activity").await);
+        assert!(page.contains("1 download"));
+        assert!(page.contains("<a href=\"/orgs/default/datasets/qa\">default/qa</a>"));
+        assert!(page.contains("<td>1.0.0</td><td>train</td><td>admin</td><td>default</td>"), "{page}");
+        let page = html(&b.get("/orgs/default/activity?dataset=other").await);
+        assert!(page.contains("0 downloads"));
+        let admin_id = app.state.db.user_by_name("admin").await.unwrap().unwrap().id;
+        let page = html(&b.get(&format!("/orgs/default/activity?user={admin_id}&dataset=qa")).await);
+        assert!(page.contains("1 download"));
+        assert!(page.contains(&format!("<option value=\"{admin_id}\" selected>admin</option>")));
+    }
+);
+
+backend_test!(
+    async fn private_pages_are_not_found_for_outsiders(app) {
+        publish(&app, &app.admin, "default", "hidden", "1.0.0", json!({"summary": "top secret"})).await;
+        let outsider = app.member("other", "eve", Role::Owner).await;
+        let b = Browser::sign_in(&app, &outsider).await;
+        let r = b.get("/orgs/default/datasets/hidden").await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let page = html(&r);
+        assert!(page.contains("dataset default/hidden not found"));
+        assert!(!page.contains("top secret"));
+        assert_eq!(b.get("/orgs/default/datasets/hidden?version=1.0.0&split=train").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(b.get("/orgs/default/datasets/absent").await.status, StatusCode::NOT_FOUND);
+        let page = html(&b.get("/orgs/default").await);
+        assert!(page.contains("0 datasets"));
+        assert!(!page.contains("default/hidden"));
+        assert_eq!(b.get("/orgs/default/activity").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(b.get("/orgs/default/settings").await.status, StatusCode::FORBIDDEN);
+        let r = b.post("/orgs/default/datasets/hidden/1.0.0/download", &[("csrf", &csrf(&page)), ("file", "data/train.parquet")]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(b.get("/orgs/nope").await.status, StatusCode::NOT_FOUND);
+    }
+);
+
+backend_test!(
+    async fn settings_for_owners_keys_shown_once_and_revoked(app) {
+        let reader = app.member("default", "rita", Role::Reader).await;
+        let b = Browser::sign_in(&app, &reader).await;
+        let r = b.get("/orgs/default/settings").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(html(&r).contains("the settings of organization default are for its owners"));
+        let page = html(&b.get("/orgs/default").await);
+        assert!(!page.contains("/orgs/default/settings"), "no settings link for readers");
+        assert!(page.contains("href=\"/orgs/default/activity\""));
+
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/settings").await);
+        assert!(page.contains("<tr><td>rita</td><td>rita@example.com</td><td>reader</td></tr>"), "{page}");
+        assert!(page.contains("Active (this session)"));
+        let token = csrf(&page);
+        let r = b.post("/orgs/default/settings/keys", &[("csrf", "x"), ("name", "ci")]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = b.post("/orgs/default/settings/keys", &[("csrf", &token), ("name", " ")]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = b.post("/orgs/default/settings/keys", &[("csrf", &token), ("name", "ci <b>")]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let page = html(&r);
+        let at = page.find("<code id=\"new-key\">").unwrap() + 19;
+        let key = &page[at..at + page[at..].find('<').unwrap()];
+        assert!(key.starts_with("gra_"), "{key}");
+        assert!(page.contains("New API key “ci &lt;b&gt;”"));
+        assert_eq!(app.get("/api/v1/user", key).await.status, StatusCode::OK, "the new key works");
+        // shown once: the settings page lists it by prefix only
+        let page = html(&b.get("/orgs/default/settings").await);
+        assert!(!page.contains(key));
+        assert!(page.contains(&format!("<code>{}…</code>", &key[..12])));
+
+        // revoke it
+        let id = app.state.db.authenticate(&granary_server::auth::hash_token(key)).await.unwrap().unwrap().0.id;
+        let uri = format!("/orgs/default/settings/keys/{id}/revoke");
+        assert_eq!(b.post(&uri, &[("csrf", "x")]).await.status, StatusCode::FORBIDDEN);
+        let r = b.post(&uri, &[("csrf", &token)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(app.get("/api/v1/user", key).await.status, StatusCode::UNAUTHORIZED);
+        // someone else's key cannot be revoked here
+        let rid = app.state.db.authenticate(&granary_server::auth::hash_token(&reader)).await.unwrap().unwrap().0.id;
+        let r = b.post(&format!("/orgs/default/settings/keys/{rid}/revoke"), &[("csrf", &token)]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.get("/api/v1/user", &reader).await.status, StatusCode::OK);
+    }
+);
+
+#[tokio::test]
+async fn static_assets_are_served() {
+    let app = TestApp::new().await;
+    let css = app
+        .send(Request::get("/static/granary.css").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.header("content-type"), "text/css; charset=utf-8");
+    assert!(html(&css).contains("@media (max-width: 48rem)"));
+    let js = app
+        .send(Request::get("/static/granary.js").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
+    assert!(js.body.len() < 2048, "the script stays small");
+}
