@@ -135,7 +135,7 @@ pub(crate) async fn grant(
     let base = base_url(s, headers);
     let link = |digest: &Digest, path: &str| {
         let file = file_segment(path);
-        let sig = sign(secret, &org, &digest.to_string(), &file, exp);
+        let sig = sign(secret, org, &digest.to_string(), &file, exp);
         format!("{base}/files/{org}/{digest}/{file}?expires={exp}&sig={sig}")
     };
     Ok(DownloadOut {

@@ -24,6 +24,9 @@ struct PageParams {
     page: Option<u64>,
 }
 
+/// A facet's label, query parameter, values with counts, and selected values.
+type FacetGroup<'a> = (&'a str, &'a str, &'a [(String, u64)], &'a [String]);
+
 const SORTS: [(&str, &str); 5] = [
     ("created_at", "Created"),
     ("updated_at", "Updated"),
@@ -87,7 +90,7 @@ pub async fn page(
     };
     let sort_by = p.sort_by.as_deref().unwrap_or("created_at");
     let sort_dir = p.sort_dir.as_deref().unwrap_or("desc");
-    let facet_groups: [(&str, &str, &Vec<(String, u64)>, &Vec<String>); 5] = [
+    let facet_groups: [FacetGroup; 5] = [
         ("Tags", "tags", &facets.tags, &filter.tags),
         (
             "Task categories",

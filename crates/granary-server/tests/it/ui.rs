@@ -49,10 +49,6 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Browser { app, session: None }
-    }
-
     async fn request(&self, method: Method, uri: &str, body: Option<String>) -> Resp {
         let mut b = Request::builder().method(method).uri(uri);
         if let Some(s) = &self.session {
