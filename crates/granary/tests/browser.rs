@@ -1,0 +1,290 @@
+//! End to end in a real browser: headless Chromium, driven over WebDriver by chromedriver,
+//! against the real binary on a loopback port. Signs in, searches, filters by a facet,
+//! opens a dataset, sees its schema and preview, downloads a file and finds that download
+//! on the activity page.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`; override with `GRANARY_TEST_CHROMIUM` and
+//! `GRANARY_TEST_CHROMEDRIVER`). Without them the test is skipped with a printed reason;
+//! `.ci/run` installs both.
+
+mod common;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool(env: &str, default: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(
+        std::env::var(env)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default.into()),
+    );
+    p.exists().then_some(p)
+}
+
+/// Starts chromedriver on a free port; returns once it says it listens.
+fn start_driver(bin: &Path) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("chromedriver exited before listening").unwrap();
+        if line.contains("started successfully") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                "--window-size=1280,1000", format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {"download.default_directory": profile.join("downloads"), "download.prompt_for_download": false},
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session")
+}
+
+/// A second dataset with another license and tag, so a facet has something to filter.
+fn notes_dir(root: &Path) -> PathBuf {
+    let d = root.join("notes");
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    parquet_file(&d.join("data/train.parquet"), 12);
+    std::fs::write(
+        d.join("dataset.yaml"),
+        "name: notes\nversion: 0.3.0\nsummary: Short notes\nlicense: mit\ntags: [text]\n",
+    )
+    .unwrap();
+    d
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.wait().for_element(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => {
+            let page = c.source().await.unwrap_or_default();
+            panic!("no {css} on {}: {e}\n{page}", c.current_url().await.unwrap())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_search_filter_inspect_download_and_see_activity() {
+    let (Some(chromium), Some(chromedriver)) = (
+        tool("GRANARY_TEST_CHROMIUM", "/usr/bin/chromium"),
+        tool("GRANARY_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    ) else {
+        eprintln!("skipped: install Debian's chromium and chromium-driver (or set GRANARY_TEST_CHROMIUM and GRANARY_TEST_CHROMEDRIVER) to run the browser test");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let s = start(root, &[]);
+    let key = s.admin_key();
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &key]));
+    let qa = dataset_dir(root, "qa", "1.0.0");
+    ok(&run(root, &["dataset", "push", qa.to_str().unwrap()]));
+    ok(&run(root, &["dataset", "push", notes_dir(root).to_str().unwrap()]));
+
+    let driver = start_driver(&chromedriver);
+    let c = browser(&driver, &chromium, &root.join("profile")).await;
+    let base = s.url.clone();
+
+    // Signing in: any page leads to the form, and back after it.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let field = c.wait().for_element(Locator::Css("#api_key")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().starts_with("/sign-in"));
+    field.send_keys(&key).await.unwrap();
+    c.find(Locator::Css("form.signin button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("section.results")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/orgs/default");
+    assert_eq!(c.find_all(Locator::Css("article.card")).await.unwrap().len(), 2);
+
+    // Keyboard: the first Tab lands on the skip link.
+    c.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
+    let focused = c
+        .execute("return document.activeElement.textContent", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, "Skip to content");
+
+    // Search.
+    let search = c.find(Locator::Css("#search")).await.unwrap();
+    search.send_keys("questions\u{E007}").await.unwrap(); // Enter submits
+                                                          // the new page echoes the query in the box
+    c.wait()
+        .for_element(Locator::Css("input#search[value='questions']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url()
+            .await
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "search")
+            .unwrap()
+            .1,
+        "questions"
+    );
+    let cards = c.find_all(Locator::Css("article.card")).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert!(cards[0].text().await.unwrap().contains("default/qa"));
+
+    // Facet filter: clearing the search, then ticking a license (the script submits on change).
+    c.goto(&format!("{base}/orgs/default")).await.unwrap();
+    let mit = c
+        .wait()
+        .for_element(Locator::Css("input[name=license][value=mit]"))
+        .await
+        .unwrap();
+    let label = c
+        .find(Locator::XPath("//input[@name='license' and @value='mit']/.."))
+        .await
+        .unwrap();
+    assert_eq!(label.text().await.unwrap(), "mit (1)");
+    mit.click().await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=license][value=mit]:checked"))
+        .await
+        .unwrap();
+    assert!(c.current_url().await.unwrap().query().unwrap().contains("license=mit"));
+    let cards = c.find_all(Locator::Css("article.card")).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert!(cards[0].text().await.unwrap().contains("default/notes"));
+
+    // Open the qa dataset from the catalog: schema and preview.
+    c.goto(&format!("{base}/orgs/default?search=qa")).await.unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("default/qa"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let schema = text(&c, "table.schema").await;
+    assert!(schema.contains("question") && schema.contains("string"), "{schema}");
+    let preview = text(&c, "table.preview").await;
+    assert!(preview.contains("question 0"), "{preview}");
+    assert_eq!(
+        c.find_all(Locator::Css("table.preview tbody tr")).await.unwrap().len(),
+        100
+    );
+    // another split
+    c.find(Locator::Css("nav.splits"))
+        .await
+        .unwrap()
+        .find(Locator::LinkText("test"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("nav.splits a[aria-current][href*='split=test']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find_all(Locator::Css("table.preview tbody tr")).await.unwrap().len(),
+        34
+    );
+
+    // Download the test file: a counted event.
+    c.find(Locator::Css("button[aria-label='Download data/test.parquet']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The browser saves it; the saved bytes are the published bytes.
+    let saved = root.join("profile/downloads/test.parquet");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !saved.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never saved the download"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(qa.join("data/test.parquet")).unwrap()
+    );
+
+    // It shows on the activity page.
+    c.goto(&format!("{base}/orgs/default/activity")).await.unwrap();
+    let feed = text(&c, "table.activity tbody").await;
+    assert!(
+        feed.contains("default/qa") && feed.contains("1.0.0") && feed.contains("test") && feed.contains("admin"),
+        "{feed}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("table.activity tbody tr")).await.unwrap().len(),
+        1
+    );
+
+    // Phone width: nothing wider than the screen on the catalog and dataset pages.
+    c.set_window_size(390, 844).await.unwrap();
+    for page in ["/orgs/default", "/orgs/default/datasets/qa"] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        c.wait().for_element(Locator::Css("main")).await.unwrap();
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::json!(true), "{page} scrolls sideways at phone width");
+    }
+    if let Ok(dir) = std::env::var("GRANARY_TEST_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join("dataset-phone.png"), png).unwrap();
+    }
+    c.close().await.unwrap();
+}
