@@ -1,5 +1,6 @@
-//! Latency of the list and activity endpoints at scale, through the real router in-process
-//! (routing, auth, SQL, JSON). Seeds a fresh SQLite registry unless GRANARY_BENCH_DATA names
+//! Latency of the list and activity endpoints, and server-side render time of the web UI's
+//! catalog and dataset pages, at scale, through the real router in-process (routing, auth
+//! or session, SQL, JSON or HTML; the dataset page includes its 100-row parquet preview). Seeds a fresh SQLite registry unless GRANARY_BENCH_DATA names
 //! a data directory seeded before (`granary admin --data-dir DIR seed-demo`).
 //!
 //!   cargo bench -p granary-server --bench discovery
@@ -60,6 +61,8 @@ async fn run() {
     let key = issue_api_key(&store, user.id, "bench").await.unwrap().1;
     let blobs = BlobStore::local(&dir.join("blobs")).unwrap();
     let router = app(AppState::new(Arc::new(store), blobs, ServerConfig::default()));
+    let cookie = session_cookie(&router, &key).await;
+    publish_preview_dataset(&router, &key).await;
 
     let list = "/api/v1/org/org-00/datasets";
     let cases: Vec<(String, String)> = vec![
@@ -83,10 +86,53 @@ async fn run() {
         ("activity: by user".into(), format!("/api/v1/org/org-00/datasets/activity?user_id={}", user.id)),
         ("activity: by dataset".into(), "/api/v1/org/org-00/datasets/activity?dataset_name=questions-0000".into()),
     ];
+    let pages: Vec<(String, String)> = vec![
+        ("page: catalog".into(), "/orgs/org-00".into()),
+        (
+            "page: catalog, include_public".into(),
+            "/orgs/org-00?include_public=true".into(),
+        ),
+        (
+            "page: catalog, include_public, name asc, p.50".into(),
+            "/orgs/org-00?include_public=true&sort_by=name&sort_dir=asc&page=50".into(),
+        ),
+        (
+            "page: catalog, search + facets".into(),
+            "/orgs/org-00?search=for&tags=nlp&license=mit&include_public=true".into(),
+        ),
+        (
+            "page: dataset (100-row parquet preview)".into(),
+            "/orgs/org-00/datasets/bench-preview".into(),
+        ),
+        (
+            "page: dataset, other split".into(),
+            "/orgs/org-00/datasets/bench-preview?split=test".into(),
+        ),
+        ("page: activity".into(), "/orgs/org-00/activity".into()),
+    ];
     println!(
         "{:<44} {:>8} {:>8} {:>8} {:>10}",
         "query", "p50 ms", "p95 ms", "max ms", "total"
     );
+    for (label, uri) in pages {
+        let mut times = Vec::new();
+        for i in 0..43 {
+            let req = Request::get(&uri)
+                .header("Cookie", &cookie)
+                .body(Body::empty())
+                .unwrap();
+            let t = Instant::now();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
+            if i >= 3 {
+                times.push(elapsed);
+            }
+        }
+        report(&label, times, "html");
+    }
     for (label, uri) in cases {
         let mut times = Vec::new();
         let mut total = String::new();
@@ -113,13 +159,112 @@ async fn run() {
                     .unwrap_or_default();
             }
         }
-        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
-        println!(
-            "{label:<44} {:>8.2} {:>8.2} {:>8.2} {total:>10}",
-            p(0.5),
-            p(0.95),
-            times[times.len() - 1]
-        );
+        report(&label, times, &total);
     }
+}
+
+fn report(label: &str, mut times: Vec<f64>, total: &str) {
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{label:<44} {:>8.2} {:>8.2} {:>8.2} {total:>10}",
+        p(0.5),
+        p(0.95),
+        times[times.len() - 1]
+    );
+}
+
+async fn call(router: &axum::Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, bytes::Bytes) {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, headers, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// Signs in through the form, as a browser would; returns the `Cookie` header value.
+async fn session_cookie(router: &axum::Router, key: &str) -> String {
+    let (_, headers, body) = call(router, Request::get("/sign-in").body(Body::empty()).unwrap()).await;
+    let pre = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let token = pre.split_once('=').unwrap().1.to_string();
+    assert!(String::from_utf8_lossy(&body).contains(&token));
+    let form = serde_html_form::to_string([("api_key", key), ("csrf", &token)]).unwrap();
+    let req = Request::post("/sign-in")
+        .header("Cookie", &pre)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let (status, headers, _) = call(router, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Publishes `org-00/bench-preview@1.0.0` (parquet, train 100,000 rows and test 5,000) if it
+/// is not there yet, so the dataset page renders a real preview.
+async fn publish_preview_dataset(router: &axum::Router, key: &str) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    let exists = Request::get("/api/v1/org/org-00/datasets/bench-preview")
+        .header("Authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    if call(router, exists).await.0 == StatusCode::OK {
+        return;
+    }
+    let parquet = |rows: i64| {
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
+        let text: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("row {i} of the benchmark")),
+        ));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("text", text)]).unwrap();
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        out
+    };
+    let push = |bytes: Vec<u8>| async move {
+        let d = granary_core::Digest::of(&bytes);
+        let req = Request::post(format!("/v2/org-00/bench-preview/blobs/uploads/?digest={d}"))
+            .header("Authorization", format!("Bearer {key}"))
+            .body(Body::from(bytes))
+            .unwrap();
+        let (status, _, body) = call(router, req).await;
+        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        d
+    };
+    let train = push(parquet(100_000)).await;
+    let test = push(parquet(5_000)).await;
+    let config = serde_json::to_vec(&serde_json::json!({
+        "format": "parquet",
+        "artifacts": {"data/train.parquet": train.to_string(), "data/test.parquet": test.to_string()},
+        "splits": {"train": "data/train.parquet", "test": "data/test.parquet"},
+        "summary": "A dataset for page benchmarks",
+    }))
+    .unwrap();
+    let config_len = config.len();
+    let cd = push(config).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.dreadnode.config.v1+json", "digest": cd.to_string(), "size": config_len},
+        "layers": [],
+        "annotations": {"io.dreadnode.type": "dataset", "io.dreadnode.name": "org-00/bench-preview", "io.dreadnode.version": "1.0.0"}
+    });
+    let req = Request::put("/v2/org-00/bench-preview/manifests/1.0.0")
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(Body::from(serde_json::to_vec(&manifest).unwrap()))
+        .unwrap();
+    let (status, _, body) = call(router, req).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
 }

@@ -88,7 +88,7 @@ impl ErrorKind {
 }
 
 /// One validation failure: where (`["query", "limit"]`), what, and a machine-readable type.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
     pub loc: Vec<String>,
     pub msg: String,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod gc;
 pub mod links;
+pub mod openapi;
 mod preview;
 mod publish;
 mod routes;

@@ -6,13 +6,14 @@ use granary_db::{Org, User, VersionRecord};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DatasetSummary {
     pub id: Uuid,
     pub name: String,
@@ -22,6 +23,7 @@ pub struct DatasetSummary {
     pub download_count: u64,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(value_type = Option<Object>)]
     pub origin: Option<Map<String, Value>>,
     pub summary: Option<String>,
     pub pretty_name: Option<String>,
@@ -60,7 +62,7 @@ impl DatasetSummary {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct FileOut {
     pub path: String,
     pub digest: String,
@@ -68,10 +70,12 @@ pub struct FileOut {
     pub split: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DatasetDetail {
     #[serde(flatten)]
     pub summary: DatasetSummary,
+    /// Column name → arrow type name, in column order.
+    #[schema(value_type = Object)]
     pub data_schema: Map<String, Value>,
     pub splits: Option<BTreeMap<String, String>>,
     pub artifacts: BTreeMap<String, String>,
@@ -113,14 +117,14 @@ impl DatasetDetail {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct VersionsOut {
     pub name: String,
     pub versions: Vec<String>,
     pub total: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserOut {
     pub id: Uuid,
     pub username: String,
@@ -142,7 +146,7 @@ impl From<&User> for UserOut {
 }
 
 /// An organization, with the fixed sandbox settings the official client requires.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrgOut {
     pub id: Uuid,
     pub key: String,
@@ -151,8 +155,10 @@ pub struct OrgOut {
     pub updated_at: String,
     pub role: Option<String>,
     pub effective_max_sandbox_runtime_seconds: i64,
+    #[schema(value_type = String)]
     pub max_sandbox_runtime_source_level: &'static str,
     pub effective_default_sandbox_runtime_seconds: i64,
+    #[schema(value_type = String)]
     pub default_sandbox_runtime_source_level: &'static str,
     pub platform_max_sandbox_runtime_seconds: i64,
     pub platform_default_sandbox_runtime_seconds: i64,
@@ -177,7 +183,7 @@ impl OrgOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ColumnOut {
     pub name: String,
     #[serde(rename = "type")]
@@ -185,7 +191,7 @@ pub struct ColumnOut {
 }
 
 /// The body of the preview endpoint.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PreviewOut {
     pub name: String,
     pub version: String,
@@ -195,6 +201,7 @@ pub struct PreviewOut {
     pub files: Vec<String>,
     pub columns: Vec<ColumnOut>,
     /// One object per row, keys in column order.
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Map<String, Value>>,
     pub limit: u64,
 }

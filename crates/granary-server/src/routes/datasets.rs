@@ -12,6 +12,7 @@ use crate::access::not_found;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::ApiQuery;
+use crate::openapi::ErrorEnvelope;
 use crate::preview::{default_split, preview_split};
 use crate::wire::{DatasetDetail, PreviewOut, VersionsOut};
 use crate::AppState;
@@ -44,6 +45,7 @@ async fn detail(
     )))
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)")), responses((status = 200, description = "The highest version", body = DatasetDetail), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope)))]
 pub async fn latest(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,6 +54,7 @@ pub async fn latest(
     detail(&state, &caller, &org, &name, None).await
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}/{version}", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH")), responses((status = 200, body = DatasetDetail), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]
 pub async fn version(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,6 +66,7 @@ pub async fn version(
     detail(&state, &caller, &org, &name, Some(v)).await
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}/versions", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)")), responses((status = 200, description = "All versions, highest first", body = VersionsOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope)))]
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,6 +108,7 @@ async fn writable_dataset(
     Ok(access)
 }
 
+#[utoipa::path(delete, path = "/api/v1/org/{org}/datasets/{name}/{version}", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH")), responses((status = 204, description = "Deleted"), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 403, description = "Needs contributor or owner", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,11 +126,12 @@ pub async fn delete(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct VisibilityBody {
     is_public: bool,
 }
 
+#[utoipa::path(patch, path = "/api/v1/org/{org}/datasets/{name}/visibility", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)")), request_body = VisibilityBody, responses((status = 200, description = "`{\"name\", \"is_public\"}`", body = Object), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]
 pub async fn visibility(
     State(state): State<AppState>,
     caller: Caller,
@@ -144,12 +150,17 @@ pub async fn visibility(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewParams {
+    /// The split to preview; default `train` if there is one, else the first split.
     split: Option<String>,
+    /// How many rows, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}/{version}/preview", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH"), PreviewParams), responses((status = 200, description = "The first rows of the split, one JSON object per row with keys in column order; text cells longer than 1,000 characters end in …", body = PreviewOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Bad limit, unknown split, or a file that cannot be read", body = ErrorEnvelope)))]
 /// `GET …/{name}/{version}/preview?split=&limit=`: the first rows of a split as JSON.
 pub async fn preview(
     State(state): State<AppState>,

@@ -11,24 +11,34 @@ use crate::auth::Caller;
 use crate::catalog::{ListFilter, ListQuery, Scope, SortDir, SortKey};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::ApiQuery;
+use crate::openapi::ErrorEnvelope;
 use crate::wire::{iso, DatasetSummary};
 use crate::AppState;
 
-/// The filters shared by the list and facets endpoints. Repeatable ones are repeated keys.
-#[derive(Deserialize, Default, Clone)]
+/// The filters shared by the list and facets endpoints (repeat a key for several values).
+#[derive(Deserialize, Default, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FilterParams {
+    /// Exact dataset name, `name` or `org/name`.
     pub name: Option<String>,
+    /// Case-insensitive substring of the name or summary.
     pub search: Option<String>,
+    /// Any of these tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Any of these licenses.
     #[serde(default)]
     pub license: Vec<String>,
+    /// Any of these task categories.
     #[serde(default)]
     pub task_categories: Vec<String>,
+    /// Any of these formats (`parquet`, `csv`, `json`, `jsonl`, `arrow`, `feather`).
     #[serde(default)]
     pub format: Vec<String>,
+    /// Any of these size categories (`n<1K`, `1K<n<10K`, …).
     #[serde(default)]
     pub size_category: Vec<String>,
+    /// Also list every other organization's public datasets.
     pub include_public: Option<bool>,
 }
 
@@ -66,15 +76,22 @@ pub(crate) fn scope(access: &OrgAccess, include_public: bool) -> Scope {
 }
 
 /// Paging and order of the list; read from the same query string as the filters.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `name`, `created_at` (default), `updated_at`, `row_count` or `file_size_bytes`.
     sort_by: Option<String>,
+    /// `asc` or `desc` (default).
     sort_dir: Option<String>,
+    /// Page number from 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
+    /// Versions per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListOut {
     datasets: Vec<DatasetSummary>,
     has_next: bool,
@@ -155,6 +172,7 @@ pub(crate) async fn list_rows(s: &AppState, q: &ListQuery) -> ApiResult<(Vec<gra
     Ok((ids.iter().filter_map(|id| found.remove(id)).collect(), total))
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ListParams, FilterParams), responses((status = 200, description = "One page of versions", body = ListOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -193,13 +211,13 @@ pub async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FacetValue {
     value: String,
     count: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FacetsOut {
     tags: Vec<FacetValue>,
     licenses: Vec<FacetValue>,
@@ -216,6 +234,7 @@ fn values(v: Vec<(String, u64)>) -> Vec<FacetValue> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/facets", tag = "datasets", params(("org" = String, Path, description = "Organization key"), FilterParams), responses((status = 200, description = "Counts of versions per value, each facet computed without its own filter", body = FacetsOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]
 pub async fn facets(
     State(s): State<AppState>,
     caller: Caller,
@@ -240,15 +259,22 @@ pub async fn facets(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActivityParams {
+    /// Events per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Events to skip, newest first.
+    #[param(minimum = 0)]
     offset: Option<i64>,
+    /// Only this user's downloads.
     user_id: Option<String>,
+    /// Only this dataset's downloads, `name` or `org/name`.
     dataset_name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventOut {
     id: Uuid,
     dataset_id: Uuid,
@@ -261,7 +287,7 @@ pub struct EventOut {
     created_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ActivityOut {
     events: Vec<EventOut>,
     limit: u64,
@@ -269,6 +295,7 @@ pub struct ActivityOut {
     total: u64,
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/activity", tag = "downloads", params(("org" = String, Path, description = "Organization key"), ActivityParams), responses((status = 200, description = "Download events, newest first", body = ActivityOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 403, description = "Not a member of the organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]
 pub async fn activity(
     State(s): State<AppState>,
     caller: Caller,

@@ -18,16 +18,17 @@ use crate::blobs::serve_blob;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::links::{file_segment, sign, verify};
+use crate::openapi::ErrorEnvelope;
 use crate::wire::iso;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DownloadBody {
     format: Option<String>,
     split: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FileLink {
     pub path: String,
     pub split: Option<String>,
@@ -36,7 +37,7 @@ pub struct FileLink {
     pub url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DownloadOut {
     pub status: &'static str,
     pub url: String,
@@ -44,6 +45,7 @@ pub struct DownloadOut {
     pub files: Vec<FileLink>,
 }
 
+#[utoipa::path(post, path = "/api/v1/org/{org}/datasets/{name}/{version}/download", tag = "downloads", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH")), request_body = DownloadBody, responses((status = 200, description = "One download event recorded; signed links to every file", body = DownloadOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]
 pub async fn download(
     State(s): State<AppState>,
     caller: Caller,
@@ -163,6 +165,7 @@ pub struct LinkParams {
     sig: Option<String>,
 }
 
+#[utoipa::path(get, path = "/files/{org}/{digest}/{file}", tag = "downloads", security(()), params(("org" = String, Path), ("digest" = String, Path), ("file" = String, Path), ("expires" = i64, Query), ("sig" = String, Query)), responses((status = 200, description = "The file; supports Range", content_type = "application/octet-stream"), (status = 206, description = "A byte range"), (status = 307, description = "Redirect to a presigned object-store URL (redirect download mode)"), (status = 403, description = "Invalid or expired link", body = ErrorEnvelope), (status = 416, body = ErrorEnvelope)))]
 /// `GET /files/{org}/{digest}/{file}?expires=…&sig=…`: no credentials; the signature is the
 /// permission. Served with `Content-Length`, a strong `ETag` and `Range`.
 pub async fn signed_file(

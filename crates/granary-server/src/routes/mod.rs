@@ -5,7 +5,7 @@ pub(crate) mod datasets;
 pub(crate) mod discovery;
 pub(crate) mod downloads;
 mod oci;
-mod platform;
+pub(crate) mod platform;
 
 use axum::routing::{get, patch, post};
 use axum::Router;
@@ -15,6 +15,7 @@ use crate::AppState;
 pub fn router(state: AppState) -> Router {
     let rest = Router::new()
         .route("/api/v1/health", get(platform::health))
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/user", get(platform::user))
         .route("/api/v1/user/organizations", get(platform::user_orgs))
         .route("/api/v1/org/{org}", get(platform::org))

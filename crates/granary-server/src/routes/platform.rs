@@ -6,17 +6,21 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::ErrorEnvelope;
 use crate::wire::{iso, OrgOut, UserOut};
 use crate::AppState;
 
+#[utoipa::path(get, path = "/api/v1/health", tag = "platform", security(()), responses((status = 200, description = "The server is up: `{\"status\": \"ok\", \"version\": …}`", body = Object)))]
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
+#[utoipa::path(get, path = "/api/v1/user", tag = "platform", responses((status = 200, body = UserOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope)))]
 pub async fn user(caller: Caller) -> Json<UserOut> {
     Json(UserOut::from(&caller.user))
 }
 
+#[utoipa::path(get, path = "/api/v1/user/organizations", tag = "platform", responses((status = 200, body = Vec<OrgOut>), (status = 401, description = "No or invalid API key", body = ErrorEnvelope)))]
 pub async fn user_orgs(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OrgOut>>> {
     let orgs = state.db.list_user_orgs(caller.user.id).await?;
     Ok(Json(
@@ -24,6 +28,7 @@ pub async fn user_orgs(State(state): State<AppState>, caller: Caller) -> ApiResu
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}", tag = "platform", params(("org" = String, Path, description = "Organization key")), responses((status = 200, body = OrgOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization, or not a member", body = ErrorEnvelope)))]
 /// An org is described to its members only.
 pub async fn org(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> ApiResult<Json<OrgOut>> {
     let access = state.org_access(&caller, &org).await?;
@@ -33,6 +38,7 @@ pub async fn org(State(state): State<AppState>, caller: Caller, Path(org): Path<
     Ok(Json(OrgOut::new(&access.org, Some(role.as_str()))))
 }
 
+#[utoipa::path(get, path = "/api/v1/org/{org}/ws", tag = "platform", params(("org" = String, Path, description = "Organization key")), responses((status = 200, description = "One fixed default workspace", body = Vec<Object>), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 /// A registry has no workspaces; each org answers with one fixed default workspace.
 pub async fn workspaces(
     State(state): State<AppState>,

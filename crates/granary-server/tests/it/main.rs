@@ -7,6 +7,7 @@ mod failures;
 mod gc;
 mod helpers;
 mod oci_v2;
+mod openapi;
 mod preview;
 mod publish;
 mod scale;
