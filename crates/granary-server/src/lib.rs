@@ -98,7 +98,17 @@ pub fn with_edge_layers(router: Router) -> Router {
 }
 
 async fn envelope_everything(req: Request, next: Next) -> Response {
-    let oci = req.uri().path().starts_with("/v2/") || req.uri().path() == "/v2";
+    let path = req.uri().path();
+    let oci = path.starts_with("/v2/") || path == "/v2";
+    // A browser that reaches no page gets an HTML error page; clients get the envelope.
+    let browser = !oci
+        && !path.starts_with("/api/")
+        && !path.starts_with("/files/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
     let resp = next.run(req).await;
     if resp.extensions().get::<ui::HtmlPage>().is_some() {
         return resp;
@@ -116,6 +126,9 @@ async fn envelope_everything(req: Request, next: Next) -> Response {
                 StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_string(),
                 s => s.canonical_reason().unwrap_or("error").to_string(),
             };
+            if browser {
+                return ui::UiError::Page(status, detail).into_response();
+            }
             let mut err = ApiError::new(kind, detail);
             if status == StatusCode::NOT_FOUND {
                 err = err.oci("NAME_UNKNOWN");

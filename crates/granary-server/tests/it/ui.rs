@@ -474,3 +474,24 @@ async fn static_assets_are_served() {
     assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
     assert!(js.body.len() < 2048, "the script stays small");
 }
+
+#[tokio::test]
+async fn browsers_get_html_error_pages_and_clients_the_envelope() {
+    let app = TestApp::new().await;
+    let page = Request::get("/no/such/page")
+        .header("accept", "text/html,application/xhtml+xml")
+        .body(Body::empty());
+    let r = app.send(page.unwrap()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.header("content-type"), "text/html; charset=utf-8");
+    assert!(html(&r).contains("<p class=\"error\" role=\"alert\">no such route</p>"));
+    let r = app
+        .send(Request::get("/no/such/page").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.json(), crate::helpers::envelope(404, "not_found", "no such route"));
+    // the API stays JSON even for a browser
+    let api = Request::get("/api/v1/nope")
+        .header("accept", "text/html")
+        .body(Body::empty());
+    assert_eq!(app.send(api.unwrap()).await.header("content-type"), "application/json");
+}
