@@ -139,8 +139,8 @@ fn read_prefix<R: Read>(reader: &mut R) -> Result<(Vec<u8>, usize), InferError> 
     Ok((prefix, complete))
 }
 
-fn infer_csv<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
-    let (prefix, complete) = read_prefix(&mut reader)?;
+/// The columns of a csv file, inferred from its first complete lines (`prefix[..complete]`).
+fn csv_schema(prefix: &[u8], complete: usize) -> Result<Schema, InferError> {
     if prefix.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(InferError::Csv("file is empty".into()));
     }
@@ -148,6 +148,12 @@ fn infer_csv<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
         .with_header(true)
         .infer_schema(Cursor::new(&prefix[..complete]), Some(INFER_RECORDS))
         .map_err(|e| InferError::Csv(e.to_string()))?;
+    Ok(schema)
+}
+
+fn infer_csv<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
+    let (prefix, complete) = read_prefix(&mut reader)?;
+    let schema = csv_schema(&prefix, complete)?;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(Cursor::new(prefix).chain(reader));

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::sync::Arc;
 
-use crate::{arrow_type_name, read_full, read_prefix, InferError, INFER_RECORDS, IPC_MAGIC};
+use crate::{arrow_type_name, csv_schema, read_full, read_prefix, InferError, IPC_MAGIC};
 
 /// The most rows a preview holds.
 pub const MAX_PREVIEW_ROWS: usize = 100;
@@ -125,14 +125,7 @@ where
 
 fn preview_csv<R: Read>(mut reader: R, limit: usize) -> Result<Preview, InferError> {
     let (prefix, complete) = read_prefix(&mut reader)?;
-    if prefix.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(InferError::Csv("file is empty".into()));
-    }
-    let (schema, _) = arrow_csv::reader::Format::default()
-        .with_header(true)
-        .infer_schema(Cursor::new(&prefix[..complete]), Some(INFER_RECORDS))
-        .map_err(|e| InferError::Csv(e.to_string()))?;
-    let schema = Arc::new(schema);
+    let schema = Arc::new(csv_schema(&prefix, complete)?);
     let csv = arrow_csv::ReaderBuilder::new(schema.clone())
         .with_header(true)
         .with_batch_size(limit)

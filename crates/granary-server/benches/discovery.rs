@@ -115,52 +115,40 @@ async fn run() {
         "query", "p50 ms", "p95 ms", "max ms", "total"
     );
     for (label, uri) in pages {
-        let mut times = Vec::new();
-        for i in 0..43 {
-            let req = Request::get(&uri)
-                .header("Cookie", &cookie)
-                .body(Body::empty())
-                .unwrap();
-            let t = Instant::now();
-            let resp = router.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            let body = resp.into_body().collect().await.unwrap().to_bytes();
-            let elapsed = t.elapsed().as_secs_f64() * 1000.0;
-            assert_eq!(status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
-            if i >= 3 {
-                times.push(elapsed);
-            }
-        }
+        let (times, _) = timed(&router, &uri, ("Cookie", cookie.clone())).await;
         report(&label, times, "html");
     }
     for (label, uri) in cases {
-        let mut times = Vec::new();
-        let mut total = String::new();
-        for i in 0..43 {
-            let req = Request::get(&uri)
-                .header("Authorization", format!("Bearer {key}"))
-                .body(Body::empty())
-                .unwrap();
-            let t = Instant::now();
-            let resp = router.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            let body = resp.into_body().collect().await.unwrap().to_bytes();
-            let elapsed = t.elapsed().as_secs_f64() * 1000.0;
-            assert_eq!(status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
-            if i >= 3 {
-                times.push(elapsed);
-            }
-            if i == 0 {
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                total = v
-                    .get("total")
-                    .or(v.get("filtered_total"))
-                    .map(|t| t.to_string())
-                    .unwrap_or_default();
-            }
-        }
+        let (times, first) = timed(&router, &uri, ("Authorization", format!("Bearer {key}"))).await;
+        let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        let total = v
+            .get("total")
+            .or(v.get("filtered_total"))
+            .map(|t| t.to_string())
+            .unwrap_or_default();
         report(&label, times, &total);
     }
+}
+
+/// 43 GETs of `uri`; the times of the last 40 in ms, and the first response's body.
+async fn timed(router: &axum::Router, uri: &str, auth: (&str, String)) -> (Vec<f64>, bytes::Bytes) {
+    let mut times = Vec::new();
+    let mut first = bytes::Bytes::new();
+    for i in 0..43 {
+        let req = Request::get(uri).header(auth.0, &auth.1).body(Body::empty()).unwrap();
+        let t = Instant::now();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
+        if i == 0 {
+            first = body;
+        } else if i >= 3 {
+            times.push(elapsed);
+        }
+    }
+    (times, first)
 }
 
 fn report(label: &str, mut times: Vec<f64>, total: &str) {
