@@ -189,8 +189,12 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         .unwrap();
     assert_eq!(label.text().await.unwrap(), "mit (1)");
     mit.click().await.unwrap();
+    // Only the filtered page has this link (the click ticks the box on the old page at once).
     c.wait()
-        .for_element(Locator::Css("input[name=license][value=mit]:checked"))
+        .for_element(Locator::LinkText("Clear all filters"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=license][value=mit]:checked"))
         .await
         .unwrap();
     assert!(c.current_url().await.unwrap().query().unwrap().contains("license=mit"));
