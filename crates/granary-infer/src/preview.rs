@@ -1,13 +1,14 @@
 //! The first rows of a file, as JSON objects in column order: what a registry shows before
 //! anyone downloads. Text formats and arrow IPC are read from the front of a stream and
-//! stop as soon as they have enough rows; parquet reads its footer and then only the pages
-//! holding those rows, through any [`AsyncFileReader`] (local file, object store, …).
+//! stop as soon as they have enough rows; parquet reads its footer and then only the first
+//! pages of each column, through any [`ChunkReader`] (a file, bytes, ranged reads of a
+//! remote object, …).
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 use granary_core::DataFormat;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::sync::Arc;
@@ -104,22 +105,25 @@ pub fn preview_reader<R: Read>(format: DataFormat, reader: R, limit: usize) -> R
     }
 }
 
-/// The first `limit` rows of a parquet file: the footer and page index, then the pages of
-/// the first row group(s) that hold those rows.
-pub async fn preview_parquet<T>(input: T, limit: usize) -> Result<Preview, InferError>
-where
-    T: AsyncFileReader + Unpin + Send + 'static,
-{
-    use futures::TryStreamExt;
+/// The first `limit` rows of a parquet file: its footer, then page by page from the start
+/// of each column until enough rows are decoded. Pages are read one at a time through
+/// `input`, so memory holds a few pages per column, never a whole row group.
+pub fn preview_parquet<R: ChunkReader + 'static>(input: R, limit: usize) -> Result<Preview, InferError> {
     let limit = check_limit(limit);
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
-    let options = ArrowReaderOptions::new().with_page_index(true);
-    let builder = ParquetRecordBatchStreamBuilder::new_with_options(input, options)
-        .await
-        .map_err(perr)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(perr)?;
     let schema: SchemaRef = builder.schema().clone();
-    let stream = builder.with_batch_size(limit).with_limit(limit).build().map_err(perr)?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(perr)?;
+    let reader = builder.with_batch_size(limit).with_limit(limit).build().map_err(perr)?;
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    for b in reader {
+        let b = b.map_err(|e| InferError::Parquet(e.to_string()))?;
+        rows += b.num_rows();
+        batches.push(b);
+        if rows >= limit {
+            break;
+        }
+    }
     Preview::from_batches(&schema, &batches, limit)
 }
 

@@ -16,8 +16,8 @@ fn rows(p: &granary_infer::Preview) -> Vec<Value> {
     p.rows.iter().map(|r| Value::Object(r.clone())).collect()
 }
 
-#[tokio::test]
-async fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
+#[test]
+fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
@@ -29,8 +29,7 @@ async fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
             .unwrap();
     w.write(&batch(0, 500)).unwrap();
     w.close().unwrap();
-    let file = tokio::fs::File::open(&path).await.unwrap();
-    let p = preview_parquet(file, 70).await.unwrap();
+    let p = preview_parquet(std::fs::File::open(&path).unwrap(), 70).unwrap();
     assert_eq!(
         p.columns,
         vec![("id".into(), "int64".into()), ("name".into(), "string".into())]
@@ -40,8 +39,13 @@ async fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
     assert_eq!(rows(&p)[68], json!({"id": 68, "name": "row 68"}));
     assert_eq!(rows(&p)[69], json!({"id": 69, "name": null}));
     // more than the cap is cut to 100
-    let file = tokio::fs::File::open(&path).await.unwrap();
-    assert_eq!(preview_parquet(file, 1000).await.unwrap().rows.len(), 100);
+    assert_eq!(
+        preview_parquet(std::fs::File::open(&path).unwrap(), 1000)
+            .unwrap()
+            .rows
+            .len(),
+        100
+    );
 }
 
 #[test]
@@ -112,4 +116,71 @@ fn arrow_ipc_file_with_lz4_and_stream() {
     drop(w);
     let p = preview_reader(DataFormat::Feather, &stream[..], 5).unwrap();
     assert_eq!(rows(&p)[3], json!({"id": 3, "name": null}));
+}
+
+/// Bytes of a file, counting every byte handed out.
+struct Counting {
+    bytes: bytes::Bytes,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl parquet::file::reader::Length for Counting {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Counting {
+    type T = CountingRead;
+    fn get_read(&self, start: u64) -> parquet::errors::Result<CountingRead> {
+        Ok(CountingRead {
+            rest: self.bytes.slice(start as usize..),
+            read: self.read.clone(),
+        })
+    }
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.read.fetch_add(length as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.bytes.slice(start as usize..start as usize + length))
+    }
+}
+
+struct CountingRead {
+    rest: bytes::Bytes,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::io::Read for CountingRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.rest.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = self.rest.slice(n..);
+        self.read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[test]
+fn parquet_preview_of_one_huge_row_group_reads_only_its_first_pages() {
+    // One row group of 200,000 distinct 100-character strings (~20 MB, uncompressed).
+    let n = 200_000;
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+    let text: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{i:0100}"))));
+    let b = RecordBatch::try_from_iter([("id", ids), ("text", text)]).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(n as usize)
+        .build();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, b.schema(), Some(props)).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    assert!(out.len() > 20_000_000, "{}", out.len());
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let src = Counting {
+        bytes: out.into(),
+        read: read.clone(),
+    };
+    let p = preview_parquet(src, 100).unwrap();
+    assert_eq!(rows(&p)[99], json!({"id": 99, "text": format!("{:0100}", 99)}));
+    let read = read.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read < 4_000_000, "read {read} bytes of a 20 MB file for 100 rows");
 }

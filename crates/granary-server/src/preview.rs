@@ -1,19 +1,15 @@
 //! Row previews of a version's files: the same for the API and the web UI. Parquet is read
-//! by ranged requests (footer, page index, the first pages); other formats are streamed
-//! from the front and dropped once enough rows have arrived.
+//! by ranged requests (footer, then the first pages of each column, a page at a time);
+//! other formats are streamed from the front and dropped once enough rows have arrived.
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
-use futures::{FutureExt, TryStreamExt};
+use futures::TryStreamExt;
 use granary_core::{DataFormat, Digest};
 use granary_db::{FileRecord, VersionRecord};
 use granary_infer::{InferError, Preview};
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::reader::{ChunkReader, Length};
 use std::ops::Range;
-use std::sync::Arc;
 
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::AppState;
@@ -110,14 +106,18 @@ async fn preview_file(
     format: DataFormat,
     limit: usize,
 ) -> Result<Preview, InferError> {
+    let handle = tokio::runtime::Handle::current();
     if format == DataFormat::Parquet {
-        let reader = BlobFile {
+        let source = BlobChunks {
             state: state.clone(),
             org: org.to_string(),
             digest: digest.clone(),
             size,
+            handle,
         };
-        return granary_infer::preview_parquet(reader, limit).await;
+        return tokio::task::spawn_blocking(move || granary_infer::preview_parquet(source, limit))
+            .await
+            .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?;
     }
     let blob = state
         .blobs
@@ -125,7 +125,6 @@ async fn preview_file(
         .await
         .map_err(|e| InferError::Io(std::io::Error::other(e)))?;
     let reader = tokio_util::io::StreamReader::new(blob.stream.map_err(std::io::Error::other));
-    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let _guard = handle.enter();
         let sync = tokio_util::io::SyncIoBridge::new(reader);
@@ -135,38 +134,71 @@ async fn preview_file(
     .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?
 }
 
-/// A stored blob as parquet's ranged-read source.
-struct BlobFile {
+/// How much a page reader fetches at a time: page headers are small, page bodies are
+/// fetched whole by `get_bytes`.
+const WINDOW: u64 = 16 << 10;
+
+/// A stored blob as parquet's source of byte ranges, for a blocking thread: every read is
+/// a ranged read of the store, so a preview fetches the footer and the pages it decodes.
+#[derive(Clone)]
+struct BlobChunks {
     state: AppState,
     org: String,
     digest: Digest,
     size: u64,
+    handle: tokio::runtime::Handle,
 }
 
-impl AsyncFileReader for BlobFile {
-    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move {
-            self.state
-                .blobs
-                .read_range(&self.org, &self.digest, range)
-                .await
-                .map_err(|e| ParquetError::External(Box::new(e)))
-        }
-        .boxed()
+impl BlobChunks {
+    fn range(&self, range: Range<u64>) -> parquet::errors::Result<Bytes> {
+        self.handle
+            .block_on(self.state.blobs.read_range(&self.org, &self.digest, range))
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    }
+}
+
+impl Length for BlobChunks {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for BlobChunks {
+    type T = WindowReader;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<WindowReader> {
+        Ok(WindowReader {
+            source: self.clone(),
+            pos: start,
+            buf: Bytes::new(),
+        })
     }
 
-    fn get_metadata<'a>(
-        &'a mut self,
-        _options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let size = self.size;
-            let meta = ParquetMetaDataReader::new()
-                .with_page_index_policy(PageIndexPolicy::Optional)
-                .load_and_finish(&mut *self, size)
-                .await?;
-            Ok(Arc::new(meta))
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.range(start..start + length as u64)
+    }
+}
+
+/// Reads forward from an offset, fetching [`WINDOW`] bytes at a time as they are needed.
+struct WindowReader {
+    source: BlobChunks,
+    pos: u64,
+    buf: Bytes,
+}
+
+impl std::io::Read for WindowReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.buf.is_empty() {
+            if self.pos >= self.source.size {
+                return Ok(0);
+            }
+            let end = (self.pos + WINDOW).min(self.source.size);
+            self.buf = self.source.range(self.pos..end).map_err(std::io::Error::other)?;
+            self.pos = end;
         }
-        .boxed()
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
     }
 }
