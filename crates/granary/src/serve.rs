@@ -232,6 +232,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             key_file.display()
         );
         println!("    granary dataset push ./my-dataset   # a directory with dataset.yaml and data files\n");
+        println!("Or open {base}/ in a browser and sign in with the key.\n");
     }
     let state = AppState::new(
         db,

@@ -16,6 +16,11 @@ fn first_start_creates_admin_and_a_private_key_file_once() {
         assert!(key.starts_with("gra_") && key.len() > 40);
         assert!(s.banner.contains(&key), "the key is printed once: {}", s.banner);
         assert!(s.banner.contains("granary dataset push"), "{}", s.banner);
+        assert!(
+            s.banner.contains("/ in a browser and sign in with the key"),
+            "{}",
+            s.banner
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
