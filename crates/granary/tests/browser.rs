@@ -99,6 +99,14 @@ fn notes_dir(root: &Path) -> PathBuf {
     d
 }
 
+/// With `GRANARY_TEST_SCREENSHOTS=DIR`, saves the current page as `DIR/{name}.png`.
+async fn shot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("GRANARY_TEST_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
 async fn text(c: &Client, css: &str) -> String {
     match c.wait().for_element(Locator::Css(css)).await {
         Ok(e) => e.text().await.unwrap(),
@@ -134,6 +142,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
     // Signing in: any page leads to the form, and back after it.
     c.goto(&format!("{base}/")).await.unwrap();
     let field = c.wait().for_element(Locator::Css("#api_key")).await.unwrap();
+    shot(&c, "sign-in").await;
     assert!(c.current_url().await.unwrap().path().starts_with("/sign-in"));
     field.send_keys(&key).await.unwrap();
     c.find(Locator::Css("form.signin button[type=submit]"))
@@ -145,6 +154,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
     c.wait().for_element(Locator::Css("section.results")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/orgs/default");
     assert_eq!(c.find_all(Locator::Css("article.card")).await.unwrap().len(), 2);
+    shot(&c, "catalog").await;
 
     // Keyboard: the first Tab lands on the skip link.
     c.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
@@ -213,6 +223,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         .unwrap();
     let schema = text(&c, "table.schema").await;
     assert!(schema.contains("question") && schema.contains("string"), "{schema}");
+    shot(&c, "dataset").await;
     let preview = text(&c, "table.preview").await;
     assert!(preview.contains("question 0"), "{preview}");
     assert_eq!(
@@ -271,6 +282,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         c.find_all(Locator::Css("table.activity tbody tr")).await.unwrap().len(),
         1
     );
+    shot(&c, "activity").await;
 
     // Phone width: nothing wider than the screen on the catalog and dataset pages.
     c.set_window_size(390, 844).await.unwrap();
@@ -286,9 +298,6 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
             .unwrap();
         assert_eq!(fits, serde_json::json!(true), "{page} scrolls sideways at phone width");
     }
-    if let Ok(dir) = std::env::var("GRANARY_TEST_SCREENSHOTS") {
-        let png = c.screenshot().await.unwrap();
-        std::fs::write(Path::new(&dir).join("dataset-phone.png"), png).unwrap();
-    }
+    shot(&c, "dataset-phone").await;
     c.close().await.unwrap();
 }

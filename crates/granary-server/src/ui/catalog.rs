@@ -219,7 +219,7 @@ fn card(r: &VersionRecord) -> Markup {
             h2 {
                 a href=(href) { (r.meta.pretty_name.as_deref().unwrap_or(&r.full_name)) }
             }
-            p.fullname { (r.full_name) }
+            @if r.meta.pretty_name.is_some() { p.fullname { (r.full_name) } }
             @if let Some(s) = &r.meta.summary { p.summary { (s) } }
             (badges(r))
             dl.facts {

@@ -122,7 +122,7 @@ pub async fn page(
                                 td { code { (f.path) } }
                                 td { (f.split.as_deref().unwrap_or("—")) }
                                 td.num { (bytes(f.size)) }
-                                td { code.digest title=(f.digest) { (short_digest(&f.digest.to_string())) } }
+                                td { code.digest { (f.digest) } }
                                 td {
                                     form.inline method="post" action={ (base) "/" (rec.version) "/download" } {
                                         input type="hidden" name="csrf" value=(viewer.csrf);
@@ -158,13 +158,6 @@ pub async fn page(
         }
     };
     Ok(view::page(&title, Some(&viewer), Some(&org), body))
-}
-
-fn short_digest(d: &str) -> String {
-    match d.split_once(':') {
-        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}…", &hex[..12]),
-        _ => d.to_string(),
-    }
 }
 
 /// A JSON value as plain text: strings as they are, everything else as JSON.

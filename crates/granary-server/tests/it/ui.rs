@@ -343,6 +343,8 @@ backend_test!(
         assert!(page.contains("<dt>source</dt><dd>https://example.org/qa</dd>"));
         assert!(page.contains("<li class=\"badge license\">mit</li>"));
         assert!(page.contains("<code>data/train.parquet</code>"));
+        let digest = granary_core::Digest::of(&train);
+        assert!(page.contains(&format!("<code class=\"digest\">{digest}</code>")), "the full digest");
         assert!(page.contains("<td>train</td>"));
         // preview: 100 rows of the train split by default
         assert!(page.contains("First 100 rows of the <strong>train</strong> split"));
