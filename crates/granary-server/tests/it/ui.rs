@@ -497,3 +497,24 @@ async fn browsers_get_html_error_pages_and_clients_the_envelope() {
         .body(Body::empty());
     assert_eq!(app.send(api.unwrap()).await.header("content-type"), "application/json");
 }
+
+backend_test!(
+    async fn activity_pages_fifty_at_a_time(app) {
+        publish(&app, &app.admin, "default", "busy", "1.0.0", json!({})).await;
+        for _ in 0..61 {
+            let r = app
+                .post_json("/api/v1/org/default/datasets/busy/1.0.0/download", &app.admin, &json!({}))
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/activity?dataset=busy").await);
+        assert!(page.contains("61 downloads"));
+        assert_eq!(page.matches("<td>default</td></tr>").count(), 50);
+        assert!(page.contains("Page 1 of 2"));
+        assert!(page.contains("<a rel=\"next\" href=\"/orgs/default/activity?dataset=busy&amp;page=2\">"), "{page}");
+        let page = html(&b.get("/orgs/default/activity?dataset=busy&page=2").await);
+        assert_eq!(page.matches("<td>default</td></tr>").count(), 11);
+        assert!(page.contains("<a rel=\"prev\" href=\"/orgs/default/activity?dataset=busy\">"));
+    }
+);
