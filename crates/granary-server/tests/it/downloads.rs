@@ -9,20 +9,7 @@ use crate::helpers::{envelope, parquet, TestApp};
 
 async fn published(app: &TestApp) -> (Vec<u8>, Vec<u8>) {
     let (train, test) = (parquet(300), parquet(20));
-    let r = app
-        .publish(
-            &app.admin,
-            "default",
-            "qa",
-            "1.0.0",
-            &[
-                ("data/train.parquet", train.clone()),
-                ("data/test.parquet", test.clone()),
-            ],
-            json!({"splits": {"train": "data/train.parquet", "test": "data/test.parquet"}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    app.publish_qa(&train, &test, json!({})).await;
     (train, test)
 }
 

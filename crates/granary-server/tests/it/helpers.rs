@@ -212,6 +212,23 @@ impl TestApp {
         self.publish_config(key, org, name, version, &config).await
     }
 
+    /// Publishes `default/qa@1.0.0` with a train and a test split (parquet bytes given) and
+    /// the extra config fields; asserts it was created.
+    pub async fn publish_qa(&self, train: &[u8], test: &[u8], extra: Value) {
+        let mut config = json!({"splits": {"train": "data/train.parquet", "test": "data/test.parquet"}});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            config[k] = v;
+        }
+        let files = [
+            ("data/train.parquet", train.to_vec()),
+            ("data/test.parquet", test.to_vec()),
+        ];
+        let r = self
+            .publish(&self.admin, "default", "qa", "1.0.0", &files, config)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    }
+
     pub async fn publish_config(&self, key: &str, org: &str, name: &str, version: &str, config: &Value) -> Resp {
         let config_bytes = serde_json::to_vec(config).unwrap();
         let cd = self.push_blob(key, org, name, &config_bytes).await;

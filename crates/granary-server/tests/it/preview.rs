@@ -12,17 +12,7 @@ const URL: &str = "/api/v1/org/default/datasets/qa/1.0.0/preview";
 async fn published(app: &TestApp) {
     let jsonl =
         "{\"q\": \"<script>alert(1)</script>\", \"n\": 1}\n{\"q\": \"\\\"><img src=x onerror=alert(2)>\", \"n\": 2}\n";
-    let r = app
-        .publish(
-            &app.admin,
-            "default",
-            "qa",
-            "1.0.0",
-            &[("data/train.parquet", parquet(300)), ("data/test.parquet", parquet(20))],
-            json!({"splits": {"train": "data/train.parquet", "test": "data/test.parquet"}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    app.publish_qa(&parquet(300), &parquet(20), json!({})).await;
     let r = app
         .publish(
             &app.admin,

@@ -314,18 +314,8 @@ backend_test!(
 backend_test!(
     async fn dataset_page_shows_schema_files_preview_and_counts_downloads(app) {
         let train = parquet(150);
-        let r = app
-            .publish(
-                &app.admin,
-                "default",
-                "qa",
-                "1.0.0",
-                &[("data/train.parquet", train.clone()), ("data/test.parquet", parquet(5))],
-                json!({"splits": {"train": "data/train.parquet", "test": "data/test.parquet"}, "license": "mit",
-                       "origin": {"source": "https://example.org/qa"}}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED);
+        let origin = json!({"license": "mit", "origin": {"source": "https://example.org/qa"}});
+        app.publish_qa(&train, &parquet(5), origin).await;
         publish(&app, &app.admin, "default", "qa", "2.0.0", json!({})).await;
         let b = Browser::sign_in(&app, &app.admin).await;
 
