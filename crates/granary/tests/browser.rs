@@ -1,7 +1,7 @@
 //! End to end in a real browser: headless Chromium, driven over WebDriver by chromedriver,
 //! against the real binary on a loopback port. Signs in, searches, filters by a facet,
 //! opens a dataset, sees its schema and preview, downloads a file and finds that download
-//! on the activity page.
+//! on the activity page; and does the same with JavaScript turned off.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`; override with `GRANARY_TEST_CHROMIUM` and
@@ -65,7 +65,7 @@ fn start_driver(bin: &Path) -> Driver {
     }
 }
 
-async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+async fn browser(driver: &Driver, chromium: &Path, profile: &Path, javascript: bool) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -76,7 +76,11 @@ async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
                 "--window-size=1280,1000", format!("--user-data-dir={}", profile.display()),
             ],
-            "prefs": {"download.default_directory": profile.join("downloads"), "download.prompt_for_download": false},
+            "prefs": {
+                "download.default_directory": profile.join("downloads"),
+                "download.prompt_for_download": false,
+                "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 },
+            },
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -117,26 +121,36 @@ async fn text(c: &Client, css: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_search_filter_inspect_download_and_see_activity() {
+/// A running server with two pushed datasets, chromedriver and a signed-in browser.
+struct Session {
+    c: Client,
+    base: String,
+    root: PathBuf,
+    _driver: Driver,
+    _server: Server,
+    _tmp: tempfile::TempDir,
+}
+
+/// Everything a browser test needs, or None (with the reason printed) without Chromium.
+async fn session(javascript: bool) -> Option<Session> {
     let (Some(chromium), Some(chromedriver)) = (
         tool("GRANARY_TEST_CHROMIUM", "/usr/bin/chromium"),
         tool("GRANARY_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"),
     ) else {
-        eprintln!("skipped: install Debian's chromium and chromium-driver (or set GRANARY_TEST_CHROMIUM and GRANARY_TEST_CHROMEDRIVER) to run the browser test");
-        return;
+        eprintln!("skipped: install Debian's chromium and chromium-driver (or set GRANARY_TEST_CHROMIUM and GRANARY_TEST_CHROMEDRIVER) to run the browser tests");
+        return None;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let s = start(root, &[]);
+    let root = tmp.path().to_path_buf();
+    let s = start(&root, &[]);
     let key = s.admin_key();
-    ok(&run(root, &["login", "--server", &s.url, "--api-key", &key]));
-    let qa = dataset_dir(root, "qa", "1.0.0");
-    ok(&run(root, &["dataset", "push", qa.to_str().unwrap()]));
-    ok(&run(root, &["dataset", "push", notes_dir(root).to_str().unwrap()]));
+    ok(&run(&root, &["login", "--server", &s.url, "--api-key", &key]));
+    let qa = dataset_dir(&root, "qa", "1.0.0");
+    ok(&run(&root, &["dataset", "push", qa.to_str().unwrap()]));
+    ok(&run(&root, &["dataset", "push", notes_dir(&root).to_str().unwrap()]));
 
     let driver = start_driver(&chromedriver);
-    let c = browser(&driver, &chromium, &root.join("profile")).await;
+    let c = browser(&driver, &chromium, &root.join("profile"), javascript).await;
     let base = s.url.clone();
 
     // Signing in: any page leads to the form, and back after it.
@@ -154,7 +168,35 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
     c.wait().for_element(Locator::Css("section.results")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/orgs/default");
     assert_eq!(c.find_all(Locator::Css("article.card")).await.unwrap().len(), 2);
-    shot(&c, "catalog").await;
+    Some(Session {
+        c,
+        base,
+        root,
+        _driver: driver,
+        _server: s,
+        _tmp: tmp,
+    })
+}
+
+/// Waits (up to 30 s) for the browser to save a download, and returns its bytes.
+async fn saved(root: &Path, name: &str) -> Vec<u8> {
+    let path = root.join("profile/downloads").join(name);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "the browser never saved {name}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    std::fs::read(&path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_search_filter_inspect_download_and_see_activity() {
+    let Some(sess) = session(true).await else {
+        return;
+    };
+    let (c, base, root) = (&sess.c, &sess.base, &sess.root);
+    let qa = root.join("qa");
+    shot(c, "catalog").await;
 
     // Keyboard: the first Tab lands on the skip link.
     c.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
@@ -221,10 +263,10 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         .click()
         .await
         .unwrap();
-    let schema = text(&c, "table.schema").await;
+    let schema = text(c, "table.schema").await;
     assert!(schema.contains("question") && schema.contains("string"), "{schema}");
-    shot(&c, "dataset").await;
-    let preview = text(&c, "table.preview").await;
+    shot(c, "dataset").await;
+    let preview = text(c, "table.preview").await;
     assert!(preview.contains("question 0"), "{preview}");
     assert_eq!(
         c.find_all(Locator::Css("table.preview tbody tr")).await.unwrap().len(),
@@ -257,23 +299,14 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         .await
         .unwrap();
     // The browser saves it; the saved bytes are the published bytes.
-    let saved = root.join("profile/downloads/test.parquet");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !saved.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the browser never saved the download"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        std::fs::read(&saved).unwrap(),
+        saved(root, "test.parquet").await,
         std::fs::read(qa.join("data/test.parquet")).unwrap()
     );
 
     // It shows on the activity page.
     c.goto(&format!("{base}/orgs/default/activity")).await.unwrap();
-    let feed = text(&c, "table.activity tbody").await;
+    let feed = text(c, "table.activity tbody").await;
     assert!(
         feed.contains("default/qa") && feed.contains("1.0.0") && feed.contains("test") && feed.contains("admin"),
         "{feed}"
@@ -282,7 +315,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         c.find_all(Locator::Css("table.activity tbody tr")).await.unwrap().len(),
         1
     );
-    shot(&c, "activity").await;
+    shot(c, "activity").await;
 
     // Phone width: nothing wider than the screen on the catalog and dataset pages.
     c.set_window_size(390, 844).await.unwrap();
@@ -298,6 +331,76 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
             .unwrap();
         assert_eq!(fits, serde_json::json!(true), "{page} scrolls sideways at phone width");
     }
-    shot(&c, "dataset-phone").await;
-    c.close().await.unwrap();
+    shot(c, "dataset-phone").await;
+    c.clone().close().await.unwrap();
+}
+
+/// Core browsing without JavaScript: filter with the Apply button, switch versions with
+/// Show, download, and see the download in the activity feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_core_works_without_javascript() {
+    let Some(sess) = session(false).await else {
+        return;
+    };
+    let (c, base, root) = (&sess.c, &sess.base, &sess.root);
+    // Page scripts are off in this browser: ticking a box changes nothing until Apply.
+    c.find(Locator::Css("input[name=license][value=mit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        c.find(Locator::LinkText("Clear all filters")).await.is_err(),
+        "no submit without Apply"
+    );
+    c.find(Locator::Css("form.catalog button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Clear all filters"))
+        .await
+        .unwrap();
+    let cards = c.find_all(Locator::Css("article.card")).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert!(cards[0].text().await.unwrap().contains("default/notes"));
+
+    c.find(Locator::LinkText("default/notes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let preview = text(c, "table.preview").await;
+    assert!(preview.contains("question 11"), "{preview}");
+    c.find(Locator::Css("form.version button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("table.schema")).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap()
+        .contains("version=0.3.0"));
+
+    c.find(Locator::Css("button[aria-label='Download data/train.parquet']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let bytes = saved(root, "train.parquet").await;
+    assert_eq!(bytes, std::fs::read(root.join("notes/data/train.parquet")).unwrap());
+    c.goto(&format!("{base}/orgs/default/activity")).await.unwrap();
+    let feed = text(c, "table.activity tbody").await;
+    assert!(feed.contains("default/notes") && feed.contains("0.3.0"), "{feed}");
+    c.clone().close().await.unwrap();
 }
