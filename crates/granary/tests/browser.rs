@@ -111,6 +111,15 @@ async fn shot(c: &Client, name: &str) {
     }
 }
 
+/// Waits for the element, then clicks it.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.wait().for_element(at).await.unwrap().click().await.unwrap();
+}
+
+async fn wait_for(c: &Client, at: Locator<'_>) -> fantoccini::elements::Element {
+    c.wait().for_element(at).await.unwrap()
+}
+
 async fn text(c: &Client, css: &str) -> String {
     match c.wait().for_element(Locator::Css(css)).await {
         Ok(e) => e.text().await.unwrap(),
@@ -155,17 +164,12 @@ async fn session(javascript: bool) -> Option<Session> {
 
     // Signing in: any page leads to the form, and back after it.
     c.goto(&format!("{base}/")).await.unwrap();
-    let field = c.wait().for_element(Locator::Css("#api_key")).await.unwrap();
+    let field = wait_for(&c, Locator::Css("#api_key")).await;
     shot(&c, "sign-in").await;
     assert!(c.current_url().await.unwrap().path().starts_with("/sign-in"));
     field.send_keys(&key).await.unwrap();
-    c.find(Locator::Css("form.signin button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait().for_element(Locator::Css("section.results")).await.unwrap();
+    click(&c, Locator::Css("form.signin button[type=submit]")).await;
+    wait_for(&c, Locator::Css("section.results")).await;
     assert_eq!(c.current_url().await.unwrap().path(), "/orgs/default");
     assert_eq!(c.find_all(Locator::Css("article.card")).await.unwrap().len(), 2);
     Some(Session {
@@ -210,10 +214,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
     let search = c.find(Locator::Css("#search")).await.unwrap();
     search.send_keys("questions\u{E007}").await.unwrap(); // Enter submits
                                                           // the new page echoes the query in the box
-    c.wait()
-        .for_element(Locator::Css("input#search[value='questions']"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Css("input#search[value='questions']")).await;
     assert_eq!(
         c.current_url()
             .await
@@ -242,10 +243,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
     assert_eq!(label.text().await.unwrap(), "mit (1)");
     mit.click().await.unwrap();
     // Only the filtered page has this link (the click ticks the box on the old page at once).
-    c.wait()
-        .for_element(Locator::LinkText("Clear all filters"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::LinkText("Clear all filters")).await;
     c.find(Locator::Css("input[name=license][value=mit]:checked"))
         .await
         .unwrap();
@@ -256,13 +254,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
 
     // Open the qa dataset from the catalog: schema and preview.
     c.goto(&format!("{base}/orgs/default?search=qa")).await.unwrap();
-    c.wait()
-        .for_element(Locator::LinkText("default/qa"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText("default/qa")).await;
     let schema = text(c, "table.schema").await;
     assert!(schema.contains("question") && schema.contains("string"), "{schema}");
     shot(c, "dataset").await;
@@ -273,31 +265,15 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
         100
     );
     // another split
-    c.find(Locator::Css("nav.splits"))
-        .await
-        .unwrap()
-        .find(Locator::LinkText("test"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("nav.splits a[aria-current][href*='split=test']"))
-        .await
-        .unwrap();
+    click(c, Locator::Css("nav.splits a[href*='split=test']")).await;
+    wait_for(c, Locator::Css("nav.splits a[aria-current][href*='split=test']")).await;
     assert_eq!(
         c.find_all(Locator::Css("table.preview tbody tr")).await.unwrap().len(),
         34
     );
 
     // Download the test file: a counted event.
-    c.find(Locator::Css("button[aria-label='Download data/test.parquet']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("button[aria-label='Download data/test.parquet']")).await;
     // The browser saves it; the saved bytes are the published bytes.
     assert_eq!(
         saved(root, "test.parquet").await,
@@ -321,7 +297,7 @@ async fn sign_in_search_filter_inspect_download_and_see_activity() {
     c.set_window_size(390, 844).await.unwrap();
     for page in ["/orgs/default", "/orgs/default/datasets/qa"] {
         c.goto(&format!("{base}{page}")).await.unwrap();
-        c.wait().for_element(Locator::Css("main")).await.unwrap();
+        wait_for(c, Locator::Css("main")).await;
         let fits = c
             .execute(
                 "return document.documentElement.scrollWidth <= window.innerWidth",
@@ -344,45 +320,22 @@ async fn everything_core_works_without_javascript() {
     };
     let (c, base, root) = (&sess.c, &sess.base, &sess.root);
     // Page scripts are off in this browser: ticking a box changes nothing until Apply.
-    c.find(Locator::Css("input[name=license][value=mit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("input[name=license][value=mit]")).await;
     assert!(
         c.find(Locator::LinkText("Clear all filters")).await.is_err(),
         "no submit without Apply"
     );
-    c.find(Locator::Css("form.catalog button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::LinkText("Clear all filters"))
-        .await
-        .unwrap();
+    click(c, Locator::Css("form.catalog button[type=submit]")).await;
+    wait_for(c, Locator::LinkText("Clear all filters")).await;
     let cards = c.find_all(Locator::Css("article.card")).await.unwrap();
     assert_eq!(cards.len(), 1);
     assert!(cards[0].text().await.unwrap().contains("default/notes"));
 
-    c.find(Locator::LinkText("default/notes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText("default/notes")).await;
     let preview = text(c, "table.preview").await;
     assert!(preview.contains("question 11"), "{preview}");
-    c.find(Locator::Css("form.version button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait().for_element(Locator::Css("table.schema")).await.unwrap();
+    click(c, Locator::Css("form.version button[type=submit]")).await;
+    wait_for(c, Locator::Css("table.schema")).await;
     assert!(c
         .current_url()
         .await
@@ -391,12 +344,7 @@ async fn everything_core_works_without_javascript() {
         .unwrap()
         .contains("version=0.3.0"));
 
-    c.find(Locator::Css("button[aria-label='Download data/train.parquet']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("button[aria-label='Download data/train.parquet']")).await;
     let bytes = saved(root, "train.parquet").await;
     assert_eq!(bytes, std::fs::read(root.join("notes/data/train.parquet")).unwrap());
     c.goto(&format!("{base}/orgs/default/activity")).await.unwrap();
