@@ -50,8 +50,13 @@ pub async fn page(
     let title = rec.meta.pretty_name.clone().unwrap_or_else(|| rec.full_name.clone());
     let m = &rec.meta;
     let base = format!("/orgs/{org}/datasets/{name}");
-    let mut splits: Vec<&str> = rec.files.iter().filter_map(|f| f.split.as_deref()).collect();
-    splits.dedup();
+    // Each split once, in the order its first file appears.
+    let mut splits: Vec<&str> = Vec::new();
+    for sp in rec.files.iter().filter_map(|f| f.split.as_deref()) {
+        if !splits.contains(&sp) {
+            splits.push(sp);
+        }
+    }
 
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" {
