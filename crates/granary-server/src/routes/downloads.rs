@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::links::{file_segment, sign, verify};
 use crate::openapi::ErrorEnvelope;
+use crate::preview::split_files;
 use crate::wire::iso;
 use crate::AppState;
 
@@ -84,23 +85,8 @@ pub(crate) async fn grant(
     let org = &access.org.key;
     let version = rec.version;
     let primary = match &split {
-        Some(split) => rec
-            .files
-            .iter()
-            .find(|f| f.split.as_deref() == Some(split.as_str()))
-            .ok_or_else(|| {
-                let splits: Vec<&str> = rec.files.iter().filter_map(|f| f.split.as_deref()).collect();
-                let known = if splits.is_empty() {
-                    "it has no splits".to_string()
-                } else {
-                    format!("its splits are {}", splits.join(", "))
-                };
-                ApiError::invalid_field(
-                    &["body", "split"],
-                    format!("{}@{version} has no split {split:?}; {known}", rec.full_name),
-                    "not_found",
-                )
-            })?,
+        Some(_) => split_files(rec, split.as_deref())
+            .map_err(|m| ApiError::invalid_field(&["body", "split"], m, "not_found"))?[0],
         None => rec
             .files
             .iter()
