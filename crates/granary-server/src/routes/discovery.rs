@@ -163,13 +163,14 @@ pub(crate) fn parse_sort(
 /// One page of versions in the catalog's order, read back from the store with exact counts.
 pub(crate) async fn list_rows(s: &AppState, q: &ListQuery) -> ApiResult<(Vec<granary_db::VersionRecord>, u64)> {
     let (ids, total) = s.catalog.fresh(s.db.as_ref()).await?.list(q);
+    Ok((rows_by_id(s, &ids).await?, total))
+}
+
+/// The versions with these ids, in this order, read from the store with exact counts.
+pub(crate) async fn rows_by_id(s: &AppState, ids: &[Uuid]) -> ApiResult<Vec<granary_db::VersionRecord>> {
     let mut found: std::collections::HashMap<Uuid, granary_db::VersionRecord> =
-        s.db.versions_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-    Ok((ids.iter().filter_map(|id| found.remove(id)).collect(), total))
+        s.db.versions_by_id(ids).await?.into_iter().map(|r| (r.id, r)).collect();
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/org/{org}/datasets", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ListParams, FilterParams), responses((status = 200, description = "One page of versions", body = ListOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Invalid parameters; `errors` says which", body = ErrorEnvelope)))]

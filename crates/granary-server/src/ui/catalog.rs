@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::view::{self, bytes, count, query};
 use super::{parse_form, UiError, UiResult, Viewer};
 use crate::catalog::ListQuery;
-use crate::routes::discovery::{list_rows, parse_sort, scope, FilterParams};
+use crate::routes::discovery::{parse_sort, rows_by_id, scope, FilterParams};
 use crate::AppState;
 
 /// Cards per page.
@@ -54,7 +54,6 @@ pub async fn page(
     let include_public = filter.include_public.unwrap_or(false);
     let scope = scope(&access, include_public);
     let f = filter.clone().into_filter();
-    let facets = s.catalog.fresh(s.db.as_ref()).await?.facets(scope, &f);
     let q = ListQuery {
         scope,
         filter: f,
@@ -64,7 +63,12 @@ pub async fn page(
         limit: PAGE_SIZE,
         group: true,
     };
-    let (rows, total) = list_rows(&s, &q).await?;
+    // One up-to-date index answers both the facets and the page.
+    let (facets, (ids, total)) = {
+        let ix = s.catalog.fresh(s.db.as_ref()).await?;
+        (ix.facets(scope, &q.filter), ix.list(&q))
+    };
+    let rows = rows_by_id(&s, &ids).await?;
     let total_pages = total.div_ceil(PAGE_SIZE).max(1);
 
     // The current query without its page, for sort/page links.
