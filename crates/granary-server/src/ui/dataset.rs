@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::catalog::badges;
 use super::view::{self, bytes, count, query, when};
-use super::{parse_form, HtmlPage, UiError, UiResult, Viewer};
+use super::{parse_form, UiError, UiResult, Viewer};
 use crate::preview::{default_split, preview_split, SplitPreview};
 use crate::routes::datasets::local_name;
 use crate::routes::downloads::grant;
@@ -240,7 +240,5 @@ pub async fn download(
         .find(|l| l.path == file.path)
         .map(|l| l.url.clone())
         .ok_or_else(|| UiError::not_found("the file has no link"))?;
-    let mut resp = Redirect::to(&url).into_response();
-    resp.extensions_mut().insert(HtmlPage);
-    Ok(resp)
+    Ok(Redirect::to(&url).into_response())
 }

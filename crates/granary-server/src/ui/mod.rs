@@ -40,7 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/static/granary.js", get(js))
 }
 
-/// Marks a response as a finished HTML page, so the API's error envelope leaves it alone.
+/// Marks a response as a finished HTML page, so the API's error envelope leaves it alone
+/// (only error statuses are ever rewritten, so redirects need no mark).
 #[derive(Clone, Copy)]
 pub(crate) struct HtmlPage;
 
@@ -91,9 +92,7 @@ impl IntoResponse for UiError {
             }
             UiError::SignIn { next } => {
                 let q = serde_html_form::to_string([("next", next.as_str())]).unwrap_or_default();
-                let mut resp = Redirect::to(&format!("/sign-in?{q}")).into_response();
-                resp.extensions_mut().insert(HtmlPage);
-                resp
+                Redirect::to(&format!("/sign-in?{q}")).into_response()
             }
         }
     }

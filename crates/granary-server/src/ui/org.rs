@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::session::CsrfForm;
 use super::view::{self, count, query, when};
-use super::{parse_form, HtmlPage, UiError, UiResult, Viewer};
+use super::{parse_form, UiError, UiResult, Viewer};
 use crate::access::OrgAccess;
 use crate::auth::issue_api_key;
 use crate::routes::discovery::feed;
@@ -245,7 +245,5 @@ pub async fn revoke_key(
         return Err(UiError::not_found("no such key"));
     }
     s.db.revoke_api_key(id).await?;
-    let mut resp = Redirect::to(&format!("/orgs/{org}/settings")).into_response();
-    resp.extensions_mut().insert(HtmlPage);
-    Ok(resp)
+    Ok(Redirect::to(&format!("/orgs/{org}/settings")).into_response())
 }

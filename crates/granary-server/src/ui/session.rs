@@ -19,7 +19,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{parse_form, view, HtmlPage, UiError, UiResult};
+use super::{parse_form, view, UiError, UiResult};
 use crate::auth::{hash_token, Caller};
 use crate::AppState;
 
@@ -188,9 +188,7 @@ pub async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Que
 }
 
 fn redirect(to: &str) -> Response {
-    let mut resp = Redirect::to(to).into_response();
-    resp.extensions_mut().insert(HtmlPage);
-    resp
+    Redirect::to(to).into_response()
 }
 
 /// `POST /sign-in`: checks the key and opens a session.
