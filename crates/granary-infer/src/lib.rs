@@ -3,6 +3,7 @@
 //! so callers choose where the bytes come from; this crate knows nothing of storage or HTTP.
 //! Memory stays bounded whatever the file size: only a prefix is kept for type inference.
 
+mod bounds;
 mod preview;
 mod types;
 
@@ -12,6 +13,10 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
+pub use bounds::{
+    check_parquet_footer, decompressed_len, parse_page_header, Budget, BudgetReader, PageInfo, Unbounded,
+    MAX_FOOTER_BYTES, MAX_SCHEMA_DEPTH, MAX_THRIFT_DEPTH,
+};
 pub use preview::{preview_parquet, preview_reader, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
 pub use types::arrow_type_name;
 
@@ -39,8 +44,25 @@ pub enum InferError {
     Json(String),
     #[error("not a readable arrow file: {0}")]
     Arrow(String),
+    /// The file needs more memory, bytes or time than the limits allow (a decompression
+    /// bomb, a footer or line past its cap, a deadline that passed).
+    #[error("too large to read: {0}")]
+    Limit(String),
+    /// The caller gave up (its client went away); the work stopped at the next read.
+    #[error("cancelled")]
+    Cancelled,
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Runs a decoder, turning a panic inside it (arrow and parquet panic on some malformed
+/// input) into an error that names the format.
+pub(crate) fn guarded<T>(
+    what: fn(String) -> InferError,
+    f: impl FnOnce() -> Result<T, InferError>,
+) -> Result<T, InferError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(what("the file is malformed (its decoder gave up)".into())))
 }
 
 impl Inferred {
@@ -65,13 +87,34 @@ pub fn parquet_metadata_len(tail: &[u8; PARQUET_TAIL]) -> Result<usize, InferErr
 }
 
 /// Schema and row count from a parquet file's metadata bytes (without the 8-byte tail).
+/// The footer is checked by [`check_parquet_footer`] before it is decoded, so a footer
+/// whose lengths lie is an error, never an allocation.
 pub fn infer_parquet_metadata(metadata: &[u8]) -> Result<Inferred, InferError> {
-    let meta = ParquetMetaDataReader::decode_metadata(metadata).map_err(|e| InferError::Parquet(e.to_string()))?;
-    let fm = meta.file_metadata();
-    let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
-        .map_err(|e| InferError::Parquet(e.to_string()))?;
-    let rows = u64::try_from(fm.num_rows()).map_err(|_| InferError::Parquet("negative row count".into()))?;
-    Ok(Inferred::from_schema(&schema, rows))
+    check_parquet_footer(metadata)?;
+    guarded(InferError::Parquet, || {
+        let meta = ParquetMetaDataReader::decode_metadata(metadata).map_err(|e| InferError::Parquet(e.to_string()))?;
+        let fm = meta.file_metadata();
+        let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
+            .map_err(|e| InferError::Parquet(e.to_string()))?;
+        let rows = u64::try_from(fm.num_rows()).map_err(|_| InferError::Parquet("negative row count".into()))?;
+        Ok(Inferred::from_schema(&schema, rows))
+    })
+}
+
+/// Checks a footer length read from a parquet tail against the file's size and
+/// [`MAX_FOOTER_BYTES`], before anything that long is read or allocated.
+pub fn check_footer_len(meta_len: u64, file_len: u64) -> Result<(), InferError> {
+    if meta_len + PARQUET_TAIL as u64 > file_len {
+        return Err(InferError::Parquet("metadata length exceeds the file".into()));
+    }
+    if meta_len > MAX_FOOTER_BYTES {
+        return Err(InferError::Limit(format!(
+            "its footer is {} MiB; at most {} MiB is read",
+            meta_len >> 20,
+            MAX_FOOTER_BYTES >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// Schema and row count of a local file, reading only what the format needs.
@@ -86,9 +129,7 @@ pub fn infer_file(path: &Path, format: DataFormat) -> Result<Inferred, InferErro
         file.seek(SeekFrom::End(-(PARQUET_TAIL as i64)))?;
         file.read_exact(&mut tail)?;
         let meta_len = parquet_metadata_len(&tail)? as u64;
-        if meta_len + PARQUET_TAIL as u64 > len {
-            return Err(InferError::Parquet("metadata length exceeds the file".into()));
-        }
+        check_footer_len(meta_len, len)?;
         let mut meta = vec![0u8; meta_len as usize];
         file.seek(SeekFrom::End(-((meta_len as i64) + PARQUET_TAIL as i64)))?;
         file.read_exact(&mut meta)?;
@@ -99,12 +140,14 @@ pub fn infer_file(path: &Path, format: DataFormat) -> Result<Inferred, InferErro
 
 /// Schema and row count of a streamed file in one pass. Not for parquet, whose metadata
 /// sits at the end: use [`parquet_metadata_len`] and [`infer_parquet_metadata`].
+/// Memory stays bounded whatever the input: a record (csv row, json element) is never
+/// held whole past [`MAX_RECORD_BYTES`], and decoder panics become errors.
 pub fn infer_reader<R: Read>(format: DataFormat, reader: R) -> Result<Inferred, InferError> {
     match format {
-        DataFormat::Csv => infer_csv(reader),
-        DataFormat::Jsonl => infer_jsonl(reader),
-        DataFormat::Json => infer_json(reader),
-        DataFormat::Arrow | DataFormat::Feather => infer_ipc(reader),
+        DataFormat::Csv => guarded(InferError::Csv, || infer_csv(reader)),
+        DataFormat::Jsonl => guarded(InferError::Json, || infer_jsonl(reader)),
+        DataFormat::Json => guarded(InferError::Json, || infer_json(reader)),
+        DataFormat::Arrow | DataFormat::Feather => guarded(InferError::Arrow, || infer_ipc(reader)),
         DataFormat::Parquet => {
             let mut buf = Vec::new();
             reader.take(u64::MAX).read_to_end(&mut buf)?;
@@ -112,6 +155,9 @@ pub fn infer_reader<R: Read>(format: DataFormat, reader: R) -> Result<Inferred, 
         }
     }
 }
+
+/// Largest single record (a json array element kept for type inference) held in memory.
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
 
 fn infer_parquet_bytes(buf: &[u8]) -> Result<Inferred, InferError> {
     if buf.len() < PARQUET_TAIL + 4 {
@@ -154,18 +200,52 @@ fn csv_schema(prefix: &[u8], complete: usize) -> Result<Schema, InferError> {
 fn infer_csv<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
     let (prefix, complete) = read_prefix(&mut reader)?;
     let schema = csv_schema(&prefix, complete)?;
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(Cursor::new(prefix).chain(reader));
-    let mut record = csv::ByteRecord::new();
-    let mut rows = 0u64;
-    while csv
-        .read_byte_record(&mut record)
-        .map_err(|e| InferError::Csv(e.to_string()))?
-    {
-        rows += 1;
+    let records = count_csv_records(Cursor::new(prefix).chain(reader), schema.fields().len())?;
+    Ok(Inferred::from_schema(&schema, records.saturating_sub(1)))
+}
+
+/// Counts csv records (the header included) with a fixed output buffer: fields are
+/// parsed and dropped, so a gigabyte-long field costs no memory. Every record must have
+/// `width` fields, as in `csv`'s flexible=false mode.
+fn count_csv_records<R: Read>(mut reader: R, width: usize) -> Result<u64, InferError> {
+    use csv_core::ReadFieldResult;
+    let mut rdr = csv_core::Reader::new();
+    let mut input = vec![0u8; 1 << 16];
+    let mut out = vec![0u8; 1 << 12];
+    let (mut start, mut end, mut eof) = (0usize, 0usize, false);
+    let (mut records, mut fields) = (0u64, 0usize);
+    loop {
+        if start == end && !eof {
+            end = match reader.read(&mut input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            start = 0;
+            eof = end == 0;
+        }
+        let (res, nin, _) = rdr.read_field(&input[start..end], &mut out);
+        start += nin;
+        match res {
+            ReadFieldResult::InputEmpty => {}
+            ReadFieldResult::OutputFull => {}
+            ReadFieldResult::Field { record_end } => {
+                fields += 1;
+                if record_end {
+                    if fields != width {
+                        return Err(InferError::Csv(format!(
+                            "record {} has {fields} fields, but the header has {width}",
+                            records + 1
+                        )));
+                    }
+                    records += 1;
+                    fields = 0;
+                }
+            }
+            ReadFieldResult::End => break,
+        }
     }
-    Ok(Inferred::from_schema(&schema, rows))
+    Ok(records)
 }
 
 /// Counts lines holding anything but white space.
@@ -253,9 +333,14 @@ fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
     if first != b'[' {
         return infer_jsonl(reader);
     }
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let (sample, rows) =
-        serde::Deserializer::deserialize_seq(&mut de, ArraySampler).map_err(|e| InferError::Json(e.to_string()))?;
+    let progress = std::rc::Rc::new(std::cell::Cell::new(Progress::default()));
+    let counted = CountingReader {
+        inner: reader,
+        progress: progress.clone(),
+    };
+    let mut de = serde_json::Deserializer::from_reader(counted);
+    let (sample, rows) = serde::Deserializer::deserialize_seq(&mut de, ArraySampler { progress })
+        .map_err(|e| InferError::Json(e.to_string()))?;
     de.end().map_err(|e| InferError::Json(e.to_string()))?;
     if let Some(v) = sample.iter().find(|v| !v.is_object()) {
         return Err(InferError::Json(format!(
@@ -268,9 +353,43 @@ fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
     Ok(Inferred::from_schema(&schema, rows))
 }
 
-/// Walks a top-level JSON array one element at a time, keeping the first few for
-/// inference and counting all of them, so memory holds one element, not the file.
-struct ArraySampler;
+/// Bytes read so far, and where the element being kept for the sample started (`None`
+/// while elements are skipped, which costs no memory).
+#[derive(Clone, Copy, Default)]
+struct Progress {
+    read: u64,
+    kept_from: Option<u64>,
+}
+
+/// Counts what the JSON parser reads and stops it when one kept element passes
+/// [`MAX_RECORD_BYTES`].
+struct CountingReader<R> {
+    inner: R,
+    progress: std::rc::Rc<std::cell::Cell<Progress>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut p = self.progress.get();
+        if p.kept_from.is_some_and(|from| p.read - from > MAX_RECORD_BYTES) {
+            return Err(std::io::Error::other(format!(
+                "an array element is longer than {} MiB",
+                MAX_RECORD_BYTES >> 20
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        p.read += n as u64;
+        self.progress.set(p);
+        Ok(n)
+    }
+}
+
+/// Walks a top-level JSON array one element at a time, keeping the first few (up to
+/// [`INFER_RECORDS`] elements or [`PREFIX_BYTES`]) for inference and counting all of them,
+/// so memory holds at most one kept element past the prefix, never the file.
+struct ArraySampler {
+    progress: std::rc::Rc<std::cell::Cell<Progress>>,
+}
 
 impl<'de> serde::de::Visitor<'de> for ArraySampler {
     type Value = (Vec<serde_json::Value>, u64);
@@ -281,13 +400,20 @@ impl<'de> serde::de::Visitor<'de> for ArraySampler {
         let mut sample = Vec::new();
         let mut rows = 0u64;
         loop {
-            if sample.len() < INFER_RECORDS {
+            let mut p = self.progress.get();
+            if sample.len() < INFER_RECORDS && p.read < PREFIX_BYTES {
+                p.kept_from = Some(p.read);
+                self.progress.set(p);
                 match seq.next_element::<serde_json::Value>()? {
                     Some(v) => sample.push(v),
                     None => break,
                 }
-            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
-                break;
+            } else {
+                p.kept_from = None;
+                self.progress.set(p);
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                    break;
+                }
             }
             rows += 1;
         }

@@ -4,16 +4,35 @@
 //! pages of each column, through any [`ChunkReader`] (a file, bytes, ranged reads of a
 //! remote object, …).
 
+//!
+//! Every preview runs against a [`Budget`]: bytes read and decompressed are charged to it
+//! before they are allocated, so a decompression bomb or a 200 MB line ends the preview
+//! with [`InferError::Limit`], and a cancelled budget stops it at the next read.
+
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
 use granary_core::DataFormat;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::reader::ChunkReader;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::basic::Compression;
+use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::reader::{ChunkReader, Length};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Cursor, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use crate::{arrow_type_name, csv_schema, read_full, read_prefix, InferError, IPC_MAGIC};
+use crate::bounds::{unwrap_io, Budget, BudgetReader, Unbounded};
+use crate::{
+    arrow_type_name, check_footer_len, check_parquet_footer, csv_schema, decompressed_len, guarded,
+    parquet_metadata_len, parse_page_header, read_full, read_prefix, InferError, IPC_MAGIC, PARQUET_TAIL,
+};
+
+/// Each decoded value is charged this many bytes (levels, validity, offsets), so a page
+/// that run-length encodes billions of nulls in a few bytes is refused before it expands.
+pub const BYTES_PER_VALUE: u64 = 4;
+/// Longest parquet page header read, in bytes.
+const MAX_PAGE_HEADER: usize = 16 << 20;
 
 /// The most rows a preview holds.
 pub const MAX_PREVIEW_ROWS: usize = 100;
@@ -91,29 +110,113 @@ fn check_limit(limit: usize) -> usize {
 
 /// The first `limit` rows (at most [`MAX_PREVIEW_ROWS`]) of a csv, json, jsonl or arrow IPC
 /// stream. Reads only as far as those rows (csv reads at most a type-inference prefix more).
-/// Parquet needs ranged reads: use [`preview_parquet`].
-pub fn preview_reader<R: Read>(format: DataFormat, reader: R, limit: usize) -> Result<Preview, InferError> {
+/// Parquet needs ranged reads: use [`preview_parquet`]. Every byte read is charged to
+/// `budget` (and arrow IPC buffers to what they decompress to); past it, or once it is
+/// cancelled, the preview ends with [`InferError::Limit`] or [`InferError::Cancelled`].
+pub fn preview_reader<R: Read>(
+    format: DataFormat,
+    reader: R,
+    limit: usize,
+    budget: &Budget,
+) -> Result<Preview, InferError> {
     let limit = check_limit(limit);
-    match format {
-        DataFormat::Csv => preview_csv(reader, limit),
-        DataFormat::Jsonl => preview_jsonl(BufReader::with_capacity(1 << 16, reader), limit),
-        DataFormat::Json => preview_json(reader, limit),
-        DataFormat::Arrow | DataFormat::Feather => preview_ipc(reader, limit),
+    let reader = BudgetReader::new(reader, budget);
+    let out = match format {
+        DataFormat::Csv => guarded(InferError::Csv, || preview_csv(reader, limit)),
+        DataFormat::Jsonl => guarded(InferError::Json, || {
+            preview_jsonl(BufReader::with_capacity(1 << 16, reader), limit)
+        }),
+        DataFormat::Json => guarded(InferError::Json, || preview_json(reader, limit)),
+        DataFormat::Arrow | DataFormat::Feather => guarded(InferError::Arrow, || preview_ipc(reader, limit, budget)),
         DataFormat::Parquet => Err(InferError::Parquet(
             "parquet previews need ranged reads; use preview_parquet".into(),
         )),
+    };
+    out.map_err(|e| budget_error(budget, e))
+}
+
+/// A budget stop surfaces inside the decoders as an io error or inside their own error
+/// text; either way it is reported as the budget's error.
+fn budget_error(budget: &Budget, e: InferError) -> InferError {
+    const MARK: &str = "too large to read: ";
+    match e {
+        InferError::Io(io) => unwrap_io(io),
+        e @ (InferError::Limit(_) | InferError::Cancelled) => e,
+        other => {
+            if let Err(stop) = budget.check() {
+                return stop;
+            }
+            let text = other.to_string();
+            match text.find(MARK) {
+                Some(at) => InferError::Limit(text[at + MARK.len()..].to_string()),
+                None => other,
+            }
+        }
     }
 }
 
 /// The first `limit` rows of a parquet file: its footer, then page by page from the start
 /// of each column until enough rows are decoded. Pages are read one at a time through
-/// `input`, so memory holds a few pages per column, never a whole row group.
-pub fn preview_parquet<R: ChunkReader + 'static>(input: R, limit: usize) -> Result<Preview, InferError> {
+/// `input`, so memory holds a few pages per column, never a whole row group. The footer is
+/// checked by [`check_parquet_footer`] before it is decoded; each page header is read
+/// before its page, and the page's stored and decompressed sizes and value count are
+/// charged to `budget` first (zstd, gzip and lz4-frame pages are also decompressed into
+/// nothing, bounded, since their decoders do not stop at the declared size).
+pub fn preview_parquet<R: ChunkReader + 'static>(
+    input: R,
+    limit: usize,
+    budget: Arc<Budget>,
+) -> Result<Preview, InferError> {
     let limit = check_limit(limit);
+    guarded(InferError::Parquet, || {
+        preview_parquet_inner(input, limit, budget.clone())
+    })
+    .map_err(|e| budget_error(&budget, e))
+}
+
+fn preview_parquet_inner<R: ChunkReader + 'static>(
+    input: R,
+    limit: usize,
+    budget: Arc<Budget>,
+) -> Result<Preview, InferError> {
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
-    let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(perr)?;
-    let schema: SchemaRef = builder.schema().clone();
-    let reader = builder.with_batch_size(limit).with_limit(limit).build().map_err(perr)?;
+    let len = input.len();
+    if len < (PARQUET_TAIL as u64) + 4 {
+        return Err(InferError::Parquet("file is too small".into()));
+    }
+    let tail = input.get_bytes(len - PARQUET_TAIL as u64, PARQUET_TAIL).map_err(perr)?;
+    let tail: [u8; PARQUET_TAIL] = tail
+        .as_ref()
+        .try_into()
+        .map_err(|_| InferError::Parquet("short read".into()))?;
+    let meta_len = parquet_metadata_len(&tail)? as u64;
+    check_footer_len(meta_len, len)?;
+    budget.charge(meta_len)?;
+    let footer = input
+        .get_bytes(len - PARQUET_TAIL as u64 - meta_len, meta_len as usize)
+        .map_err(perr)?;
+    check_parquet_footer(&footer)?;
+    let meta = ParquetMetaDataReader::decode_metadata(&footer).map_err(perr)?;
+    let mut chunks = Vec::new();
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            let (start, n) = c.byte_range();
+            chunks.push((start, start.saturating_add(n), c.compression()));
+        }
+    }
+    let meta = ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new()).map_err(perr)?;
+    let schema: SchemaRef = meta.schema().clone();
+    let source = Bounded {
+        inner: Arc::new(input),
+        budget,
+        chunks: Arc::new(chunks),
+        pages: Arc::default(),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, meta)
+        .with_batch_size(limit)
+        .with_limit(limit)
+        .build()
+        .map_err(perr)?;
     let mut batches = Vec::new();
     let mut rows = 0;
     for b in reader {
@@ -125,6 +228,84 @@ pub fn preview_parquet<R: ChunkReader + 'static>(input: R, limit: usize) -> Resu
         }
     }
     Preview::from_batches(&schema, &batches, limit)
+}
+
+/// A [`ChunkReader`] that reads each page header before parquet does and charges the
+/// page to the budget, and checks what zstd/gzip/lz4-frame page bodies expand to.
+struct Bounded<R> {
+    inner: Arc<R>,
+    budget: Arc<Budget>,
+    /// Byte range and codec of every column chunk.
+    chunks: Arc<Vec<(u64, u64, Compression)>>,
+    /// Headers read, by the offset of the page body that follows them.
+    pages: Arc<Mutex<HashMap<u64, crate::PageInfo>>>,
+}
+
+fn to_parquet(e: InferError) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl<R: ChunkReader> Length for Bounded<R> {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+}
+
+impl<R: ChunkReader> Bounded<R> {
+    fn codec_at(&self, offset: u64) -> Option<Unbounded> {
+        let (_, _, c) = self.chunks.iter().find(|(s, e, _)| (*s..*e).contains(&offset))?;
+        match c {
+            Compression::ZSTD(_) => Some(Unbounded::Zstd),
+            Compression::GZIP(_) => Some(Unbounded::Gzip),
+            Compression::LZ4 => Some(Unbounded::Lz4Frame),
+            _ => None,
+        }
+    }
+}
+
+impl<R: ChunkReader> ChunkReader for Bounded<R> {
+    type T = std::io::Chain<Cursor<Vec<u8>>, R::T>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.budget.check().map_err(to_parquet)?;
+        let mut r = self.inner.get_read(start)?;
+        let mut head = Vec::new();
+        loop {
+            let want = (head.len() * 2).clamp(256, MAX_PAGE_HEADER);
+            let got = (&mut r).take((want - head.len()) as u64).read_to_end(&mut head)?;
+            match parse_page_header(&head).map_err(to_parquet)? {
+                Some(info) => {
+                    let charge = info
+                        .compressed_size
+                        .saturating_add(info.uncompressed_size)
+                        .saturating_add(info.num_values.saturating_mul(BYTES_PER_VALUE));
+                    self.budget.charge(charge).map_err(to_parquet)?;
+                    self.pages
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(start + info.header_len as u64, info);
+                    break;
+                }
+                None if got == 0 || head.len() >= MAX_PAGE_HEADER => break, // parquet reports it
+                None => {}
+            }
+        }
+        Ok(Cursor::new(head).chain(r))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.budget.check().map_err(to_parquet)?;
+        let bytes = self.inner.get_bytes(start, length)?;
+        let page = self.pages.lock().expect("not poisoned").remove(&start);
+        if let (Some(info), Some(codec)) = (page, self.codec_at(start)) {
+            let levels = (info.levels_len as usize).min(bytes.len());
+            if info.compressed && info.uncompressed_size > info.levels_len {
+                decompressed_len(codec, &bytes[levels..], info.uncompressed_size - info.levels_len)
+                    .map_err(to_parquet)?;
+            }
+        }
+        Ok(bytes)
+    }
 }
 
 fn preview_csv<R: Read>(mut reader: R, limit: usize) -> Result<Preview, InferError> {
@@ -231,7 +412,7 @@ impl<'de> serde::de::Visitor<'de> for FirstElements<'_> {
     }
 }
 
-fn preview_ipc<R: Read>(reader: R, limit: usize) -> Result<Preview, InferError> {
+fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Preview, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut head = [0u8; 8];
     let n = read_full(&mut reader, &mut head)?;
@@ -253,17 +434,108 @@ fn preview_ipc<R: Read>(reader: R, limit: usize) -> Result<Preview, InferError> 
         head[..n].to_vec()
     };
     let aerr = |e: arrow_schema::ArrowError| InferError::Arrow(e.to_string());
-    let stream = arrow_ipc::reader::StreamReader::try_new(Cursor::new(pending).chain(reader), None).map_err(aerr)?;
-    let schema = stream.schema();
+    let mut reader = Cursor::new(pending).chain(reader);
+    let mut decoder = arrow_ipc::reader::StreamDecoder::new();
     let mut batches = Vec::new();
     let mut rows = 0;
-    for b in stream {
-        let b = b.map_err(aerr)?;
-        rows += b.num_rows();
-        batches.push(b);
-        if rows >= limit {
+    while rows < limit {
+        let Some(message) = next_ipc_message(&mut reader, budget)? else {
             break;
+        };
+        let mut buffer = arrow_buffer::Buffer::from_vec(message);
+        while !buffer.is_empty() {
+            if let Some(b) = decoder.decode(&mut buffer).map_err(aerr)? {
+                rows += b.num_rows();
+                batches.push(b);
+            }
         }
     }
+    let schema = decoder
+        .schema()
+        .ok_or_else(|| InferError::Arrow("no schema message".into()))?;
     Preview::from_batches(&schema, &batches, limit)
+}
+
+/// Reads one IPC message (continuation, length, flatbuffer header, body) and returns its
+/// bytes, or `None` at the end of the stream. The body's length, and for compressed
+/// record and dictionary batches what every buffer expands to, are checked against
+/// `budget` before the body is allocated or handed to arrow, whose decoder sizes its
+/// output from the buffer's 8-byte length prefix (Arrow columnar format, "Compression").
+fn next_ipc_message<R: Read>(reader: &mut R, budget: &Budget) -> Result<Option<Vec<u8>>, InferError> {
+    let ipc_err = |m: &str| InferError::Arrow(m.to_string());
+    let mut word = [0u8; 4];
+    if read_full(reader, &mut word)? < 4 {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(8);
+    out.extend_from_slice(&word);
+    let mut len = i32::from_le_bytes(word);
+    if len == -1 {
+        if read_full(reader, &mut word)? < 4 {
+            return Err(ipc_err("truncated message header"));
+        }
+        out.extend_from_slice(&word);
+        len = i32::from_le_bytes(word);
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    if !(0..=(64 << 20)).contains(&len) {
+        return Err(ipc_err("invalid message length"));
+    }
+    let start = out.len();
+    out.resize(start + len as usize, 0);
+    reader
+        .read_exact(&mut out[start..])
+        .map_err(|_| ipc_err("truncated message"))?;
+    let msg = arrow_ipc::root_as_message(&out[start..]).map_err(|e| InferError::Arrow(e.to_string()))?;
+    let body_len = u64::try_from(msg.bodyLength()).map_err(|_| ipc_err("negative body length"))?;
+    if body_len > budget.remaining() {
+        return Err(InferError::Limit(format!(
+            "a record batch holds {} MiB; at most {} MiB is decoded",
+            body_len >> 20,
+            budget.max_bytes() >> 20
+        )));
+    }
+    let batch = msg
+        .header_as_record_batch()
+        .or_else(|| msg.header_as_dictionary_batch().and_then(|d| d.data()));
+    let checks: Vec<(u64, u64)> = match &batch {
+        Some(b) if b.compression().is_some() => b
+            .buffers()
+            .map(|bufs| bufs.iter().map(|x| (x.offset() as u64, x.length() as u64)).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let codec = match batch.and_then(|b| b.compression()).map(|c| c.codec()) {
+        Some(arrow_ipc::CompressionType::ZSTD) => Some(Unbounded::Zstd),
+        Some(_) => Some(Unbounded::Lz4Frame),
+        None => None,
+    };
+    let body_start = out.len();
+    out.resize(body_start + body_len as usize, 0);
+    reader
+        .read_exact(&mut out[body_start..])
+        .map_err(|_| ipc_err("truncated message body"))?;
+    if let Some(codec) = codec {
+        let body = &out[body_start..];
+        for (offset, length) in checks {
+            let end = offset.checked_add(length).filter(|e| *e <= body_len);
+            let Some(end) = end else {
+                return Err(ipc_err("a buffer lies outside its message body"));
+            };
+            if length < 8 {
+                continue;
+            }
+            let buf = &body[offset as usize..end as usize];
+            let declared = i64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+            if declared == -1 || declared == 0 {
+                continue; // stored uncompressed, or empty
+            }
+            let declared = u64::try_from(declared).map_err(|_| ipc_err("negative buffer length"))?;
+            budget.charge(declared)?;
+            decompressed_len(codec, &buf[8..], declared)?;
+        }
+    }
+    Ok(Some(out))
 }

@@ -1,6 +1,6 @@
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use granary_core::DataFormat;
-use granary_infer::{preview_parquet, preview_reader, InferError, MAX_CELL_CHARS};
+use granary_infer::{preview_parquet, preview_reader, Budget, InferError, MAX_CELL_CHARS};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -29,7 +29,12 @@ fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
             .unwrap();
     w.write(&batch(0, 500)).unwrap();
     w.close().unwrap();
-    let p = preview_parquet(std::fs::File::open(&path).unwrap(), 70).unwrap();
+    let p = preview_parquet(
+        std::fs::File::open(&path).unwrap(),
+        70,
+        std::sync::Arc::new(Budget::default()),
+    )
+    .unwrap();
     assert_eq!(
         p.columns,
         vec![("id".into(), "int64".into()), ("name".into(), "string".into())]
@@ -40,10 +45,14 @@ fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
     assert_eq!(rows(&p)[69], json!({"id": 69, "name": null}));
     // more than the cap is cut to 100
     assert_eq!(
-        preview_parquet(std::fs::File::open(&path).unwrap(), 1000)
-            .unwrap()
-            .rows
-            .len(),
+        preview_parquet(
+            std::fs::File::open(&path).unwrap(),
+            1000,
+            std::sync::Arc::new(Budget::default())
+        )
+        .unwrap()
+        .rows
+        .len(),
         100
     );
 }
@@ -51,7 +60,7 @@ fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
 #[test]
 fn csv_preview_keeps_types_nulls_and_order() {
     let data = "id,text,score\n1,\"two\nlines\",0.5\n2,,1.5\n3,\"a,b\",2\n";
-    let p = preview_reader(DataFormat::Csv, data.as_bytes(), 2).unwrap();
+    let p = preview_reader(DataFormat::Csv, data.as_bytes(), 2, &Budget::default()).unwrap();
     assert_eq!(
         rows(&p),
         vec![
@@ -71,13 +80,19 @@ fn json_array_preview_stops_reading_after_enough_rows() {
         data.push_str(&format!("{{\"i\": {i}, \"s\": \"<script>{i}\"}},"));
     }
     data.push_str("this is not json");
-    let p = preview_reader(DataFormat::Json, data.as_bytes(), 100).unwrap();
+    let p = preview_reader(DataFormat::Json, data.as_bytes(), 100, &Budget::default()).unwrap();
     assert_eq!(p.rows.len(), 100);
     assert_eq!(rows(&p)[99], json!({"i": 99, "s": "<script>99"}));
     // a short array is read whole; a broken short one is an error
-    let p = preview_reader(DataFormat::Json, &b" [{\"a\": 1}, {\"a\": null}]"[..], 10).unwrap();
+    let p = preview_reader(
+        DataFormat::Json,
+        &b" [{\"a\": 1}, {\"a\": null}]"[..],
+        10,
+        &Budget::default(),
+    )
+    .unwrap();
     assert_eq!(rows(&p), vec![json!({"a": 1}), json!({"a": null})]);
-    let err = preview_reader(DataFormat::Json, &b"[{\"a\": 1}, oops"[..], 10).unwrap_err();
+    let err = preview_reader(DataFormat::Json, &b"[{\"a\": 1}, oops"[..], 10, &Budget::default()).unwrap_err();
     assert!(matches!(err, InferError::Json(_)), "{err}");
 }
 
@@ -85,7 +100,7 @@ fn json_array_preview_stops_reading_after_enough_rows() {
 fn jsonl_preview_and_long_cells() {
     let long = "x".repeat(MAX_CELL_CHARS + 50);
     let data = format!("{{\"a\": 1, \"t\": \"{long}\"}}\n\n{{\"a\": 2}}\n{{\"a\": 3}}\n");
-    let p = preview_reader(DataFormat::Jsonl, data.as_bytes(), 2).unwrap();
+    let p = preview_reader(DataFormat::Jsonl, data.as_bytes(), 2, &Budget::default()).unwrap();
     assert_eq!(p.rows.len(), 2);
     let cut = p.rows[0]["t"].as_str().unwrap();
     assert_eq!(cut.chars().count(), MAX_CELL_CHARS + 1);
@@ -105,7 +120,7 @@ fn arrow_ipc_file_with_lz4_and_stream() {
     w.write(&batch(30, 30)).unwrap();
     w.finish().unwrap();
     drop(w);
-    let p = preview_reader(DataFormat::Arrow, &file[..], 40).unwrap();
+    let p = preview_reader(DataFormat::Arrow, &file[..], 40, &Budget::default()).unwrap();
     assert_eq!(p.rows.len(), 40);
     assert_eq!(rows(&p)[35], json!({"id": 35, "name": "row 35"}));
 
@@ -114,7 +129,7 @@ fn arrow_ipc_file_with_lz4_and_stream() {
     w.write(&b).unwrap();
     w.finish().unwrap();
     drop(w);
-    let p = preview_reader(DataFormat::Feather, &stream[..], 5).unwrap();
+    let p = preview_reader(DataFormat::Feather, &stream[..], 5, &Budget::default()).unwrap();
     assert_eq!(rows(&p)[3], json!({"id": 3, "name": null}));
 }
 
@@ -179,7 +194,7 @@ fn parquet_preview_of_one_huge_row_group_reads_only_its_first_pages() {
         bytes: out.into(),
         read: read.clone(),
     };
-    let p = preview_parquet(src, 100).unwrap();
+    let p = preview_parquet(src, 100, std::sync::Arc::new(Budget::default())).unwrap();
     assert_eq!(rows(&p)[99], json!({"id": 99, "text": format!("{:0100}", 99)}));
     let read = read.load(std::sync::atomic::Ordering::Relaxed);
     assert!(read < 4_000_000, "read {read} bytes of a 20 MB file for 100 rows");

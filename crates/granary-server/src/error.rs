@@ -115,6 +115,8 @@ pub struct ApiError {
     pub oci_code: Option<&'static str>,
     /// For 416: the blob's size, sent as `Content-Range: bytes */N`.
     pub range_size: Option<u64>,
+    /// For 429: seconds until a retry can succeed, sent as `Retry-After` (spec §6).
+    pub retry_after: Option<u64>,
 }
 
 /// The envelope's JSON shape.
@@ -145,6 +147,14 @@ impl ApiError {
             errors: Vec::new(),
             oci_code: None,
             range_size: None,
+            retry_after: None,
+        }
+    }
+    /// 429 `rate_limited` with `Retry-After: secs` (spec §6).
+    pub fn rate_limited(detail: impl Into<String>, secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(ErrorKind::RateLimited, detail).oci("TOOMANYREQUESTS")
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -268,6 +278,9 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"granary\", charset=\"UTF-8\""),
             );
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(size) = self.range_size {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

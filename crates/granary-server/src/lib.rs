@@ -43,6 +43,13 @@ pub struct ServerConfig {
     /// Serve download links by redirecting to a presigned object-store URL (when the store
     /// can sign one) instead of streaming the bytes through the server.
     pub download_redirect: bool,
+    /// Most bytes one row preview may read plus decompress (default 64 MiB); past it the
+    /// preview is a 422 that says so.
+    pub preview_max_bytes: u64,
+    /// Longest one row preview may run, waiting for a slot included (default 10 s).
+    pub preview_timeout: std::time::Duration,
+    /// Previews decoded at once by this server (default 4); others wait for a slot.
+    pub preview_slots: usize,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +59,9 @@ impl Default for ServerConfig {
             max_manifest_bytes: 4 << 20,
             link_ttl: std::time::Duration::from_secs(3600),
             download_redirect: false,
+            preview_max_bytes: 64 << 20,
+            preview_timeout: std::time::Duration::from_secs(10),
+            preview_slots: 4,
         }
     }
 }
@@ -64,6 +74,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     link_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     pub catalog: Arc<catalog::Catalog>,
+    /// Bounds the previews decoded at once (`ServerConfig::preview_slots`).
+    pub preview_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -71,6 +83,7 @@ impl AppState {
         AppState {
             db,
             blobs,
+            preview_slots: Arc::new(tokio::sync::Semaphore::new(config.preview_slots.max(1))),
             config: Arc::new(config),
             link_secret: Arc::default(),
             catalog: Arc::default(),

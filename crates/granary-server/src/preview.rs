@@ -1,15 +1,21 @@
 //! Row previews of a version's files: the same for the API and the web UI. Parquet is read
 //! by ranged requests (footer, then the first pages of each column, a page at a time);
 //! other formats are streamed from the front and dropped once enough rows have arrived.
+//!
+//! Each preview runs under a [`Budget`] of bytes and time (`ServerConfig::preview_max_bytes`,
+//! `preview_timeout`) and holds one of a few preview slots, so memory stays bounded
+//! whatever the files hold; the budget is cancelled when the request is dropped (the
+//! client went away), which stops the blocking decoder at its next read.
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 use granary_core::{DataFormat, Digest};
 use granary_db::{FileRecord, VersionRecord};
-use granary_infer::{InferError, Preview};
+use granary_infer::{Budget, InferError, Preview};
 use parquet::errors::ParquetError;
 use parquet::file::reader::{ChunkReader, Length};
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::AppState;
@@ -70,6 +76,16 @@ pub async fn preview_split(
         .parse()
         .map_err(|_| ApiError::internal("a published version has an unknown format"))?;
     let org = rec.full_name.split('/').next().unwrap_or_default().to_string();
+    let budget = Arc::new(Budget::new(
+        state.config.preview_max_bytes,
+        Some(state.config.preview_timeout),
+    ));
+    let _cancel = CancelOnDrop(budget.clone());
+    let _slot = tokio::time::timeout(state.config.preview_timeout, state.preview_slots.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::rate_limited("every preview slot is busy; try again in a few seconds", 2))?;
     let mut out = SplitPreview {
         split,
         files: Vec::new(),
@@ -80,9 +96,18 @@ pub async fn preview_split(
             break;
         }
         let want = limit - out.preview.rows.len();
-        let p = preview_file(state, &org, &f.digest, f.size, format, want)
+        let p = preview_file(state, &org, &f.digest, f.size, format, want, budget.clone())
             .await
             .map_err(|e| match e {
+                InferError::Limit(why) => ApiError::new(
+                    ErrorKind::Validation,
+                    format!(
+                        "{} cannot be previewed: {why} (a preview may decode {} MiB in {} s); download the file instead",
+                        f.path,
+                        state.config.preview_max_bytes >> 20,
+                        state.config.preview_timeout.as_secs()
+                    ),
+                ),
                 InferError::Io(io) => ApiError::new(
                     ErrorKind::BadGateway,
                     format!("reading the stored file {} failed: {}", f.path, io.kind()),
@@ -98,6 +123,15 @@ pub async fn preview_split(
     Ok(out)
 }
 
+/// Cancels a budget when dropped: a preview whose request is dropped stops its work.
+pub(crate) struct CancelOnDrop(pub(crate) Arc<Budget>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 async fn preview_file(
     state: &AppState,
     org: &str,
@@ -105,6 +139,7 @@ async fn preview_file(
     size: u64,
     format: DataFormat,
     limit: usize,
+    budget: Arc<Budget>,
 ) -> Result<Preview, InferError> {
     let handle = tokio::runtime::Handle::current();
     if format == DataFormat::Parquet {
@@ -114,8 +149,9 @@ async fn preview_file(
             digest: digest.clone(),
             size,
             handle,
+            budget: budget.clone(),
         };
-        return tokio::task::spawn_blocking(move || granary_infer::preview_parquet(source, limit))
+        return tokio::task::spawn_blocking(move || granary_infer::preview_parquet(source, limit, budget))
             .await
             .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?;
     }
@@ -128,7 +164,7 @@ async fn preview_file(
     tokio::task::spawn_blocking(move || {
         let _guard = handle.enter();
         let sync = tokio_util::io::SyncIoBridge::new(reader);
-        granary_infer::preview_reader(format, std::io::BufReader::with_capacity(1 << 16, sync), limit)
+        granary_infer::preview_reader(format, std::io::BufReader::with_capacity(1 << 16, sync), limit, &budget)
     })
     .await
     .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?
@@ -147,10 +183,12 @@ struct BlobChunks {
     digest: Digest,
     size: u64,
     handle: tokio::runtime::Handle,
+    budget: Arc<Budget>,
 }
 
 impl BlobChunks {
     fn range(&self, range: Range<u64>) -> parquet::errors::Result<Bytes> {
+        self.budget.check().map_err(|e| ParquetError::External(Box::new(e)))?;
         self.handle
             .block_on(self.state.blobs.read_range(&self.org, &self.digest, range))
             .map_err(|e| ParquetError::External(Box::new(e)))

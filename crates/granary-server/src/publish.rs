@@ -12,12 +12,16 @@ use granary_core::{
     artifacts_hash, size_category, validate_artifact_path, DataFormat, DatasetManifest, Digest, OciManifest, Version,
 };
 use granary_db::{FileRecord, NewVersion, PublishOutcome, VersionMeta};
-use granary_infer::{infer_parquet_metadata, parquet_metadata_len, Inferred, PARQUET_TAIL};
+use granary_infer::{
+    check_footer_len, infer_parquet_metadata, parquet_metadata_len, Budget, BudgetReader, Inferred, PARQUET_TAIL,
+};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::access::OrgAccess;
 use crate::error::{ApiError, ApiResult};
+use crate::preview::CancelOnDrop;
 use crate::AppState;
 
 /// Most files one version may list.
@@ -286,11 +290,7 @@ async fn infer_blob(
             .try_into()
             .map_err(|_| InferFailure::Data("short read".into()))?;
         let len = parquet_metadata_len(&tail).map_err(|e| InferFailure::Data(e.to_string()))? as u64;
-        if len + PARQUET_TAIL as u64 > size {
-            return Err(InferFailure::Data(
-                "not a readable parquet file: metadata length exceeds the file".into(),
-            ));
-        }
+        check_footer_len(len, size).map_err(|e| InferFailure::Data(e.to_string()))?;
         let meta = state
             .blobs
             .read_range(
@@ -304,9 +304,13 @@ async fn infer_blob(
     let blob = state.blobs.get(org, digest, None).await?;
     let reader = tokio_util::io::StreamReader::new(blob.stream.map_err(std::io::Error::other));
     let handle = tokio::runtime::Handle::current();
+    // No byte or time limit (a publish reads every byte once), but the pass stops when the
+    // publish request is dropped.
+    let budget = Arc::new(Budget::new(u64::MAX, None));
+    let _cancel = CancelOnDrop(budget.clone());
     tokio::task::spawn_blocking(move || {
         let _guard = handle.enter();
-        let sync = tokio_util::io::SyncIoBridge::new(reader);
+        let sync = BudgetReader::new(tokio_util::io::SyncIoBridge::new(reader), &budget);
         granary_infer::infer_reader(format, std::io::BufReader::with_capacity(1 << 20, sync))
     })
     .await
