@@ -25,6 +25,9 @@ pub enum DbError {
     /// The database could not be reached or opened at all (start-up).
     #[error("{0}")]
     Unavailable(String),
+    /// The row an operation needs is gone (deleted by a concurrent request).
+    #[error("{0} was not found")]
+    NotFound(String),
     /// Stored data could not be decoded: a bug or a corrupted database.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
@@ -85,7 +88,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn set_visibility(&self, org_id: Uuid, name: &str, is_public: bool) -> DbResult<Option<Dataset>>;
 
     // downloads
-    /// Appends one download event. Counting never contends on a shared row.
+    /// Appends one download event. Counting never contends on a shared row. Fails with
+    /// [`DbError::NotFound`] when the version was deleted after the caller read it.
     async fn record_download(&self, ev: NewDownload) -> DbResult<DownloadEvent>;
     /// Folds events into the per-version and per-(org, dataset, user) counters, up to the
     /// newest event, in one transaction. Returns how many events it folded. Reads are exact

@@ -147,7 +147,7 @@ fn budget_error(budget: &Budget, e: InferError) -> InferError {
                 return stop;
             }
             let text = other.to_string();
-            match text.find(MARK) {
+            match text.rfind(MARK) {
                 Some(at) => InferError::Limit(text[at + MARK.len()..].to_string()),
                 None => other,
             }

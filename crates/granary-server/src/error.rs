@@ -215,6 +215,9 @@ impl From<DbError> for ApiError {
                     "the metadata database answered with an error; retry shortly",
                 )
             }
+            DbError::NotFound(what) => {
+                ApiError::not_found(format!("{what} was not found; it may have just been deleted"))
+            }
             DbError::Corrupt(cause) => ApiError::internal(cause),
         }
     }

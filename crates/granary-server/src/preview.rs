@@ -96,31 +96,39 @@ pub async fn preview_split(
             break;
         }
         let want = limit - out.preview.rows.len();
-        let p = preview_file(state, &org, &f.digest, f.size, format, want, budget.clone())
-            .await
-            .map_err(|e| match e {
-                InferError::Limit(why) => ApiError::new(
-                    ErrorKind::Validation,
-                    format!(
-                        "{} cannot be previewed: {why} (a preview may decode {} MiB in {} s); download the file instead",
-                        f.path,
-                        state.config.preview_max_bytes >> 20,
-                        state.config.preview_timeout.as_secs()
-                    ),
-                ),
-                InferError::Io(io) => ApiError::new(
-                    ErrorKind::BadGateway,
-                    format!("reading the stored file {} failed: {}", f.path, io.kind()),
-                ),
-                other => ApiError::new(
-                    ErrorKind::Validation,
-                    format!("{} cannot be previewed: {other}", f.path),
-                ),
-            })?;
+        let p = match preview_file(state, &org, &f.digest, f.size, format, want, budget.clone()).await {
+            Ok(p) => p,
+            // The version was deleted (and its blobs collected) while this preview ran.
+            Err(_) if matches!(state.blobs.stat(&org, &f.digest).await, Ok(None)) => {
+                return Err(ApiError::not_found(format!(
+                    "{}@{} was not found; it may have just been deleted",
+                    rec.full_name, rec.version
+                )))
+            }
+            Err(e) => return Err(preview_error(state, &f.path, e)),
+        };
         out.files.push(f.path.clone());
         out.preview.append(p, limit);
     }
     Ok(out)
+}
+
+fn preview_error(state: &AppState, path: &str, e: InferError) -> ApiError {
+    match e {
+        InferError::Limit(why) => ApiError::new(
+            ErrorKind::Validation,
+            format!(
+                "{path} cannot be previewed: too large to read: {why} (a preview may decode {} MiB in {} s); download the file instead",
+                state.config.preview_max_bytes >> 20,
+                state.config.preview_timeout.as_secs()
+            ),
+        ),
+        InferError::Io(io) => ApiError::new(
+            ErrorKind::BadGateway,
+            format!("reading the stored file {path} failed: {}", io.kind()),
+        ),
+        other => ApiError::new(ErrorKind::Validation, format!("{path} cannot be previewed: {other}")),
+    }
 }
 
 /// Cancels a budget when dropped: a preview whose request is dropped stops its work.

@@ -554,6 +554,11 @@ impl SqlStore {
                 })
             })
             .collect::<DbResult<_>>()?;
+        // A published version always has files; none means it was deleted between the two
+        // reads, so it is gone for this caller too.
+        if rec.files.is_empty() {
+            return Ok(None);
+        }
         Ok(Some(rec))
     }
 }
@@ -1018,6 +1023,22 @@ impl MetadataStore for SqlStore {
         let t = now();
         // The event and its pending mark commit together: a download is never half-recorded.
         let mut tx = self.begin_write().await?;
+        // The version must still exist, and stays until this commits (SQLite: the write lock
+        // is held; PostgreSQL: a key-share lock holds off a concurrent delete).
+        let lock = if self.dialect == Dialect::Postgres {
+            " FOR KEY SHARE"
+        } else {
+            ""
+        };
+        let exists: Option<String> =
+            sqlx::query_scalar(&format!("SELECT id FROM dataset_versions WHERE id = $1{lock}"))
+                .bind(ev.version_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(DbError::NotFound(format!("{}@{}", ev.dataset_name, ev.version)));
+        }
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO download_events (id, org_id, version_id, dataset_name, version, split, user_id, username, user_org, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",

@@ -311,6 +311,17 @@ impl TestApp {
         self.twin_with(|_| {})
     }
 
+    /// The same server (router, state and key), to move into a spawned task; the test's
+    /// own `TestApp` keeps the data directory alive.
+    pub fn clone_handle(&self) -> TestApp {
+        TestApp {
+            router: self.router.clone(),
+            state: self.state.clone(),
+            admin: self.admin.clone(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// A second server on the same stores, with its settings changed by `f`.
     pub fn twin_with(&self, f: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let mut config = ServerConfig {

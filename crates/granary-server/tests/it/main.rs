@@ -6,6 +6,7 @@ mod downloads;
 mod failures;
 mod gc;
 mod helpers;
+mod hostile;
 mod oci_v2;
 mod openapi;
 mod preview;
