@@ -100,12 +100,23 @@ fn set_cookie(resp: &mut Response, value: String) {
     }
 }
 
-/// Only paths on this site may be a sign-in's destination.
+/// Only paths on this site may be a sign-in's destination; anything else goes to `/`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
+        Some(n) if is_local_path(n) => n.to_string(),
         _ => "/".to_string(),
     }
+}
+
+/// A path a browser resolves against this site's origin and nowhere else: it starts with
+/// one `/`; holds only printable ASCII without backslashes (browsers drop tabs and
+/// newlines and read `\\` as `/`, WHATWG URL "path-relative-scheme-less-URL" parsing, so
+/// `/<TAB>/evil.example` would become `//evil.example`); and stays so once `%2F`/`%5C`
+/// are decoded.
+pub(crate) fn is_local_path(n: &str) -> bool {
+    let printable = n.len() <= 2048 && n.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\');
+    let decoded = n.to_ascii_lowercase().replace("%2f", "/").replace("%5c", "/");
+    printable && n.starts_with('/') && !decoded.starts_with("//")
 }
 
 impl FromRequestParts<AppState> for Viewer {

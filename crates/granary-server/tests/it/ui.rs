@@ -139,9 +139,50 @@ backend_test!(
         let c = set_cookie(&r, "granary_session").unwrap();
         assert!(c.contains("; Path=/; HttpOnly; SameSite=Lax; Max-Age=604800"), "{c}");
         assert!(!c.contains("Secure"), "plain http: no Secure flag");
-        // only local destinations
-        let r = sign_in_post(&app, &app.admin, "//evil.example/").await;
-        assert_eq!(r.header("location"), "/");
+        // only local destinations: every known open-redirect vector goes to `/`
+        for evil in [
+            "//evil.example/",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "\t//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\\/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5C/evil.example",
+            "%2F%2Fevil.example",
+            "https://evil.example/",
+            "http:evil.example",
+            "javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "evil.example",
+            "/\u{3000}/evil.example",
+            "/\u{0}/evil.example",
+            "/\x7f/evil.example",
+            "",
+        ] {
+            let r = sign_in_post(&app, &app.admin, evil).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{evil:?}");
+            assert_eq!(r.header("location"), "/", "{evil:?}");
+            // already signed in, the sign-in page redirects to `next` the same way
+            let c = cookie_value(&set_cookie(&r, "granary_session").unwrap());
+            let q: String = form(&[("next", evil)]);
+            let req = Request::get(format!("/sign-in?{q}"))
+                .header("cookie", format!("granary_session={c}"))
+                .body(Body::empty())
+                .unwrap();
+            let r = app.send(req).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{evil:?}");
+            assert_eq!(r.header("location"), "/", "{evil:?}");
+        }
+        // local paths with queries and encoded characters pass through unchanged
+        for local in ["/orgs/default", "/orgs/default?search=a%20b&tags=x", "/orgs/a/datasets/%C3%A9t%C3%A9"] {
+            let r = sign_in_post(&app, &app.admin, local).await;
+            assert_eq!(r.header("location"), local);
+        }
 
         let b = Browser::sign_in(&app, &app.admin).await;
         let r = b.get("/").await;
