@@ -39,6 +39,8 @@ pub type DbResult<T> = Result<T, DbError>;
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     // identity
+    /// One round trip to the database (`SELECT 1`), for readiness checks.
+    async fn ping(&self) -> DbResult<()>;
     async fn user_count(&self) -> DbResult<i64>;
     async fn create_org(&self, key: &str, name: &str) -> DbResult<Org>;
     async fn org_by_key(&self, key: &str) -> DbResult<Option<Org>>;

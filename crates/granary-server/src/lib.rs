@@ -12,9 +12,11 @@ pub mod error;
 pub mod extract;
 pub mod gc;
 pub mod links;
+pub mod metrics;
 pub mod openapi;
 mod preview;
 mod publish;
+pub mod ratelimit;
 mod routes;
 pub mod ui;
 mod wire;
@@ -50,6 +52,8 @@ pub struct ServerConfig {
     pub preview_timeout: std::time::Duration,
     /// Previews decoded at once by this server (default 4); others wait for a slot.
     pub preview_slots: usize,
+    /// Request rate limits per API key or client address (default: none).
+    pub rate_limits: ratelimit::RateLimits,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +66,7 @@ impl Default for ServerConfig {
             preview_max_bytes: 64 << 20,
             preview_timeout: std::time::Duration::from_secs(10),
             preview_slots: 4,
+            rate_limits: ratelimit::RateLimits::OFF,
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct AppState {
     pub catalog: Arc<catalog::Catalog>,
     /// Bounds the previews decoded at once (`ServerConfig::preview_slots`).
     pub preview_slots: Arc<tokio::sync::Semaphore>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub rate_limiter: Arc<ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -84,6 +91,8 @@ impl AppState {
             db,
             blobs,
             preview_slots: Arc::new(tokio::sync::Semaphore::new(config.preview_slots.max(1))),
+            metrics: Arc::default(),
+            rate_limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limits)),
             config: Arc::new(config),
             link_secret: Arc::default(),
             catalog: Arc::default(),
@@ -93,7 +102,10 @@ impl AppState {
 
 /// The whole application: routes plus the edge layers every response passes through.
 pub fn app(state: AppState) -> Router {
-    with_edge_layers(routes::router(state))
+    let router = routes::router(state.clone())
+        .layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit))
+        .layer(middleware::from_fn_with_state(state, metrics::track));
+    with_edge_layers(router)
 }
 
 /// Layers that make every response, including panics, unknown routes and rejections
@@ -186,29 +198,51 @@ fn to_oci_error(resp: Response, r: error::Rendered) -> Response {
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then drains in-flight
-/// requests. A background task folds download events into counters every few seconds, and
-/// once more on the way out; counts are exact without it, it keeps reads cheap.
+/// requests. Background work: download events are folded into counters every two seconds
+/// (counts are exact without it; it keeps reads cheap) and once more on the way out, and
+/// idle rate-limit buckets are dropped every minute.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let db = state.db.clone();
+    let bg = state.clone();
     let folder = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        let mut sweeps = 0u32;
         loop {
             tick.tick().await;
-            if let Err(e) = db.fold_downloads().await {
-                tracing::warn!(error = %e, "folding download counts failed; will retry");
+            fold_once(&bg).await;
+            sweeps += 1;
+            if sweeps.is_multiple_of(30) && bg.rate_limiter.enabled() {
+                bg.rate_limiter.cleanup();
+                bg.metrics.ran("rate_limit_cleanup");
             }
         }
     });
-    let result = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     folder.abort();
     if let Err(e) = state.db.fold_downloads().await {
         tracing::warn!(error = %e, "final fold of download counts failed; the events are kept and fold on next start");
     }
     result
+}
+
+/// One run of the download fold, counted in the metrics.
+pub async fn fold_once(state: &AppState) {
+    match state.db.fold_downloads().await {
+        Ok(n) => {
+            state.metrics.ran("download_fold");
+            state.metrics.folded.inc_by(n);
+        }
+        Err(e) => {
+            state.metrics.ran("download_fold_failed");
+            tracing::warn!(error = %e, "folding download counts failed; will retry");
+        }
+    }
 }

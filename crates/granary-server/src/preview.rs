@@ -62,7 +62,30 @@ pub fn split_files<'a>(rec: &'a VersionRecord, split: Option<&str>) -> Result<Ve
 }
 
 /// The first `limit` rows of `split`, reading the split's files in order until enough.
+/// Errors: 422 naming the split when it does not exist or a file cannot be previewed
+/// (past the budget included), 429 when every preview slot stays busy for the timeout,
+/// 404 when the version's blobs vanished (deleted meanwhile), 502 on store failures.
 pub async fn preview_split(
+    state: &AppState,
+    rec: &VersionRecord,
+    split: Option<String>,
+    limit: usize,
+) -> ApiResult<SplitPreview> {
+    let out = preview_split_inner(state, rec, split, limit).await;
+    let kind = match &out {
+        Ok(_) => "ok",
+        Err(e) if e.kind == ErrorKind::Validation || e.kind == ErrorKind::RateLimited => "refused",
+        Err(_) => "failed",
+    };
+    state
+        .metrics
+        .previews
+        .get_or_create(&crate::metrics::KindLabel { kind })
+        .inc();
+    out
+}
+
+async fn preview_split_inner(
     state: &AppState,
     rec: &VersionRecord,
     split: Option<String>,
@@ -85,7 +108,16 @@ pub async fn preview_split(
         .await
         .ok()
         .and_then(Result::ok)
-        .ok_or_else(|| ApiError::rate_limited("every preview slot is busy; try again in a few seconds", 2))?;
+        .ok_or_else(|| {
+            state
+                .metrics
+                .rate_limited
+                .get_or_create(&crate::metrics::KindLabel { kind: "previews" })
+                .inc();
+            ApiError::rate_limited("every preview slot is busy; try again in a few seconds", 2)
+        })?;
+    state.metrics.previews_running.inc();
+    let _running = scopeguard_dec(state);
     let mut out = SplitPreview {
         split,
         files: Vec::new(),
@@ -129,6 +161,17 @@ fn preview_error(state: &AppState, path: &str, e: InferError) -> ApiError {
         ),
         other => ApiError::new(ErrorKind::Validation, format!("{path} cannot be previewed: {other}")),
     }
+}
+
+/// Lowers the running-previews gauge when the preview ends, however it ends.
+fn scopeguard_dec(state: &AppState) -> impl Drop {
+    struct Dec(prometheus_client::metrics::gauge::Gauge);
+    impl Drop for Dec {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    Dec(state.metrics.previews_running.clone())
 }
 
 /// Cancels a budget when dropped: a preview whose request is dropped stops its work.

@@ -42,7 +42,30 @@ pub struct ServeArgs {
     #[arg(long, env = "GRANARY_DOWNLOAD_MODE")]
     download_mode: Option<String>,
     #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
     store: StoreArgs,
+}
+
+/// Request and preview limits (docs/OPERATIONS.md). Each value: flag, else environment,
+/// else config file, else default.
+#[derive(Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Rate limits per API key (per client address without one): on or off [default: off on SQLite, on with PostgreSQL]
+    #[arg(long, env = "GRANARY_RATE_LIMIT")]
+    rate_limit: Option<String>,
+    /// Metadata requests per second per key when rate limits are on; bursts of twice that [default: 100]
+    #[arg(long, env = "GRANARY_RATE_LIMIT_METADATA")]
+    rate_limit_metadata: Option<u32>,
+    /// Blob transfer requests per second per key when rate limits are on; bursts of twice that [default: 20]
+    #[arg(long, env = "GRANARY_RATE_LIMIT_BLOBS")]
+    rate_limit_blobs: Option<u32>,
+    /// Most MiB one row preview may read plus decompress [default: 64]
+    #[arg(long, env = "GRANARY_PREVIEW_MAX_MIB")]
+    preview_max_mib: Option<u64>,
+    /// Longest one row preview may run, in seconds [default: 10]
+    #[arg(long, env = "GRANARY_PREVIEW_TIMEOUT_SECS")]
+    preview_timeout_secs: Option<u64>,
 }
 
 /// The config file's keys.
@@ -55,6 +78,55 @@ struct FileConfig {
     blob_store: Option<String>,
     public_url: Option<String>,
     download_mode: Option<String>,
+    rate_limit: Option<String>,
+    rate_limit_metadata: Option<u32>,
+    rate_limit_blobs: Option<u32>,
+    preview_max_mib: Option<u64>,
+    preview_timeout_secs: Option<u64>,
+}
+
+/// The limits the server runs with, from flags, environment and config file.
+fn resolve_limits(
+    args: &LimitArgs,
+    file: Option<&Path>,
+    scale_out: bool,
+) -> Result<(granary_server::ratelimit::RateLimits, u64, std::time::Duration)> {
+    use granary_server::ratelimit::{Rate, RateLimits};
+    let f = read_file_config(file)?;
+    let on = match args.rate_limit.clone().or(f.rate_limit).as_deref() {
+        None => scale_out,
+        Some("on") => true,
+        Some("off") => false,
+        Some(other) => bail!("invalid --rate-limit {other:?}: use on or off"),
+    };
+    let rate = |v: Option<u32>, default: u32, flag: &str| -> Result<Option<Rate>> {
+        let per_second = v.unwrap_or(default);
+        if per_second == 0 {
+            bail!("--{flag} must be at least 1 request per second (turn limits off with --rate-limit off)");
+        }
+        Ok(Some(Rate::per_second(per_second)))
+    };
+    let limits = if on {
+        RateLimits {
+            metadata: rate(
+                args.rate_limit_metadata.or(f.rate_limit_metadata),
+                100,
+                "rate-limit-metadata",
+            )?,
+            blobs: rate(args.rate_limit_blobs.or(f.rate_limit_blobs), 20, "rate-limit-blobs")?,
+        }
+    } else {
+        RateLimits::OFF
+    };
+    let mib = args.preview_max_mib.or(f.preview_max_mib).unwrap_or(64);
+    if !(1..=65536).contains(&mib) {
+        bail!("--preview-max-mib must be between 1 and 65536, not {mib}");
+    }
+    let secs = args.preview_timeout_secs.or(f.preview_timeout_secs).unwrap_or(10);
+    if !(1..=3600).contains(&secs) {
+        bail!("--preview-timeout-secs must be between 1 and 3600, not {secs}");
+    }
+    Ok((limits, mib << 20, std::time::Duration::from_secs(secs)))
 }
 
 fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
@@ -207,6 +279,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(u) = &r.public_url {
         url::Url::parse(u).with_context(|| format!("invalid public URL {u:?}"))?;
     }
+    let scale_out = r.database_url.as_deref().is_some_and(|u| !u.starts_with("sqlite:"));
+    let (rate_limits, preview_max_bytes, preview_timeout) =
+        resolve_limits(&args.limits, args.store.config.as_deref(), scale_out)?;
     let db = open_db_resolved(&r).await?;
     let blobs = open_blobs_resolved(&r).await?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -240,6 +315,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         ServerConfig {
             public_url: r.public_url.clone(),
             download_redirect,
+            rate_limits,
+            preview_max_bytes,
+            preview_timeout,
             ..Default::default()
         },
     );

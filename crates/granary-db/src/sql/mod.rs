@@ -40,6 +40,14 @@ pub struct SqlStore {
     pub(crate) dialect: Dialect,
 }
 
+impl SqlStore {
+    /// Closes every connection; later queries fail with [`DbError::Backend`]. For shutdown,
+    /// and for tests of what the server does when its database is gone.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
 /// A database URL with its password hidden, for messages and logs.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -535,29 +543,33 @@ impl SqlStore {
             .ok_or_else(|| DbError::Backend("version vanished after publish".into()))
     }
 
-    async fn with_files(&self, rec: Option<VersionRecord>) -> DbResult<Option<VersionRecord>> {
-        let Some(mut rec) = rec else { return Ok(None) };
-        let rows =
-            sqlx::query("SELECT path, digest, size, split FROM version_files WHERE version_id = $1 ORDER BY path")
-                .bind(rec.id.to_string())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-        rec.files = rows
-            .iter()
-            .map(|r| {
-                Ok(FileRecord {
-                    path: get_str(r, "path")?,
-                    digest: get_parsed(r, "digest")?,
-                    size: get_u64(r, "size")?,
-                    split: r.try_get("split").map_err(map_err)?,
-                })
-            })
-            .collect::<DbResult<_>>()?;
-        // A published version always has files; none means it was deleted between the two
-        // reads, so it is gone for this caller too.
-        if rec.files.is_empty() {
-            return Ok(None);
+    /// A version and its files from one statement, so one snapshot: a version deleted
+    /// meanwhile is either read whole or not found, never seen without its files. `pick`
+    /// selects the version's id from `dataset_versions v2`, binding `$1`, `$2`, `$3`.
+    async fn version_with_files(&self, pick: &str, binds: [Option<String>; 3]) -> DbResult<Option<VersionRecord>> {
+        let sql = format!(
+            "SELECT {VERSION_COLS}, f.path AS file_path, f.digest AS file_digest, f.size AS file_size, f.split AS file_split
+             FROM dataset_versions v LEFT JOIN version_files f ON f.version_id = v.id
+             WHERE v.id = ({pick})
+             ORDER BY f.path"
+        );
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(map_err)?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut rec = version_from(first)?;
+        for r in &rows {
+            let Some(path) = r.try_get::<Option<String>, _>("file_path").map_err(map_err)? else {
+                continue;
+            };
+            rec.files.push(FileRecord {
+                path,
+                digest: get_parsed(r, "file_digest")?,
+                size: get_u64(r, "file_size")?,
+                split: r.try_get("file_split").map_err(map_err)?,
+            });
         }
         Ok(Some(rec))
     }
@@ -565,6 +577,14 @@ impl SqlStore {
 
 #[async_trait]
 impl MetadataStore for SqlStore {
+    async fn ping(&self) -> DbResult<()> {
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
     async fn user_count(&self) -> DbResult<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
@@ -832,37 +852,31 @@ impl MetadataStore for SqlStore {
     }
 
     async fn version(&self, org_id: Uuid, name: &str, version: Option<Version>) -> DbResult<Option<VersionRecord>> {
-        let sql = format!(
-            "SELECT {VERSION_COLS} FROM dataset_versions v
-             WHERE v.org_id = $1 AND v.name = $2 AND ($3 IS NULL OR v.version = $3)
-             ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(org_id.to_string())
-            .bind(name)
-            .bind(version.map(|v| v.to_string()))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let rec = row.as_ref().map(version_from).transpose()?;
-        self.with_files(rec).await
+        self.version_with_files(
+            "SELECT v2.id FROM dataset_versions v2
+             WHERE v2.org_id = $1 AND v2.name = $2 AND ($3 IS NULL OR v2.version = $3)
+             ORDER BY v2.major DESC, v2.minor DESC, v2.patch DESC LIMIT 1",
+            [
+                Some(org_id.to_string()),
+                Some(name.to_string()),
+                version.map(|v| v.to_string()),
+            ],
+        )
+        .await
     }
 
     async fn version_by_digest(&self, org_id: Uuid, name: &str, digest: &Digest) -> DbResult<Option<VersionRecord>> {
-        let sql = format!(
-            "SELECT {VERSION_COLS} FROM dataset_versions v
-             WHERE v.org_id = $1 AND v.name = $2 AND v.manifest_digest = $3
-             ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(org_id.to_string())
-            .bind(name)
-            .bind(digest.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let rec = row.as_ref().map(version_from).transpose()?;
-        self.with_files(rec).await
+        self.version_with_files(
+            "SELECT v2.id FROM dataset_versions v2
+             WHERE v2.org_id = $1 AND v2.name = $2 AND v2.manifest_digest = $3
+             ORDER BY v2.major DESC, v2.minor DESC, v2.patch DESC LIMIT 1",
+            [
+                Some(org_id.to_string()),
+                Some(name.to_string()),
+                Some(digest.to_string()),
+            ],
+        )
+        .await
     }
 
     async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>> {

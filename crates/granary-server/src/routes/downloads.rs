@@ -116,6 +116,7 @@ pub(crate) async fn grant(
         user_org,
     })
     .await?;
+    s.metrics.downloads.inc();
 
     let secret = s.link_secret().await?;
     let expires = Utc::now() + chrono::Duration::from_std(s.config.link_ttl).unwrap_or(chrono::Duration::hours(1));

@@ -15,6 +15,8 @@ use crate::AppState;
 pub fn router(state: AppState) -> Router {
     let rest = Router::new()
         .route("/api/v1/health", get(platform::health))
+        .route("/api/v1/ready", get(platform::ready))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/user", get(platform::user))
         .route("/api/v1/user/organizations", get(platform::user_orgs))

@@ -262,6 +262,7 @@ pub async fn finish_upload(
     let start = content_range_start(&headers)?;
     s.blobs.append(info.id, start, body.into_data_stream()).await?;
     s.blobs.finish(info.id, &digest).await?;
+    s.metrics.uploads.inc();
     Ok(committed_response(&uri, &org, &name, &digest))
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::openapi::ErrorEnvelope;
 use crate::wire::{iso, OrgOut, UserOut};
 use crate::AppState;
@@ -13,6 +13,58 @@ use crate::AppState;
 #[utoipa::path(get, path = "/api/v1/health", tag = "platform", security(()), responses((status = 200, description = "The server is up: `{\"status\": \"ok\", \"version\": …}`", body = Object)))]
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// How long readiness waits for each store.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A store's answer to a readiness probe: `Ok` or why not (`Err((timed_out, cause))`).
+async fn probe<F, T, E>(f: F) -> Result<(), (bool, String)>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(READY_TIMEOUT, f).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err((false, e.to_string())),
+        Err(_) => Err((true, format!("no answer within {} s", READY_TIMEOUT.as_secs()))),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/ready", tag = "platform", security(()), responses((status = 200, description = "Both stores answer: `{\"status\": \"ready\", \"checks\": {\"metadata\": \"ok\", \"blobs\": \"ok\"}}`", body = Object), (status = 502, description = "A store answered with an error; `detail` names it", body = ErrorEnvelope), (status = 504, description = "A store did not answer within 2 s; `detail` names it", body = ErrorEnvelope)))]
+/// Readiness: a round trip to the metadata store and to the blob store, each within 2 s,
+/// concurrently. 200 when both answer; otherwise 502 (a store answered with an error) or
+/// 504 (one did not answer in time), naming the store. Causes are logged, not sent.
+pub async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let zero = granary_core::Digest::of(b"");
+    let (db, blobs) = tokio::join!(
+        probe(state.db.ping()),
+        probe(state.blobs.stat("granary-readiness", &zero))
+    );
+    let mut failing = Vec::new();
+    let mut timed_out = false;
+    for (name, r) in [("metadata store", db), ("blob store", blobs)] {
+        if let Err((late, cause)) = r {
+            tracing::warn!(store = name, %cause, "readiness check failed");
+            timed_out |= late;
+            failing.push(if late {
+                format!("the {name} did not answer within {} s", READY_TIMEOUT.as_secs())
+            } else {
+                format!("the {name} answered with an error")
+            });
+        }
+    }
+    if failing.is_empty() {
+        return Ok(Json(
+            json!({"status": "ready", "checks": {"metadata": "ok", "blobs": "ok"}}),
+        ));
+    }
+    let kind = if timed_out {
+        ErrorKind::GatewayTimeout
+    } else {
+        ErrorKind::BadGateway
+    };
+    Err(ApiError::new(kind, format!("not ready: {}", failing.join("; "))))
 }
 
 #[utoipa::path(get, path = "/api/v1/user", tag = "platform", responses((status = 200, body = UserOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope)))]

@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod oci_v2;
 mod openapi;
+mod operations;
 mod preview;
 mod publish;
 mod scale;
