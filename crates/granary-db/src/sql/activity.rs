@@ -35,7 +35,8 @@ fn push_activity_where(qb: &mut SqlBuilder, q: &ActivityQuery) {
 pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)> {
     let mut qb = SqlBuilder::new("SELECT * FROM download_events WHERE ");
     push_activity_where(&mut qb, q);
-    qb.push(" ORDER BY seq DESC LIMIT ")
+    // Newest first by the recorded time, so order and timestamps agree (docs/API.md).
+    qb.push(" ORDER BY created_at DESC, seq DESC LIMIT ")
         .push_bind(q.limit as i64)
         .push(" OFFSET ")
         .push_bind(q.offset as i64);

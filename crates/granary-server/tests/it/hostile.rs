@@ -156,3 +156,40 @@ backend_test! {
     assert!(seen.get(&200).copied().unwrap_or(0) > 0, "{seen:?}");
     }
 }
+
+backend_test! {
+    async fn activity_order_agrees_with_its_timestamps_under_concurrency(app) {
+    let r = app
+        .publish(&app.admin, "default", "busy", "1.0.0", &[("t.parquet", parquet(3))], json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let twin = app.twin();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let h = if i % 2 == 0 { app.clone_handle() } else { twin.clone_handle() };
+        tasks.push(tokio::spawn(async move {
+            let key = h.admin.clone();
+            h.post_json("/api/v1/org/default/datasets/busy/1.0.0/download", &key, &json!({}))
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let feed = app.get("/api/v1/org/default/datasets/activity?limit=100", &app.admin).await;
+    assert_eq!(feed.status, StatusCode::OK, "{:?}", feed.body);
+    let feed = feed.json();
+    let times: Vec<String> = feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["created_at"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(times.len(), 40);
+    let parsed: Vec<chrono::DateTime<chrono::Utc>> = times.iter().map(|t| t.parse().unwrap()).collect();
+    for w in parsed.windows(2) {
+        assert!(w[0] >= w[1], "newest first, but {} comes before {}", w[0], w[1]);
+    }
+    }
+}
