@@ -40,6 +40,9 @@ pub enum BlobError {
     Body(String),
     #[error("requested range is not satisfiable")]
     Range,
+    /// A blob read whole (a config, a manifest) is larger than the caller allows.
+    #[error("blob {digest} is {size} bytes; at most {max} are allowed here")]
+    TooLarge { digest: Digest, size: u64, max: u64 },
     #[error("object store error: {0}")]
     Backend(String),
     #[error("object store timed out: {0}")]
@@ -98,6 +101,27 @@ pub struct StoredBlob {
     pub last_modified: DateTime<Utc>,
 }
 
+/// The session directories under a local store's `uploads/`, each with the newest
+/// modification time of anything in it (staging files included).
+fn local_sessions(dir: &std::path::Path) -> Vec<(Uuid, DateTime<Utc>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let id = Uuid::parse_str(&e.file_name().to_string_lossy()).ok()?;
+            let newest = std::fs::read_dir(e.path())
+                .ok()?
+                .flatten()
+                .filter_map(|f| f.metadata().ok()?.modified().ok())
+                .chain(e.metadata().ok()?.modified().ok())
+                .max()?;
+            Some((id, DateTime::<Utc>::from(newest)))
+        })
+        .collect()
+}
+
 /// A blob's bytes as a stream, with its total size.
 pub struct BlobStream {
     pub size: u64,
@@ -119,6 +143,9 @@ struct Inner {
     max_rename: u64,
     /// Where the store is, for messages (never credentials).
     describe: String,
+    /// The directory of a local store: staging files of writes cut off by a crash
+    /// (`name#N`, which `list` never shows) are found and removed through it.
+    local_root: Option<std::path::PathBuf>,
     /// upload id → (offset, hash state at that offset)
     hashers: Mutex<HashMap<Uuid, (u64, Sha256)>>,
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
@@ -158,6 +185,7 @@ impl BlobStore {
                 signer,
                 max_rename,
                 describe,
+                local_root: None,
                 hashers: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
             }),
@@ -169,12 +197,9 @@ impl BlobStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| BlobError::Backend(format!("cannot create {}: {e}", dir.display())))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
-        Ok(Self::build(
-            Arc::new(fs),
-            None,
-            u64::MAX,
-            format!("file://{}", dir.display()),
-        ))
+        let mut store = Self::build(Arc::new(fs), None, u64::MAX, format!("file://{}", dir.display()));
+        Arc::get_mut(&mut store.inner).expect("just built").local_root = Some(dir.to_path_buf());
+        Ok(store)
     }
 
     /// A store from a URL: `file:///path` (or a bare path), or
@@ -342,9 +367,11 @@ impl BlobStore {
             return Ok(None);
         };
         if size > max {
-            return Err(BlobError::Body(format!(
-                "blob {digest} is {size} bytes; at most {max} are allowed here"
-            )));
+            return Err(BlobError::TooLarge {
+                digest: digest.clone(),
+                size,
+                max,
+            });
         }
         let bytes = self.store().get(&blob_key(org, digest)).await?.bytes().await?;
         Ok(Some(bytes))
@@ -396,7 +423,55 @@ impl BlobStore {
             let e = latest.entry(id).or_insert(m.last_modified);
             *e = (*e).max(m.last_modified);
         }
+        // On a local store, a session directory may hold only a staging file left by a
+        // write cut off by a crash; it counts as a session too, so gc removes it.
+        if let Some(root) = self.inner.local_root.clone() {
+            let local = tokio::task::spawn_blocking(move || local_sessions(&root.join("uploads")))
+                .await
+                .map_err(|e| BlobError::Backend(e.to_string()))?;
+            for (id, t) in local {
+                let e = latest.entry(id).or_insert(t);
+                *e = (*e).max(t);
+            }
+        }
         Ok(latest.into_iter().collect())
+    }
+
+    /// On a local store, removes staging files (`name#N`) under `blobs/` older than
+    /// `older_than`: what a commit cut off by a crash leaves behind. Returns how many.
+    /// Other stores abort their multipart uploads themselves (S3 lifecycle rules).
+    pub async fn sweep_staging(&self, older_than: DateTime<Utc>, dry_run: bool) -> BlobResult<u64> {
+        let Some(root) = self.inner.local_root.clone() else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut dirs = vec![root.join("blobs")];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for e in entries.flatten() {
+                    let path = e.path();
+                    let Ok(meta) = e.metadata() else { continue };
+                    if meta.is_dir() {
+                        dirs.push(path);
+                    } else if e.file_name().to_string_lossy().contains('#')
+                        && meta.modified().map(DateTime::<Utc>::from).is_ok_and(|t| t < older_than)
+                    {
+                        if !dry_run {
+                            match std::fs::remove_file(&path) {
+                                Ok(()) => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                                Err(e) => return Err(BlobError::Backend(format!("removing {}: {e}", path.display()))),
+                            }
+                        }
+                        removed += 1;
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
     }
 
     // ---- upload sessions ----
@@ -615,6 +690,14 @@ impl BlobStore {
             match self.store().delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
+            }
+        }
+        // Staging files of a write cut off by a crash are not listed; the directory goes.
+        if let Some(root) = &self.inner.local_root {
+            match tokio::fs::remove_dir_all(root.join("uploads").join(id.to_string())).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BlobError::Backend(format!("removing upload {id}: {e}"))),
             }
         }
         self.forget(id);

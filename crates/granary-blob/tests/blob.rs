@@ -152,3 +152,69 @@ async fn empty_blob_and_missing_blob() {
         Err(BlobError::NotFound)
     ));
 }
+
+/// What a crash mid-write leaves on a local store: a 0-byte staging file (`name#N`), which
+/// object listings never show. Finishing the session and a stale-session sweep remove it.
+#[tokio::test]
+async fn staging_files_left_by_a_crash_go_with_their_session_and_with_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(dir.path()).unwrap();
+    let bytes = data(1000);
+    let d = Digest::of(&bytes);
+
+    // A session with one part and a staging file from a PATCH cut off by a crash.
+    let info = store.start_upload("acme", "r").await.unwrap();
+    store
+        .append(info.id, Some(0), stream::iter(chunks(&bytes, 300)))
+        .await
+        .unwrap();
+    let session_dir = dir.path().join("uploads").join(info.id.to_string());
+    std::fs::write(session_dir.join("part-00000000000000001000#7"), b"").unwrap();
+    assert_eq!(
+        store.upload_status(info.id).await.unwrap().1,
+        1000,
+        "the staging file is not a part"
+    );
+    store.finish(info.id, &d).await.unwrap();
+    assert!(
+        !session_dir.exists(),
+        "finishing removes the session with its staging files"
+    );
+    assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
+
+    // A session that holds nothing but a staging file (the crash came before any part).
+    let orphan = uuid::Uuid::new_v4();
+    let orphan_dir = dir.path().join("uploads").join(orphan.to_string());
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join("part-00000000000000000000#1"), b"").unwrap();
+    let sessions = store.list_uploads().await.unwrap();
+    assert_eq!(sessions.iter().map(|s| s.0).collect::<Vec<_>>(), vec![orphan]);
+    store.discard(orphan).await.unwrap();
+    assert!(!orphan_dir.exists());
+
+    // A blob commit cut off by a crash.
+    let staging = dir
+        .path()
+        .join("blobs/acme/sha256/ab")
+        .join(format!("{}#3", "ab".repeat(32)));
+    std::fs::create_dir_all(staging.parent().unwrap()).unwrap();
+    std::fs::write(&staging, b"").unwrap();
+    let future = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(
+        store
+            .sweep_staging(chrono::Utc::now() - chrono::Duration::hours(1), false)
+            .await
+            .unwrap(),
+        0,
+        "too young"
+    );
+    assert_eq!(store.sweep_staging(future, true).await.unwrap(), 1, "dry run counts");
+    assert!(staging.exists());
+    assert_eq!(store.sweep_staging(future, false).await.unwrap(), 1);
+    assert!(!staging.exists());
+    assert_eq!(
+        read_all(&store, "acme", &d, None).await,
+        bytes,
+        "committed blobs are untouched"
+    );
+}

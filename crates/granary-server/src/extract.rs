@@ -33,14 +33,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// `Query<T>`: values of the wrong type are 422 naming the parameter.
+/// `Query<T>`: values of the wrong type are 422 naming the parameter. Empty values
+/// (`?sort_by=&page=`) are ignored, as if the parameter were absent (docs/API.md).
 pub struct ApiQuery<T>(pub T);
+
+/// The query string without its empty-valued pairs (`a=`, `a`, `&&`).
+fn without_empty_values(q: &str) -> String {
+    q.split('&')
+        .filter(|kv| kv.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
+        .collect::<Vec<_>>()
+        .join("&")
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let q = parts.uri.query().unwrap_or("");
+        let q = without_empty_values(parts.uri.query().unwrap_or(""));
         // Repeated keys (`?tags=a&tags=b`) fill `Vec` fields.
         let de = serde_html_form::Deserializer::from_bytes(q.as_bytes());
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {

@@ -33,6 +33,8 @@ pub struct GcReport {
     pub bytes_removed: u64,
     pub blobs_kept: u64,
     pub uploads_removed: u64,
+    /// Staging files of commits cut off by a crash (local stores).
+    pub staging_removed: u64,
 }
 
 pub async fn collect(db: &dyn MetadataStore, blobs: &BlobStore, opts: &GcOptions) -> Result<GcReport, GcError> {
@@ -67,5 +69,6 @@ pub async fn collect(db: &dyn MetadataStore, blobs: &BlobStore, opts: &GcOptions
             report.uploads_removed += 1;
         }
     }
+    report.staging_removed = blobs.sweep_staging(now - opts.upload_age, opts.dry_run).await?;
     Ok(report)
 }

@@ -108,7 +108,17 @@ pub async fn publish(
     let config_bytes = state
         .blobs
         .read_small(&org.key, &config_digest, state.config.max_manifest_bytes as u64)
-        .await?
+        .await
+        .map_err(|e| match e {
+            granary_blob::BlobError::TooLarge { size, max, .. } => ApiError::new(
+                crate::ErrorKind::PayloadTooLarge,
+                format!(
+                    "the config blob {config_digest} is {size} bytes; a dataset manifest may be at most {max} bytes"
+                ),
+            )
+            .oci("SIZE_INVALID"),
+            other => other.into(),
+        })?
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "manifest references blobs this org does not have: config ({config_digest})"

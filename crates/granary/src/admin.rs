@@ -198,11 +198,12 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             print_json(&serde_json::to_value(&r)?);
         } else {
             println!(
-                "{} {} unreferenced blob(s) ({}) and {} stale upload session(s); kept {} blob(s)",
+                "{} {} unreferenced blob(s) ({}), {} stale upload session(s) and {} staging file(s) of interrupted writes; kept {} blob(s)",
                 if dry_run { "would remove" } else { "removed" },
                 r.blobs_removed,
                 crate::output::bytes(r.bytes_removed),
                 r.uploads_removed,
+                r.staging_removed,
                 r.blobs_kept
             );
         }

@@ -41,14 +41,14 @@ backend_test! {
 
     // young blobs and sessions are left alone
     let r = collect(db, blobs, &opts(chrono::Duration::hours(1), chrono::Duration::hours(1), false)).await.unwrap();
-    assert_eq!(r, GcReport { blobs_removed: 0, bytes_removed: 0, blobs_kept: 3, uploads_removed: 0 });
+    assert_eq!(r, GcReport { blobs_removed: 0, bytes_removed: 0, blobs_kept: 3, uploads_removed: 0, staging_removed: 0 });
     // a dry run reports and removes nothing
     let r = collect(db, blobs, &opts(zero, zero, true)).await.unwrap();
-    assert_eq!(r, GcReport { blobs_removed: 1, bytes_removed: 20, blobs_kept: 2, uploads_removed: 1 });
+    assert_eq!(r, GcReport { blobs_removed: 1, bytes_removed: 20, blobs_kept: 2, uploads_removed: 1, staging_removed: 0 });
     assert_eq!(head(&app, &orphan).await, StatusCode::OK);
     // the real run
     let r = collect(db, blobs, &opts(zero, zero, false)).await.unwrap();
-    assert_eq!(r, GcReport { blobs_removed: 1, bytes_removed: 20, blobs_kept: 2, uploads_removed: 1 });
+    assert_eq!(r, GcReport { blobs_removed: 1, bytes_removed: 20, blobs_kept: 2, uploads_removed: 1, staging_removed: 0 });
     assert_eq!(head(&app, &orphan).await, StatusCode::NOT_FOUND);
     assert_eq!(head(&app, &kept_digest).await, StatusCode::OK);
     assert_eq!(app.get(&loc, &app.admin).await.status, StatusCode::NOT_FOUND);

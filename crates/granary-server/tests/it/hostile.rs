@@ -193,3 +193,41 @@ backend_test! {
     }
     }
 }
+
+backend_test! {
+    async fn small_faults_answer_what_they_are(app) {
+    let key = &app.admin;
+    // A config blob past the 4 MiB manifest limit is 413, not a broken body.
+    let mut config = br#"{"artifacts": {}, "format": "csv", "summary": ""#.to_vec();
+    config.resize(config.len() + (5 << 20), b'x');
+    config.extend_from_slice(b"\"}");
+    let d = app.push_blob(key, "default", "big", &config).await;
+    let manifest = crate::helpers::manifest_json(&d, config.len(), "default", "big", "1.0.0");
+    let r = app.put_manifest(key, "default", "big", "1.0.0", manifest).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json(),
+        crate::helpers::envelope(
+            413,
+            "payload_too_large",
+            &format!("the config blob {d} is {} bytes; a dataset manifest may be at most 4194304 bytes", config.len())
+        )
+    );
+    // Empty query values are ignored, as the docs say, on every route that reads a query.
+    for uri in [
+        "/api/v1/org/default/datasets?sort_by=&sort_dir=&page=&limit=&search=&tags=",
+        "/api/v1/org/default/datasets/facets?search=&license=",
+        "/api/v1/org/default/datasets/activity?limit=&offset=&user_id=&dataset_name=",
+    ] {
+        let r = app.get(uri, key).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {:?}", r.body);
+    }
+    let with = app.get("/api/v1/org/default/datasets?sort_by=&sort_dir=&limit=", key).await.json();
+    let without = app.get("/api/v1/org/default/datasets", key).await.json();
+    assert_eq!(with, without);
+    // ... while a value that is there and wrong is still named.
+    let r = app.get("/api/v1/org/default/datasets?sort_by=size", key).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["loc"], json!(["query", "sort_by"]));
+    }
+}
