@@ -45,6 +45,101 @@ impl Modify for Security {
     }
 }
 
+/// Makes the document as strict as the server, in one place: path and query parameters
+/// get the patterns and formats the handlers enforce (org keys, dataset names, versions,
+/// UUIDs, sort enums), and every operation lists the error statuses any route can answer
+/// (400 malformed body, 401 no key, 404, 422, 429 rate limited, 500, 502/504 store
+/// failures), each with the envelope.
+struct Tighten;
+
+/// `granary_core::names::validate_org_key`
+const ORG_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
+/// `granary_core::names::validate_dataset_name`, optionally prefixed `org/`
+const NAME_PATTERN: &str = "^([a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?/)?[a-z0-9][a-z0-9._-]{0,99}$";
+/// `granary_core::Version`: MAJOR.MINOR.PATCH, no leading zeros, each part a u64
+const VERSION_PATTERN: &str = "^(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,18})$";
+
+impl Modify for Tighten {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let string = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::String));
+        let envelope = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let tighten = |op: &mut Operation, has_body: bool| {
+            for p in op.parameters.iter_mut().flatten() {
+                let schema = match (&p.parameter_in, p.name.as_str()) {
+                    (ParameterIn::Path, "org") => string().pattern(Some(ORG_PATTERN)),
+                    (ParameterIn::Path, "name") => string().pattern(Some(NAME_PATTERN)),
+                    (ParameterIn::Path, "version") => string().pattern(Some(VERSION_PATTERN)),
+                    (ParameterIn::Query, "user_id") => {
+                        string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                    }
+                    (ParameterIn::Query, "sort_by") => string().enum_values(Some([
+                        "name",
+                        "created_at",
+                        "updated_at",
+                        "row_count",
+                        "file_size_bytes",
+                    ])),
+                    (ParameterIn::Query, "sort_dir") => string().enum_values(Some(["asc", "desc"])),
+                    _ => continue,
+                };
+                p.schema = Some(RefOr::T(schema.build().into()));
+            }
+            let public = op
+                .security
+                .as_ref()
+                .is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+            let r = &mut op.responses.responses;
+            let mut add = |code: &str, why: &str| {
+                r.entry(code.to_string()).or_insert_with(|| envelope(why));
+            };
+            if has_body {
+                add("400", "The body is not valid JSON");
+            }
+            if !public {
+                add("401", "No or invalid API key");
+            }
+            add(
+                "404",
+                "No such organization, dataset, version or route (or not visible to the caller)",
+            );
+            add("422", "Invalid parameters; `errors` says which");
+            add("429", "Rate limited; `Retry-After` says when to retry");
+            add("500", "A bug; the cause is logged, never sent");
+            add("502", "The metadata database or object store answered with an error");
+            add("504", "The metadata database or object store did not answer in time");
+        };
+        for item in doc.paths.paths.values_mut() {
+            for (op, body) in [
+                (&mut item.get, false),
+                (&mut item.delete, false),
+                (&mut item.head, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+            ] {
+                if let Some(op) = op.as_mut() {
+                    tighten(op, body);
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -56,6 +151,7 @@ impl Modify for Security {
     ),
     paths(
         platform::health,
+        platform::ready,
         platform::user,
         platform::user_orgs,
         platform::org,
@@ -73,7 +169,7 @@ impl Modify for Security {
         downloads::signed_file,
     ),
     components(schemas(ErrorEnvelope, FieldError)),
-    modifiers(&Security),
+    modifiers(&Security, &Tighten),
     security(("bearer" = []), ("api_key" = [])),
     tags(
         (name = "platform", description = "Health, the caller, their organizations"),

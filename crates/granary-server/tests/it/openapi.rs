@@ -19,6 +19,7 @@ async fn document_covers_every_rest_route_and_the_preview() {
     assert_eq!(doc["info"]["title"], "granary");
     let routes: &[(&str, &[&str])] = &[
         ("/api/v1/health", &["get"]),
+        ("/api/v1/ready", &["get"]),
         ("/api/v1/user", &["get"]),
         ("/api/v1/user/organizations", &["get"]),
         ("/api/v1/org/{org}", &["get"]),
@@ -81,4 +82,43 @@ async fn document_covers_every_rest_route_and_the_preview() {
     assert_eq!(paths["/api/v1/health"]["get"]["security"], json!([{}]));
     assert_eq!(doc["security"], json!([{"bearer": []}, {"api_key": []}]));
     assert!(paths["/api/v1/user"]["get"].get("security").is_none_or(Value::is_null));
+
+    // As strict as the server: patterns, formats and enums where handlers enforce them,
+    // and every error status any route can answer, each with the envelope.
+    let param = |op: &Value, name: &str| {
+        op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"))["schema"]
+            .clone()
+    };
+    assert_eq!(
+        param(preview, "version")["pattern"],
+        r"^(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})$"
+    );
+    assert_eq!(param(preview, "org")["pattern"], "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$");
+    let list = &paths["/api/v1/org/{org}/datasets"]["get"];
+    assert_eq!(
+        param(list, "sort_by")["enum"],
+        json!(["name", "created_at", "updated_at", "row_count", "file_size_bytes"])
+    );
+    assert_eq!(param(list, "sort_dir")["enum"], json!(["asc", "desc"]));
+    let activity = &paths["/api/v1/org/{org}/datasets/activity"]["get"];
+    assert_eq!(param(activity, "user_id")["format"], "uuid");
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            for code in ["404", "422", "429", "500", "502", "504"] {
+                assert!(codes.iter().any(|c| *c == code), "{method} {path} lacks {code}");
+                assert_eq!(
+                    op["responses"][code]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorEnvelope"
+                );
+            }
+            let public = path == "/api/v1/health" || path == "/api/v1/ready" || path.starts_with("/files/");
+            assert_eq!(codes.iter().any(|c| *c == "401"), !public, "{method} {path}");
+        }
+    }
 }
