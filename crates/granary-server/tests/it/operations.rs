@@ -20,6 +20,17 @@ backend_test! {
     }
 }
 
+async fn get_json(router: &axum::Router, uri: &str) -> (StatusCode, serde_json::Value) {
+    let req = Request::get(uri).body(Body::empty()).unwrap();
+    let resp = tower::ServiceExt::oneshot(router.clone(), req).await.unwrap();
+    let status = resp.status();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
 /// A server whose metadata store was closed (the database went away) and whose blob
 /// store points at a port nothing listens on.
 #[tokio::test]
@@ -30,24 +41,10 @@ async fn readiness_names_the_failing_store_while_liveness_stays_cheap() {
     let blobs = BlobStore::local(&dir.path().join("blobs")).unwrap();
     let state = AppState::new(Arc::new(db), blobs, ServerConfig::default());
     let router = app(state);
-    let send = |uri: &'static str| {
-        let router = router.clone();
-        async move {
-            let resp = tower::ServiceExt::oneshot(router, Request::get(uri).body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let status = resp.status();
-            let body = http_body_util::BodyExt::collect(resp.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
-        }
-    };
-    let (status, body) = send("/api/v1/health").await;
+    let (status, body) = get_json(&router, "/api/v1/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
-    let (status, body) = send("/api/v1/ready").await;
+    let (status, body) = get_json(&router, "/api/v1/ready").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(
         body,
@@ -58,9 +55,12 @@ async fn readiness_names_the_failing_store_while_liveness_stays_cheap() {
         )
     );
 
-    // The blob store unreachable as well (S3 on a closed port): named too.
+    // The blob store broken as well (its directory replaced by a file): named too.
     let db = SqlStore::open_sqlite(&dir.path().join("h.db")).await.unwrap();
-    let blobs = BlobStore::from_url("s3://nowhere?endpoint=http://127.0.0.1:9&region=us-east-1").unwrap();
+    let root = dir.path().join("gone");
+    let blobs = BlobStore::local(&root).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::write(&root, b"not a directory").unwrap();
     let router = app(AppState::new(Arc::new(db), blobs, ServerConfig::default()));
     let resp = tower::ServiceExt::oneshot(router, Request::get("/api/v1/ready").body(Body::empty()).unwrap())
         .await
