@@ -1,6 +1,7 @@
 //! Limits that hold before any decoder allocates: a per-request [`Budget`] of bytes and
 //! time (with cancellation), a walker that checks the thrift compact encoding of parquet
-//! footers and page headers against the bytes that are really there, and a bounded check
+//! footers and page headers against the bytes that are really there (and against the types
+//! parquet-format declares, which is how the parquet crate reads them), and a bounded check
 //! of what a compressed buffer expands to.
 //!
 //! The decoders this crate calls (parquet, arrow IPC) size their buffers from lengths in
@@ -172,6 +173,227 @@ fn min_size(ty: u8) -> usize {
     }
 }
 
+/// A field's type as parquet-format declares it. The parquet crate decodes the fields it
+/// knows by their id, reading each as declared whatever type its bytes claim, so a field
+/// whose compact type differs is read one way here and another way there; the walker
+/// refuses it.
+#[derive(Debug, Clone, Copy)]
+enum Decl {
+    Bool,
+    Byte,
+    /// i16, i32, i64 and enums: the same zigzag varint on the wire.
+    Int,
+    Double,
+    Binary,
+    List(&'static Decl),
+    Struct(Fields),
+}
+
+/// The fields of a struct (or union) that the parquet crate decodes, by id.
+type Fields = &'static [(i16, Decl)];
+
+impl Decl {
+    /// Whether a value of compact type `ty` has the encoding this declaration reads.
+    fn accepts(self, ty: u8) -> bool {
+        match self {
+            Decl::Bool => ty == T_TRUE || ty == T_FALSE,
+            Decl::Byte => ty == T_BYTE,
+            Decl::Int => matches!(ty, T_I16 | T_I32 | T_I64),
+            Decl::Double => ty == T_DOUBLE,
+            Decl::Binary => ty == T_BINARY,
+            Decl::List(_) => ty == T_LIST,
+            Decl::Struct(_) => ty == T_STRUCT,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Decl::Bool => "bool",
+            Decl::Byte => "byte",
+            Decl::Int => "integer",
+            Decl::Double => "double",
+            Decl::Binary => "binary",
+            Decl::List(_) => "list",
+            Decl::Struct(_) => "struct",
+        }
+    }
+}
+
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+fn type_name(ty: u8) -> &'static str {
+    match ty {
+        T_TRUE | T_FALSE => "bool",
+        T_BYTE => "byte",
+        T_I16 | T_I32 | T_I64 => "integer",
+        T_DOUBLE => "double",
+        T_BINARY => "binary",
+        T_LIST => "list",
+        T_SET => "set",
+        T_MAP => "map",
+        T_STRUCT => "struct",
+        T_UUID => "uuid",
+        _ => "unknown type",
+    }
+}
+
+// The structs of parquet-format (parquet.thrift) that the parquet crate's footer and page
+// header decoders read, with the fields they read. Fields left out are skipped by their
+// compact type, as the walker skips them.
+const EMPTY: Fields = &[];
+const STATISTICS: Fields = &[
+    (1, Decl::Binary),
+    (2, Decl::Binary),
+    (3, Decl::Int),
+    (4, Decl::Int),
+    (5, Decl::Binary),
+    (6, Decl::Binary),
+    (7, Decl::Bool),
+    (8, Decl::Bool),
+];
+const TIME_UNIT: Fields = &[
+    (1, Decl::Struct(EMPTY)),
+    (2, Decl::Struct(EMPTY)),
+    (3, Decl::Struct(EMPTY)),
+];
+const TIME_TYPE: Fields = &[(1, Decl::Bool), (2, Decl::Struct(TIME_UNIT))];
+const LOGICAL_TYPE: Fields = &[
+    (1, Decl::Struct(EMPTY)),
+    (2, Decl::Struct(EMPTY)),
+    (3, Decl::Struct(EMPTY)),
+    (4, Decl::Struct(EMPTY)),
+    (5, Decl::Struct(&[(1, Decl::Int), (2, Decl::Int)])),
+    (6, Decl::Struct(EMPTY)),
+    (7, Decl::Struct(TIME_TYPE)),
+    (8, Decl::Struct(TIME_TYPE)),
+    (10, Decl::Struct(&[(1, Decl::Byte), (2, Decl::Bool)])),
+    (11, Decl::Struct(EMPTY)),
+    (12, Decl::Struct(EMPTY)),
+    (13, Decl::Struct(EMPTY)),
+    (14, Decl::Struct(EMPTY)),
+    (15, Decl::Struct(EMPTY)),
+    (16, Decl::Struct(&[(1, Decl::Byte)])),
+    (17, Decl::Struct(&[(1, Decl::Binary)])),
+    (18, Decl::Struct(&[(1, Decl::Binary), (2, Decl::Int)])),
+];
+const SCHEMA_ELEMENT: Fields = &[
+    (1, Decl::Int),
+    (2, Decl::Int),
+    (3, Decl::Int),
+    (4, Decl::Binary),
+    (5, Decl::Int),
+    (6, Decl::Int),
+    (7, Decl::Int),
+    (8, Decl::Int),
+    (9, Decl::Int),
+    (10, Decl::Struct(LOGICAL_TYPE)),
+];
+const COLUMN_META_DATA: Fields = &[
+    (1, Decl::Int),
+    (2, Decl::List(&Decl::Int)),
+    (4, Decl::Int),
+    (5, Decl::Int),
+    (6, Decl::Int),
+    (7, Decl::Int),
+    (9, Decl::Int),
+    (10, Decl::Int),
+    (11, Decl::Int),
+    (12, Decl::Struct(STATISTICS)),
+    (
+        13,
+        Decl::List(&Decl::Struct(&[(1, Decl::Int), (2, Decl::Int), (3, Decl::Int)])),
+    ),
+    (14, Decl::Int),
+    (15, Decl::Int),
+    (
+        16,
+        Decl::Struct(&[(1, Decl::Int), (2, Decl::List(&Decl::Int)), (3, Decl::List(&Decl::Int))]),
+    ),
+    (
+        17,
+        Decl::Struct(&[
+            (
+                1,
+                Decl::Struct(&[
+                    (1, Decl::Double),
+                    (2, Decl::Double),
+                    (3, Decl::Double),
+                    (4, Decl::Double),
+                    (5, Decl::Double),
+                    (6, Decl::Double),
+                    (7, Decl::Double),
+                    (8, Decl::Double),
+                ]),
+            ),
+            (2, Decl::List(&Decl::Int)),
+        ]),
+    ),
+];
+const COLUMN_CHUNK: Fields = &[
+    (1, Decl::Binary),
+    (2, Decl::Int),
+    (3, Decl::Struct(COLUMN_META_DATA)),
+    (4, Decl::Int),
+    (5, Decl::Int),
+    (6, Decl::Int),
+    (7, Decl::Int),
+];
+const ROW_GROUP: Fields = &[
+    (1, Decl::List(&Decl::Struct(COLUMN_CHUNK))),
+    (2, Decl::Int),
+    (3, Decl::Int),
+    (
+        4,
+        Decl::List(&Decl::Struct(&[(1, Decl::Int), (2, Decl::Bool), (3, Decl::Bool)])),
+    ),
+    (5, Decl::Int),
+    (7, Decl::Int),
+];
+/// `FileMetaData`, the footer.
+const FILE_META_DATA: Fields = &[
+    (1, Decl::Int),
+    (2, Decl::List(&Decl::Struct(SCHEMA_ELEMENT))),
+    (3, Decl::Int),
+    (4, Decl::List(&Decl::Struct(ROW_GROUP))),
+    (5, Decl::List(&Decl::Struct(&[(1, Decl::Binary), (2, Decl::Binary)]))),
+    (6, Decl::Binary),
+    (7, Decl::List(&Decl::Struct(&[(1, Decl::Struct(EMPTY))]))),
+];
+const DATA_PAGE_HEADER: Fields = &[
+    (1, Decl::Int),
+    (2, Decl::Int),
+    (3, Decl::Int),
+    (4, Decl::Int),
+    (5, Decl::Struct(STATISTICS)),
+];
+const DATA_PAGE_HEADER_V2: Fields = &[
+    (1, Decl::Int),
+    (2, Decl::Int),
+    (3, Decl::Int),
+    (4, Decl::Int),
+    (5, Decl::Int),
+    (6, Decl::Int),
+    (7, Decl::Bool),
+    (8, Decl::Struct(STATISTICS)),
+];
+/// `PageHeader`, before every page.
+const PAGE_HEADER: Fields = &[
+    (1, Decl::Int),
+    (2, Decl::Int),
+    (3, Decl::Int),
+    (4, Decl::Int),
+    (5, Decl::Struct(DATA_PAGE_HEADER)),
+    (6, Decl::Struct(EMPTY)),
+    (7, Decl::Struct(&[(1, Decl::Int), (2, Decl::Int), (3, Decl::Bool)])),
+    (8, Decl::Struct(DATA_PAGE_HEADER_V2)),
+];
+
 struct Walker<'a, F> {
     buf: &'a [u8],
     pos: usize,
@@ -184,6 +406,12 @@ type WalkResult<T> = Result<T, String>;
 impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
     fn remaining(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// The field ids leading to the current field, e.g. `4.1.3`.
+    fn path_text(&self) -> String {
+        let ids: Vec<String> = self.path.iter().map(i16::to_string).collect();
+        ids.join(".")
     }
 
     fn byte(&mut self) -> WalkResult<u8> {
@@ -242,7 +470,9 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
         Ok((size as usize, ty))
     }
 
-    fn value(&mut self, ty: u8, depth: usize) -> WalkResult<()> {
+    /// A value of compact type `ty`, declared `decl` when the parquet crate decodes it
+    /// (checked by the caller), `None` where it skips it.
+    fn value(&mut self, ty: u8, decl: Option<Decl>, depth: usize) -> WalkResult<()> {
         if depth > MAX_THRIFT_DEPTH {
             return Err(format!("thrift data nests deeper than {MAX_THRIFT_DEPTH} levels"));
         }
@@ -268,8 +498,28 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
             }
             T_LIST | T_SET => {
                 let (n, elem) = self.list_header()?;
+                if n == 0 {
+                    return Ok(());
+                }
+                // The parquet crate skips a boolean list element as no bytes at all;
+                // parquet-format has no list of booleans.
+                if elem == T_TRUE || elem == T_FALSE {
+                    return Err("a thrift list of booleans".into());
+                }
+                let elem_decl = match decl {
+                    Some(Decl::List(e)) if !e.accepts(elem) => {
+                        return Err(format!(
+                            "field {} holds {} elements where parquet-format has {} elements",
+                            self.path_text(),
+                            type_name(elem),
+                            e.name()
+                        ))
+                    }
+                    Some(Decl::List(e)) => Some(*e),
+                    _ => None,
+                };
                 for _ in 0..n {
-                    self.value(elem, depth + 1)?;
+                    self.value(elem, elem_decl, depth + 1)?;
                 }
             }
             T_MAP => {
@@ -283,18 +533,25 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
                         ));
                     }
                     for _ in 0..n {
-                        self.value(kv >> 4, depth + 1)?;
-                        self.value(kv & 0x0f, depth + 1)?;
+                        self.value(kv >> 4, None, depth + 1)?;
+                        self.value(kv & 0x0f, None, depth + 1)?;
                     }
                 }
             }
-            T_STRUCT => self.fields(depth + 1)?,
+            T_STRUCT => self.fields(
+                match decl {
+                    Some(Decl::Struct(fields)) => fields,
+                    _ => EMPTY,
+                },
+                depth + 1,
+            )?,
             other => return Err(format!("unknown thrift type {other}")),
         }
         Ok(())
     }
 
-    fn fields(&mut self, depth: usize) -> WalkResult<()> {
+    /// The fields of a struct whose known fields are `known`.
+    fn fields(&mut self, known: Fields, depth: usize) -> WalkResult<()> {
         if depth > MAX_THRIFT_DEPTH {
             return Err(format!("thrift data nests deeper than {MAX_THRIFT_DEPTH} levels"));
         }
@@ -312,31 +569,45 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
             };
             last = id;
             self.path.push(id);
+            let decl = known.iter().find(|(k, _)| *k == id).map(|(_, d)| *d);
+            if let Some(d) = decl.filter(|d| !d.accepts(ty)) {
+                return Err(format!(
+                    "field {} is {} {} where parquet-format has {} {}",
+                    self.path_text(),
+                    article(type_name(ty)),
+                    type_name(ty),
+                    article(d.name()),
+                    d.name()
+                ));
+            }
             if ty == T_TRUE || ty == T_FALSE {
                 (self.on)(&self.path, Event::Bool(ty == T_TRUE))?;
             } else {
-                self.value(ty, depth)?;
+                self.value(ty, decl, depth)?;
             }
             self.path.pop();
         }
     }
 }
 
-/// Walks one thrift struct at the start of `buf`; returns how many bytes it took.
-fn walk_struct<F: FnMut(&[i16], Event) -> WalkResult<()>>(buf: &[u8], on: F) -> WalkResult<usize> {
+/// Walks one thrift struct at the start of `buf`, whose fields the parquet crate reads as
+/// `known` declares them; returns how many bytes it took.
+fn walk_struct<F: FnMut(&[i16], Event) -> WalkResult<()>>(buf: &[u8], known: Fields, on: F) -> WalkResult<usize> {
     let mut w = Walker {
         buf,
         pos: 0,
         path: Vec::new(),
         on,
     };
-    w.fields(0)?;
+    w.fields(known, 0)?;
     Ok(w.pos)
 }
 
 /// Checks a parquet footer (the thrift `FileMetaData`, without the 8-byte tail) before
-/// the parquet crate decodes it: every list and string fits in the bytes that remain,
-/// nesting stays under [`MAX_THRIFT_DEPTH`], and the schema's `num_children` form a tree
+/// the parquet crate decodes it: every field that crate reads has the type parquet-format
+/// declares (it decodes fields by id, not by the type their bytes claim), every list and
+/// string fits in the bytes that remain, nesting stays under [`MAX_THRIFT_DEPTH`], and
+/// the schema's `num_children` form a tree
 /// of the elements that are there, no deeper than [`MAX_SCHEMA_DEPTH`]
 /// (parquet-format `FileMetaData.schema`: a depth-first list of `SchemaElement`).
 pub fn check_parquet_footer(meta: &[u8]) -> Result<(), InferError> {
@@ -351,7 +622,7 @@ pub fn check_parquet_footer(meta: &[u8]) -> Result<(), InferError> {
     // num_children of each schema element, in order (None for leaves).
     let mut children: Vec<Option<i64>> = Vec::new();
     let mut current: Option<i64> = None;
-    walk_struct(meta, |path, ev| {
+    walk_struct(meta, FILE_META_DATA, |path, ev| {
         match (path, ev) {
             ([2, 5], Event::Int(n)) => current = Some(n),
             ([2], Event::StructEnd) => children.push(current.take()),
@@ -410,7 +681,9 @@ pub struct PageInfo {
 }
 
 /// Reads a parquet `PageHeader` at the start of `buf`. `Ok(None)` when `buf` ends before
-/// the header does (read more and try again); an error when it is malformed.
+/// the header does (read more and try again); an error when it is malformed, a field
+/// that the parquet crate reads having another type than parquet-format declares
+/// included (so that the sizes read here are the sizes it will use).
 pub fn parse_page_header(buf: &[u8]) -> Result<Option<PageInfo>, InferError> {
     let mut info = PageInfo {
         compressed: true,
@@ -418,7 +691,7 @@ pub fn parse_page_header(buf: &[u8]) -> Result<Option<PageInfo>, InferError> {
     };
     let (mut def, mut rep) = (0i64, 0i64);
     let mut bad_size = None;
-    let walked = walk_struct(buf, |path, ev| {
+    let walked = walk_struct(buf, PAGE_HEADER, |path, ev| {
         match (path, ev) {
             ([2], Event::Int(n)) => {
                 info.uncompressed_size = u64::try_from(n).unwrap_or_else(|_| {
@@ -509,7 +782,7 @@ mod tests {
     #[test]
     fn list_longer_than_its_bytes_is_refused() {
         // FileMetaData { 2: list<struct> with 2^31-1 elements } and nothing after.
-        let mut buf = vec![0x19, 0xfc];
+        let mut buf = vec![0x29, 0xfc];
         buf.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]);
         let err = check_parquet_footer(&buf).unwrap_err().to_string();
         assert!(err.contains("claims 2147483647 elements"), "{err}");
@@ -517,7 +790,8 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
-        let buf = vec![0x1c; 200];
+        // Structs in structs, each field 15 of the one around it (an id no struct knows).
+        let buf = vec![0xfc; 200];
         let err = check_parquet_footer(&buf).unwrap_err().to_string();
         assert!(err.contains("deeper than 32"), "{err}");
     }
