@@ -1,6 +1,14 @@
 //! SQL assembled at run time with `$1, $2, …` placeholders, which SQLite and PostgreSQL both
 //! accept. (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL rejects.)
 //! The method names follow `QueryBuilder`'s.
+//!
+//! sqlx keeps every statement it prepares in a per-connection cache (100 per connection) keyed
+//! by its text. A statement with a list of placeholders (`push_list`, `push_values`) has a new
+//! text for every list length: a download fold of N events is three statements of N
+//! placeholders, N different at every fold, and a list page of N ids another. Cached, they fill
+//! every connection's cache with large compiled statements that are rarely run again, and the
+//! server's memory grows under steady load. Such statements are prepared for one run and
+//! dropped; statements of fixed text stay cached.
 
 use sqlx::any::AnyArguments;
 use sqlx::query::{Query, QueryScalar};
@@ -49,6 +57,8 @@ impl Columns {
 pub struct SqlBuilder {
     sql: String,
     args: Vec<Arg>,
+    /// The text depends on a list's length: prepare it for this run only.
+    one_off: bool,
 }
 
 impl SqlBuilder {
@@ -56,6 +66,7 @@ impl SqlBuilder {
         SqlBuilder {
             sql: sql.into(),
             args: Vec::new(),
+            one_off: false,
         }
     }
 
@@ -73,6 +84,7 @@ impl SqlBuilder {
 
     /// `v1, v2, …` as placeholders.
     pub fn push_list<T: Into<Arg>>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self {
+        self.one_off = true;
         for (i, v) in values.into_iter().enumerate() {
             if i > 0 {
                 self.sql.push_str(", ");
@@ -88,6 +100,7 @@ impl SqlBuilder {
         items: impl IntoIterator<Item = I>,
         mut row: impl FnMut(&mut Columns, I),
     ) -> &mut Self {
+        self.one_off = true;
         self.sql.push_str("VALUES ");
         for (i, item) in items.into_iter().enumerate() {
             let mut cols = Columns(Vec::new());
@@ -109,7 +122,7 @@ impl SqlBuilder {
     }
 
     pub fn build(&self) -> Query<'_, Any, AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.sql);
+        let mut q = sqlx::query(&self.sql).persistent(!self.one_off);
         for a in &self.args {
             q = match a {
                 Arg::Text(v) => q.bind(v.clone()),
@@ -124,7 +137,7 @@ impl SqlBuilder {
     where
         (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        let mut q = sqlx::query_scalar(&self.sql);
+        let mut q = sqlx::query_scalar(&self.sql).persistent(!self.one_off);
         for a in &self.args {
             q = match a {
                 Arg::Text(v) => q.bind(v.clone()),
