@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Soak test of a running server: a mixed read load (list, facets, detail, preview, download
+# POST, signed-link GET; see soak.lua) in one-minute rounds of wrk, printing per minute the
+# throughput, p99 latency, non-2xx/3xx responses and the server's resident memory.
+#
+#   URL=http://127.0.0.1:8080 KEY=gra_... PID=<server pid> bench/soak.sh
+#
+# Environment: URL, KEY (required); PID (server process, for RSS; optional); DURATION
+# (minutes, default 30); THREADS (2); CONNECTIONS (32); ORG (default); DATASETS
+# ("name/version,…"; default: the first 5 versions the list endpoint returns); MIX (route
+# weights, see soak.lua). Only loopback URLs are accepted.
+set -euo pipefail
+: "${URL:?set URL to the server, e.g. http://127.0.0.1:8080}"
+: "${KEY:?set KEY to an API key}"
+DURATION=${DURATION:-30}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+ORG=${ORG:-default}
+PID=${PID:-}
+URL=${URL%/}
+case "$URL" in
+  http://127.*|http://localhost*|http://\[::1\]*) ;;
+  *) echo "soak.sh: only loopback servers (127.0.0.0/8, localhost, [::1])" >&2; exit 2 ;;
+esac
+command -v wrk >/dev/null || { echo "soak.sh: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+api="$URL/api/v1/org/$ORG/datasets"
+auth=(-H "Authorization: Bearer $KEY")
+
+if [ -z "${DATASETS:-}" ]; then
+  DATASETS=$(curl -sSf "${auth[@]}" "$api?limit=5" \
+    | grep -o '"name":"[^"]*",[^}]*"version":"[^"]*"' \
+    | sed -E 's/^"name":"([^"]*\/)?([^"\/]*)".*"version":"([^"]*)"$/\2\/\3/' | paste -sd, -)
+fi
+[ -n "$DATASETS" ] || { echo "soak.sh: no datasets to ask for; publish one or set DATASETS" >&2; exit 2; }
+export KEY ORG DATASETS MIX="${MIX:-}" LINKS="$work/links"
+
+rss() {
+  if [ -n "$PID" ] && [ -r "/proc/$PID/status" ]; then
+    awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"
+  else
+    echo "-"
+  fi
+}
+
+echo "target $URL  datasets $DATASETS  wrk -t$THREADS -c$CONNECTIONS  ${DURATION} x 1 min"
+printf '%-6s %10s %10s %8s %8s %10s\n' minute "req/s" "p99 ms" "bad" sockerr "RSS MiB"
+printf '%-6s %10s %10s %8s %8s %10s\n' 0 - - - - "$(rss)"
+for minute in $(seq 1 "$DURATION"); do
+  # Fresh signed links each round (each POST counts one download), so none expires mid-run.
+  : >"$LINKS"
+  IFS=, read -ra ds <<<"$DATASETS"
+  for d in "${ds[@]}"; do
+    curl -sSf -X POST "${auth[@]}" -H 'Content-Type: application/json' -d '{}' "$api/$d/download" \
+      | grep -o '"url":"[^"]*"' | sed -E 's/^"url":"[a-z]+:\/\/[^/]*(\/[^"]*)"$/\1/' >>"$LINKS" || true
+  done
+  sort -u -o "$LINKS" "$LINKS"
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d60s -s "$here/soak.lua" "$URL" 2>&1 || true)
+  line=$(grep '^SOAK ' <<<"$out" || true)
+  if [ -z "$line" ]; then
+    echo "soak.sh: wrk failed:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  val() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
+  printf '%-6s %10s %10s %8s %8s %10s\n' "$minute" "$(val rps)" "$(val p99_ms)" "$(val bad)" "$(val sockerr)" "$(rss)"
+done
