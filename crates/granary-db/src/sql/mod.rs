@@ -154,12 +154,23 @@ impl SqlStore {
 
     /// Starts a write transaction. SQLite takes its single write lock up front, so writers
     /// queue instead of failing on lock upgrade; PostgreSQL locks rows as it goes.
+    ///
+    /// sqlx's `begin_with` is not cancel-safe: dropped after its `BEGIN` ran but before it
+    /// handed back the transaction (a client that disconnects mid-request), it returns the
+    /// connection to the pool still inside a transaction that nothing ends — on SQLite one
+    /// holding the write lock, so every later write times out. The begin therefore runs in a
+    /// task of its own, which finishes even when the caller is gone; a transaction nobody
+    /// received is dropped there, and dropping it rolls it back.
     async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
         let begin = match self.dialect {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
         };
-        self.pool.begin_with(begin).await.map_err(map_err)
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin_with(begin).await })
+            .await
+            .map_err(|e| DbError::Backend(format!("starting a transaction failed: {e}")))?
+            .map_err(map_err)
     }
 }
 
