@@ -399,6 +399,9 @@ struct Walker<'a, F> {
     pos: usize,
     path: Vec<i16>,
     on: F,
+    /// Set when a length or a read went past the end of `buf`: with more bytes the same
+    /// data might be whole (a page header read in pieces).
+    short: bool,
 }
 
 type WalkResult<T> = Result<T, String>;
@@ -415,7 +418,10 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
     }
 
     fn byte(&mut self) -> WalkResult<u8> {
-        let b = *self.buf.get(self.pos).ok_or("thrift data ends early")?;
+        let Some(&b) = self.buf.get(self.pos) else {
+            self.short = true;
+            return Err("thrift data ends early".into());
+        };
         self.pos += 1;
         Ok(b)
     }
@@ -442,6 +448,7 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
 
     fn skip(&mut self, n: usize) -> WalkResult<()> {
         if n > self.remaining() {
+            self.short = true;
             return Err(format!(
                 "thrift data claims {n} bytes where {} remain",
                 self.remaining()
@@ -462,6 +469,7 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
         };
         let room = (self.remaining() / min_size(ty)) as u64;
         if size > room {
+            self.short = true;
             return Err(format!(
                 "a thrift list claims {size} elements where {} bytes remain",
                 self.remaining()
@@ -527,6 +535,7 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
                 if n > 0 {
                     let kv = self.byte()?;
                     if n > (self.remaining() / 2) as u64 {
+                        self.short = true;
                         return Err(format!(
                             "a thrift map claims {n} entries where {} bytes remain",
                             self.remaining()
@@ -591,16 +600,24 @@ impl<'a, F: FnMut(&[i16], Event) -> WalkResult<()>> Walker<'a, F> {
 }
 
 /// Walks one thrift struct at the start of `buf`, whose fields the parquet crate reads as
-/// `known` declares them; returns how many bytes it took.
-fn walk_struct<F: FnMut(&[i16], Event) -> WalkResult<()>>(buf: &[u8], known: Fields, on: F) -> WalkResult<usize> {
+/// `known` declares them; returns how many bytes it took. On error, the flag says whether
+/// the walk ran out of bytes (more of the stream might complete it).
+fn walk_struct<F: FnMut(&[i16], Event) -> WalkResult<()>>(
+    buf: &[u8],
+    known: Fields,
+    on: F,
+) -> Result<usize, (String, bool)> {
     let mut w = Walker {
         buf,
         pos: 0,
         path: Vec::new(),
         on,
+        short: false,
     };
-    w.fields(known, 0)?;
-    Ok(w.pos)
+    match w.fields(known, 0) {
+        Ok(()) => Ok(w.pos),
+        Err(m) => Err((m, w.short)),
+    }
 }
 
 /// Checks a parquet footer (the thrift `FileMetaData`, without the 8-byte tail) before
@@ -630,7 +647,7 @@ pub fn check_parquet_footer(meta: &[u8]) -> Result<(), InferError> {
         }
         Ok(())
     })
-    .map_err(bad)?;
+    .map_err(|(m, _)| bad(m))?;
     // Replay the depth-first list: a stack of how many children each open group still needs.
     let mut open: Vec<i64> = Vec::new();
     for (i, n) in children.iter().enumerate() {
@@ -715,8 +732,8 @@ pub fn parse_page_header(buf: &[u8]) -> Result<Option<PageInfo>, InferError> {
     });
     match walked {
         Ok(len) => info.header_len = len,
-        Err(m) if m == "thrift data ends early" || m.contains("remain") => return Ok(None),
-        Err(m) => return Err(InferError::Parquet(format!("malformed page header: {m}"))),
+        Err((_, true)) => return Ok(None),
+        Err((m, false)) => return Err(InferError::Parquet(format!("malformed page header: {m}"))),
     }
     if let Some(n) = bad_size {
         return Err(InferError::Parquet(format!("malformed page header: page size {n}")));

@@ -117,7 +117,7 @@ async fn preview_split_inner(
             ApiError::rate_limited("every preview slot is busy; try again in a few seconds", 2)
         })?;
     state.metrics.previews_running.inc();
-    let _running = scopeguard_dec(state);
+    let _running = running_preview(state);
     let mut out = SplitPreview {
         split,
         files: Vec::new(),
@@ -164,7 +164,7 @@ fn preview_error(state: &AppState, path: &str, e: InferError) -> ApiError {
 }
 
 /// Lowers the running-previews gauge when the preview ends, however it ends.
-fn scopeguard_dec(state: &AppState) -> impl Drop {
+fn running_preview(state: &AppState) -> impl Drop {
     struct Dec(prometheus_client::metrics::gauge::Gauge);
     impl Drop for Dec {
         fn drop(&mut self) {
