@@ -40,6 +40,10 @@ pub enum BlobError {
     Body(String),
     #[error("requested range is not satisfiable")]
     Range,
+    /// A multipart completion names a part that was not uploaded, or with another ETag, or
+    /// out of order (S3 `InvalidPart` / `InvalidPartOrder`).
+    #[error("{0}")]
+    InvalidPart(String),
     /// A blob read whole (a config, a manifest) is larger than the caller allows.
     #[error("blob {digest} is {size} bytes; at most {max} are allowed here")]
     TooLarge { digest: Digest, size: u64, max: u64 },
@@ -162,6 +166,12 @@ fn upload_prefix(id: Uuid) -> ObjPath {
 
 fn info_key(id: Uuid) -> ObjPath {
     ObjPath::from(format!("uploads/{id}/info.json"))
+}
+
+/// A part of an S3-style multipart upload: kept by number (and its ETag, so a part sent
+/// again with other bytes does not replace the one a completion names) until completion.
+fn numbered_part_key(id: Uuid, number: u32, etag: &str) -> ObjPath {
+    ObjPath::from(format!("uploads/{id}/npart-{number:05}-{etag}"))
 }
 
 fn part_key(id: Uuid, offset: u64) -> ObjPath {
@@ -717,5 +727,205 @@ impl BlobStore {
         }
         let (_, size) = self.finish(info.id, expected).await?;
         Ok(size)
+    }
+
+    // ---- numbered parts (the S3 multipart protocol) ----
+
+    /// Stores part `number` (1–10,000) of session `id` as it streams, and returns its ETag
+    /// (the first 16 bytes of the part's SHA-256, hex) and size. When `payload_sha256` is
+    /// given (the signed `x-amz-content-sha256` of the request), the part must hash to it,
+    /// else [`BlobError::DigestMismatch`] and nothing is kept.
+    pub async fn put_numbered_part<S, E>(
+        &self,
+        id: Uuid,
+        number: u32,
+        payload_sha256: Option<&Digest>,
+        body: S,
+    ) -> BlobResult<(String, u64)>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        self.upload_info(id).await?;
+        // Written under a temporary name, renamed to its ETag once hashed.
+        let temp = ObjPath::from(format!("uploads/{id}/incoming-{number:05}-{}", Uuid::new_v4().simple()));
+        let upload = self.store().put_multipart(&temp).await?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = std::pin::pin!(body);
+        let mut failure = None;
+        while let Some(item) = body.next().await {
+            let chunk = match item {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(BlobError::Body(e.to_string()));
+                    break;
+                }
+            };
+            if let Err(e) = w.wait_for_capacity(4).await {
+                failure = Some(e.into());
+                break;
+            }
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            w.write(&chunk);
+        }
+        let actual = Digest::from_hasher(hasher);
+        if failure.is_none() {
+            if let Some(expected) = payload_sha256 {
+                if expected != &actual {
+                    failure = Some(BlobError::DigestMismatch {
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    });
+                }
+            }
+        }
+        if let Some(e) = failure {
+            let _ = w.abort().await;
+            return Err(e);
+        }
+        w.finish().await?;
+        let etag = actual.hex()[..32].to_string();
+        self.store()
+            .rename(&temp, &numbered_part_key(id, number, &etag))
+            .await?;
+        Ok((etag, size))
+    }
+
+    /// Completes a session of numbered parts: `parts` (number, ETag) in ascending order, each
+    /// as uploaded, are read in that order, hashed and written once into the org's blob,
+    /// which becomes visible only if the bytes hash to `expected`; otherwise the write is
+    /// aborted and [`BlobError::DigestMismatch`] returned. Every part but the last must be
+    /// at least `min_part` bytes. The session is removed once completed (a failed
+    /// completion leaves it for a retry or an abort). Returns the size.
+    pub async fn complete_numbered(
+        &self,
+        id: Uuid,
+        parts: &[(u32, String)],
+        expected: &Digest,
+        min_part: u64,
+    ) -> BlobResult<u64> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let info = self.upload_info(id).await?;
+        if parts.is_empty() {
+            return Err(BlobError::InvalidPart(
+                "a multipart upload needs at least one part".into(),
+            ));
+        }
+        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(BlobError::InvalidPart(
+                "the parts must be listed in ascending order of part number".into(),
+            ));
+        }
+        let stored: HashMap<String, u64> = self
+            .store()
+            .list(Some(&upload_prefix(id)))
+            .try_filter_map(|m| {
+                let name = m.location.filename().unwrap_or_default().to_string();
+                futures::future::ready(Ok(name.starts_with("npart-").then_some((name, m.size))))
+            })
+            .try_collect()
+            .await?;
+        let mut keys = Vec::with_capacity(parts.len());
+        let mut sizes = Vec::with_capacity(parts.len());
+        for (number, etag) in parts {
+            let etag = etag.trim_matches('"');
+            let name = format!("npart-{number:05}-{etag}");
+            let size = *stored.get(&name).ok_or_else(|| {
+                BlobError::InvalidPart(format!(
+                    "part {number} with ETag {etag:?} was not uploaded to this upload"
+                ))
+            })?;
+            sizes.push(size);
+            keys.push(numbered_part_key(id, *number, etag));
+        }
+        for (i, size) in sizes.iter().enumerate().take(parts.len() - 1) {
+            if *size < min_part {
+                return Err(BlobError::InvalidPart(format!(
+                    "part {} is {size} bytes; every part but the last must be at least {min_part}",
+                    parts[i].0
+                )));
+            }
+        }
+        let exists = self.stat(&info.org, expected).await?.is_some();
+        let dest = blob_key(&info.org, expected);
+        let mut writer = if exists {
+            None
+        } else {
+            Some(WriteMultipart::new_with_chunk_size(
+                self.store().put_multipart(&dest).await?,
+                CHUNK,
+            ))
+        };
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let copied: BlobResult<()> = async {
+            for key in &keys {
+                let mut s = self.store().get(key).await?.into_stream();
+                while let Some(chunk) = s.next().await {
+                    let chunk = chunk?;
+                    hasher.update(&chunk);
+                    total += chunk.len() as u64;
+                    if let Some(w) = writer.as_mut() {
+                        w.wait_for_capacity(4).await?;
+                        w.write(&chunk);
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let actual = Digest::from_hasher(hasher);
+        let outcome = match copied {
+            Err(e) => Err(e),
+            Ok(()) if &actual != expected => Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            }),
+            Ok(()) => Ok(total),
+        };
+        match (&outcome, writer) {
+            (Ok(_), Some(w)) => {
+                w.finish().await?;
+            }
+            (Err(_), Some(w)) => {
+                let _ = w.abort().await;
+            }
+            (_, None) => {}
+        }
+        // A completed session goes; a failed one stays, as on S3, so a client that retries
+        // the completion gets the same answer (botocore retries `BadDigest`) and then
+        // aborts; one nobody aborts is removed by `granary admin gc` with other stale
+        // sessions.
+        if outcome.is_ok() {
+            self.discard(id).await?;
+        }
+        outcome
+    }
+
+    /// The org's committed blobs whose hex digest starts with `hex_prefix` (empty for all),
+    /// in digest order, with their sizes.
+    pub async fn list_org_blobs(&self, org: &str, hex_prefix: &str) -> BlobResult<Vec<(Digest, u64)>> {
+        let dir = if hex_prefix.len() >= 2 {
+            format!("blobs/{org}/sha256/{}", &hex_prefix[..2])
+        } else {
+            format!("blobs/{org}/sha256")
+        };
+        let metas: Vec<object_store::ObjectMeta> = self.store().list(Some(&ObjPath::from(dir))).try_collect().await?;
+        let mut out: Vec<(Digest, u64)> = metas
+            .into_iter()
+            .filter_map(|m| {
+                let hex = m.location.filename()?;
+                if !hex.starts_with(hex_prefix) {
+                    return None;
+                }
+                Some((format!("sha256:{hex}").parse().ok()?, m.size))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.hex().cmp(b.0.hex()));
+        Ok(out)
     }
 }

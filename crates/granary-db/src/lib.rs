@@ -57,6 +57,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn create_api_key(&self, user_id: Uuid, name: &str, prefix: &str, token_hash: &str) -> DbResult<ApiKey>;
     /// The live (unrevoked) key with this hash and its user.
     async fn authenticate(&self, token_hash: &str) -> DbResult<Option<(ApiKey, User)>>;
+    /// The key with this id and its user, while the key is not revoked (None otherwise).
+    /// Credentials derived from a key (the `/s3` endpoint's) are checked through it.
+    async fn live_api_key(&self, id: Uuid) -> DbResult<Option<(ApiKey, User)>>;
     async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>>;
     async fn revoke_api_key(&self, id: Uuid) -> DbResult<bool>;
     /// Opens a browser session for a key (and drops sessions that have expired).

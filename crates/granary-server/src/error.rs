@@ -233,6 +233,7 @@ impl From<BlobError> for ApiError {
             }
             e @ BlobError::DigestMismatch { .. } => ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID"),
             e @ BlobError::Body(_) => ApiError::bad_request(e.to_string()).oci("BLOB_UPLOAD_INVALID"),
+            e @ BlobError::InvalidPart(_) => ApiError::bad_request(e.to_string()).oci("BLOB_UPLOAD_INVALID"),
             BlobError::Range => ApiError::new(ErrorKind::RangeNotSatisfiable, "requested range is not satisfiable"),
             e @ BlobError::TooLarge { .. } => {
                 ApiError::new(ErrorKind::PayloadTooLarge, e.to_string()).oci("SIZE_INVALID")

@@ -18,6 +18,7 @@ mod preview;
 mod publish;
 pub mod ratelimit;
 mod routes;
+pub mod s3;
 pub mod ui;
 mod wire;
 
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     pub preview_slots: usize,
     /// Request rate limits per API key or client address (default: none).
     pub rate_limits: ratelimit::RateLimits,
+    /// How long credentials for the `/s3` ingest endpoint stay valid (default 1 h).
+    pub s3_credential_ttl: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             preview_timeout: std::time::Duration::from_secs(10),
             preview_slots: 4,
             rate_limits: ratelimit::RateLimits::OFF,
+            s3_credential_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -134,9 +138,16 @@ async fn envelope_everything(req: Request, next: Next) -> Response {
             .get(header::ACCEPT)
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
+    let s3 = path == "/s3" || path.starts_with("/s3/");
     let resp = next.run(req).await;
-    if resp.extensions().get::<ui::HtmlPage>().is_some() {
+    // HTML pages and the S3 endpoint's XML answers are rendered where they are made.
+    if resp.extensions().get::<ui::HtmlPage>().is_some() || resp.extensions().get::<s3::S3Response>().is_some() {
         return resp;
+    }
+    if s3 && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        // Anything else that fails under /s3 (a panic caught below, a rejected body)
+        // still answers in S3's XML.
+        return s3::S3Error::from_status(resp.status()).into_response();
     }
     let status = resp.status();
     let rendered = resp.extensions().get::<error::Rendered>().cloned();

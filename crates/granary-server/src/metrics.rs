@@ -15,6 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::AppState;
@@ -65,6 +66,41 @@ pub struct Metrics {
     pub previews: Family<KindLabel, Counter>,
     /// `granary_previews_running`: previews decoding now.
     pub previews_running: Gauge,
+    /// `granary_process_resident_memory_bytes`: the process's resident set (Linux
+    /// `/proc/self/status`), read at each scrape.
+    pub resident: Gauge,
+    /// `granary_allocator_allocated_bytes`: bytes the heap allocator has handed out and not
+    /// got back (live objects), read at each scrape; 0 when the allocator does not report.
+    pub allocated: Gauge,
+    /// `granary_allocator_resident_bytes`: bytes the heap allocator holds in physical memory
+    /// (live objects, its metadata and freed pages not yet returned); 0 when it does not report.
+    pub allocator_resident: Gauge,
+}
+
+/// Heap figures from the process's allocator, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllocatorStats {
+    /// Live allocations.
+    pub allocated: u64,
+    /// Physical memory the allocator holds (live objects, metadata, retained free pages).
+    pub resident: u64,
+}
+
+static ALLOCATOR_PROBE: OnceLock<fn() -> Option<AllocatorStats>> = OnceLock::new();
+
+/// Installs the function `/metrics` asks for heap figures (the binary's allocator knows
+/// them; this crate does not pick one). The first call wins; later calls are ignored.
+pub fn set_allocator_probe(probe: fn() -> Option<AllocatorStats>) {
+    let _ = ALLOCATOR_PROBE.set(probe);
+}
+
+/// The resident set of this process in bytes, from `VmRSS` in `/proc/self/status` (kB);
+/// None where there is no procfs.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Default for Metrics {
@@ -82,6 +118,9 @@ impl Default for Metrics {
             folded: Counter::default(),
             previews: Family::default(),
             previews_running: Gauge::default(),
+            resident: Gauge::default(),
+            allocated: Gauge::default(),
+            allocator_resident: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests served", m.requests.clone());
@@ -107,6 +146,21 @@ impl Default for Metrics {
         );
         registry.register("previews", "Row previews by outcome", m.previews.clone());
         registry.register("previews_running", "Previews decoding now", m.previews_running.clone());
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident set size of the process",
+            m.resident.clone(),
+        );
+        registry.register(
+            "allocator_allocated_bytes",
+            "Heap bytes in live allocations (0 when the allocator does not report)",
+            m.allocated.clone(),
+        );
+        registry.register(
+            "allocator_resident_bytes",
+            "Physical memory the heap allocator holds (0 when it does not report)",
+            m.allocator_resident.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -114,6 +168,13 @@ impl Default for Metrics {
 impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
+        if let Some(rss) = resident_bytes() {
+            self.resident.set(rss as i64);
+        }
+        if let Some(stats) = ALLOCATOR_PROBE.get().and_then(|probe| probe()) {
+            self.allocated.set(stats.allocated as i64);
+            self.allocator_resident.set(stats.resident as i64);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out

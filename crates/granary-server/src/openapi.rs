@@ -156,6 +156,7 @@ impl Modify for Tighten {
         platform::user_orgs,
         platform::org,
         platform::workspaces,
+        crate::s3::credentials,
         discovery::list,
         discovery::facets,
         discovery::activity,

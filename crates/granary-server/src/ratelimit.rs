@@ -117,17 +117,27 @@ impl RateLimiter {
 
 /// Whether a path moves blob bytes.
 fn is_blob_route(path: &str) -> bool {
-    path.starts_with("/files/") || path.contains("/blobs/")
+    path.starts_with("/files/") || path.contains("/blobs/") || path == "/s3" || path.starts_with("/s3/")
 }
 
-/// The bucket a request draws from: its credential (Bearer, `X-API-Key`, Basic, or the
-/// web session cookie), else its client address.
-fn bucket_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> [u8; 32] {
+/// The access key id of a SigV4-signed request (header or presigned query): the part of
+/// its credential that stays the same from request to request.
+fn sigv4_access_key(headers: &HeaderMap, query: Option<&str>) -> Option<Vec<u8>> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let cred = auth.strip_prefix("AWS4-HMAC-SHA256")?.split("Credential=").nth(1)?;
+        return Some(cred.split('/').next()?.as_bytes().to_vec());
+    }
+    let cred = query?.split('&').find_map(|p| p.strip_prefix("X-Amz-Credential="))?;
+    Some(cred.split(['/', '%']).next()?.as_bytes().to_vec())
+}
+
+/// The bucket a request draws from: its credential (Bearer, `X-API-Key`, Basic, the web
+/// session cookie, or a SigV4 access key id), else its client address.
+fn bucket_key(headers: &HeaderMap, query: Option<&str>, peer: Option<SocketAddr>) -> [u8; 32] {
     let mut h = Sha256::new();
-    let credential = headers
-        .get(header::AUTHORIZATION)
-        .or_else(|| headers.get("x-api-key"))
-        .map(|v| v.as_bytes().to_vec())
+    let credential = sigv4_access_key(headers, query)
+        .or_else(|| headers.get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec()))
+        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().to_vec()))
         .or_else(|| {
             let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
             cookies
@@ -165,7 +175,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     };
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let key = bucket_key(req.headers(), peer);
+    let key = bucket_key(req.headers(), req.uri().query(), peer);
     match limiter.check_key(&key) {
         Ok(()) => next.run(req).await,
         Err(not_until) => {
@@ -176,6 +186,9 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
                 .inc();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            if path == "/s3" || path.starts_with("/s3/") {
+                return crate::s3::S3Error::slow_down(secs.max(1));
+            }
             ApiError::rate_limited(
                 format!("too many {class} requests from this client; retry in {secs} s"),
                 secs,

@@ -38,7 +38,25 @@ enum Command {
     Dataset(dataset::DatasetCommand),
 }
 
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Heap figures from jemalloc for `/metrics` (`stats.allocated`, `stats.resident`); the
+/// epoch is advanced first so the figures are current.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+fn jemalloc_stats() -> Option<granary_server::metrics::AllocatorStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(granary_server::metrics::AllocatorStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
 fn main() -> ExitCode {
+    #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+    granary_server::metrics::set_allocator_probe(jemalloc_stats);
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

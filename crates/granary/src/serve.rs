@@ -66,6 +66,9 @@ pub struct LimitArgs {
     /// Longest one row preview may run, in seconds [default: 10]
     #[arg(long, env = "GRANARY_PREVIEW_TIMEOUT_SECS")]
     preview_timeout_secs: Option<u64>,
+    /// How long credentials for the /s3 ingest endpoint stay valid, in seconds [default: 3600]
+    #[arg(long, env = "GRANARY_S3_CREDENTIALS_TTL_SECS")]
+    s3_credentials_ttl_secs: Option<u64>,
 }
 
 /// The config file's keys.
@@ -83,6 +86,7 @@ struct FileConfig {
     rate_limit_blobs: Option<u32>,
     preview_max_mib: Option<u64>,
     preview_timeout_secs: Option<u64>,
+    s3_credentials_ttl_secs: Option<u64>,
 }
 
 /// The limits the server runs with, from flags, environment and config file.
@@ -90,7 +94,12 @@ fn resolve_limits(
     args: &LimitArgs,
     file: Option<&Path>,
     scale_out: bool,
-) -> Result<(granary_server::ratelimit::RateLimits, u64, std::time::Duration)> {
+) -> Result<(
+    granary_server::ratelimit::RateLimits,
+    u64,
+    std::time::Duration,
+    std::time::Duration,
+)> {
     use granary_server::ratelimit::{Rate, RateLimits};
     let f = read_file_config(file)?;
     let on = match args.rate_limit.clone().or(f.rate_limit).as_deref() {
@@ -126,7 +135,19 @@ fn resolve_limits(
     if !(1..=3600).contains(&secs) {
         bail!("--preview-timeout-secs must be between 1 and 3600, not {secs}");
     }
-    Ok((limits, mib << 20, std::time::Duration::from_secs(secs)))
+    let ttl = args
+        .s3_credentials_ttl_secs
+        .or(f.s3_credentials_ttl_secs)
+        .unwrap_or(3600);
+    if !(1..=43200).contains(&ttl) {
+        bail!("--s3-credentials-ttl-secs must be between 1 and 43200 (12 h), not {ttl}");
+    }
+    Ok((
+        limits,
+        mib << 20,
+        std::time::Duration::from_secs(secs),
+        std::time::Duration::from_secs(ttl),
+    ))
 }
 
 fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
@@ -280,7 +301,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         url::Url::parse(u).with_context(|| format!("invalid public URL {u:?}"))?;
     }
     let scale_out = r.database_url.as_deref().is_some_and(|u| !u.starts_with("sqlite:"));
-    let (rate_limits, preview_max_bytes, preview_timeout) =
+    let (rate_limits, preview_max_bytes, preview_timeout, s3_credential_ttl) =
         resolve_limits(&args.limits, args.store.config.as_deref(), scale_out)?;
     let db = open_db_resolved(&r).await?;
     let blobs = open_blobs_resolved(&r).await?;
@@ -318,6 +339,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             rate_limits,
             preview_max_bytes,
             preview_timeout,
+            s3_credential_ttl,
             ..Default::default()
         },
     );

@@ -776,6 +776,19 @@ impl MetadataStore for SqlStore {
         row.map(|r| live_key_from(&r)).transpose()
     }
 
+    async fn live_api_key(&self, id: Uuid) -> DbResult<Option<(ApiKey, User)>> {
+        let row = sqlx::query(
+            "SELECT k.id AS key_id, k.name AS key_name, k.prefix, k.created_at AS key_created_at, k.revoked_at, u.*
+             FROM api_keys k JOIN users u ON u.id = k.user_id
+             WHERE k.id = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| live_key_from(&r)).transpose()
+    }
+
     async fn list_api_keys(&self, user_id: Option<Uuid>) -> DbResult<Vec<ApiKey>> {
         let rows = sqlx::query(
             "SELECT k.*, u.username FROM api_keys k JOIN users u ON u.id = k.user_id

@@ -7,8 +7,10 @@ pub(crate) mod downloads;
 mod oci;
 pub(crate) mod platform;
 
-use axum::routing::{get, patch, post};
+use axum::routing::{any, get, patch, post};
+
 use axum::Router;
+pub(crate) use oci::base_url;
 
 use crate::AppState;
 
@@ -22,6 +24,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/user/organizations", get(platform::user_orgs))
         .route("/api/v1/org/{org}", get(platform::org))
         .route("/api/v1/org/{org}/ws", get(platform::workspaces))
+        .route(
+            "/api/v1/org/{org}/ws/{workspace}/storage/credentials",
+            get(crate::s3::credentials),
+        )
+        // The S3-compatible ingest endpoint (its own auth, errors in S3's XML).
+        .route("/s3", any(crate::s3::handle))
+        .route("/s3/", any(crate::s3::handle))
+        .route("/s3/{*path}", any(crate::s3::handle))
         .route("/api/v1/org/{org}/datasets", get(discovery::list))
         .route("/api/v1/org/{org}/datasets/facets", get(discovery::facets))
         .route("/api/v1/org/{org}/datasets/activity", get(discovery::activity))
