@@ -240,5 +240,28 @@ try:
 except urllib.error.HTTPError as e:
     check(e.code == 403 and b"SignatureDoesNotMatch" in e.read(), "tampered presigned URL refused")
 
+# --- revocation and expiry -------------------------------------------------------------
+import subprocess
+import time
+
+if os.environ.get("REVOKED_KEY"):
+    c2 = credentials(os.environ["REVOKED_KEY"])
+    s3b = client(c2)
+    r = s3b.head_object(Bucket=bucket, Key=key)
+    check(r["ContentLength"] == len(small), "second key's credentials work before revocation")
+    subprocess.run(os.environ["REVOKE"], shell=True, check=True, stdout=subprocess.DEVNULL)
+    code = error_code(lambda: s3b.put_object(Bucket=bucket, Key=key, Body=small))
+    check(code == "InvalidAccessKeyId", f"credentials of a revoked key: {code}")
+
+if os.environ.get("SHORT_URL"):
+    with urllib.request.urlopen(urllib.request.Request(
+            os.environ["SHORT_URL"] + f"/api/v1/org/{ORG}/ws/default/storage/credentials",
+            headers={"Authorization": "Bearer " + os.environ["SHORT_KEY"]})) as r:
+        short = json.loads(r.read())
+    # The lifetime is one second, counted in whole seconds: past it after two.
+    time.sleep(2.1)
+    code = error_code(lambda: client(short).put_object(Bucket=short["bucket"], Key=cas_key(short, small)[0], Body=small))
+    check(code == "ExpiredToken", f"expired credentials: {code}")
+
 print(f"ok {checks} checks")
 print(json.dumps({"access_key_id": creds["access_key_id"], "key": key, "hash": h}))
