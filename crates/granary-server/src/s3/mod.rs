@@ -410,8 +410,13 @@ pub async fn handle(
     body: Body,
 ) -> Response {
     let head = method == Method::HEAD;
-    match dispatch(&state, &method, &uri, &headers, body).await {
-        Ok(r) => r,
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "0");
+    let mut r = match dispatch(&state, &method, &uri, &headers, body).await {
+        Ok(r) => return r,
         Err(e) if head => {
             // A HEAD answer has no body; the code travels in a header for people debugging.
             let mut r = empty(e.status);
@@ -421,7 +426,15 @@ pub async fn handle(
             r
         }
         Err(e) => e.into_response(),
+    };
+    // Refused before its body was read: a client that sends the body anyway (after
+    // `Expect: 100-continue` went unanswered) would have it read as the start of its next
+    // request on this connection, so the connection ends with this answer.
+    if has_body {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    r
 }
 
 async fn dispatch(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: Body) -> S3Result<Response> {

@@ -240,6 +240,28 @@ try:
 except urllib.error.HTTPError as e:
     check(e.code == 403 and b"SignatureDoesNotMatch" in e.read(), "tampered presigned URL refused")
 
+# --- two replicas: parts spread over both servers ---------------------------------------
+if os.environ.get("URL2"):
+    other_s3 = client(creds, endpoint=os.environ["URL2"].rstrip("/") + "/s3")
+    rparts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(12345)]
+    rwhole = b"".join(rparts)
+    rkey, rh = cas_key(creds, rwhole)
+    up = s3.create_multipart_upload(Bucket=bucket, Key=rkey)["UploadId"]
+    via = {1: other_s3, 2: s3, 3: other_s3}
+
+    def send_r(n):
+        return n, via[n].upload_part(Bucket=bucket, Key=rkey, UploadId=up, PartNumber=n, Body=rparts[n - 1])["ETag"]
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        retags = dict(pool.map(send_r, [2, 3, 1]))
+    other_s3.complete_multipart_upload(
+        Bucket=bucket, Key=rkey, UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": retags[n]} for n in (1, 2, 3)]},
+    )
+    check(s3.head_object(Bucket=bucket, Key=rkey)["ContentLength"] == len(rwhole), "multipart across replicas")
+    status, got = org_blob(rh)
+    check(status == 200 and got == rwhole, "multipart across replicas stored the bytes")
+
 # --- revocation and expiry -------------------------------------------------------------
 import subprocess
 import time
