@@ -153,6 +153,22 @@ struct Inner {
     /// upload id → (offset, hash state at that offset)
     hashers: Mutex<HashMap<Uuid, (u64, Sha256)>>,
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// multipart upload id → the hash of its parts 1..=n so far, advanced as parts arrive
+    /// (an optimisation like `hashers`: a completion without it hashes every part itself)
+    ordered: Mutex<HashMap<Uuid, OrderedHash>>,
+}
+
+/// The running hash of a multipart upload's leading parts, and the parts stored but not yet
+/// hashed because an earlier one was missing.
+#[derive(Default)]
+struct OrderedHash {
+    /// (number, ETag) of the parts hashed, in order: 1, 2, …
+    hashed: Vec<(u32, String)>,
+    hasher: Sha256,
+    waiting: std::collections::BTreeMap<u32, String>,
+    /// A part number was uploaded again after it was hashed, or a part could not be read:
+    /// completion hashes everything itself.
+    spoiled: bool,
 }
 
 fn blob_key(org: &str, digest: &Digest) -> ObjPath {
@@ -198,6 +214,7 @@ impl BlobStore {
                 local_root: None,
                 hashers: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
+                ordered: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -547,6 +564,7 @@ impl BlobStore {
     fn forget(&self, id: Uuid) {
         self.inner.locks.lock().expect("poisoned").remove(&id);
         self.inner.hashers.lock().expect("poisoned").remove(&id);
+        self.inner.ordered.lock().expect("poisoned").remove(&id);
     }
 
     /// Appends a chunk that must start at the session's current size. Whatever part of the
@@ -732,9 +750,10 @@ impl BlobStore {
     // ---- numbered parts (the S3 multipart protocol) ----
 
     /// Stores part `number` (1–10,000) of session `id` as it streams, and returns its ETag
-    /// (the first 16 bytes of the part's SHA-256, hex) and size. When `payload_sha256` is
-    /// given (the signed `x-amz-content-sha256` of the request), the part must hash to it,
-    /// else [`BlobError::DigestMismatch`] and nothing is kept.
+    /// (32 hex digits, unique to this upload of the part) and size. When `payload_sha256`
+    /// is given (the signed `x-amz-content-sha256` of the request), the part is hashed as it
+    /// streams and must hash to it, else [`BlobError::DigestMismatch`] and nothing is kept;
+    /// otherwise it is not hashed here (the completion hashes every byte once, in order).
     pub async fn put_numbered_part<S, E>(
         &self,
         id: Uuid,
@@ -767,17 +786,19 @@ impl BlobStore {
                 failure = Some(e.into());
                 break;
             }
-            hasher.update(&chunk);
+            if payload_sha256.is_some() {
+                hasher.update(&chunk);
+            }
             size += chunk.len() as u64;
             w.write(&chunk);
         }
-        let actual = Digest::from_hasher(hasher);
         if failure.is_none() {
             if let Some(expected) = payload_sha256 {
+                let actual = Digest::from_hasher(hasher);
                 if expected != &actual {
                     failure = Some(BlobError::DigestMismatch {
                         expected: expected.clone(),
-                        actual: actual.clone(),
+                        actual,
                     });
                 }
             }
@@ -787,11 +808,84 @@ impl BlobStore {
             return Err(e);
         }
         w.finish().await?;
-        let etag = actual.hex()[..32].to_string();
+        let etag = Uuid::new_v4().simple().to_string();
         self.store()
             .rename(&temp, &numbered_part_key(id, number, &etag))
             .await?;
+        {
+            let mut all = self.inner.ordered.lock().expect("poisoned");
+            let st = all.entry(id).or_default();
+            if st.hashed.iter().any(|(n, _)| *n == number) {
+                st.spoiled = true;
+            } else {
+                st.waiting.insert(number, etag.clone());
+            }
+        }
+        self.hash_in_order(id).await;
         Ok((etag, size))
+    }
+
+    /// Hashes the stored parts that continue the upload's running hash (part 1, then 2, …),
+    /// so a completion usually finds every byte hashed already and only concatenates. A part
+    /// that cannot be read leaves the hashing to the completion.
+    async fn hash_in_order(&self, id: Uuid) {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        loop {
+            let (next, etag, mut hasher) = {
+                let mut all = self.inner.ordered.lock().expect("poisoned");
+                let Some(st) = all.get_mut(&id) else { return };
+                if st.spoiled {
+                    return;
+                }
+                let next = st.hashed.last().map_or(1, |(n, _)| n + 1);
+                let Some(etag) = st.waiting.remove(&next) else { return };
+                (next, etag, std::mem::take(&mut st.hasher))
+            };
+            let key = numbered_part_key(id, next, &etag);
+            let hashed = match &self.inner.local_root {
+                Some(root) => {
+                    let path = root.join(key.as_ref());
+                    tokio::task::spawn_blocking(move || -> std::io::Result<Sha256> {
+                        use std::io::Read;
+                        let mut f = std::fs::File::open(path)?;
+                        let mut buf = vec![0u8; 1 << 20];
+                        loop {
+                            let n = f.read(&mut buf)?;
+                            if n == 0 {
+                                return Ok(hasher);
+                            }
+                            hasher.update(&buf[..n]);
+                        }
+                    })
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                }
+                None => {
+                    async {
+                        let mut s = self.store().get(&key).await.ok()?.into_stream();
+                        while let Some(chunk) = s.next().await {
+                            hasher.update(&chunk.ok()?);
+                        }
+                        Some(hasher)
+                    }
+                    .await
+                }
+            };
+            let mut all = self.inner.ordered.lock().expect("poisoned");
+            let Some(st) = all.get_mut(&id) else { return };
+            match hashed {
+                Some(h) => {
+                    st.hasher = h;
+                    st.hashed.push((next, etag));
+                }
+                None => {
+                    st.spoiled = true;
+                    return;
+                }
+            }
+        }
     }
 
     /// Completes a session of numbered parts: `parts` (number, ETag) in ascending order, each
@@ -850,8 +944,39 @@ impl BlobStore {
                 )));
             }
         }
+        // The running hash, when it covers exactly the parts named, in order.
+        let precomputed = {
+            let all = self.inner.ordered.lock().expect("poisoned");
+            all.get(&id).and_then(|st| {
+                let same = !st.spoiled
+                    && st.hashed.len() == parts.len()
+                    && st
+                        .hashed
+                        .iter()
+                        .zip(parts)
+                        .all(|((n, e), (pn, pe))| n == pn && e == pe.trim_matches('"'));
+                same.then(|| Digest::from_hasher(st.hasher.clone()))
+            })
+        };
+        if let Some(actual) = &precomputed {
+            if actual != expected {
+                return Err(BlobError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                });
+            }
+        }
         let exists = self.stat(&info.org, expected).await?.is_some();
         let dest = blob_key(&info.org, expected);
+        if let Some(root) = self.inner.local_root.clone() {
+            let verified = precomputed.is_some();
+            let outcome = assemble_local(root, id, keys, dest, expected.clone(), exists, verified).await;
+
+            if outcome.is_ok() {
+                self.discard(id).await?;
+            }
+            return outcome;
+        }
         let mut writer = if exists {
             None
         } else {
@@ -928,4 +1053,142 @@ impl BlobStore {
         out.sort_by(|a, b| a.0.hex().cmp(b.0.hex()));
         Ok(out)
     }
+}
+
+/// `complete_numbered` on a local store: the parts are read in order in 4 MiB blocks on one
+/// blocking thread and hashed there, while a second thread writes the same blocks to a
+/// staging file in the session's directory; the file is renamed into place only if the
+/// digest matches (removed otherwise), as the object store's own local writes are. Large
+/// blocks, and hashing beside writing, instead of the object store's 8 KiB chunks each on a
+/// blocking thread of its own: several times faster for the same bytes.
+async fn assemble_local(
+    root: std::path::PathBuf,
+    id: Uuid,
+    parts: Vec<ObjPath>,
+    dest: ObjPath,
+    expected: Digest,
+    exists: bool,
+    verified: bool,
+) -> BlobResult<u64> {
+    use std::io::{Read, Write};
+    if verified {
+        // Every byte was hashed as the parts arrived: concatenate them in the kernel
+        // (`std::io::copy` uses `copy_file_range` between files) and move the result.
+        return tokio::task::spawn_blocking(move || {
+            let io = |what: &str, e: std::io::Error| BlobError::Backend(format!("{what}: {e}"));
+            let mut total = 0u64;
+            if exists {
+                for key in &parts {
+                    let meta = std::fs::metadata(root.join(key.as_ref())).map_err(|e| io("reading a part", e))?;
+                    total += meta.len();
+                }
+                return Ok(total);
+            }
+            let staging = root.join("uploads").join(id.to_string()).join("assembled");
+            let mut out = std::fs::File::create(&staging).map_err(|e| io("creating the assembled blob", e))?;
+            for key in &parts {
+                let mut f = std::fs::File::open(root.join(key.as_ref())).map_err(|e| io("opening a part", e))?;
+                total += std::io::copy(&mut f, &mut out).map_err(|e| io("copying a part", e))?;
+            }
+            drop(out);
+            let target = root.join(dest.as_ref());
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io("creating the blob's directory", e))?;
+            }
+            std::fs::rename(&staging, &target).map_err(|e| io("moving the blob into place", e))?;
+            Ok(total)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?;
+    }
+
+    tokio::task::spawn_blocking(move || {
+        let io = |what: &str, e: std::io::Error| BlobError::Backend(format!("{what}: {e}"));
+        let staging = root.join("uploads").join(id.to_string()).join("assembled");
+        // The writer: blocks arrive over a bounded channel (at most 4 in flight: 16 MiB).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
+        let writer = if exists {
+            drop(rx);
+            None
+        } else {
+            let mut out = std::fs::File::create(&staging).map_err(|e| io("creating the assembled blob", e))?;
+            Some(std::thread::spawn(move || -> std::io::Result<()> {
+                for block in rx {
+                    out.write_all(&block)?;
+                }
+                out.flush()
+            }))
+        };
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let mut read_err = None;
+        'parts: for key in &parts {
+            let path = root.join(key.as_ref());
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    read_err = Some(io("opening a part", e));
+                    break;
+                }
+            };
+            loop {
+                let mut buf = vec![0u8; 4 << 20];
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match f.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            read_err = Some(io("reading a part", e));
+                            break 'parts;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    break;
+                }
+                buf.truncate(filled);
+                let block = Arc::new(buf);
+                if writer.is_some() && tx.send(block.clone()).is_err() {
+                    break 'parts; // the writer failed; its error is reported below
+                }
+                hasher.update(block.as_slice());
+                total += filled as u64;
+            }
+        }
+        drop(tx);
+        let written = match writer {
+            Some(w) => w
+                .join()
+                .map_err(|_| BlobError::Backend("the writing thread panicked".into()))?
+                .map_err(|e| io("writing the assembled blob", e)),
+            None => Ok(()),
+        };
+        let cleanup = || {
+            let _ = std::fs::remove_file(&staging);
+        };
+        if let Some(e) = read_err {
+            cleanup();
+            return Err(e);
+        }
+        if let Err(e) = written {
+            cleanup();
+            return Err(e);
+        }
+        let actual = Digest::from_hasher(hasher);
+        if actual != expected {
+            cleanup();
+            return Err(BlobError::DigestMismatch { expected, actual });
+        }
+        if !exists {
+            let target = root.join(dest.as_ref());
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io("creating the blob's directory", e))?;
+            }
+            std::fs::rename(&staging, &target).map_err(|e| io("moving the blob into place", e))?;
+        }
+        Ok(total)
+    })
+    .await
+    .map_err(|e| BlobError::Backend(e.to_string()))?
 }

@@ -342,6 +342,9 @@ pub struct S3Response;
 
 type S3Result<T> = Result<T, S3Error>;
 
+/// A request body as it streams, decoded; errors are messages for the client.
+type BodyStream = BoxStream<'static, Result<Bytes, String>>;
+
 /// XML text escaping for element content.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -631,11 +634,7 @@ async fn authenticate(
 
 /// The body as sent, decoded from `aws-chunked` when the payload hash says so. Also
 /// returns the signed payload hash when it is a hex digest (checked against the bytes).
-fn body_stream(
-    authed: &Authed,
-    headers: &HeaderMap,
-    body: Body,
-) -> S3Result<(BoxStream<'static, Result<Bytes, String>>, Option<Digest>)> {
+fn body_stream(authed: &Authed, headers: &HeaderMap, body: Body) -> S3Result<(BodyStream, Option<Digest>)> {
     let hash = authed.claim.payload_hash.as_str();
     let raw = body.into_data_stream().map_err(|e| e.to_string());
     let decoded_len = headers
