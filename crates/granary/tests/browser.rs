@@ -116,6 +116,23 @@ async fn click(c: &Client, at: Locator<'_>) {
     c.wait().for_element(at).await.unwrap().click().await.unwrap();
 }
 
+/// Waits (up to 10 s) until the browser's URL contains `needle`: a form submission has
+/// navigated.
+async fn wait_url(c: &Client, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.as_str().contains(needle) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser stayed at {url}, not at …{needle}…"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn wait_for(c: &Client, at: Locator<'_>) -> fantoccini::elements::Element {
     c.wait().for_element(at).await.unwrap()
 }
@@ -335,14 +352,9 @@ async fn everything_core_works_without_javascript() {
     let preview = text(c, "table.preview").await;
     assert!(preview.contains("question 11"), "{preview}");
     click(c, Locator::Css("form.version button[type=submit]")).await;
+    // The old page has a schema table too: wait for the navigation itself.
+    wait_url(c, "version=0.3.0").await;
     wait_for(c, Locator::Css("table.schema")).await;
-    assert!(c
-        .current_url()
-        .await
-        .unwrap()
-        .query()
-        .unwrap()
-        .contains("version=0.3.0"));
 
     click(c, Locator::Css("button[aria-label='Download data/train.parquet']")).await;
     let bytes = saved(root, "train.parquet").await;
