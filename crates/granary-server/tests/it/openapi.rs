@@ -24,6 +24,7 @@ async fn document_covers_every_rest_route_and_the_preview() {
         ("/api/v1/user/organizations", &["get"]),
         ("/api/v1/org/{org}", &["get"]),
         ("/api/v1/org/{org}/ws", &["get"]),
+        ("/api/v1/org/{org}/ws/{workspace}/storage/credentials", &["get"]),
         ("/api/v1/org/{org}/datasets", &["get"]),
         ("/api/v1/org/{org}/datasets/facets", &["get"]),
         ("/api/v1/org/{org}/datasets/activity", &["get"]),
