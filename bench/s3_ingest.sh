@@ -1,23 +1,14 @@
 #!/usr/bin/env bash
 # Ingest of one blob through the /s3 endpoint (multipart, 50 MiB parts, 4 in flight, boto3)
 # side by side with the same bytes through granary's own OCI upload route (one
-# `POST …/blobs/uploads/?digest=` with curl), interleaved, on a release server over SQLite +
+# `POST …/blobs/uploads?digest=` with curl), interleaved, on a release server over SQLite +
 # local disk; prints every run, the medians, their ratio and the server's peak RSS.
 #   Usage: bench/s3_ingest.sh [SIZE_MIB] [RUNS]   (defaults 1024, 5; needs python3 + boto3)
 set -euo pipefail
 size_mib=${1:-1024}
 runs=${2:-5}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -p granary --manifest-path "$root/Cargo.toml" >/dev/null
-bin="$root/target/release/granary"
-work=$(mktemp -d)
+source "$(dirname "$0")/common.sh"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-"$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/out" 2>/dev/null &
-pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/out" && break; sleep 0.1; done
-url=$(sed -n 's/^granary listening on //p' "$work/out")
-key=$(cat "$work/data/initial-admin-key")
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/blob"

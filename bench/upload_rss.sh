@@ -4,17 +4,8 @@
 # with blob size.   Usage: bench/upload_rss.sh [SIZE_MIB]   (default 2048)
 set -euo pipefail
 size_mib=${1:-2048}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -p granary --manifest-path "$root/Cargo.toml" >/dev/null
-bin="$root/target/release/granary"
-work=$(mktemp -d)
+source "$(dirname "$0")/common.sh"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-"$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/out" 2>/dev/null &
-pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/out" && break; sleep 0.1; done
-url=$(sed -n 's/^granary listening on //p' "$work/out")
-key=$(cat "$work/data/initial-admin-key")
 rss_idle=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/blob"

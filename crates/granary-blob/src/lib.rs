@@ -1055,6 +1055,17 @@ impl BlobStore {
     }
 }
 
+/// Renames a finished staging file to the blob's path under a local store's `root`,
+/// creating its directory: the one step that makes an assembled blob visible.
+fn move_into_place(root: &std::path::Path, staging: &std::path::Path, dest: &ObjPath) -> BlobResult<()> {
+    let io = |what: &str, e: std::io::Error| BlobError::Backend(format!("{what}: {e}"));
+    let target = root.join(dest.as_ref());
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io("creating the blob's directory", e))?;
+    }
+    std::fs::rename(staging, &target).map_err(|e| io("moving the blob into place", e))
+}
+
 /// `complete_numbered` on a local store: the parts are read in order in 4 MiB blocks on one
 /// blocking thread and hashed there, while a second thread writes the same blocks to a
 /// staging file in the session's directory; the file is renamed into place only if the
@@ -1091,11 +1102,7 @@ async fn assemble_local(
                 total += std::io::copy(&mut f, &mut out).map_err(|e| io("copying a part", e))?;
             }
             drop(out);
-            let target = root.join(dest.as_ref());
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io("creating the blob's directory", e))?;
-            }
-            std::fs::rename(&staging, &target).map_err(|e| io("moving the blob into place", e))?;
+            move_into_place(&root, &staging, &dest)?;
             Ok(total)
         })
         .await
@@ -1181,11 +1188,7 @@ async fn assemble_local(
             return Err(BlobError::DigestMismatch { expected, actual });
         }
         if !exists {
-            let target = root.join(dest.as_ref());
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io("creating the blob's directory", e))?;
-            }
-            std::fs::rename(&staging, &target).map_err(|e| io("moving the blob into place", e))?;
+            move_into_place(&root, &staging, &dest)?;
         }
         Ok(total)
     })
