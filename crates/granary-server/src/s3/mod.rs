@@ -266,6 +266,11 @@ fn from_blob(e: BlobError, key: &str) -> S3Error {
             "BadDigest",
             format!("the bytes sent hash to {actual}, not {expected}; nothing was stored"),
         ),
+        BlobError::Body(m) if m.contains("chunk signature") => S3Error::new(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            format!("the request body was refused: {m}"),
+        ),
         BlobError::Body(m) => S3Error::new(
             StatusCode::BAD_REQUEST,
             "IncompleteBody",
@@ -345,11 +350,15 @@ type S3Result<T> = Result<T, S3Error>;
 /// A request body as it streams, decoded; errors are messages for the client.
 type BodyStream = BoxStream<'static, Result<Bytes, String>>;
 
-/// XML text escaping for element content.
+/// XML text escaping for element content. Characters XML 1.0 does not allow at all (the
+/// C0 controls but tab, line feed and carriage return) become U+FFFD, so an echoed query
+/// value can never make a response unparseable.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -993,7 +1002,9 @@ async fn list_objects_v2(state: &AppState, org: &Org, query: &[(String, String)]
             None => Ok((key.clone(), *size, digest)),
         };
         if contents.len() + common.len() >= max_keys {
-            truncated = true;
+            // With max-keys=0 nothing is returned and there is no key to continue from:
+            // answer not truncated rather than hand out an empty token to loop on.
+            truncated = max_keys > 0;
             break;
         }
         match entry {
@@ -1078,6 +1089,12 @@ mod tests {
             vec![(1, "\"ab\"".to_string()), (2, "\"cd\"".to_string())]
         );
         assert_eq!(parse_complete("<x/>").unwrap_err().code, "MalformedXML");
+    }
+
+    #[test]
+    fn xml_text_is_always_well_formed() {
+        assert_eq!(esc("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+        assert_eq!(esc("x\u{1}\u{0}y\tz"), "x\u{FFFD}\u{FFFD}y\tz");
     }
 
     #[test]
