@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod error;
 pub mod extract;
 pub mod gc;
+mod idle;
 pub mod links;
 pub mod metrics;
 pub mod openapi;
@@ -108,7 +109,10 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let router = routes::router(state.clone())
         .layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit))
-        .layer(middleware::from_fn_with_state(state, metrics::track));
+        .layer(middleware::from_fn_with_state(state, metrics::track))
+        .layer(middleware::map_request(|req: Request| async move {
+            req.map(|b| axum::body::Body::new(idle::IdleTimeout::new(b)))
+        }));
     with_edge_layers(router)
 }
 
@@ -231,17 +235,74 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = accept_loop(listener, app(state.clone()), shutdown).await;
     folder.abort();
     if let Err(e) = state.db.fold_downloads().await {
         tracing::warn!(error = %e, "final fold of download counts failed; the events are kept and fold on next start");
     }
     result
+}
+
+/// How long a client may take to send a request's head (and, on a kept-alive connection,
+/// to start its next one) before the connection is closed: what stops a client from holding
+/// connections open by sending nothing, or a header a byte at a time.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Accepts connections until `shutdown`, serving each with HTTP/1.1 or HTTP/2 (prior
+/// knowledge) under [`HEADER_READ_TIMEOUT`], with the peer address as `ConnectInfo`; then
+/// stops accepting and waits for the requests in flight to finish.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = tower::ServiceBuilder::new()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+            .service(app.clone());
+        let svc = hyper_util::service::TowerToHyperService::new(svc);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // hyper's header timeout starts with the first byte: a connection that sends
+            // nothing at all is closed here after the same time.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await,
+                Ok(Ok(1..))
+            ) {
+                return;
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// One run of the download fold, counted in the metrics.
