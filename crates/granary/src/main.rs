@@ -42,6 +42,17 @@ enum Command {
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's settings, read at its start (`MALLOC_CONF` syntax; the `_RJEM_MALLOC_CONF`
+/// environment variable overrides them). Measured under a saturating mixed load, the
+/// server's live heap stays under 9 MiB while the defaults let RSS climb by a third over 15
+/// minutes in per-thread caches and arenas before levelling off (docs/BENCHMARKS.md#soak):
+/// two arenas, small thread caches, and a background thread that returns freed pages after
+/// a second keep memory where the work is.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true,narenas:2,tcache_max:4096,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+
 /// Heap figures from jemalloc for `/metrics` (`stats.allocated`, `stats.resident`); the
 /// epoch is advanced first so the figures are current.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
@@ -58,7 +69,14 @@ fn main() -> ExitCode {
     #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
     granary_server::metrics::set_allocator_probe(jemalloc_stats);
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Blocking work (file reads and writes of the local store, previews) is I/O-bound or
+    // bounded by its own slots; tokio's default of up to 512 such threads only adds stacks
+    // and allocator caches under load (a soak grew to 90 of them), so at most 64.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
