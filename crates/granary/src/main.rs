@@ -51,7 +51,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"background_thread:true,narenas:2,tcache_max:4096,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+pub static malloc_conf: &[u8] =
+    b"background_thread:true,narenas:2,tcache_max:4096,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 
 /// Heap figures from jemalloc for `/metrics` (`stats.allocated`, `stats.resident`); the
 /// epoch is advanced first so the figures are current.
