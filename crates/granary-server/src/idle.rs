@@ -18,15 +18,14 @@ pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// body was being read. Reads that keep coming, however slowly in total, are not limited.
 pub struct IdleTimeout {
     inner: Body,
-    sleep: Pin<Box<Sleep>>,
+    /// Armed the first time the body has nothing ready (most requests, with empty or
+    /// already-buffered bodies, never arm it); pushed back whenever a frame arrives.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl IdleTimeout {
     pub fn new(inner: Body) -> Self {
-        IdleTimeout {
-            inner,
-            sleep: Box::pin(tokio::time::sleep(BODY_IDLE_TIMEOUT)),
-        }
+        IdleTimeout { inner, sleep: None }
     }
 }
 
@@ -38,10 +37,17 @@ impl hyper::body::Body for IdleTimeout {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.sleep.as_mut().reset(Instant::now() + BODY_IDLE_TIMEOUT);
+                if let Some(sleep) = this.sleep.as_mut() {
+                    sleep.as_mut().reset(Instant::now() + BODY_IDLE_TIMEOUT);
+                }
                 Poll::Ready(frame)
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+            Poll::Pending => match this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(BODY_IDLE_TIMEOUT)))
+                .as_mut()
+                .poll(cx)
+            {
                 Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(format!(
                     "no request body bytes arrived for {} s",
                     BODY_IDLE_TIMEOUT.as_secs()

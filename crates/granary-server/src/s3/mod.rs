@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use bytes::Bytes;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use granary_blob::BlobError;
 use granary_core::{Digest, Role};
@@ -42,7 +42,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
-pub use chunked::constant_eq;
+use chunked::constant_eq;
 
 /// The region credentials name and requests are expected to be signed for (any region in a
 /// signature's scope is accepted: the endpoint has one location).
@@ -1055,11 +1055,6 @@ async fn list_objects_v2(state: &AppState, org: &Org, query: &[(String, String)]
     }
     out.push_str("</ListBucketResult>");
     Ok(xml(StatusCode::OK, out))
-}
-
-/// When a credential expires, for tests: the expiry encoded in an access key id.
-pub fn access_key_expiry(akid: &str) -> Option<DateTime<Utc>> {
-    AccessKey::decode(akid).and_then(|a| Utc.timestamp_opt(a.expires, 0).single())
 }
 
 #[cfg(test)]
