@@ -42,15 +42,18 @@ enum Command {
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's settings, read at its start (`MALLOC_CONF` syntax; the `_RJEM_MALLOC_CONF`
-/// environment variable overrides them). Measured under a saturating mixed load, the
-/// server's live heap stays under 9 MiB while the defaults let RSS climb by a third over 15
-/// minutes in per-thread caches and arenas before levelling off (docs/BENCHMARKS.md#soak):
-/// two arenas, small thread caches, and a background thread that returns freed pages after
-/// a second keep memory where the work is.
+/// jemalloc's settings, read at its start (`MALLOC_CONF` syntax; the `MALLOC_CONF`
+/// environment variable overrides them, `_RJEM_MALLOC_CONF` where jemalloc keeps its prefix).
+/// Measured under a saturating mixed load, the server's live heap stays under 9 MiB while
+/// the defaults let RSS climb by a third over 15 minutes in per-thread caches and arenas
+/// before levelling off (docs/BENCHMARKS.md#soak): two arenas, small thread caches, and a
+/// background thread that returns freed pages after a second keep memory where the work is.
+/// On Linux jemalloc also serves C's `malloc`, so SQLite's page caches live under the same
+/// limits (and in `/metrics`) instead of in glibc arenas of their own.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
+#[cfg_attr(target_os = "linux", export_name = "malloc_conf")]
+#[cfg_attr(not(target_os = "linux"), export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8] =
     b"background_thread:true,narenas:2,tcache_max:4096,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 
