@@ -156,7 +156,40 @@ struct Inner {
     /// multipart upload id → the hash of its parts 1..=n so far, advanced as parts arrive
     /// (an optimisation like `hashers`: a completion without it hashes every part itself)
     ordered: Mutex<HashMap<Uuid, OrderedHash>>,
+    /// multipart upload id → where its parts are written in place (local stores only)
+    slabs: Mutex<HashMap<Uuid, Slab>>,
 }
+
+/// A local multipart upload's parts written in place into one file, `uploads/{id}/slab`:
+/// part N at byte (N−1)×P, where P is part 1's declared length (every part but the last has
+/// one size, as S3 clients send them). If the parts named at completion line up there, the
+/// slab becomes the blob by a rename, with no copy. A part that cannot go there (sent
+/// before part 1, of another size, a number already in the slab, a size unknown in
+/// advance) is kept in a file of its own and copied into place at completion.
+#[derive(Default)]
+struct Slab {
+    /// P: part 1's declared length.
+    part_size: Option<u64>,
+    /// Part numbers written, or being written, into the slab.
+    taken: std::collections::HashSet<u32>,
+    /// Writes under way.
+    writers: usize,
+    /// No more writes into the slab: a completion began, or the slab was found on disk by a
+    /// process that does not know what it holds (after a restart).
+    closed: bool,
+}
+
+/// Where a stored part of a multipart upload is.
+#[derive(Clone, Debug)]
+enum PartPlace {
+    /// An object of its own (`npart-…`).
+    Object(ObjPath),
+    /// `len` bytes at `offset` in the session's slab (local stores).
+    Slab { offset: u64, len: u64 },
+}
+
+/// The largest byte a slab may reach: beyond it parts are kept as files of their own.
+const SLAB_MAX_END: u64 = 1 << 40;
 
 /// The running hash of a multipart upload's leading parts, and the parts stored but not yet
 /// hashed because an earlier one was missing.
@@ -165,7 +198,7 @@ struct OrderedHash {
     /// (number, ETag) of the parts hashed, in order: 1, 2, …
     hashed: Vec<(u32, String)>,
     hasher: Sha256,
-    waiting: std::collections::BTreeMap<u32, String>,
+    waiting: std::collections::BTreeMap<u32, (String, PartPlace)>,
     /// A part number was uploaded again after it was hashed, or a part could not be read:
     /// completion hashes everything itself.
     spoiled: bool,
@@ -188,6 +221,15 @@ fn info_key(id: Uuid) -> ObjPath {
 /// again with other bytes does not replace the one a completion names) until completion.
 fn numbered_part_key(id: Uuid, number: u32, etag: &str) -> ObjPath {
     ObjPath::from(format!("uploads/{id}/npart-{number:05}-{etag}"))
+}
+
+/// The marker of a part written into the session's slab: its number, ETag and range.
+fn slab_part_key(id: Uuid, number: u32, etag: &str, offset: u64, len: u64) -> ObjPath {
+    ObjPath::from(format!("uploads/{id}/spart-{number:05}-{etag}-{offset}-{len}"))
+}
+
+fn slab_path(root: &std::path::Path, id: Uuid) -> std::path::PathBuf {
+    root.join("uploads").join(id.to_string()).join("slab")
 }
 
 fn part_key(id: Uuid, offset: u64) -> ObjPath {
@@ -215,6 +257,7 @@ impl BlobStore {
                 hashers: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
                 ordered: Mutex::new(HashMap::new()),
+                slabs: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -573,6 +616,7 @@ impl BlobStore {
         self.inner.locks.lock().expect("poisoned").remove(&id);
         self.inner.hashers.lock().expect("poisoned").remove(&id);
         self.inner.ordered.lock().expect("poisoned").remove(&id);
+        self.inner.slabs.lock().expect("poisoned").remove(&id);
     }
 
     /// Appends a chunk that must start at the session's current size. Whatever part of the
@@ -758,14 +802,18 @@ impl BlobStore {
     // ---- numbered parts (the S3 multipart protocol) ----
 
     /// Stores part `number` (1–10,000) of session `id` as it streams, and returns its ETag
-    /// (32 hex digits, unique to this upload of the part) and size. When `payload_sha256`
-    /// is given (the signed `x-amz-content-sha256` of the request), the part is hashed as it
-    /// streams and must hash to it, else [`BlobError::DigestMismatch`] and nothing is kept;
-    /// otherwise it is not hashed here (the completion hashes every byte once, in order).
+    /// (32 hex digits, unique to this upload of the part) and size. `declared_len` is the
+    /// request's announced length of the part's bytes, when known (a body of another length
+    /// is refused with [`BlobError::Body`]); on a local store it lets the part be written in
+    /// place in the session's slab. When `payload_sha256` is given (the signed
+    /// `x-amz-content-sha256` of the request), the part is hashed as it streams and must
+    /// hash to it, else [`BlobError::DigestMismatch`] and nothing is kept; otherwise it is not
+    /// hashed here (the upload's running hash reads each part once, in order).
     pub async fn put_numbered_part<S, E>(
         &self,
         id: Uuid,
         number: u32,
+        declared_len: Option<u64>,
         payload_sha256: Option<&Digest>,
         body: S,
     ) -> BlobResult<(String, u64)>
@@ -774,7 +822,58 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         self.upload_info(id).await?;
-        // Written under a temporary name, renamed to its ETag once hashed.
+        let etag = Uuid::new_v4().simple().to_string();
+        let slot = match declared_len {
+            Some(len) => self.claim_slab(id, number, len).await.map(|offset| (offset, len)),
+            None => None,
+        };
+        let (place, size) = match slot {
+            Some((offset, len)) => {
+                let written = async {
+                    let size = self.write_slab_part(id, offset, len, payload_sha256, body).await?;
+                    self.store()
+                        .put(&slab_part_key(id, number, &etag, offset, len), PutPayload::default())
+                        .await?;
+                    Ok::<_, BlobError>(size)
+                }
+                .await;
+                self.release_slab(id, number, written.is_ok());
+                (PartPlace::Slab { offset, len }, written?)
+            }
+            None => {
+                let key = numbered_part_key(id, number, &etag);
+                let size = self.write_part_object(id, number, &key, declared_len, payload_sha256, body).await?;
+                (PartPlace::Object(key), size)
+            }
+        };
+        {
+            let mut all = self.inner.ordered.lock().expect("poisoned");
+            let st = all.entry(id).or_default();
+            if st.hashed.iter().any(|(n, _)| *n == number) {
+                st.spoiled = true;
+            } else {
+                st.waiting.insert(number, (etag.clone(), place));
+            }
+        }
+        self.hash_in_order(id).await;
+        Ok((etag, size))
+    }
+
+    /// A part as an object of its own at `key`, written under a temporary name and renamed
+    /// once whole (and hashed, when `payload_sha256` is given).
+    async fn write_part_object<S, E>(
+        &self,
+        id: Uuid,
+        number: u32,
+        key: &ObjPath,
+        declared_len: Option<u64>,
+        payload_sha256: Option<&Digest>,
+        body: S,
+    ) -> BlobResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
         let temp = ObjPath::from(format!("uploads/{id}/incoming-{number:05}-{}", Uuid::new_v4().simple()));
         let upload = self.store().put_multipart(&temp).await?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
@@ -801,36 +900,154 @@ impl BlobStore {
             w.write(&chunk);
         }
         if failure.is_none() {
-            if let Some(expected) = payload_sha256 {
-                let actual = Digest::from_hasher(hasher);
-                if expected != &actual {
-                    failure = Some(BlobError::DigestMismatch {
-                        expected: expected.clone(),
-                        actual,
-                    });
-                }
-            }
+            failure = check_part(size, declared_len, payload_sha256, hasher);
         }
         if let Some(e) = failure {
             let _ = w.abort().await;
             return Err(e);
         }
         w.finish().await?;
-        let etag = Uuid::new_v4().simple().to_string();
-        self.store()
-            .rename(&temp, &numbered_part_key(id, number, &etag))
-            .await?;
-        {
-            let mut all = self.inner.ordered.lock().expect("poisoned");
-            let st = all.entry(id).or_default();
-            if st.hashed.iter().any(|(n, _)| *n == number) {
-                st.spoiled = true;
-            } else {
-                st.waiting.insert(number, etag.clone());
+        self.store().rename(&temp, key).await?;
+        Ok(size)
+    }
+
+    /// The offset in session `id`'s slab where part `number` of `len` bytes is to be written,
+    /// reserved for it; `None` when it must be kept as an object of its own (see [`Slab`]).
+    async fn claim_slab(&self, id: Uuid, number: u32, len: u64) -> Option<u64> {
+        if !cfg!(unix) || len == 0 {
+            return None;
+        }
+        let root = self.inner.local_root.as_ref()?;
+        let known = self.inner.slabs.lock().expect("poisoned").contains_key(&id);
+        // A slab on disk this process did not start is left as it is: what its ranges
+        // hold is known only from the markers, so nothing more is written into it.
+        let found = !known && tokio::fs::try_exists(slab_path(root, id)).await.unwrap_or(true);
+        let mut all = self.inner.slabs.lock().expect("poisoned");
+        let slab = all.entry(id).or_insert_with(|| Slab {
+            closed: found,
+            ..Slab::default()
+        });
+        if slab.closed {
+            return None;
+        }
+        if number == 1 && slab.part_size.is_none() {
+            slab.part_size = Some(len);
+        }
+        let p = slab.part_size?;
+        let offset = u64::from(number - 1).checked_mul(p)?;
+        if len > p || slab.taken.contains(&number) || offset.checked_add(len)? > SLAB_MAX_END {
+            return None;
+        }
+        slab.taken.insert(number);
+        slab.writers += 1;
+        Some(offset)
+    }
+
+    /// Ends a write claimed by [`Self::claim_slab`]; a failed one frees the range for a retry.
+    fn release_slab(&self, id: Uuid, number: u32, written: bool) {
+        let mut all = self.inner.slabs.lock().expect("poisoned");
+        if let Some(slab) = all.get_mut(&id) {
+            slab.writers -= 1;
+            if !written {
+                slab.taken.remove(&number);
             }
         }
-        self.hash_in_order(id).await;
-        Ok((etag, size))
+    }
+
+    /// Streams a part's `len` bytes into the slab at `offset`, in blocks of up to 4 MiB
+    /// written on a blocking thread while the next block arrives. Returns the size.
+    async fn write_slab_part<S, E>(
+        &self,
+        id: Uuid,
+        offset: u64,
+        len: u64,
+        payload_sha256: Option<&Digest>,
+        body: S,
+    ) -> BlobResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        const BLOCK: usize = 4 << 20;
+        let root = self.inner.local_root.clone().expect("slabs are on local stores");
+        let path = slab_path(&root, id);
+        let file = tokio::task::spawn_blocking(move || {
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+        .map_err(|e| BlobError::Backend(format!("opening the upload's slab: {e}")))?;
+        let file = Arc::new(file);
+        let mut hasher = Sha256::new();
+        let (mut batch, mut batch_len, mut pos, mut size) = (Vec::<Bytes>::new(), 0usize, offset, 0u64);
+        let mut pending: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
+        let wait = |p: tokio::task::JoinHandle<std::io::Result<()>>| async move {
+            p.await
+                .map_err(|e| BlobError::Backend(e.to_string()))?
+                .map_err(|e| BlobError::Backend(format!("writing a part: {e}")))
+        };
+        let mut failure = None;
+        let mut body = std::pin::pin!(body);
+        loop {
+            let item = body.next().await;
+            let done = item.is_none();
+            match item {
+                Some(Ok(chunk)) => {
+                    size += chunk.len() as u64;
+                    if size > len {
+                        failure = Some(BlobError::Body(format!("the part is longer than its declared {len} bytes")));
+                        break;
+                    }
+                    if payload_sha256.is_some() {
+                        hasher.update(&chunk);
+                    }
+                    batch_len += chunk.len();
+                    batch.push(chunk);
+                }
+                Some(Err(e)) => {
+                    failure = Some(BlobError::Body(e.to_string()));
+                    break;
+                }
+                None => {}
+            }
+            if batch_len >= BLOCK || (done && batch_len > 0) {
+                if let Some(p) = pending.take() {
+                    if let Err(e) = wait(p).await {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                let blocks = std::mem::take(&mut batch);
+                let at = pos;
+                pos += batch_len as u64;
+                batch_len = 0;
+                let f = file.clone();
+                pending = Some(tokio::task::spawn_blocking(move || {
+                    let mut at = at;
+                    for b in blocks {
+                        write_all_at(&f, &b, at)?;
+                        at += b.len() as u64;
+                    }
+                    Ok(())
+                }));
+            }
+            if done {
+                break;
+            }
+        }
+        // Whatever happened, no write of this part is left running when it returns.
+        if let Some(p) = pending.take() {
+            if let Err(e) = wait(p).await {
+                failure.get_or_insert(e);
+            }
+        }
+        if failure.is_none() {
+            failure = check_part(size, Some(len), payload_sha256, hasher);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(size),
+        }
     }
 
     /// Hashes the stored parts that continue the upload's running hash (part 1, then 2, …),
@@ -840,37 +1057,28 @@ impl BlobStore {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         loop {
-            let (next, etag, mut hasher) = {
+            let (next, etag, place, mut hasher) = {
                 let mut all = self.inner.ordered.lock().expect("poisoned");
                 let Some(st) = all.get_mut(&id) else { return };
                 if st.spoiled {
                     return;
                 }
                 let next = st.hashed.last().map_or(1, |(n, _)| n + 1);
-                let Some(etag) = st.waiting.remove(&next) else { return };
-                (next, etag, std::mem::take(&mut st.hasher))
+                let Some((etag, place)) = st.waiting.remove(&next) else { return };
+                (next, etag, place, std::mem::take(&mut st.hasher))
             };
-            let key = numbered_part_key(id, next, &etag);
-            let hashed = match &self.inner.local_root {
-                Some(root) => {
-                    let path = root.join(key.as_ref());
-                    tokio::task::spawn_blocking(move || -> std::io::Result<Sha256> {
-                        use std::io::Read;
-                        let mut f = std::fs::File::open(path)?;
-                        let mut buf = vec![0u8; 1 << 20];
-                        loop {
-                            let n = f.read(&mut buf)?;
-                            if n == 0 {
-                                return Ok(hasher);
-                            }
-                            hasher.update(&buf[..n]);
-                        }
-                    })
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
+            let hashed = match (&self.inner.local_root, place) {
+                (Some(root), place) => {
+                    let (path, range) = match place {
+                        PartPlace::Object(key) => (root.join(key.as_ref()), None),
+                        PartPlace::Slab { offset, len } => (slab_path(root, id), Some(offset..offset + len)),
+                    };
+                    tokio::task::spawn_blocking(move || hash_file(hasher, &path, range))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
                 }
-                None => {
+                (None, PartPlace::Object(key)) => {
                     async {
                         let mut s = self.store().get(&key).await.ok()?.into_stream();
                         while let Some(chunk) = s.next().await {
@@ -880,6 +1088,7 @@ impl BlobStore {
                     }
                     .await
                 }
+                (None, PartPlace::Slab { .. }) => None,
             };
             let mut all = self.inner.ordered.lock().expect("poisoned");
             let Some(st) = all.get_mut(&id) else { return };
@@ -922,27 +1131,43 @@ impl BlobStore {
                 "the parts must be listed in ascending order of part number".into(),
             ));
         }
-        let stored: HashMap<String, u64> = self
+        // "{number:05}-{etag}" → where the part is and its size
+        let stored: HashMap<String, (PartPlace, u64)> = self
             .store()
             .list(Some(&upload_prefix(id)))
             .try_filter_map(|m| {
                 let name = m.location.filename().unwrap_or_default().to_string();
-                futures::future::ready(Ok(name.starts_with("npart-").then_some((name, m.size))))
+                let found = if let Some(rest) = name.strip_prefix("npart-") {
+                    Some((rest.to_string(), (PartPlace::Object(m.location.clone()), m.size)))
+                } else if let Some(rest) = name.strip_prefix("spart-") {
+                    // {number}-{etag}-{offset}-{len}
+                    let mut f = rest.rsplitn(3, '-');
+                    let len = f.next().and_then(|v| v.parse::<u64>().ok());
+                    let offset = f.next().and_then(|v| v.parse::<u64>().ok());
+                    match (len, offset, f.next()) {
+                        (Some(len), Some(offset), Some(key)) => {
+                            Some((key.to_string(), (PartPlace::Slab { offset, len }, len)))
+                        }
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                futures::future::ready(Ok(found))
             })
             .try_collect()
             .await?;
-        let mut keys = Vec::with_capacity(parts.len());
+        let mut places = Vec::with_capacity(parts.len());
         let mut sizes = Vec::with_capacity(parts.len());
         for (number, etag) in parts {
             let etag = etag.trim_matches('"');
-            let name = format!("npart-{number:05}-{etag}");
-            let size = *stored.get(&name).ok_or_else(|| {
+            let (place, size) = stored.get(&format!("{number:05}-{etag}")).cloned().ok_or_else(|| {
                 BlobError::InvalidPart(format!(
                     "part {number} with ETag {etag:?} was not uploaded to this upload"
                 ))
             })?;
             sizes.push(size);
-            keys.push(numbered_part_key(id, *number, etag));
+            places.push(place);
         }
         for (i, size) in sizes.iter().enumerate().take(parts.len() - 1) {
             if *size < min_part {
@@ -983,8 +1208,38 @@ impl BlobStore {
         }
         let dest = blob_key(&info.org, expected);
         if let Some(root) = self.inner.local_root.clone() {
-            let outcome = assemble_local(root, id, keys, dest, expected.clone(), exists, verified).await;
-
+            // No more writes into the slab; with none under way, and every part the slab
+            // holds where the completed object needs it, the slab becomes the blob.
+            let slab_free = {
+                let mut all = self.inner.slabs.lock().expect("poisoned");
+                let slab = all.entry(id).or_default();
+                slab.closed = true;
+                slab.writers == 0
+            };
+            let mut offsets = Vec::with_capacity(sizes.len());
+            let mut end = 0u64;
+            for size in &sizes {
+                offsets.push(end);
+                end += size;
+            }
+            let in_place = slab_free
+                && places.iter().zip(&offsets).all(|(p, at)| match p {
+                    PartPlace::Slab { offset, .. } => offset == at,
+                    PartPlace::Object(_) => true,
+                })
+                && places.iter().any(|p| matches!(p, PartPlace::Slab { .. }));
+            let outcome = if in_place {
+                assemble_in_slab(root, id, places, offsets, end, dest, expected.clone(), exists, verified).await
+            } else {
+                let sources = places
+                    .into_iter()
+                    .map(|p| match p {
+                        PartPlace::Object(key) => (root.join(key.as_ref()), None),
+                        PartPlace::Slab { offset, len } => (slab_path(&root, id), Some(offset..offset + len)),
+                    })
+                    .collect();
+                assemble_local(root, id, sources, dest, expected.clone(), exists, verified).await
+            };
             if outcome.is_ok() {
                 self.discard(id).await?;
             }
@@ -1000,6 +1255,13 @@ impl BlobStore {
         };
         let mut hasher = Sha256::new();
         let mut total = 0u64;
+        let keys: Vec<ObjPath> = places
+            .into_iter()
+            .map(|p| match p {
+                PartPlace::Object(key) => Ok(key),
+                PartPlace::Slab { .. } => Err(BlobError::Backend("a slab part on an object store".into())),
+            })
+            .collect::<BlobResult<_>>()?;
         let copied: BlobResult<()> = async {
             for key in &keys {
                 let mut s = self.store().get(key).await?.into_stream();
@@ -1070,6 +1332,62 @@ impl BlobStore {
     }
 }
 
+/// The error a received part earns, if any: a length other than the declared one, or bytes
+/// that do not hash to the signed payload hash (`hasher` holds them when it was given).
+fn check_part(size: u64, declared_len: Option<u64>, payload_sha256: Option<&Digest>, hasher: Sha256) -> Option<BlobError> {
+    if let Some(len) = declared_len {
+        if size != len {
+            return Some(BlobError::Body(format!("the part has {size} bytes, not its declared {len}")));
+        }
+    }
+    let expected = payload_sha256?;
+    let actual = Digest::from_hasher(hasher);
+    (expected != &actual).then(|| BlobError::DigestMismatch {
+        expected: expected.clone(),
+        actual,
+    })
+}
+
+#[cfg(unix)]
+fn write_all_at(f: &std::fs::File, buf: &[u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, buf, at)
+}
+
+#[cfg(unix)]
+fn read_exact_at(f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
+}
+
+// Slabs are used on unix only; elsewhere these are never reached.
+#[cfg(not(unix))]
+fn write_all_at(_: &std::fs::File, _: &[u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(_: &std::fs::File, _: &mut [u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Feeds `hasher` the bytes of the local file at `path` in `range` (the whole file when
+/// `None`), read in 1 MiB blocks.
+fn hash_file(mut hasher: Sha256, path: &std::path::Path, range: Option<Range<u64>>) -> std::io::Result<Sha256> {
+    let f = std::fs::File::open(path)?;
+    let range = match range {
+        Some(r) => r,
+        None => 0..f.metadata()?.len(),
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = range.start;
+    while at < range.end {
+        let n = (range.end - at).min(buf.len() as u64) as usize;
+        read_exact_at(&f, &mut buf[..n], at)?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hasher)
+}
+
 /// Bytes per read of a local file served as a stream.
 const FILE_READ_CHUNK: u64 = 1 << 20;
 
@@ -1114,6 +1432,77 @@ fn move_into_place(root: &std::path::Path, staging: &std::path::Path, dest: &Obj
     std::fs::rename(staging, &target).map_err(|e| io("moving the blob into place", e))
 }
 
+/// A part's bytes to read: the file at `path`, or its `range`.
+fn open_part(path: &std::path::Path, range: &Option<Range<u64>>) -> std::io::Result<std::io::Take<std::fs::File>> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path)?;
+    Ok(match range {
+        Some(r) => {
+            f.seek(std::io::SeekFrom::Start(r.start))?;
+            f.take(r.end - r.start)
+        }
+        None => f.take(u64::MAX),
+    })
+}
+
+/// `complete_numbered` on a local store whose slab holds parts where the blob needs them:
+/// the parts kept as objects of their own are copied to their `offsets` in the slab, the
+/// slab's first `total` bytes hashed unless `verified` already, and the slab cut to `total`
+/// and renamed into place (left in the session, unchanged in its first `total` bytes, when
+/// the digest does not match).
+#[allow(clippy::too_many_arguments)]
+async fn assemble_in_slab(
+    root: std::path::PathBuf,
+    id: Uuid,
+    places: Vec<PartPlace>,
+    offsets: Vec<u64>,
+    total: u64,
+    dest: ObjPath,
+    expected: Digest,
+    exists: bool,
+    verified: bool,
+) -> BlobResult<u64> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let io = |what: &str, e: std::io::Error| BlobError::Backend(format!("{what}: {e}"));
+        let path = slab_path(&root, id);
+        let slab = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("opening the upload's slab", e))?;
+        let mut buf = vec![0u8; 4 << 20];
+        for (place, at) in places.iter().zip(&offsets) {
+            let PartPlace::Object(key) = place else { continue };
+            let mut f = std::fs::File::open(root.join(key.as_ref())).map_err(|e| io("opening a part", e))?;
+            let mut at = *at;
+            loop {
+                let n = f.read(&mut buf).map_err(|e| io("reading a part", e))?;
+                if n == 0 {
+                    break;
+                }
+                write_all_at(&slab, &buf[..n], at).map_err(|e| io("writing a part into place", e))?;
+                at += n as u64;
+            }
+        }
+        if !verified {
+            let actual = Digest::from_hasher(
+                hash_file(Sha256::new(), &path, Some(0..total)).map_err(|e| io("reading the upload's slab", e))?,
+            );
+            if actual != expected {
+                return Err(BlobError::DigestMismatch { expected, actual });
+            }
+        }
+        if !exists {
+            slab.set_len(total).map_err(|e| io("cutting the upload's slab", e))?;
+            drop(slab);
+            move_into_place(&root, &path, &dest)?;
+        }
+        Ok(total)
+    })
+    .await
+    .map_err(|e| BlobError::Backend(e.to_string()))?
+}
+
 /// `complete_numbered` on a local store: the parts are read in order in 4 MiB blocks on one
 /// blocking thread and hashed there, while a second thread writes the same blocks to a
 /// staging file in the session's directory; the file is renamed into place only if the
@@ -1123,7 +1512,7 @@ fn move_into_place(root: &std::path::Path, staging: &std::path::Path, dest: &Obj
 async fn assemble_local(
     root: std::path::PathBuf,
     id: Uuid,
-    parts: Vec<ObjPath>,
+    parts: Vec<(std::path::PathBuf, Option<Range<u64>>)>,
     dest: ObjPath,
     expected: Digest,
     exists: bool,
@@ -1138,8 +1527,8 @@ async fn assemble_local(
             let mut total = 0u64;
             let staging = root.join("uploads").join(id.to_string()).join("assembled");
             let mut out = std::fs::File::create(&staging).map_err(|e| io("creating the assembled blob", e))?;
-            for key in &parts {
-                let mut f = std::fs::File::open(root.join(key.as_ref())).map_err(|e| io("opening a part", e))?;
+            for (path, range) in &parts {
+                let mut f = open_part(path, range).map_err(|e| io("opening a part", e))?;
                 total += std::io::copy(&mut f, &mut out).map_err(|e| io("copying a part", e))?;
             }
             drop(out);
@@ -1170,9 +1559,8 @@ async fn assemble_local(
         let mut hasher = Sha256::new();
         let mut total = 0u64;
         let mut read_err = None;
-        'parts: for key in &parts {
-            let path = root.join(key.as_ref());
-            let mut f = match std::fs::File::open(&path) {
+        'parts: for (path, range) in &parts {
+            let mut f = match open_part(path, range) {
                 Ok(f) => f,
                 Err(e) => {
                     read_err = Some(io("opening a part", e));

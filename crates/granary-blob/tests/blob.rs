@@ -218,3 +218,120 @@ async fn staging_files_left_by_a_crash_go_with_their_session_and_with_gc() {
         "committed blobs are untouched"
     );
 }
+
+/// Sends part `number` of upload `id` (its length declared, as S3 clients do).
+async fn part(store: &BlobStore, id: uuid::Uuid, number: u32, bytes: &[u8]) -> String {
+    store
+        .put_numbered_part(id, number, Some(bytes.len() as u64), None, stream::iter(chunks(bytes, 3000)))
+        .await
+        .unwrap()
+        .0
+}
+
+/// (parts in the upload's slab, parts kept as files of their own)
+fn kept(dir: &std::path::Path, id: uuid::Uuid) -> (usize, usize) {
+    let names: Vec<String> = std::fs::read_dir(dir.join("uploads").join(id.to_string()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let count = |p: &str| names.iter().filter(|n| n.starts_with(p)).count();
+    (count("spart-"), count("npart-"))
+}
+
+fn uploads_left(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("uploads")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn multipart_parts_in_any_order_complete_to_the_exact_bytes() {
+    // In order (all in the slab), part 2 before part 1 (kept apart, copied at completion),
+    // and a first part of another size (the slab's layout does not fit: parts concatenated).
+    let bytes = data(100_000);
+    let d = Digest::of(&bytes);
+    for order in [vec![1u32, 2, 3, 4], vec![2, 1, 4, 3], vec![4, 3, 2, 1]] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let up = store.start_upload("acme", "").await.unwrap();
+        let slices = [&bytes[..30_000], &bytes[30_000..60_000], &bytes[60_000..90_000], &bytes[90_000..]];
+        let mut etags = std::collections::BTreeMap::new();
+        for n in &order {
+            etags.insert(*n, part(&store, up.id, *n, slices[*n as usize - 1]).await);
+        }
+        // Parts sent after part 1 are written into the slab; those before it are apart.
+        let apart = order.iter().position(|n| *n == 1).unwrap();
+        assert_eq!(kept(dir.path(), up.id), (order.len() - apart, apart), "{order:?}");
+        let named: Vec<(u32, String)> = etags.into_iter().collect();
+        assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), 100_000, "{order:?}");
+        assert_eq!(read_all(&store, "acme", &d, None).await, bytes, "{order:?}");
+        assert_eq!(uploads_left(dir.path()), 0, "{order:?}");
+    }
+    // Unequal parts: the first sent is 10,000 bytes, so parts 2.. do not fit the slab.
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(dir.path()).unwrap();
+    let up = store.start_upload("acme", "").await.unwrap();
+    let e1 = part(&store, up.id, 1, &bytes[..10_000]).await;
+    let e2 = part(&store, up.id, 2, &bytes[10_000..70_000]).await;
+    let e3 = part(&store, up.id, 3, &bytes[70_000..]).await;
+    let named = vec![(1, e1), (2, e2), (3, e3)];
+    assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), 100_000);
+    assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
+}
+
+#[tokio::test]
+async fn multipart_part_sent_again_is_kept_by_etag() {
+    let bytes = data(60_000);
+    let d = Digest::of(&bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(dir.path()).unwrap();
+    let up = store.start_upload("acme", "").await.unwrap();
+    let e1 = part(&store, up.id, 1, &bytes[..30_000]).await;
+    let wrong = part(&store, up.id, 2, &vec![7u8; 30_000]).await;
+    let right = part(&store, up.id, 2, &bytes[30_000..]).await;
+    assert_ne!(wrong, right);
+    // Naming the first upload of part 2: its bytes, so the digest does not match.
+    let err = store
+        .complete_numbered(up.id, &[(1, e1.clone()), (2, wrong.clone())], &d, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BlobError::DigestMismatch { .. }), "{err}");
+    assert_eq!(store.stat("acme", &d).await.unwrap(), None);
+    // The failed completion keeps the session: naming the second upload completes it.
+    assert_eq!(store.complete_numbered(up.id, &[(1, e1), (2, right)], &d, 1).await.unwrap(), 60_000);
+    assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
+    assert_eq!(uploads_left(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn multipart_parts_survive_a_restart_and_bad_parts_keep_nothing() {
+    let bytes = data(90_000);
+    let d = Digest::of(&bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(dir.path()).unwrap();
+    let up = store.start_upload("acme", "").await.unwrap();
+    let e1 = part(&store, up.id, 1, &bytes[..30_000]).await;
+    let e2 = part(&store, up.id, 2, &bytes[30_000..60_000]).await;
+    // A body shorter than declared, and one longer: refused, nothing kept of them.
+    let short = store
+        .put_numbered_part(up.id, 3, Some(30_001), None, stream::iter(chunks(&bytes[60_000..], 3000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(short, BlobError::Body(_)), "{short}");
+    let long = store
+        .put_numbered_part(up.id, 3, Some(29_999), None, stream::iter(chunks(&bytes[60_000..], 3000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(long, BlobError::Body(_)), "{long}");
+    // A new process: what the first wrote is found from the store alone.
+    drop(store);
+    let store = BlobStore::local(dir.path()).unwrap();
+    let e3 = part(&store, up.id, 3, &bytes[60_000..]).await;
+    let named = vec![(1, e1), (2, e2.clone()), (3, e3.clone())];
+    let unknown = store
+        .complete_numbered(up.id, &[(1, "0".repeat(32)), (2, e2), (3, e3)], &d, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, BlobError::InvalidPart(_)), "{unknown}");
+    assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), 90_000);
+    assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
+    assert_eq!(uploads_left(dir.path()), 0);
+}

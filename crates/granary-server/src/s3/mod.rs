@@ -751,7 +751,7 @@ async fn upload_part(
     let (stream, payload) = body_stream(authed, headers, body)?;
     let (etag, _size) = state
         .blobs
-        .put_numbered_part(id, number, payload.as_ref(), stream)
+        .put_numbered_part(id, number, declared_length(headers), payload.as_ref(), stream)
         .await
         .map_err(|e| match e {
             BlobError::DigestMismatch { .. } => S3Error::new(
