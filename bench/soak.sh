@@ -37,17 +37,20 @@ fi
 [ -n "$DATASETS" ] || { echo "soak.sh: no datasets to ask for; publish one or set DATASETS" >&2; exit 2; }
 export KEY ORG DATASETS MIX="${MIX:-}" LINKS="$work/links"
 
+# RSS, and its anonymous part (heap, stacks: what the process allocated) and file-backed
+# part (the binary's pages as code paths are first run, shared libraries, SQLite's -shm).
 rss() {
   if [ -n "$PID" ] && [ -r "/proc/$PID/status" ]; then
-    awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"
+    awk '/^VmRSS/ {t = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2}
+      END {printf "%10.1f %10.1f %10.1f", t / 1024, a / 1024, f / 1024}' "/proc/$PID/status"
   else
-    echo "-"
+    printf '%10s %10s %10s' - - -
   fi
 }
 
 echo "target $URL  datasets $DATASETS  wrk -t$THREADS -c$CONNECTIONS  ${DURATION} x 1 min"
-printf '%-6s %10s %10s %8s %8s %10s\n' minute "req/s" "p99 ms" "bad" sockerr "RSS MiB"
-printf '%-6s %10s %10s %8s %8s %10s\n' 0 - - - - "$(rss)"
+printf '%-6s %10s %10s %8s %8s %10s %10s %10s\n' minute "req/s" "p99 ms" "bad" sockerr "RSS MiB" "anon MiB" "file MiB"
+printf '%-6s %10s %10s %8s %8s %s\n' 0 - - - - "$(rss)"
 for minute in $(seq 1 "$DURATION"); do
   # Fresh signed links each round (each POST counts one download), so none expires mid-run.
   : >"$LINKS"
@@ -65,5 +68,5 @@ for minute in $(seq 1 "$DURATION"); do
     exit 1
   fi
   val() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
-  printf '%-6s %10s %10s %8s %8s %10s\n' "$minute" "$(val rps)" "$(val p99_ms)" "$(val bad)" "$(val sockerr)" "$(rss)"
+  printf '%-6s %10s %10s %8s %8s %s\n' "$minute" "$(val rps)" "$(val p99_ms)" "$(val bad)" "$(val sockerr)" "$(rss)"
 done
