@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use granary_core::{Digest, Role, Version};
 use uuid::Uuid;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DbError {
     /// A uniqueness rule was violated (org key, username, …).
     #[error("{0} already exists")]
@@ -85,6 +85,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn catalog_snapshot(&self) -> DbResult<(i64, Vec<CatalogRow>)>;
     /// The datasets changed after change `since`, and the newest change.
     async fn catalog_changes(&self, since: i64) -> DbResult<(i64, Vec<Uuid>)>;
+    /// The newest catalog change and the newest access change (a key revoked, a membership
+    /// set or removed), in one round trip: what a server compares with the marks its caches
+    /// reflect. Both only grow.
+    async fn change_marks(&self) -> DbResult<ChangeMarks>;
     /// The catalog rows of these datasets' versions (none for a dataset that is gone).
     async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>>;
     /// Removes one version; the dataset goes with its last version. False if absent.

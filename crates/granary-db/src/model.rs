@@ -120,6 +120,14 @@ pub enum PublishOutcome {
     Conflict { existing: Digest },
 }
 
+/// The newest change numbers of the catalog and of access rules (see
+/// `MetadataStore::change_marks`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChangeMarks {
+    pub catalog: i64,
+    pub access: i64,
+}
+
 /// What the in-memory catalog keeps of a version: everything lists filter and sort on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CatalogRow {

@@ -37,12 +37,11 @@ impl OrgAccess {
 impl AppState {
     /// The org named in a path and the caller's role in it; 404 if there is no such org.
     pub async fn org_access(&self, caller: &Caller, key: &str) -> ApiResult<OrgAccess> {
-        let org = self
-            .db
-            .org_by_key(key)
+        let (org, role) = self
+            .fresh
+            .role(self.db.as_ref(), caller.marks, key, caller.user.id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("organization {key:?} not found")).oci("NAME_UNKNOWN"))?;
-        let role = self.db.role_of(org.id, caller.user.id).await?;
         Ok(OrgAccess { org, role })
     }
 

@@ -58,6 +58,9 @@ pub fn credential(headers: &HeaderMap) -> Option<String> {
 pub struct Caller {
     pub user: User,
     pub key: ApiKey,
+    /// The store's change marks, read after the request arrived: what the request's cached
+    /// lookups (roles, the catalog) must reflect.
+    pub marks: granary_db::ChangeMarks,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -72,12 +75,13 @@ impl FromRequestParts<AppState> for Caller {
                 "authentication required: send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             )
         })?;
+        let marks = state.fresh.marks(state.db.as_ref()).await?;
         let (key, user) = state
-            .db
-            .authenticate(&hash_token(&token))
+            .fresh
+            .key(state.db.as_ref(), marks, &hash_token(&token))
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
-        let caller = Caller { user, key };
+        let caller = Caller { user, key, marks };
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

@@ -8,7 +8,7 @@
 //! its own and other servers' writes on the next query. Download counts are not indexed:
 //! pages are read back from the store by id, with exact counts.
 
-use granary_db::{CatalogRow, MetadataStore};
+use granary_db::{CatalogRow, ChangeMarks, MetadataStore};
 use std::cmp::Ordering;
 use roaring::RoaringBitmap;
 use std::collections::{BTreeSet, HashMap};
@@ -608,15 +608,13 @@ impl Default for Catalog {
 }
 
 impl Catalog {
-    /// The index, brought up to date with the store first.
-    pub async fn fresh(&self, db: &dyn MetadataStore) -> ApiResult<RwLockReadGuard<'_, Index>> {
+    /// The index, brought up to date with the store first when it is behind `marks` (the
+    /// request's, read after it arrived: see [`crate::fresh`]).
+    pub async fn fresh(&self, db: &dyn MetadataStore, marks: ChangeMarks) -> ApiResult<RwLockReadGuard<'_, Index>> {
         {
             let guard = self.index.read().await;
-            if let Some(ix) = guard.as_ref() {
-                let (newest, _) = db.catalog_changes(ix.seq).await?;
-                if newest == ix.seq {
-                    return Ok(RwLockReadGuard::map(guard, |o| o.as_ref().expect("checked")));
-                }
+            if guard.as_ref().is_some_and(|ix| ix.seq >= marks.catalog) {
+                return Ok(RwLockReadGuard::map(guard, |o| o.as_ref().expect("checked")));
             }
         }
         let mut guard = self.index.write().await;
@@ -629,6 +627,8 @@ impl Catalog {
                 tracing::info!(versions = ix.versions(), "catalog loaded");
                 *guard = Some(ix);
             }
+            // Another request may have brought it up to date meanwhile.
+            Some(ix) if ix.seq >= marks.catalog => {}
             Some(ix) => {
                 let (newest, changed) = db.catalog_changes(ix.seq).await?;
                 if !changed.is_empty() {

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod fresh;
 pub mod gc;
 mod idle;
 pub mod links;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     link_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     pub catalog: Arc<catalog::Catalog>,
+    /// Change marks shared by concurrent requests, and the key and role caches they keep exact.
+    pub fresh: Arc<fresh::Freshness>,
     /// Bounds the previews decoded at once (`ServerConfig::preview_slots`).
     pub preview_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<metrics::Metrics>,
@@ -101,6 +104,7 @@ impl AppState {
             config: Arc::new(config),
             link_secret: Arc::default(),
             catalog: Arc::default(),
+            fresh: Arc::default(),
         }
     }
 }

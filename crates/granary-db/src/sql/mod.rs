@@ -384,6 +384,23 @@ async fn note_change(tx: &mut AnyConnection, dialect: Dialect, dataset_id: Uuid)
     Ok(())
 }
 
+/// Records a change to who may do what, inside the caller's transaction.
+async fn note_access_change(tx: &mut AnyConnection, dialect: Dialect) -> DbResult<()> {
+    if dialect == Dialect::Postgres {
+        // As for catalog changes: change numbers commit in order.
+        sqlx::query("LOCK TABLE access_changes IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+    }
+    sqlx::query("INSERT INTO access_changes (at) VALUES ($1)")
+        .bind(ts(now()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 fn version_from(row: &AnyRow) -> DbResult<VersionRecord> {
     let schema: Vec<(String, String)> = get_json(row, "data_schema")?;
     Ok(VersionRecord {
@@ -681,6 +698,7 @@ impl MetadataStore for SqlStore {
     }
 
     async fn set_membership(&self, org_id: Uuid, user_id: Uuid, role: Role) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
@@ -689,19 +707,25 @@ impl MetadataStore for SqlStore {
         .bind(user_id.to_string())
         .bind(role.as_str())
         .bind(ts(now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        note_access_change(&mut tx, self.dialect).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn remove_membership(&self, org_id: Uuid, user_id: Uuid) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id.to_string())
             .bind(user_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        if r.rows_affected() > 0 {
+            note_access_change(&mut tx, self.dialect).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -805,12 +829,17 @@ impl MetadataStore for SqlStore {
     }
 
     async fn revoke_api_key(&self, id: Uuid) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .bind(ts(now()))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        if r.rows_affected() > 0 {
+            note_access_change(&mut tx, self.dialect).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -977,6 +1006,20 @@ impl MetadataStore for SqlStore {
             }
         }
         Ok((newest, ids))
+    }
+
+    async fn change_marks(&self) -> DbResult<ChangeMarks> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM catalog_changes) AS catalog,
+                    (SELECT COALESCE(MAX(seq), 0) FROM access_changes) AS access",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(ChangeMarks {
+            catalog: row.try_get("catalog").map_err(map_err)?,
+            access: row.try_get("access").map_err(map_err)?,
+        })
     }
 
     async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>> {

@@ -161,8 +161,12 @@ pub(crate) fn parse_sort(
 }
 
 /// One page of versions in the catalog's order, read back from the store with exact counts.
-pub(crate) async fn list_rows(s: &AppState, q: &ListQuery) -> ApiResult<(Vec<granary_db::VersionRecord>, u64)> {
-    let (ids, total) = s.catalog.fresh(s.db.as_ref()).await?.list(q);
+pub(crate) async fn list_rows(
+    s: &AppState,
+    caller: &Caller,
+    q: &ListQuery,
+) -> ApiResult<(Vec<granary_db::VersionRecord>, u64)> {
+    let (ids, total) = s.catalog.fresh(s.db.as_ref(), caller.marks).await?.list(q);
     Ok((rows_by_id(s, &ids).await?, total))
 }
 
@@ -199,7 +203,7 @@ pub async fn list(
         limit,
         group: false,
     };
-    let (rows, total) = list_rows(&s, &q).await?;
+    let (rows, total) = list_rows(&s, &caller, &q).await?;
     let total_pages = total.div_ceil(limit);
     Ok(Json(ListOut {
         datasets: rows.iter().map(DatasetSummary::new).collect(),
@@ -246,7 +250,7 @@ pub async fn facets(
     let include_public = p.include_public.unwrap_or(false);
     let f = s
         .catalog
-        .fresh(s.db.as_ref())
+        .fresh(s.db.as_ref(), caller.marks)
         .await?
         .facets(scope(&access, include_public), &p.into_filter());
     Ok(Json(FacetsOut {

@@ -65,7 +65,7 @@ pub async fn page(
     };
     // One up-to-date index answers both the facets and the page.
     let (facets, (ids, total)) = {
-        let ix = s.catalog.fresh(s.db.as_ref()).await?;
+        let ix = s.catalog.fresh(s.db.as_ref(), viewer.caller.marks).await?;
         (ix.facets(scope, &q.filter), ix.list(&q))
     };
     let rows = rows_by_id(&s, &ids).await?;

@@ -132,13 +132,14 @@ impl FromRequestParts<AppState> for Viewer {
             return Err(UiError::SignIn { next });
         };
         let session_hash = hash_token(&token);
+        let marks = state.fresh.marks(state.db.as_ref()).await?;
         let Some((key, user)) = state.db.session(&session_hash).await? else {
             return Err(UiError::SignIn { next });
         };
         let secret = state.link_secret().await?;
         let orgs = state.db.list_user_orgs(user.id).await?;
         Ok(Viewer {
-            caller: Caller { user, key },
+            caller: Caller { user, key, marks },
             orgs,
             csrf: csrf_for(secret, &token),
             session_hash,

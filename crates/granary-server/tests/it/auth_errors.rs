@@ -154,3 +154,44 @@ backend_test! {
     assert_eq!(h.json()["status"], "ok");
 }
 }
+
+// Keys and roles are cached per server; a change made anywhere (here: straight in the
+// store, as another replica or `granary admin` would) holds from the next request on, on
+// both servers, including ones whose caches hold the old answer.
+backend_test! {
+    async fn cached_keys_and_roles_follow_changes_made_elsewhere(app) {
+    let twin = app.twin();
+    let key = app.member("acme", "carol", Role::Contributor).await;
+    let db = &app.state.db;
+    let acme = db.org_by_key("acme").await.unwrap().unwrap();
+    let carol = db.user_by_name("carol").await.unwrap().unwrap();
+    for server in [&app, &twin] {
+        // warm both servers' caches: key, org, role
+        assert_eq!(server.get("/api/v1/org/acme/datasets", &key).await.status, StatusCode::OK);
+    }
+    // contributor → reader: publishing is refused at once, on both servers
+    db.set_membership(acme.id, carol.id, Role::Reader).await.unwrap();
+    for (i, server) in [&app, &twin].into_iter().enumerate() {
+        let uri = format!("/api/v1/acme/d{i}/blobs/uploads/");
+        let r = server.call(Method::POST, &uri, Some(&key), Body::empty()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&r.body));
+    }
+    // removed from the org: its private listing is gone
+    assert!(db.remove_membership(acme.id, carol.id).await.unwrap());
+    for server in [&app, &twin] {
+        let r = server.get("/api/v1/org/acme/datasets/activity", &key).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&r.body));
+    }
+    // back as an owner: allowed again everywhere
+    db.set_membership(acme.id, carol.id, Role::Owner).await.unwrap();
+    for server in [&app, &twin] {
+        assert_eq!(server.get("/api/v1/org/acme/datasets/activity", &key).await.status, StatusCode::OK);
+    }
+    // the key revoked: refused by both
+    let id = db.list_api_keys(Some(carol.id)).await.unwrap()[0].id;
+    assert!(db.revoke_api_key(id).await.unwrap());
+    for server in [&app, &twin] {
+        assert_eq!(server.get("/api/v1/user", &key).await.status, StatusCode::UNAUTHORIZED);
+    }
+}
+}
