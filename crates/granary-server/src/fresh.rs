@@ -60,6 +60,9 @@ impl<K, V> Default for Cache<K, V> {
     }
 }
 
+/// An org and a user's role in it (`None`: not a member).
+type OrgRole = (Org, Option<Role>);
+
 /// The shared freshness check and the caches it keeps exact.
 #[derive(Default)]
 pub struct Freshness {
@@ -71,7 +74,7 @@ pub struct Freshness {
     /// token hash → the live key and its user
     keys: Mutex<Cache<String, (ApiKey, User)>>,
     /// (org key, user id) → the org and the user's role in it
-    roles: Mutex<Cache<(String, Uuid), (Org, Option<Role>)>>,
+    roles: Mutex<Cache<(String, Uuid), OrgRole>>,
 }
 
 impl Freshness {
@@ -120,7 +123,7 @@ impl Freshness {
         marks: ChangeMarks,
         org_key: &str,
         user_id: Uuid,
-    ) -> ApiResult<Option<(Org, Option<Role>)>> {
+    ) -> ApiResult<Option<OrgRole>> {
         let key = (org_key.to_string(), user_id);
         if let Some(hit) = self.roles.lock().expect("poisoned").get(marks.access, &key) {
             return Ok(Some(hit));
