@@ -202,6 +202,8 @@ struct OrderedHash {
     /// A part number was uploaded again after it was hashed, or a part could not be read:
     /// completion hashes everything itself.
     spoiled: bool,
+    /// `hasher` is out, advancing over the next part (read back, or as it streams).
+    busy: bool,
 }
 
 fn blob_key(org: &str, digest: &Digest) -> ObjPath {
@@ -829,16 +831,33 @@ impl BlobStore {
         };
         let (place, size) = match slot {
             Some((offset, len)) => {
+                // A request dropped midway frees its range for a retry.
+                let mut unclaim = OnDrop::new(|| self.release_slab(id, number, false));
                 let written = async {
-                    let size = self.write_slab_part(id, offset, len, payload_sha256, body).await?;
-                    self.store()
+                    let (size, hashed) = self.write_slab_part(id, number, offset, len, payload_sha256, body).await?;
+                    let marked = self
+                        .store()
                         .put(&slab_part_key(id, number, &etag, offset, len), PutPayload::default())
-                        .await?;
-                    Ok::<_, BlobError>(size)
+                        .await;
+                    if let Err(e) = marked {
+                        if hashed.is_some() {
+                            self.release_next(id, None);
+                        }
+                        return Err(e.into());
+                    }
+                    Ok::<_, BlobError>((size, hashed))
                 }
                 .await;
+                unclaim.disarm();
                 self.release_slab(id, number, written.is_ok());
-                (PartPlace::Slab { offset, len }, written?)
+                let (size, hashed) = written?;
+                if let Some(h) = hashed {
+                    // Hashed as it streamed: the running hash now covers it.
+                    self.release_next(id, Some((number, etag.clone(), h)));
+                    self.hash_in_order(id).await;
+                    return Ok((etag, size));
+                }
+                (PartPlace::Slab { offset, len }, size)
             }
             None => {
                 let key = numbered_part_key(id, number, &etag);
@@ -955,33 +974,49 @@ impl BlobStore {
     }
 
     /// Streams a part's `len` bytes into the slab at `offset`, in blocks of up to 4 MiB
-    /// written on a blocking thread while the next block arrives. Returns the size.
+    /// written on a blocking thread while the next block arrives. When part `number` is (or
+    /// becomes, while it streams) the next one the upload's running hash needs, the hash is
+    /// taken and advanced on the same thread: over what was written so far, read back once,
+    /// then over each block as it is written. Returns the size, and the advanced hash when
+    /// it was taken (the caller gives it back with [`Self::release_next`]; on an error it is
+    /// given back unchanged here).
     async fn write_slab_part<S, E>(
         &self,
         id: Uuid,
+        number: u32,
         offset: u64,
         len: u64,
         payload_sha256: Option<&Digest>,
         body: S,
-    ) -> BlobResult<u64>
+    ) -> BlobResult<(u64, Option<Sha256>)>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
         const BLOCK: usize = 4 << 20;
+        type Pending = tokio::task::JoinHandle<std::io::Result<Option<Sha256>>>;
         let root = self.inner.local_root.clone().expect("slabs are on local stores");
         let path = slab_path(&root, id);
         let file = tokio::task::spawn_blocking(move || {
-            std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
         })
         .await
         .map_err(|e| BlobError::Backend(e.to_string()))?
         .map_err(|e| BlobError::Backend(format!("opening the upload's slab: {e}")))?;
         let file = Arc::new(file);
-        let mut hasher = Sha256::new();
+        let mut payload_hasher = Sha256::new();
         let (mut batch, mut batch_len, mut pos, mut size) = (Vec::<Bytes>::new(), 0usize, offset, 0u64);
-        let mut pending: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
-        let wait = |p: tokio::task::JoinHandle<std::io::Result<()>>| async move {
+        let mut pending: Option<Pending> = None;
+        // The upload's running hash, once claimed; `None` while a write holds it. Given back
+        // unchanged if this ends without the whole part, also when the request is dropped.
+        let (mut claimed, mut running) = (false, None::<Sha256>);
+        let mut unclaim = None;
+        let wait = |p: Pending| async move {
             p.await
                 .map_err(|e| BlobError::Backend(e.to_string()))?
                 .map_err(|e| BlobError::Backend(format!("writing a part: {e}")))
@@ -999,7 +1034,7 @@ impl BlobStore {
                         break;
                     }
                     if payload_sha256.is_some() {
-                        hasher.update(&chunk);
+                        payload_hasher.update(&chunk);
                     }
                     batch_len += chunk.len();
                     batch.push(chunk);
@@ -1012,9 +1047,19 @@ impl BlobStore {
             }
             if batch_len >= BLOCK || (done && batch_len > 0) {
                 if let Some(p) = pending.take() {
-                    if let Err(e) = wait(p).await {
-                        failure = Some(e);
-                        break;
+                    match wait(p).await {
+                        Ok(h) => running = h,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let mut catch_up = None;
+                if !claimed {
+                    if let Some(h) = self.claim_next(id, number) {
+                        (claimed, running, catch_up) = (true, Some(h), Some(offset..pos));
+                        unclaim = Some(OnDrop::new(|| self.release_next(id, None)));
                     }
                 }
                 let blocks = std::mem::take(&mut batch);
@@ -1022,13 +1067,20 @@ impl BlobStore {
                 pos += batch_len as u64;
                 batch_len = 0;
                 let f = file.clone();
+                let mut hasher = running.take();
                 pending = Some(tokio::task::spawn_blocking(move || {
+                    if let (Some(h), Some(range)) = (hasher.as_mut(), catch_up) {
+                        hash_range(h, &f, range)?;
+                    }
                     let mut at = at;
                     for b in blocks {
+                        if let Some(h) = hasher.as_mut() {
+                            h.update(&b);
+                        }
                         write_all_at(&f, &b, at)?;
                         at += b.len() as u64;
                     }
-                    Ok(())
+                    Ok(hasher)
                 }));
             }
             if done {
@@ -1037,16 +1089,58 @@ impl BlobStore {
         }
         // Whatever happened, no write of this part is left running when it returns.
         if let Some(p) = pending.take() {
-            if let Err(e) = wait(p).await {
-                failure.get_or_insert(e);
+            match wait(p).await {
+                Ok(h) => running = h,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
         }
         if failure.is_none() {
-            failure = check_part(size, Some(len), payload_sha256, hasher);
+            failure = check_part(size, Some(len), payload_sha256, payload_hasher);
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(size),
+        match (failure, running) {
+            (Some(e), _) => Err(e),
+            (None, Some(h)) if claimed => {
+                if let Some(mut u) = unclaim {
+                    u.disarm();
+                }
+                Ok((size, Some(h)))
+            }
+            (None, _) => Ok((size, None)),
+        }
+    }
+
+    /// How many leading parts (1, 2, …) of multipart upload `id` its running hash covers:
+    /// a completion naming exactly those parts needs no hashing of its own.
+    pub fn hashed_parts(&self, id: Uuid) -> usize {
+        let all = self.inner.ordered.lock().expect("poisoned");
+        all.get(&id).filter(|st| !st.spoiled).map_or(0, |st| st.hashed.len())
+    }
+
+    /// Takes out upload `id`'s running hash to advance it over part `number` as that part
+    /// streams, when `number` is the next part to hash and nobody else holds the hash.
+    fn claim_next(&self, id: Uuid, number: u32) -> Option<Sha256> {
+        let mut all = self.inner.ordered.lock().expect("poisoned");
+        let st = all.entry(id).or_default();
+        let next = st.hashed.last().map_or(1, |(n, _)| n + 1);
+        if st.spoiled || st.busy || next != number || st.waiting.contains_key(&number) {
+            return None;
+        }
+        st.busy = true;
+        Some(st.hasher.clone())
+    }
+
+    /// Gives back a hash taken by [`Self::claim_next`]: advanced over part (number, ETag)
+    /// when that part was stored whole, else unchanged.
+    fn release_next(&self, id: Uuid, advanced: Option<(u32, String, Sha256)>) {
+        let mut all = self.inner.ordered.lock().expect("poisoned");
+        if let Some(st) = all.get_mut(&id) {
+            st.busy = false;
+            if let Some((number, etag, hasher)) = advanced {
+                st.hasher = hasher;
+                st.hashed.push((number, etag));
+            }
         }
     }
 
@@ -1060,12 +1154,20 @@ impl BlobStore {
             let (next, etag, place, mut hasher) = {
                 let mut all = self.inner.ordered.lock().expect("poisoned");
                 let Some(st) = all.get_mut(&id) else { return };
-                if st.spoiled {
+                if st.spoiled || st.busy {
                     return;
                 }
                 let next = st.hashed.last().map_or(1, |(n, _)| n + 1);
                 let Some((etag, place)) = st.waiting.remove(&next) else { return };
+                st.busy = true;
                 (next, etag, place, std::mem::take(&mut st.hasher))
+            };
+            // Dropped before the hash is back (the request went away): the running hash is
+            // lost, so the completion will hash every part itself.
+            let mut guard = SpoilOnDrop {
+                store: self,
+                id,
+                armed: true,
             };
             let hashed = match (&self.inner.local_root, place) {
                 (Some(root), place) => {
@@ -1090,8 +1192,10 @@ impl BlobStore {
                 }
                 (None, PartPlace::Slab { .. }) => None,
             };
+            guard.armed = false;
             let mut all = self.inner.ordered.lock().expect("poisoned");
             let Some(st) = all.get_mut(&id) else { return };
+            st.busy = false;
             match hashed {
                 Some(h) => {
                     st.hasher = h;
@@ -1377,15 +1481,61 @@ fn hash_file(mut hasher: Sha256, path: &std::path::Path, range: Option<Range<u64
         Some(r) => r,
         None => 0..f.metadata()?.len(),
     };
-    let mut buf = vec![0u8; 1 << 20];
+    hash_range(&mut hasher, &f, range)?;
+    Ok(hasher)
+}
+
+/// Feeds `hasher` the bytes of `f` in `range`, read in 1 MiB blocks.
+fn hash_range(hasher: &mut Sha256, f: &std::fs::File, range: Range<u64>) -> std::io::Result<()> {
+    let mut buf = vec![0u8; (range.end - range.start).min(1 << 20) as usize];
     let mut at = range.start;
     while at < range.end {
         let n = (range.end - at).min(buf.len() as u64) as usize;
-        read_exact_at(&f, &mut buf[..n], at)?;
+        read_exact_at(f, &mut buf[..n], at)?;
         hasher.update(&buf[..n]);
         at += n as u64;
     }
-    Ok(hasher)
+    Ok(())
+}
+
+/// Runs a closure when dropped unless disarmed: undoes a claim when the request that made
+/// it is dropped midway.
+struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> OnDrop<F> {
+    fn new(f: F) -> Self {
+        OnDrop(Some(f))
+    }
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Marks an upload's running hash lost unless disarmed (see `hash_in_order`).
+struct SpoilOnDrop<'a> {
+    store: &'a BlobStore,
+    id: Uuid,
+    armed: bool,
+}
+
+impl Drop for SpoilOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut all = self.store.inner.ordered.lock().expect("poisoned");
+            if let Some(st) = all.get_mut(&self.id) {
+                st.busy = false;
+                st.spoiled = true;
+            }
+        }
+    }
 }
 
 /// Bytes per read of a local file served as a stream.

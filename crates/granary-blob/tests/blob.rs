@@ -335,3 +335,44 @@ async fn multipart_parts_survive_a_restart_and_bad_parts_keep_nothing() {
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
     assert_eq!(uploads_left(dir.path()), 0);
 }
+
+#[tokio::test]
+async fn multipart_running_hash_follows_parts_as_they_stream() {
+    // Part 2 starts streaming before part 1 and finishes after it: once part 1 is in, part 2
+    // takes the running hash midway (reading back what it already wrote) and the completion
+    // finds every byte hashed, in order.
+    const MIB: usize = 1 << 20;
+    let bytes = data(11 * MIB);
+    let d = Digest::of(&bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(dir.path()).unwrap();
+    let up = store.start_upload("acme", "").await.unwrap();
+    let (p1, p2, p3) = (&bytes[..5 * MIB], &bytes[5 * MIB..10 * MIB], &bytes[10 * MIB..]);
+
+    // One chunk in the channel at a time: a send returns once the previous chunk was taken.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let writer = {
+        let store = store.clone();
+        let len = p2.len() as u64;
+        tokio::spawn(async move { store.put_numbered_part(up.id, 2, Some(len), None, body).await })
+    };
+    let mut chunks = chunks(p2, 256 * 1024).into_iter();
+    for c in chunks.by_ref().take(19) {
+        tx.send(c).await.unwrap(); // 4.75 MiB taken: one block written, unhashed
+    }
+    let e1 = part(&store, up.id, 1, p1).await;
+    assert_eq!(store.hashed_parts(up.id), 1);
+    for c in chunks {
+        tx.send(c).await.unwrap();
+    }
+    drop(tx);
+    let (e2, size) = writer.await.unwrap().unwrap();
+    assert_eq!(size, p2.len() as u64);
+    assert_eq!(store.hashed_parts(up.id), 2);
+    let e3 = part(&store, up.id, 3, p3).await;
+    assert_eq!(store.hashed_parts(up.id), 3);
+    let named = vec![(1, e1), (2, e2), (3, e3)];
+    assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), bytes.len() as u64);
+    assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
+}

@@ -217,7 +217,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         public_percent,
     } = args.command
     {
-        let store = crate::serve::open_sqlite(&args.store).await?;
+        let store = crate::serve::open_sql(&args.store).await?;
         let spec = granary_db::sql::seed::SeedSpec {
             orgs,
             names,

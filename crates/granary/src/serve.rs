@@ -216,15 +216,17 @@ pub async fn open_db(store: &StoreArgs) -> Result<(Arc<dyn MetadataStore>, PathB
     Ok((db, r.data_dir))
 }
 
-/// Opens the embedded SQLite store the settings name (for SQLite-only operations).
-pub async fn open_sqlite(store: &StoreArgs) -> Result<SqlStore> {
+/// Opens the SQL store the settings name (embedded SQLite or PostgreSQL) as itself, for
+/// operations that work below the `MetadataStore` interface (bulk seeding).
+pub async fn open_sql(store: &StoreArgs) -> Result<SqlStore> {
     let r = resolve(store, None, None)?;
-    std::fs::create_dir_all(&r.data_dir)
-        .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
     match r.database_url.as_deref() {
-        None => Ok(SqlStore::open_sqlite(&r.data_dir.join("granary.db")).await?),
-        Some(url) if url.starts_with("sqlite:") => Ok(SqlStore::connect(url).await?),
-        Some(_) => bail!("this command works on the embedded SQLite store only"),
+        None => {
+            std::fs::create_dir_all(&r.data_dir)
+                .with_context(|| format!("cannot create data directory {}", r.data_dir.display()))?;
+            Ok(SqlStore::open_sqlite(&r.data_dir.join("granary.db")).await?)
+        }
+        Some(url) => Ok(SqlStore::connect(url).await.context("metadata database")?),
     }
 }
 

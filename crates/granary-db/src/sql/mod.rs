@@ -130,10 +130,10 @@ impl SqlStore {
                 Box::pin(async move {
                     let setup = match dialect {
                         Dialect::Sqlite => {
-                            // A 1 MiB page cache per connection (SQLite's default is 2 MB): the
+                            // A 512 KiB page cache per connection (SQLite's default is 2 MB): the
                             // eight connections' caches are memory the server holds for good,
                             // and the OS page cache keeps the file's hot pages anyway.
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -1024;"
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -512;"
                         }
                         // A statement that runs away is cut off rather than holding a connection.
                         Dialect::Postgres => "SET statement_timeout = 30000",
