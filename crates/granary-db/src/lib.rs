@@ -89,6 +89,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// set or removed), in one round trip: what a server compares with the marks its caches
     /// reflect. Both only grow.
     async fn change_marks(&self) -> DbResult<ChangeMarks>;
+    /// Each version's exact download count (folded counts plus pending events); unknown ids
+    /// are left out.
+    async fn download_counts(&self, ids: &[Uuid]) -> DbResult<std::collections::HashMap<Uuid, u64>>;
     /// The catalog rows of these datasets' versions (none for a dataset that is gone).
     async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>>;
     /// Removes one version; the dataset goes with its last version. False if absent.

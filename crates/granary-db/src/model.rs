@@ -148,6 +148,10 @@ pub struct CatalogRow {
     pub file_size_bytes: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Shown in listings, not filtered on.
+    pub pretty_name: Option<String>,
+    pub language: Option<Vec<String>>,
+    pub origin: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

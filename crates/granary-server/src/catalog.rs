@@ -17,6 +17,7 @@ use tokio::sync::{RwLock, RwLockReadGuard};
 use uuid::Uuid;
 
 use crate::error::ApiResult;
+use crate::wire::{iso, DatasetSummary};
 
 /// Which versions a listing may show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +129,8 @@ struct Entry {
     size: u64,
     created: i64,
     updated: i64,
+    /// The version as listings show it, but for its download count (read per page).
+    listing: DatasetSummary,
 }
 
 struct DatasetEntry {
@@ -259,6 +262,26 @@ impl Index {
                 slots: Vec::new(),
             });
             let (org, public, name, full_name) = (d.org, d.public, d.name.clone(), d.full_name.clone());
+            let listing = DatasetSummary {
+                id: r.id,
+                name: r.full_name.clone(),
+                version: r.version.to_string(),
+                format: r.format.clone(),
+                is_public: public,
+                download_count: 0,
+                created_at: iso(r.created_at),
+                updated_at: iso(r.updated_at),
+                origin: r.origin.clone(),
+                summary: r.summary.clone(),
+                pretty_name: r.pretty_name.clone(),
+                tags: r.tags.clone(),
+                license: r.license.clone(),
+                task_categories: r.task_categories.clone(),
+                language: r.language.clone(),
+                size_category: r.size_category.clone(),
+                row_count: r.row_count,
+                file_size_bytes: r.file_size_bytes,
+            };
             let s = &mut self.strings;
             let entry = Entry {
                 id: r.id,
@@ -276,6 +299,7 @@ impl Index {
                 size: r.file_size_bytes,
                 created: r.created_at.timestamp_micros(),
                 updated: r.updated_at.timestamp_micros(),
+                listing,
             };
             let slot = match self.free.pop() {
                 Some(slot) => slot,
@@ -447,6 +471,19 @@ impl Index {
     /// The ids on one page in a total, stable order (the sort key, then the version id;
     /// both reversed for `desc`), and how many versions match in all.
     pub fn list(&self, q: &ListQuery) -> (Vec<Uuid>, u64) {
+        let (slots, total) = self.page(q);
+        (slots.into_iter().map(|s| self.entry(s).id).collect(), total)
+    }
+
+    /// [`Self::list`] with each version as listings show it; `download_count` is left 0 for
+    /// the caller to fill in from the store.
+    pub fn list_summaries(&self, q: &ListQuery) -> (Vec<DatasetSummary>, u64) {
+        let (slots, total) = self.page(q);
+        (slots.into_iter().map(|s| self.entry(s).listing.clone()).collect(), total)
+    }
+
+    /// The slots on one page, in order, and how many versions match in all.
+    fn page(&self, q: &ListQuery) -> (Vec<u32>, u64) {
         let c = self.compile(&q.filter);
         let mut m = self.base(q.scope, &c);
         for set in self.facet_sets(&c).iter().flatten() {
@@ -482,9 +519,9 @@ impl Index {
         (page, total)
     }
 
-    fn sorted_page(&self, m: &RoaringBitmap, q: &ListQuery, offset: usize, end: usize) -> Vec<Uuid> {
-        let mut hits: Vec<&Entry> = m.iter().map(|s| self.entry(s)).collect();
-        let cmp = |a: &&Entry, b: &&Entry| -> Ordering {
+    fn sorted_page(&self, m: &RoaringBitmap, q: &ListQuery, offset: usize, end: usize) -> Vec<u32> {
+        let mut hits: Vec<(u32, &Entry)> = m.iter().map(|s| (s, self.entry(s))).collect();
+        let cmp = |(_, a): &(u32, &Entry), (_, b): &(u32, &Entry)| -> Ordering {
             let key = match q.sort {
                 SortKey::Name => a.full_name.cmp(&b.full_name),
                 SortKey::CreatedAt => a.created.cmp(&b.created),
@@ -504,7 +541,7 @@ impl Index {
             hits.truncate(end);
         }
         hits.sort_unstable_by(cmp);
-        hits[offset..end].iter().map(|e| e.id).collect()
+        hits[offset..end].iter().map(|(s, _)| *s).collect()
     }
 
     /// Facet counts, each computed with every filter but its own.
@@ -585,12 +622,12 @@ impl Index {
     }
 }
 
-/// `take` ids of `m`, after skipping `skip` of them, in `set`'s order (reversed for `desc`).
-fn walk_page<K: Ord>(set: &BTreeSet<(K, Uuid, u32)>, dir: SortDir, m: &RoaringBitmap, skip: usize, take: usize) -> Vec<Uuid> {
+/// `take` slots of `m`, after skipping `skip` of them, in `set`'s order (reversed for `desc`).
+fn walk_page<K: Ord>(set: &BTreeSet<(K, Uuid, u32)>, dir: SortDir, m: &RoaringBitmap, skip: usize, take: usize) -> Vec<u32> {
     let hit = |t: &&(K, Uuid, u32)| m.contains(t.2);
     match dir {
-        SortDir::Asc => set.iter().filter(hit).skip(skip).take(take).map(|t| t.1).collect(),
-        SortDir::Desc => set.iter().rev().filter(hit).skip(skip).take(take).map(|t| t.1).collect(),
+        SortDir::Asc => set.iter().filter(hit).skip(skip).take(take).map(|t| t.2).collect(),
+        SortDir::Desc => set.iter().rev().filter(hit).skip(skip).take(take).map(|t| t.2).collect(),
     }
 }
 
@@ -972,6 +1009,9 @@ mod tests {
                     file_size_bytes: rng.random_range(0..5),
                     created_at: t,
                     updated_at: t + chrono::Duration::seconds(rng.random_range(0..3)),
+                    pretty_name: None,
+                    language: None,
+                    origin: None,
                 }
             })
             .collect()

@@ -13,7 +13,7 @@ pub fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct DatasetSummary {
     pub id: Uuid,
     pub name: String,

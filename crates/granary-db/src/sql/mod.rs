@@ -12,6 +12,7 @@ use granary_core::{Digest, Role, Version};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, Executor, Row};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -342,7 +343,8 @@ const VERSION_COLS: &str =
     v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS download_count";
 
 const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.version, v.is_public, v.summary, v.tags,
-    v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at";
+    v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at,
+    v.pretty_name, v.language, v.origin";
 
 fn catalog_from(row: &AnyRow) -> DbResult<CatalogRow> {
     Ok(CatalogRow {
@@ -363,6 +365,9 @@ fn catalog_from(row: &AnyRow) -> DbResult<CatalogRow> {
         file_size_bytes: get_u64(row, "file_size_bytes")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
+        pretty_name: row.try_get("pretty_name").map_err(map_err)?,
+        language: get_opt_json(row, "language")?,
+        origin: get_opt_json(row, "origin")?,
     })
 }
 
@@ -1020,6 +1025,27 @@ impl MetadataStore for SqlStore {
             catalog: row.try_get("catalog").map_err(map_err)?,
             access: row.try_get("access").map_err(map_err)?,
         })
+    }
+
+    async fn download_counts(&self, ids: &[Uuid]) -> DbResult<HashMap<Uuid, u64>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // One statement text for any number of ids (a JSON array parameter), so it is
+        // prepared once per connection and kept.
+        let sql = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT v.id, v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS n
+                 FROM dataset_versions v WHERE v.id IN (SELECT value FROM json_each($1))"
+            }
+            Dialect::Postgres => {
+                "SELECT v.id, v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS n
+                 FROM dataset_versions v WHERE v.id IN (SELECT json_array_elements_text($1::json))"
+            }
+        };
+        let list = serde_json::to_string(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()).expect("strings");
+        let rows = sqlx::query(sql).bind(list).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(|r| Ok((get_uuid(r, "id")?, get_u64(r, "n")?))).collect()
     }
 
     async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>> {

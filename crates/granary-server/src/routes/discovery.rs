@@ -160,14 +160,21 @@ pub(crate) fn parse_sort(
     (sort, dir)
 }
 
-/// One page of versions in the catalog's order, read back from the store with exact counts.
-pub(crate) async fn list_rows(
-    s: &AppState,
-    caller: &Caller,
-    q: &ListQuery,
-) -> ApiResult<(Vec<granary_db::VersionRecord>, u64)> {
-    let (ids, total) = s.catalog.fresh(s.db.as_ref(), caller.marks).await?.list(q);
-    Ok((rows_by_id(s, &ids).await?, total))
+/// One page of versions in the catalog's order, as listings show them, with exact download
+/// counts read from the store.
+pub(crate) async fn list_rows(s: &AppState, caller: &Caller, q: &ListQuery) -> ApiResult<(Vec<DatasetSummary>, u64)> {
+    let (mut rows, total) = s.catalog.fresh(s.db.as_ref(), caller.marks).await?.list_summaries(q);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let counts = s.db.download_counts(&ids).await?;
+    // A version deleted since the catalog was read is left out, as a read by id would.
+    rows.retain_mut(|r| match counts.get(&r.id) {
+        Some(n) => {
+            r.download_count = *n;
+            true
+        }
+        None => false,
+    });
+    Ok((rows, total))
 }
 
 /// The versions with these ids, in this order, read from the store with exact counts.
@@ -206,7 +213,7 @@ pub async fn list(
     let (rows, total) = list_rows(&s, &caller, &q).await?;
     let total_pages = total.div_ceil(limit);
     Ok(Json(ListOut {
-        datasets: rows.iter().map(DatasetSummary::new).collect(),
+        datasets: rows,
         has_next: page < total_pages,
         has_previous: page > 1,
         limit,

@@ -682,3 +682,37 @@ async fn a_second_server_on_the_same_store_sees_every_change() {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(list_on_b("").await["total"], 0, "a delete through a is gone from b");
 }
+
+backend_test! {
+    async fn listed_versions_match_their_detail_field_for_field(app) {
+    // Listings are built from the in-memory catalog plus counts from the store; every field
+    // they show must be what the version's own detail shows, download count included.
+    let extra = json!({
+        "summary": "Questions and answers",
+        "pretty_name": "QA ✓",
+        "license": "mit",
+        "tags": ["qa", "nlp"],
+        "task_categories": ["question-answering"],
+        "language": ["en", "fr"],
+        "origin": {"source": "test", "n": 3},
+    });
+    app.publish_qa(&crate::helpers::parquet(30), &crate::helpers::parquet(5), extra).await;
+    for _ in 0..3 {
+        let r = app
+            .post_json("/api/v1/org/default/datasets/qa/1.0.0/download", &app.admin, &json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let list = app.get("/api/v1/org/default/datasets", &app.admin).await.json();
+    let listed = &list["datasets"][0];
+    let detail = app.get("/api/v1/org/default/datasets/qa/1.0.0", &app.admin).await.json();
+    assert_eq!(listed["download_count"], json!(3));
+    assert_eq!(listed["pretty_name"], json!("QA ✓"));
+    assert_eq!(listed["origin"], json!({"source": "test", "n": 3}));
+    for (field, value) in listed.as_object().unwrap() {
+        if let Some(d) = detail.get(field) {
+            assert_eq!(value, d, "{field}");
+        }
+    }
+}
+}
