@@ -44,7 +44,14 @@ pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Ve
     let events = rows.iter().map(event_from).collect::<DbResult<Vec<_>>>()?;
     // Folded totals plus the events still pending, in one statement (one snapshot): exact,
     // and cheap at any volume.
-    let mut qb = SqlBuilder::new("SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM download_totals WHERE ");
+    // The folded part comes from the narrowest roll-up that holds the filter: one row for
+    // an organization or a dataset, a user's rows otherwise.
+    let folded = match (&q.user_id, &q.dataset_name) {
+        (None, None) => "download_org_totals",
+        (None, Some(_)) => "download_dataset_totals",
+        (Some(_), _) => "download_totals",
+    };
+    let mut qb = SqlBuilder::new(format!("SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM {folded} WHERE "));
     push_activity_where(&mut qb, q);
     qb.push(") + (SELECT COUNT(*) FROM download_pending WHERE ");
     push_activity_where(&mut qb, q);

@@ -1237,6 +1237,26 @@ impl MetadataStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+            batch(
+                "INSERT INTO download_org_totals (org_id, n)
+                 SELECT org_id, COUNT(*) FROM download_pending WHERE seq IN (",
+                ") GROUP BY org_id
+                 ON CONFLICT (org_id) DO UPDATE SET n = download_org_totals.n + excluded.n",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            batch(
+                "INSERT INTO download_dataset_totals (org_id, dataset_name, n)
+                 SELECT org_id, dataset_name, COUNT(*) FROM download_pending WHERE seq IN (",
+                ") GROUP BY org_id, dataset_name
+                 ON CONFLICT (org_id, dataset_name) DO UPDATE SET n = download_dataset_totals.n + excluded.n",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
             batch("DELETE FROM download_pending WHERE seq IN (", ")")
                 .build()
                 .execute(&mut *tx)

@@ -300,6 +300,16 @@ pub async fn seed(
     .execute(&store.pool)
     .await
     .map_err(map_err)?;
+    for sql in [
+        "INSERT INTO download_org_totals (org_id, n)
+         SELECT org_id, SUM(n) FROM download_totals WHERE true GROUP BY org_id
+         ON CONFLICT (org_id) DO UPDATE SET n = excluded.n",
+        "INSERT INTO download_dataset_totals (org_id, dataset_name, n)
+         SELECT org_id, dataset_name, SUM(n) FROM download_totals WHERE true GROUP BY org_id, dataset_name
+         ON CONFLICT (org_id, dataset_name) DO UPDATE SET n = excluded.n",
+    ] {
+        sqlx::query(sql).execute(&store.pool).await.map_err(map_err)?;
+    }
     progress("counted downloads");
     sqlx::query("ANALYZE").execute(&store.pool).await.map_err(map_err)?;
     Ok((orgs.len(), versions.len(), written))
