@@ -13,20 +13,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Where the server keeps its data and listens. Each value comes from the flag, else the
-/// environment variable, else the config file, else the default.
+/// environment variable, else the config file, else the default. The flags are global: they
+/// may follow a subcommand (`granary admin org create acme --data-dir DIR`).
 #[derive(Args, Clone, Default)]
 pub struct StoreArgs {
     /// Directory for the database and blobs [default: ./granary-data]
-    #[arg(long, env = "GRANARY_DATA_DIR")]
+    #[arg(long, env = "GRANARY_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Metadata database: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: sqlite://<data-dir>/granary.db]
-    #[arg(long, env = "GRANARY_DATABASE_URL")]
+    #[arg(long, env = "GRANARY_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Blob store: file:///PATH or s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION, credentials from AWS_* [default: <data-dir>/blobs]
-    #[arg(long, env = "GRANARY_BLOB_STORE")]
+    #[arg(long, env = "GRANARY_BLOB_STORE", global = true)]
     pub blob_store: Option<String>,
     /// TOML config file [default: ./granary.toml if it exists]
-    #[arg(long, env = "GRANARY_CONFIG")]
+    #[arg(long, env = "GRANARY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 }
 

@@ -224,6 +224,25 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     let err = fails(&run(tmp.path(), &["dataset", "info", "bobs"]));
     assert_eq!(err, "error: invalid or revoked API key (HTTP 401)");
     assert!(fails(&admin(&["key", "revoke", id])).contains("no live API key"));
+
+    // store flags may also follow the subcommand
+    let late = ok(&run(tmp.path(), &["admin", "org", "list", "--json", "--data-dir", data]));
+    assert!(late.contains("\"acme\""), "{late}");
+
+    // output into a pipe whose reader has gone: the command ends quietly (SIGPIPE), no panic
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["admin", "--data-dir", data, "key", "list"])
+        .env("GRANARY_CONFIG_DIR", tmp.path().join("cfg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE: {:?} {stderr}", out.status);
 }
 
 #[test]
