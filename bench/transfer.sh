@@ -2,7 +2,8 @@
 # Moving bytes, side by side on loopback: granary (release, SQLite + local disk), CNCF
 # distribution (Debian's `docker-registry`, filesystem storage) and nginx (static file).
 # One random blob; downloads of all three and uploads (monolithic, with digest) of the two
-# registries, interleaved, curl as the client; prints every run, the medians and ratios.
+# registries, interleaved, curl as the client; and `openssl dgst -sha256` of the same file,
+# the hash limit an upload with a digest cannot beat. Prints every run, the medians and ratios.
 #   Usage: bench/transfer.sh [SIZE_MIB] [RUNS]   (defaults 1024, 5)
 #   Needs: apt-get install docker-registry nginx-light
 set -euo pipefail
@@ -53,19 +54,20 @@ r_up() {
 }
 r_down() { curl -sSf -o /dev/null "http://127.0.0.1:$reg_port/v2/bench/blobs/$digest"; }
 n_down() { curl -sSf -o /dev/null "http://127.0.0.1:$nginx_port/blob"; }
+hash_only() { openssl dgst -sha256 "$work/blob" >/dev/null; }
 g_rm() { rm -f "$work/data/blobs/blobs/default/sha256/${hex:0:2}/$hex"; }
 r_rm() { rm -rf "$work/reg/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex" "$work/reg/docker/registry/v2/repositories"; }
 
-for f in gu gd ru rd nd; do : >"$work/$f"; done
+for f in gu gd ru rd nd h; do : >"$work/$f"; done
 echo "blob ${size_mib} MiB, ${runs} interleaved runs"
 for i in $(seq "$runs"); do
   g_rm; a=$(t g_up); r_rm; b=$(t r_up)
-  c=$(t g_down); d=$(t r_down); e=$(t n_down)
-  echo "$a" >>"$work/gu"; echo "$b" >>"$work/ru"; echo "$c" >>"$work/gd"; echo "$d" >>"$work/rd"; echo "$e" >>"$work/nd"
-  printf 'run %d: upload granary %s s, distribution %s s | download granary %s s, distribution %s s, nginx %s s\n' "$i" "$a" "$b" "$c" "$d" "$e"
+  c=$(t g_down); d=$(t r_down); e=$(t n_down); h=$(t hash_only)
+  echo "$a" >>"$work/gu"; echo "$b" >>"$work/ru"; echo "$c" >>"$work/gd"; echo "$d" >>"$work/rd"; echo "$e" >>"$work/nd"; echo "$h" >>"$work/h"
+  printf 'run %d: upload granary %s s, distribution %s s | download granary %s s, distribution %s s, nginx %s s | openssl dgst %s s\n' "$i" "$a" "$b" "$c" "$d" "$e" "$h"
 done
 median() { sort -n "$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-gu=$(median "$work/gu") ru=$(median "$work/ru") gd=$(median "$work/gd") rd=$(median "$work/rd") nd=$(median "$work/nd")
-awk -v gu="$gu" -v ru="$ru" -v gd="$gd" -v rd="$rd" -v nd="$nd" 'BEGIN {
-  printf "median upload:   granary %.2f s, distribution %.2f s (granary/distribution %.2f)\n", gu, ru, gu / ru
+gu=$(median "$work/gu") ru=$(median "$work/ru") gd=$(median "$work/gd") rd=$(median "$work/rd") nd=$(median "$work/nd") h=$(median "$work/h")
+awk -v gu="$gu" -v ru="$ru" -v gd="$gd" -v rd="$rd" -v nd="$nd" -v h="$h" 'BEGIN {
+  printf "median upload:   granary %.2f s, distribution %.2f s, openssl dgst %.2f s (granary/distribution %.2f, granary/openssl %.2f)\n", gu, ru, h, gu / ru, gu / h
   printf "median download: granary %.2f s, distribution %.2f s, nginx %.2f s (granary/distribution %.2f, granary/nginx %.2f)\n", gd, rd, nd, gd / rd, gd / nd }'

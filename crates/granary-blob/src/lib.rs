@@ -1538,37 +1538,48 @@ impl Drop for SpoilOnDrop<'_> {
     }
 }
 
-/// Bytes per read of a local file served as a stream.
-const FILE_READ_CHUNK: u64 = 1 << 20;
+/// Bytes per chunk of a local file served as a stream.
+const FILE_READ_CHUNK: u64 = 2 << 20;
 
-/// A local file's `range` as a stream of 1 MiB chunks, each read (`pread`) on a blocking
-/// thread that is released between chunks. object_store's own local stream reads 8 KiB per
-/// blocking call, which caps a download at a few hundred MB/s and keeps many blocking
-/// threads busy under load.
+/// A local file's `range` as a stream of 2 MiB chunks that are slices of a read-only memory
+/// map of the file: no copy in user space and no blocking-thread hop per chunk; the kernel
+/// copies page-cache pages straight into the socket. The map is made on a blocking thread
+/// with read-ahead advised. object_store's own local stream reads 8 KiB per blocking call,
+/// which caps a download at a few hundred MB/s.
+///
+/// Mapping is sound here because blobs are immutable: a blob file is written elsewhere and
+/// renamed into place whole, and is only ever unlinked (which leaves a mapping intact),
+/// never truncated or rewritten.
 #[cfg(unix)]
 fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, BlobResult<Bytes>> {
-    let file = Arc::new(file);
-    futures::stream::try_unfold(range.start, move |offset| {
-        let file = file.clone();
-        let end = range.end;
-        async move {
-            if offset >= end {
-                return Ok(None);
-            }
-            let len = (end - offset).min(FILE_READ_CHUNK) as usize;
-            let chunk = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0u8; len];
-                file.read_exact_at(&mut buf, offset)?;
-                Ok(buf)
-            })
-            .await
-            .map_err(|e| BlobError::Backend(e.to_string()))?
-            .map_err(|e| BlobError::Backend(format!("reading a blob: {e}")))?;
-            Ok(Some((Bytes::from(chunk), offset + len as u64)))
-        }
-    })
-    .boxed()
+    if range.is_empty() {
+        return futures::stream::empty().boxed();
+    }
+    let mapped = async move {
+        tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+            // SAFETY: see above; the file is never changed in place while it is a blob.
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset(range.start)
+                    .len((range.end - range.start) as usize)
+                    .map(&file)?
+            };
+            let _ = map.advise(memmap2::Advice::Sequential);
+            Ok(Bytes::from_owner(map))
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+        .map_err(|e| BlobError::Backend(format!("reading a blob: {e}")))
+    };
+    futures::stream::once(mapped)
+        .map_ok(|whole| {
+            let len = whole.len();
+            futures::stream::iter((0..len).step_by(FILE_READ_CHUNK as usize).map(move |at| {
+                Ok(whole.slice(at..(at + FILE_READ_CHUNK as usize).min(len)))
+            }))
+        })
+        .try_flatten()
+        .boxed()
 }
 
 /// Renames a finished staging file to the blob's path under a local store's `root`,

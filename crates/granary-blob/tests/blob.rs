@@ -376,3 +376,21 @@ async fn multipart_running_hash_follows_parts_as_they_stream() {
     assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), bytes.len() as u64);
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
 }
+
+#[tokio::test]
+async fn local_reads_cross_chunk_boundaries_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(dir.path()).unwrap();
+    let bytes = data(5 * (1 << 20) + 123);
+    let d = Digest::of(&bytes);
+    store.put("acme", &d, stream::iter(chunks(&bytes, 1 << 20))).await.unwrap();
+    assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
+    for r in [0..1, (2 << 20) - 3..(4 << 20) + 7, 4095..4097, (5 << 20)..bytes.len() as u64] {
+        let (a, b) = (r.start as usize, r.end as usize);
+        assert_eq!(read_all(&store, "acme", &d, Some(r)).await, &bytes[a..b]);
+    }
+    // an empty blob streams nothing
+    let empty = Digest::of(b"");
+    assert_eq!(store.put("acme", &empty, stream::iter(Vec::<Chunk>::new())).await.unwrap(), 0);
+    assert_eq!(read_all(&store, "acme", &empty, None).await, b"");
+}
