@@ -131,18 +131,127 @@ impl Client {
         size: u64,
         bar: &ProgressBar,
     ) -> Result<()> {
+        let location = self.start_upload(org, name).await?;
+        self.finish_upload(&location, path, digest, 0, size, bar).await
+    }
+
+    /// Streams a file into a new upload session while hashing it, and commits it under the
+    /// digest found: one read of the file instead of a hash pass before the upload. Returns
+    /// the digest. An interrupted transfer is resumed as [`Self::upload_file`] does, after
+    /// the file is hashed on its own.
+    pub async fn upload_file_hashing(
+        &self,
+        org: &str,
+        name: &str,
+        path: &Path,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<Digest> {
+        let location = self.start_upload(org, name).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+        let (digest_tx, digest_rx) = tokio::sync::oneshot::channel::<Digest>();
+        let file = path.to_path_buf();
+        // The reading thread hashes each block before handing it to the request body.
+        tokio::task::spawn_blocking(move || {
+            use sha2::Digest as _;
+            use std::io::Read;
+            let mut f = match std::fs::File::open(&file) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let mut h = sha2::Sha256::new();
+            loop {
+                let mut buf = vec![0u8; 4 << 20];
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match f.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    let _ = digest_tx.send(Digest::from_hasher(h));
+                    return;
+                }
+                buf.truncate(filled);
+                h.update(&buf);
+                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                    return; // the request was dropped
+                }
+            }
+        });
+        let progress = bar.clone();
+        let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).map(
+            move |chunk| {
+                if let Ok(c) = &chunk {
+                    progress.inc(c.len() as u64);
+                }
+                chunk
+            },
+        );
+        let rb = self
+            .req(Method::PATCH, &location)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
+            .header(header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body));
+        let sent = match self.send(rb).await {
+            Ok(resp) => Self::check(resp).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let digest = match (sent, digest_rx.await) {
+            (Ok(()), Ok(d)) => {
+                let offset = size;
+                self.finish_upload(&location, path, &d, offset, size, bar).await?;
+                return Ok(d);
+            }
+            (Err(e), _) if size == 0 => return Err(e),
+            // Interrupted: hash the file on its own, then resume where the server stopped.
+            (_, _) => {
+                bar.println(format!("upload of {} interrupted; resuming", path.display()));
+                let file = path.to_path_buf();
+                let (d, _) = tokio::task::spawn_blocking(move || crate::local::hash_file(&file)).await??;
+                d
+            }
+        };
+        let offset = self.upload_offset(&location).await?;
+        self.finish_upload(&location, path, &digest, offset, size, bar).await?;
+        Ok(digest)
+    }
+
+    async fn start_upload(&self, org: &str, name: &str) -> Result<String> {
         let start = Self::check(
             self.send(self.req(Method::POST, &format!("/api/v1/{org}/{name}/blobs/uploads/")))
                 .await?,
         )
         .await?;
-        let location = start
+        Ok(start
             .headers()
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| anyhow!("the server did not say where to upload"))?
-            .to_string();
-        let mut offset = 0u64;
+            .to_string())
+    }
+
+    /// Sends the rest of the file from `offset` (resuming when interrupted) and commits the
+    /// session under `digest`.
+    async fn finish_upload(
+        &self,
+        location: &str,
+        path: &Path,
+        digest: &Digest,
+        mut offset: u64,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        let location = location.to_string();
         let mut attempt = 0;
         while offset < size {
             attempt += 1;

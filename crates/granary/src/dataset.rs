@@ -1,8 +1,9 @@
 //! `granary dataset …`: inspect a local directory, push it, look up published versions.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use futures::{StreamExt, TryStreamExt};
 use clap::Subcommand;
-use granary_core::{validate_dataset_name, Version};
+use granary_core::{validate_dataset_name, DataFormat, Version};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -227,31 +228,107 @@ async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Files smaller than this are hashed before they are sent, so one the server already has
+/// is skipped even when the digest cache does not know it.
+const HASH_FIRST_BELOW: u64 = 8 << 20;
+
+/// Files uploaded at once.
+const PARALLEL_FILES: usize = 4;
+
 async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
-    let ds = load_async(dir).await?;
+    // Parquet and Arrow files are read from their footers, which is quick: a file that is not
+    // one is reported before anything is sent. Text formats are read whole, beside the upload.
+    let (plan, mut early) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let plan = crate::local::plan(&dir)?;
+        let mut early = Vec::with_capacity(plan.files.len());
+        for f in &plan.files {
+            let quick = matches!(f.format, DataFormat::Parquet | DataFormat::Arrow | DataFormat::Feather);
+            early.push(if quick { Some(crate::local::infer(f)?) } else { None });
+        }
+        Ok((plan, early))
+    })
+    .await??;
     let (client, profile_org) = remote.client()?;
-    let org = remote.org.clone().or(ds.org.clone()).or(profile_org).ok_or_else(|| {
-        anyhow!("no organization: pass --org ORG, write `name: org/name` in dataset.yaml, or run `granary login`")
-    })?;
+    let org = remote
+        .org
+        .clone()
+        .or(plan.org().map(str::to_string))
+        .or(profile_org)
+        .ok_or_else(|| {
+            anyhow!("no organization: pass --org ORG, write `name: org/name` in dataset.yaml, or run `granary login`")
+        })?;
+    let name = plan.name().to_string();
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:<24!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
         .expect("valid template")
         .progress_chars("=> ");
-    let (mut uploaded, mut skipped) = (0, 0);
-    for f in &ds.files {
-        if client.blob_exists(&org, &f.digest).await? {
-            skipped += 1;
-            continue;
+    let cache = std::sync::Arc::new(crate::digests::DigestCache::load());
+    // Each file: its schema inferred on a blocking thread while it is uploaded; files a few
+    // at a time. A file whose digest is known (small, or in the digest cache) and that the
+    // server has is not sent again.
+    let work = plan.files.iter().zip(early.iter_mut().map(Option::take)).map(|(f, inferred)| {
+        let (client, org, name, bars, style, cache) = (&client, &org, &name, &bars, &style, cache.clone());
+        async move {
+            let file = crate::local::PlannedFile {
+                path: f.path.clone(),
+                abs: f.abs.clone(),
+                format: f.format,
+                split: f.split.clone(),
+            };
+            let inferring = tokio::task::spawn_blocking(move || match inferred {
+                Some(done) => Ok(done),
+                None => crate::local::infer(&file),
+            });
+            let meta = tokio::fs::metadata(&f.abs)
+                .await
+                .with_context(|| format!("cannot read {}", f.abs.display()))?;
+            let size = meta.len();
+            let mut known = cache.get(&f.abs, &meta);
+            if known.is_none() && size < HASH_FIRST_BELOW {
+                let abs = f.abs.clone();
+                known = Some(tokio::task::spawn_blocking(move || crate::local::hash_file(&abs)).await??.0);
+            }
+            let bar = || {
+                let bar = bars.add(ProgressBar::new(size));
+                bar.set_style(style.clone());
+                bar.set_prefix(f.path.clone());
+                bar
+            };
+            let (digest, uploaded) = match known {
+                Some(d) if client.blob_exists(org, &d).await? => (d, false),
+                Some(d) => {
+                    let bar = bar();
+                    client.upload_file(org, name, &f.abs, &d, size, &bar).await?;
+                    bar.finish();
+                    (d, true)
+                }
+                None => {
+                    let bar = bar();
+                    let d = client.upload_file_hashing(org, name, &f.abs, size, &bar).await?;
+                    bar.finish();
+                    (d, true)
+                }
+            };
+            cache.put(&f.abs, &meta, &digest);
+            let inferred = inferring.await??;
+            Ok::<_, anyhow::Error>((
+                crate::local::FileFacts {
+                    digest,
+                    size,
+                    inferred,
+                },
+                uploaded,
+            ))
         }
-        let bar = bars.add(ProgressBar::new(f.size));
-        bar.set_style(style.clone());
-        bar.set_prefix(f.path.clone());
-        client
-            .upload_file(&org, &ds.name, &f.abs, &f.digest, f.size, &bar)
-            .await?;
-        bar.finish();
-        uploaded += 1;
-    }
+    });
+    let results: Vec<(crate::local::FileFacts, bool)> = futures::stream::iter(work)
+        .buffered(PARALLEL_FILES)
+        .try_collect()
+        .await?;
+    cache.save();
+    let uploaded = results.iter().filter(|(_, u)| *u).count();
+    let skipped = results.len() - uploaded;
+    let ds = crate::local::finish(plan, results.into_iter().map(|(f, _)| f).collect());
     let config_digest = granary_core::Digest::of(&ds.config_bytes);
     if !client.blob_exists(&org, &config_digest).await? {
         client.upload_bytes(&org, &ds.name, ds.config_bytes.clone()).await?;

@@ -37,7 +37,6 @@ struct DatasetYaml {
 
 pub struct LocalFile {
     pub path: String,
-    pub abs: PathBuf,
     pub size: u64,
     pub digest: Digest,
     pub inferred: Inferred,
@@ -118,7 +117,7 @@ fn rel(root: &Path, p: &Path) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -136,8 +135,63 @@ fn hash_file(path: &Path) -> Result<(Digest, u64)> {
     Ok((Digest::from_hasher(h), size))
 }
 
-/// Reads and checks a dataset directory. Errors are one line saying what to fix.
+/// A data file of a dataset directory, before it is read.
+pub struct PlannedFile {
+    pub path: String,
+    pub abs: PathBuf,
+    pub format: DataFormat,
+    pub split: Option<String>,
+}
+
+/// A dataset directory read and checked, its files found but not yet read.
+pub struct Plan {
+    org: Option<String>,
+    name: String,
+    version: Version,
+    format: DataFormat,
+    y: DatasetYaml,
+    pub files: Vec<PlannedFile>,
+}
+
+impl Plan {
+    pub fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What reading one planned file found: its digest and size, and its schema and rows.
+pub struct FileFacts {
+    pub digest: Digest,
+    pub size: u64,
+    pub inferred: Inferred,
+}
+
+/// Infers a planned file's schema and row count (a pass over the file).
+pub fn infer(f: &PlannedFile) -> Result<Inferred> {
+    infer_file(&f.abs, f.format).map_err(|e| anyhow!("{}: {e}", f.path))
+}
+
+/// Reads and checks a dataset directory, reading every file. Errors are one line saying
+/// what to fix.
 pub fn load(dir: &Path) -> Result<LocalDataset> {
+    let plan = plan(dir)?;
+    let mut facts = Vec::with_capacity(plan.files.len());
+    for f in &plan.files {
+        let (digest, size) = hash_file(&f.abs)?;
+        facts.push(FileFacts {
+            digest,
+            size,
+            inferred: infer(f)?,
+        });
+    }
+    Ok(finish(plan, facts))
+}
+
+/// Reads and checks a dataset directory and finds its data files, without reading them.
+pub fn plan(dir: &Path) -> Result<Plan> {
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
@@ -233,24 +287,50 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
     let mut files = Vec::new();
     for abs in paths {
         let path = rel(&root, &abs)?;
-        let file_format = DataFormat::from_path(&path).unwrap_or(format);
-        let (digest, size) = hash_file(&abs)?;
-        let inferred = infer_file(&abs, file_format).map_err(|e| anyhow!("{path}: {e}"))?;
-        files.push(LocalFile {
+        files.push(PlannedFile {
             split: split_of.get(&path).cloned(),
+            format: DataFormat::from_path(&path).unwrap_or(format),
             path,
             abs,
-            size,
-            digest,
-            inferred,
         });
     }
-
-    let artifacts: BTreeMap<String, String> = files.iter().map(|f| (f.path.clone(), f.digest.to_string())).collect();
-    let rows: u64 = files.iter().map(|f| f.inferred.rows).sum();
     if let Some(cat) = &y.size_category {
         granary_core::manifest::validate_size_category(cat).map_err(|e| anyhow!("dataset.yaml: {e}"))?;
     }
+    Ok(Plan {
+        org,
+        name,
+        version,
+        format,
+        y,
+        files,
+    })
+}
+
+/// The dataset, with `facts` about each of the plan's files (in the plan's order).
+pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> LocalDataset {
+    let Plan {
+        org,
+        name,
+        version,
+        format,
+        y,
+        files: planned,
+    } = plan;
+    let files: Vec<LocalFile> = planned
+        .into_iter()
+        .zip(facts)
+        .map(|(p, f)| LocalFile {
+            path: p.path,
+            size: f.size,
+            digest: f.digest,
+            inferred: f.inferred,
+            split: p.split,
+        })
+        .collect();
+
+    let artifacts: BTreeMap<String, String> = files.iter().map(|f| (f.path.clone(), f.digest.to_string())).collect();
+    let rows: u64 = files.iter().map(|f| f.inferred.rows).sum();
     let config = DatasetManifest {
         artifacts_hash: Some(artifacts_hash(&artifacts).to_string()),
         artifacts,
@@ -277,12 +357,12 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
         origin: y.origin.clone(),
     };
     let config_bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
-    Ok(LocalDataset {
+    LocalDataset {
         org,
         name,
         version,
         files,
         config,
         config_bytes,
-    })
+    }
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod client;
 mod dataset;
+mod digests;
 mod local;
 mod login;
 mod output;

@@ -486,3 +486,50 @@ fn scale_out_round_trip() {
     ok(&run(root, &["dataset", "delete", "pgqa@2.0.0", "--yes"]));
     assert!(fails(&run(root, &["dataset", "info", "pgqa"])).contains("(HTTP 404)"));
 }
+
+#[test]
+fn large_files_are_hashed_as_they_upload_and_not_sent_twice() {
+    use sha2::Digest as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let dir = tmp.path().join("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    // a 12 MiB csv (streamed while hashed) and a small one (hashed first)
+    let mut big = String::from("id,text\n");
+    let mut i = 0u64;
+    while big.len() < 12 << 20 {
+        big.push_str(&format!("{i},row number {i} of a file big enough to be streamed\n"));
+        i += 1;
+    }
+    std::fs::write(dir.join("big.csv"), &big).unwrap();
+    std::fs::write(dir.join("small.csv"), "id,text\n1,a\n2,b\n").unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: big\nversion: 1.0.0\n").unwrap();
+    ok(&run(tmp.path(), &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let push = || run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]);
+
+    let first = push();
+    let digest = ok(&first).trim().to_string();
+    assert!(String::from_utf8_lossy(&first.stderr).contains("2 file(s) uploaded, 0 already on the server"));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(tmp.path(), &["dataset", "info", "big@1.0.0", "--json"]))).unwrap();
+    let stored = info["files"].as_array().unwrap().iter().find(|f| f["path"] == "big.csv").unwrap();
+    assert_eq!(stored["digest"], format!("sha256:{}", hex::encode(sha2::Sha256::digest(big.as_bytes()))));
+    assert_eq!(info["row_count"], i + 2);
+
+    // again: the digest cache knows the big file, the server has both
+    let again = push();
+    assert_eq!(ok(&again).trim(), digest);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 file(s) uploaded, 2 already on the server"));
+
+    // without the cache the big file is sent again (the small one is hashed first) and the
+    // same version is published
+    std::fs::remove_dir_all(tmp.path().join("cache")).unwrap();
+    let cold = push();
+    assert_eq!(ok(&cold).trim(), digest);
+    assert!(String::from_utf8_lossy(&cold.stderr).contains("1 file(s) uploaded, 1 already on the server"));
+
+    // a changed file is not taken for the cached one
+    std::fs::write(dir.join("big.csv"), big.replace("row number 7 ", "row number 8 ")).unwrap();
+    let err = fails(&push());
+    assert!(err.contains("already published with different content"), "{err}");
+}

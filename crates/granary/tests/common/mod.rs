@@ -78,6 +78,7 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
     clean(&mut cmd)
         .current_dir(dir)
         .env("GRANARY_CONFIG_DIR", dir.join("cfg"))
+        .env("GRANARY_CACHE_DIR", dir.join("cache"))
         .args(args);
     cmd.output().unwrap()
 }
