@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::client::Client;
 
@@ -168,26 +168,53 @@ async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &ProgressBar) 
         bail!("partial file is larger than the file");
     }
     let resp = client.fetch_link(&f.url, have).await?;
-    let mut file = tokio::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(part)
-        .await?;
+        .with_context(|| format!("cannot write {}", part.display()))?;
     if have > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
         // The server sent the whole file: start the part over.
-        file.set_len(0).await?;
+        file.set_len(0)?;
         h = sha2::Sha256::new();
         have = 0;
     }
     bar.set_position(have);
+    // Bytes are hashed and written on a thread of their own, in the order they arrive,
+    // while the next ones are received; at most 8 chunks wait between the two.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<sha2::Sha256> {
+        use std::io::Write;
+        while let Some(chunk) = rx.blocking_recv() {
+            h.update(&chunk);
+            file.write_all(&chunk)?;
+        }
+        file.sync_all()?;
+        Ok(h)
+    });
     let mut stream = resp.bytes_stream();
+    let mut broke = None;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| anyhow!("download of {} broke off: {e}; run pull again to resume", f.path))?;
-        h.update(&chunk);
-        file.write_all(&chunk).await?;
-        bar.inc(chunk.len() as u64);
+        match chunk {
+            Ok(chunk) => {
+                bar.inc(chunk.len() as u64);
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                broke = Some(anyhow!("download of {} broke off: {e}; run pull again to resume", f.path));
+                break;
+            }
+        }
     }
-    file.sync_all().await?;
+    drop(tx);
+    let h = writer
+        .await?
+        .with_context(|| format!("cannot write {}", part.display()))?;
+    if let Some(e) = broke {
+        return Err(e);
+    }
     let got = Digest::from_hasher(h);
     if got != f.digest {
         bail!("{} does not match its digest (got {got}, want {})", f.path, f.digest);
