@@ -175,6 +175,11 @@ pub struct Index {
     strings: Interner,
     slots: Vec<Option<Entry>>,
     free: Vec<u32>,
+    /// Every live slot.
+    live: RoaringBitmap,
+    /// search text → every version whose name or summary contains it, for the searches
+    /// asked since the index last changed (at most [`SEARCHES_KEPT`])
+    searches: std::sync::Mutex<HashMap<Box<str>, Arc<RoaringBitmap>>>,
     public: RoaringBitmap,
     orgs: Postings<Uuid>,
     names: Postings<Arc<str>>,
@@ -190,7 +195,8 @@ pub struct Index {
     by_updated: BTreeSet<(i64, Uuid, u32)>,
     by_rows: BTreeSet<(u64, Uuid, u32)>,
     by_size: BTreeSet<(u64, Uuid, u32)>,
-    /// Every page is found along an ordering (tests of that path).
+    /// Every page is found along an ordering, and every search through the index-wide
+    /// results (tests of those paths).
     #[cfg(test)]
     always_walk: bool,
 }
@@ -211,6 +217,13 @@ struct Compiled {
 /// Matches up to this many are sorted directly rather than found along an ordering.
 const SORT_DIRECTLY: u64 = 1024;
 
+/// Search results kept per index state; beyond it they are all dropped.
+const SEARCHES_KEPT: usize = 256;
+
+/// Fewer candidates than this are checked against a search directly, not through the
+/// index-wide result.
+const SEARCH_DIRECTLY: u64 = 2048;
+
 impl Index {
     fn empty() -> Self {
         Index {
@@ -219,6 +232,8 @@ impl Index {
             strings: Interner::default(),
             slots: Vec::new(),
             free: Vec::new(),
+            live: RoaringBitmap::new(),
+            searches: std::sync::Mutex::new(HashMap::new()),
             public: RoaringBitmap::new(),
             orgs: HashMap::new(),
             names: HashMap::new(),
@@ -246,6 +261,7 @@ impl Index {
 
     /// Replaces the given datasets' entries with `rows` (a dataset with no rows is gone).
     fn apply(&mut self, dataset_ids: &[Uuid], rows: Vec<CatalogRow>) {
+        self.searches.get_mut().expect("poisoned").clear();
         for id in dataset_ids {
             if let Some(d) = self.datasets.remove(id) {
                 for slot in d.slots {
@@ -308,6 +324,7 @@ impl Index {
                     (self.slots.len() - 1) as u32
                 }
             };
+            self.live.insert(slot);
             if public {
                 self.public.insert(slot);
             }
@@ -340,6 +357,7 @@ impl Index {
 
     fn remove_slot(&mut self, slot: u32, org: Uuid, public: bool, name: &Arc<str>) {
         let Some(e) = self.slots[slot as usize].take() else { return };
+        self.live.remove(slot);
         if public {
             self.public.remove(slot);
         }
@@ -414,22 +432,50 @@ impl Index {
             m &= self.names.get(n.as_str()).unwrap_or(&none);
         }
         if let Some(q) = &c.search {
-            // Candidates hold every trigram of the query; each is then checked in full.
-            for g in grams(q) {
-                if m.is_empty() {
-                    break;
-                }
-                m &= self.grams.get(&g).unwrap_or(&none);
+            let direct = m.len() < SEARCH_DIRECTLY;
+            // The walking index of the tests takes the other path too.
+            #[cfg(test)]
+            let direct = direct && !self.always_walk;
+            if direct {
+                m = self.search_among(m, q);
+            } else {
+                m &= &*self.search_everywhere(q);
             }
-            m = m
-                .iter()
-                .filter(|s| {
-                    let e = self.entry(*s);
-                    e.name_lc.contains(q.as_str()) || e.summary_lc.contains(q.as_str())
-                })
-                .collect();
         }
         m
+    }
+
+    /// The versions of `m` whose lowercased name or summary contains `q`: candidates hold
+    /// every trigram of `q`, and each is then checked in full.
+    fn search_among(&self, mut m: RoaringBitmap, q: &str) -> RoaringBitmap {
+        let none = RoaringBitmap::new();
+        for g in grams(q) {
+            if m.is_empty() {
+                break;
+            }
+            m &= self.grams.get(&g).unwrap_or(&none);
+        }
+        m.iter()
+            .filter(|s| {
+                let e = self.entry(*s);
+                e.name_lc.contains(q) || e.summary_lc.contains(q)
+            })
+            .collect()
+    }
+
+    /// Every version matching search `q`, kept until the index changes: popular searches
+    /// and the pages of one search cost one intersection after the first.
+    fn search_everywhere(&self, q: &str) -> Arc<RoaringBitmap> {
+        if let Some(hit) = self.searches.lock().expect("poisoned").get(q) {
+            return hit.clone();
+        }
+        let found = Arc::new(self.search_among(self.live.clone(), q));
+        let mut kept = self.searches.lock().expect("poisoned");
+        if kept.len() >= SEARCHES_KEPT {
+            kept.clear();
+        }
+        kept.insert(q.into(), found.clone());
+        found
     }
 
     /// The versions having any of `want` in `map`; `None` when there is no such filter.
