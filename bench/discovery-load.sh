@@ -52,7 +52,8 @@ run() {
   fi
   local key
   key=$("${admin[@]}" key create user-00-0 --name discovery-load)
-  "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir" "${store_args[@]}" >"$dir/serve.out" 2>"$dir/serve.err" &
+  # One key at full speed: rate limits (on by default when scaled out) are off.
+  "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir" "${store_args[@]}" --rate-limit off >"$dir/serve.out" 2>"$dir/serve.err" &
   pid=$!
   for _ in $(seq 300); do grep -q "listening on" "$dir/serve.out" && break; sleep 0.1; done
   local url
