@@ -834,7 +834,9 @@ impl BlobStore {
                 // A request dropped midway frees its range for a retry.
                 let mut unclaim = OnDrop::new(|| self.release_slab(id, number, false));
                 let written = async {
-                    let (size, hashed) = self.write_slab_part(id, number, offset, len, payload_sha256, body).await?;
+                    let (size, hashed) = self
+                        .write_slab_part(id, number, offset, len, payload_sha256, body)
+                        .await?;
                     let marked = self
                         .store()
                         .put(&slab_part_key(id, number, &etag, offset, len), PutPayload::default())
@@ -861,7 +863,9 @@ impl BlobStore {
             }
             None => {
                 let key = numbered_part_key(id, number, &etag);
-                let size = self.write_part_object(id, number, &key, declared_len, payload_sha256, body).await?;
+                let size = self
+                    .write_part_object(id, number, &key, declared_len, payload_sha256, body)
+                    .await?;
                 (PartPlace::Object(key), size)
             }
         };
@@ -1030,7 +1034,9 @@ impl BlobStore {
                 Some(Ok(chunk)) => {
                     size += chunk.len() as u64;
                     if size > len {
-                        failure = Some(BlobError::Body(format!("the part is longer than its declared {len} bytes")));
+                        failure = Some(BlobError::Body(format!(
+                            "the part is longer than its declared {len} bytes"
+                        )));
                         break;
                     }
                     if payload_sha256.is_some() {
@@ -1158,7 +1164,9 @@ impl BlobStore {
                     return;
                 }
                 let next = st.hashed.last().map_or(1, |(n, _)| n + 1);
-                let Some((etag, place)) = st.waiting.remove(&next) else { return };
+                let Some((etag, place)) = st.waiting.remove(&next) else {
+                    return;
+                };
                 st.busy = true;
                 (next, etag, place, std::mem::take(&mut st.hasher))
             };
@@ -1438,10 +1446,17 @@ impl BlobStore {
 
 /// The error a received part earns, if any: a length other than the declared one, or bytes
 /// that do not hash to the signed payload hash (`hasher` holds them when it was given).
-fn check_part(size: u64, declared_len: Option<u64>, payload_sha256: Option<&Digest>, hasher: Sha256) -> Option<BlobError> {
+fn check_part(
+    size: u64,
+    declared_len: Option<u64>,
+    payload_sha256: Option<&Digest>,
+    hasher: Sha256,
+) -> Option<BlobError> {
     if let Some(len) = declared_len {
         if size != len {
-            return Some(BlobError::Body(format!("the part has {size} bytes, not its declared {len}")));
+            return Some(BlobError::Body(format!(
+                "the part has {size} bytes, not its declared {len}"
+            )));
         }
     }
     let expected = payload_sha256?;
@@ -1574,9 +1589,11 @@ fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Blo
     futures::stream::once(mapped)
         .map_ok(|whole| {
             let len = whole.len();
-            futures::stream::iter((0..len).step_by(FILE_READ_CHUNK as usize).map(move |at| {
-                Ok(whole.slice(at..(at + FILE_READ_CHUNK as usize).min(len)))
-            }))
+            futures::stream::iter(
+                (0..len)
+                    .step_by(FILE_READ_CHUNK as usize)
+                    .map(move |at| Ok(whole.slice(at..(at + FILE_READ_CHUNK as usize).min(len)))),
+            )
         })
         .try_flatten()
         .boxed()

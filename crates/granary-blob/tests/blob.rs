@@ -222,7 +222,13 @@ async fn staging_files_left_by_a_crash_go_with_their_session_and_with_gc() {
 /// Sends part `number` of upload `id` (its length declared, as S3 clients do).
 async fn part(store: &BlobStore, id: uuid::Uuid, number: u32, bytes: &[u8]) -> String {
     store
-        .put_numbered_part(id, number, Some(bytes.len() as u64), None, stream::iter(chunks(bytes, 3000)))
+        .put_numbered_part(
+            id,
+            number,
+            Some(bytes.len() as u64),
+            None,
+            stream::iter(chunks(bytes, 3000)),
+        )
         .await
         .unwrap()
         .0
@@ -252,7 +258,12 @@ async fn multipart_parts_in_any_order_complete_to_the_exact_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::local(dir.path()).unwrap();
         let up = store.start_upload("acme", "").await.unwrap();
-        let slices = [&bytes[..30_000], &bytes[30_000..60_000], &bytes[60_000..90_000], &bytes[90_000..]];
+        let slices = [
+            &bytes[..30_000],
+            &bytes[30_000..60_000],
+            &bytes[60_000..90_000],
+            &bytes[90_000..],
+        ];
         let mut etags = std::collections::BTreeMap::new();
         for n in &order {
             etags.insert(*n, part(&store, up.id, *n, slices[*n as usize - 1]).await);
@@ -261,7 +272,11 @@ async fn multipart_parts_in_any_order_complete_to_the_exact_bytes() {
         let apart = order.iter().position(|n| *n == 1).unwrap();
         assert_eq!(kept(dir.path(), up.id), (order.len() - apart, apart), "{order:?}");
         let named: Vec<(u32, String)> = etags.into_iter().collect();
-        assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), 100_000, "{order:?}");
+        assert_eq!(
+            store.complete_numbered(up.id, &named, &d, 1).await.unwrap(),
+            100_000,
+            "{order:?}"
+        );
         assert_eq!(read_all(&store, "acme", &d, None).await, bytes, "{order:?}");
         assert_eq!(uploads_left(dir.path()), 0, "{order:?}");
     }
@@ -296,7 +311,13 @@ async fn multipart_part_sent_again_is_kept_by_etag() {
     assert!(matches!(err, BlobError::DigestMismatch { .. }), "{err}");
     assert_eq!(store.stat("acme", &d).await.unwrap(), None);
     // The failed completion keeps the session: naming the second upload completes it.
-    assert_eq!(store.complete_numbered(up.id, &[(1, e1), (2, right)], &d, 1).await.unwrap(), 60_000);
+    assert_eq!(
+        store
+            .complete_numbered(up.id, &[(1, e1), (2, right)], &d, 1)
+            .await
+            .unwrap(),
+        60_000
+    );
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
     assert_eq!(uploads_left(dir.path()), 0);
 }
@@ -312,12 +333,24 @@ async fn multipart_parts_survive_a_restart_and_bad_parts_keep_nothing() {
     let e2 = part(&store, up.id, 2, &bytes[30_000..60_000]).await;
     // A body shorter than declared, and one longer: refused, nothing kept of them.
     let short = store
-        .put_numbered_part(up.id, 3, Some(30_001), None, stream::iter(chunks(&bytes[60_000..], 3000)))
+        .put_numbered_part(
+            up.id,
+            3,
+            Some(30_001),
+            None,
+            stream::iter(chunks(&bytes[60_000..], 3000)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(short, BlobError::Body(_)), "{short}");
     let long = store
-        .put_numbered_part(up.id, 3, Some(29_999), None, stream::iter(chunks(&bytes[60_000..], 3000)))
+        .put_numbered_part(
+            up.id,
+            3,
+            Some(29_999),
+            None,
+            stream::iter(chunks(&bytes[60_000..], 3000)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(long, BlobError::Body(_)), "{long}");
@@ -373,7 +406,10 @@ async fn multipart_running_hash_follows_parts_as_they_stream() {
     let e3 = part(&store, up.id, 3, p3).await;
     assert_eq!(store.hashed_parts(up.id), 3);
     let named = vec![(1, e1), (2, e2), (3, e3)];
-    assert_eq!(store.complete_numbered(up.id, &named, &d, 1).await.unwrap(), bytes.len() as u64);
+    assert_eq!(
+        store.complete_numbered(up.id, &named, &d, 1).await.unwrap(),
+        bytes.len() as u64
+    );
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
 }
 
@@ -383,14 +419,28 @@ async fn local_reads_cross_chunk_boundaries_exactly() {
     let store = BlobStore::local(dir.path()).unwrap();
     let bytes = data(5 * (1 << 20) + 123);
     let d = Digest::of(&bytes);
-    store.put("acme", &d, stream::iter(chunks(&bytes, 1 << 20))).await.unwrap();
+    store
+        .put("acme", &d, stream::iter(chunks(&bytes, 1 << 20)))
+        .await
+        .unwrap();
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
-    for r in [0..1, (2 << 20) - 3..(4 << 20) + 7, 4095..4097, (5 << 20)..bytes.len() as u64] {
+    for r in [
+        0..1,
+        (2 << 20) - 3..(4 << 20) + 7,
+        4095..4097,
+        (5 << 20)..bytes.len() as u64,
+    ] {
         let (a, b) = (r.start as usize, r.end as usize);
         assert_eq!(read_all(&store, "acme", &d, Some(r)).await, &bytes[a..b]);
     }
     // an empty blob streams nothing
     let empty = Digest::of(b"");
-    assert_eq!(store.put("acme", &empty, stream::iter(Vec::<Chunk>::new())).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .put("acme", &empty, stream::iter(Vec::<Chunk>::new()))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(read_all(&store, "acme", &empty, None).await, b"");
 }

@@ -9,8 +9,8 @@
 //! pages are read back from the store by id, with exact counts.
 
 use granary_db::{CatalogRow, ChangeMarks, MetadataStore};
-use std::cmp::Ordering;
 use roaring::RoaringBitmap;
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{RwLock, RwLockReadGuard};
@@ -356,7 +356,9 @@ impl Index {
     }
 
     fn remove_slot(&mut self, slot: u32, org: Uuid, public: bool, name: &Arc<str>) {
-        let Some(e) = self.slots[slot as usize].take() else { return };
+        let Some(e) = self.slots[slot as usize].take() else {
+            return;
+        };
         self.live.remove(slot);
         if public {
             self.public.remove(slot);
@@ -525,7 +527,10 @@ impl Index {
     /// the caller to fill in from the store.
     pub fn list_summaries(&self, q: &ListQuery) -> (Vec<DatasetSummary>, u64) {
         let (slots, total) = self.page(q);
-        (slots.into_iter().map(|s| self.entry(s).listing.clone()).collect(), total)
+        (
+            slots.into_iter().map(|s| self.entry(s).listing.clone()).collect(),
+            total,
+        )
     }
 
     /// The slots on one page, in order, and how many versions match in all.
@@ -669,11 +674,24 @@ impl Index {
 }
 
 /// `take` slots of `m`, after skipping `skip` of them, in `set`'s order (reversed for `desc`).
-fn walk_page<K: Ord>(set: &BTreeSet<(K, Uuid, u32)>, dir: SortDir, m: &RoaringBitmap, skip: usize, take: usize) -> Vec<u32> {
+fn walk_page<K: Ord>(
+    set: &BTreeSet<(K, Uuid, u32)>,
+    dir: SortDir,
+    m: &RoaringBitmap,
+    skip: usize,
+    take: usize,
+) -> Vec<u32> {
     let hit = |t: &&(K, Uuid, u32)| m.contains(t.2);
     match dir {
         SortDir::Asc => set.iter().filter(hit).skip(skip).take(take).map(|t| t.2).collect(),
-        SortDir::Desc => set.iter().rev().filter(hit).skip(skip).take(take).map(|t| t.2).collect(),
+        SortDir::Desc => set
+            .iter()
+            .rev()
+            .filter(hit)
+            .skip(skip)
+            .take(take)
+            .map(|t| t.2)
+            .collect(),
     }
 }
 
@@ -735,289 +753,287 @@ mod tests {
     #[allow(dead_code)]
     mod scan {
         use super::super::*;
-    struct Entry {
-        id: Uuid,
-        version: granary_core::Version,
-        summary_lc: Box<str>,
-        tags: Box<[u32]>,
-        tasks: Box<[u32]>,
-        license: Option<u32>,
-        format: u32,
-        size_category: u32,
-        rows: u64,
-        size: u64,
-        created: i64,
-        updated: i64,
-    }
-
-    struct DatasetEntry {
-        org: Uuid,
-        name: Arc<str>,
-        full_name: Arc<str>,
-        name_lc: Box<str>,
-        public: bool,
-        versions: Vec<Entry>,
-    }
-
-    /// The catalog as it was first built: every query a pass over the versions in scope.
-    pub struct ScanIndex {
-        seq: i64,
-        datasets: HashMap<Uuid, DatasetEntry>,
-        strings: Interner,
-    }
-
-    /// A filter with its values resolved to interned ids. `Some(empty)` matches nothing.
-    struct Compiled {
-        /// `org/name` when the filter named the org, else the bare name.
-        full_name: Option<String>,
-        name: Option<String>,
-        search: Option<String>,
-        tags: Option<Vec<u32>>,
-        tasks: Option<Vec<u32>>,
-        licenses: Option<Vec<u32>>,
-        formats: Option<Vec<u32>>,
-        sizes: Option<Vec<u32>>,
-    }
-
-    /// Which of the five facet filters a version passes.
-    #[derive(Clone, Copy)]
-    struct Pass {
-        tags: bool,
-        tasks: bool,
-        licenses: bool,
-        formats: bool,
-        sizes: bool,
-    }
-
-    impl Pass {
-        fn all(self) -> bool {
-            self.tags && self.tasks && self.licenses && self.formats && self.sizes
+        struct Entry {
+            id: Uuid,
+            version: granary_core::Version,
+            summary_lc: Box<str>,
+            tags: Box<[u32]>,
+            tasks: Box<[u32]>,
+            license: Option<u32>,
+            format: u32,
+            size_category: u32,
+            rows: u64,
+            size: u64,
+            created: i64,
+            updated: i64,
         }
-    }
 
-    fn any_of(want: &Option<Vec<u32>>, have: &[u32]) -> bool {
-        want.as_ref().is_none_or(|w| have.iter().any(|h| w.contains(h)))
-    }
+        struct DatasetEntry {
+            org: Uuid,
+            name: Arc<str>,
+            full_name: Arc<str>,
+            name_lc: Box<str>,
+            public: bool,
+            versions: Vec<Entry>,
+        }
 
-    fn one_of(want: &Option<Vec<u32>>, have: Option<u32>) -> bool {
-        want.as_ref().is_none_or(|w| have.is_some_and(|h| w.contains(&h)))
-    }
+        /// The catalog as it was first built: every query a pass over the versions in scope.
+        pub struct ScanIndex {
+            seq: i64,
+            datasets: HashMap<Uuid, DatasetEntry>,
+            strings: Interner,
+        }
 
-    impl ScanIndex {
-        pub fn empty() -> Self {
-            ScanIndex {
-                seq: 0,
-                datasets: HashMap::new(),
-                strings: Interner::default(),
+        /// A filter with its values resolved to interned ids. `Some(empty)` matches nothing.
+        struct Compiled {
+            /// `org/name` when the filter named the org, else the bare name.
+            full_name: Option<String>,
+            name: Option<String>,
+            search: Option<String>,
+            tags: Option<Vec<u32>>,
+            tasks: Option<Vec<u32>>,
+            licenses: Option<Vec<u32>>,
+            formats: Option<Vec<u32>>,
+            sizes: Option<Vec<u32>>,
+        }
+
+        /// Which of the five facet filters a version passes.
+        #[derive(Clone, Copy)]
+        struct Pass {
+            tags: bool,
+            tasks: bool,
+            licenses: bool,
+            formats: bool,
+            sizes: bool,
+        }
+
+        impl Pass {
+            fn all(self) -> bool {
+                self.tags && self.tasks && self.licenses && self.formats && self.sizes
             }
         }
 
-        /// Replaces the given datasets' entries with `rows` (a dataset with no rows is gone).
-        pub fn apply(&mut self, dataset_ids: &[Uuid], rows: Vec<CatalogRow>) {
-            for id in dataset_ids {
-                self.datasets.remove(id);
+        fn any_of(want: &Option<Vec<u32>>, have: &[u32]) -> bool {
+            want.as_ref().is_none_or(|w| have.iter().any(|h| w.contains(h)))
+        }
+
+        fn one_of(want: &Option<Vec<u32>>, have: Option<u32>) -> bool {
+            want.as_ref().is_none_or(|w| have.is_some_and(|h| w.contains(&h)))
+        }
+
+        impl ScanIndex {
+            pub fn empty() -> Self {
+                ScanIndex {
+                    seq: 0,
+                    datasets: HashMap::new(),
+                    strings: Interner::default(),
+                }
             }
-            for r in rows {
-                let s = &mut self.strings;
-                let entry = Entry {
-                    id: r.id,
-                    version: r.version,
-                    summary_lc: r.summary.as_deref().unwrap_or("").to_lowercase().into(),
-                    tags: r.tags.iter().map(|t| s.intern(t)).collect(),
-                    tasks: r.task_categories.iter().map(|t| s.intern(t)).collect(),
-                    license: r.license.as_deref().map(|l| s.intern(l)),
-                    format: s.intern(&r.format),
-                    size_category: s.intern(&r.size_category),
-                    rows: r.row_count,
-                    size: r.file_size_bytes,
-                    created: r.created_at.timestamp_micros(),
-                    updated: r.updated_at.timestamp_micros(),
+
+            /// Replaces the given datasets' entries with `rows` (a dataset with no rows is gone).
+            pub fn apply(&mut self, dataset_ids: &[Uuid], rows: Vec<CatalogRow>) {
+                for id in dataset_ids {
+                    self.datasets.remove(id);
+                }
+                for r in rows {
+                    let s = &mut self.strings;
+                    let entry = Entry {
+                        id: r.id,
+                        version: r.version,
+                        summary_lc: r.summary.as_deref().unwrap_or("").to_lowercase().into(),
+                        tags: r.tags.iter().map(|t| s.intern(t)).collect(),
+                        tasks: r.task_categories.iter().map(|t| s.intern(t)).collect(),
+                        license: r.license.as_deref().map(|l| s.intern(l)),
+                        format: s.intern(&r.format),
+                        size_category: s.intern(&r.size_category),
+                        rows: r.row_count,
+                        size: r.file_size_bytes,
+                        created: r.created_at.timestamp_micros(),
+                        updated: r.updated_at.timestamp_micros(),
+                    };
+                    let d = self.datasets.entry(r.dataset_id).or_insert_with(|| DatasetEntry {
+                        org: r.org_id,
+                        name_lc: r.name.to_lowercase().into(),
+                        name: r.name.as_str().into(),
+                        full_name: r.full_name.as_str().into(),
+                        public: r.is_public,
+                        versions: Vec::new(),
+                    });
+                    d.public = r.is_public;
+                    d.versions.push(entry);
+                }
+            }
+
+            fn compile(&self, f: &ListFilter) -> Compiled {
+                let ids = |values: &[String]| -> Option<Vec<u32>> {
+                    (!values.is_empty()).then(|| values.iter().filter_map(|v| self.strings.get(v)).collect())
                 };
-                let d = self.datasets.entry(r.dataset_id).or_insert_with(|| DatasetEntry {
-                    org: r.org_id,
-                    name_lc: r.name.to_lowercase().into(),
-                    name: r.name.as_str().into(),
-                    full_name: r.full_name.as_str().into(),
-                    public: r.is_public,
-                    versions: Vec::new(),
-                });
-                d.public = r.is_public;
-                d.versions.push(entry);
+                let (full_name, name) = match &f.name {
+                    Some((Some(org), name)) => (Some(format!("{org}/{name}")), None),
+                    Some((None, name)) => (None, Some(name.clone())),
+                    None => (None, None),
+                };
+                Compiled {
+                    full_name,
+                    name,
+                    search: f.search.as_ref().map(|s| s.to_lowercase()),
+                    tags: ids(&f.tags),
+                    tasks: ids(&f.task_categories),
+                    licenses: ids(&f.licenses),
+                    formats: ids(&f.formats),
+                    sizes: ids(&f.size_categories),
+                }
             }
-        }
 
-        fn compile(&self, f: &ListFilter) -> Compiled {
-            let ids = |values: &[String]| -> Option<Vec<u32>> {
-                (!values.is_empty()).then(|| values.iter().filter_map(|v| self.strings.get(v)).collect())
-            };
-            let (full_name, name) = match &f.name {
-                Some((Some(org), name)) => (Some(format!("{org}/{name}")), None),
-                Some((None, name)) => (None, Some(name.clone())),
-                None => (None, None),
-            };
-            Compiled {
-                full_name,
-                name,
-                search: f.search.as_ref().map(|s| s.to_lowercase()),
-                tags: ids(&f.tags),
-                tasks: ids(&f.task_categories),
-                licenses: ids(&f.licenses),
-                formats: ids(&f.formats),
-                sizes: ids(&f.size_categories),
+            fn in_scope(scope: Scope, d: &DatasetEntry) -> bool {
+                match scope {
+                    Scope::Org(org) => d.org == org,
+                    Scope::OrgPublic(org) => d.org == org && d.public,
+                    Scope::OrgAndPublic(org) => d.org == org || d.public,
+                    Scope::Public => d.public,
+                }
             }
-        }
 
-        fn in_scope(scope: Scope, d: &DatasetEntry) -> bool {
-            match scope {
-                Scope::Org(org) => d.org == org,
-                Scope::OrgPublic(org) => d.org == org && d.public,
-                Scope::OrgAndPublic(org) => d.org == org || d.public,
-                Scope::Public => d.public,
-            }
-        }
-
-        /// Every version in scope that passes the name and search filters, with its facet passes.
-        fn candidates<'a>(
-            &'a self,
-            scope: Scope,
-            c: &'a Compiled,
-        ) -> impl Iterator<Item = (&'a DatasetEntry, &'a Entry, Pass)> + 'a {
-            self.datasets
-                .values()
-                .filter(move |d| Self::in_scope(scope, d))
-                .filter(move |d| c.full_name.as_deref().is_none_or(|f| *d.full_name == *f))
-                .filter(move |d| c.name.as_deref().is_none_or(|n| *d.name == *n))
-                .flat_map(move |d| {
-                    let name_hit = c.search.as_ref().is_none_or(|s| d.name_lc.contains(s.as_str()));
-                    d.versions.iter().filter_map(move |e| {
-                        if !name_hit && !c.search.as_ref().is_some_and(|s| e.summary_lc.contains(s.as_str())) {
-                            return None;
-                        }
-                        let pass = Pass {
-                            tags: any_of(&c.tags, &e.tags),
-                            tasks: any_of(&c.tasks, &e.tasks),
-                            licenses: one_of(&c.licenses, e.license),
-                            formats: one_of(&c.formats, Some(e.format)),
-                            sizes: one_of(&c.sizes, Some(e.size_category)),
-                        };
-                        Some((d, e, pass))
+            /// Every version in scope that passes the name and search filters, with its facet passes.
+            fn candidates<'a>(
+                &'a self,
+                scope: Scope,
+                c: &'a Compiled,
+            ) -> impl Iterator<Item = (&'a DatasetEntry, &'a Entry, Pass)> + 'a {
+                self.datasets
+                    .values()
+                    .filter(move |d| Self::in_scope(scope, d))
+                    .filter(move |d| c.full_name.as_deref().is_none_or(|f| *d.full_name == *f))
+                    .filter(move |d| c.name.as_deref().is_none_or(|n| *d.name == *n))
+                    .flat_map(move |d| {
+                        let name_hit = c.search.as_ref().is_none_or(|s| d.name_lc.contains(s.as_str()));
+                        d.versions.iter().filter_map(move |e| {
+                            if !name_hit && !c.search.as_ref().is_some_and(|s| e.summary_lc.contains(s.as_str())) {
+                                return None;
+                            }
+                            let pass = Pass {
+                                tags: any_of(&c.tags, &e.tags),
+                                tasks: any_of(&c.tasks, &e.tasks),
+                                licenses: one_of(&c.licenses, e.license),
+                                formats: one_of(&c.formats, Some(e.format)),
+                                sizes: one_of(&c.sizes, Some(e.size_category)),
+                            };
+                            Some((d, e, pass))
+                        })
                     })
-                })
-        }
+            }
 
-        /// The ids on one page in a total, stable order, and how many versions match in all.
-        pub fn list(&self, q: &ListQuery) -> (Vec<Uuid>, u64) {
-            let c = self.compile(&q.filter);
-            let mut hits: Vec<(&DatasetEntry, &Entry)> = self
-                .candidates(q.scope, &c)
-                .filter(|(_, _, p)| p.all())
-                .map(|(d, e, _)| (d, e))
-                .collect();
-            if q.group {
-                let mut best: HashMap<*const DatasetEntry, &Entry> = HashMap::new();
-                for (d, e) in &hits {
-                    let slot = best.entry(*d as *const DatasetEntry).or_insert(e);
-                    if e.version > slot.version {
-                        *slot = e;
-                    }
-                }
-                hits.retain(|(d, e)| std::ptr::eq(best[&(*d as *const DatasetEntry)], *e));
-            }
-            let total = hits.len() as u64;
-            let cmp = |a: &(&DatasetEntry, &Entry), b: &(&DatasetEntry, &Entry)| -> Ordering {
-                let key = match q.sort {
-                    SortKey::Name => a.0.full_name.cmp(&b.0.full_name),
-                    SortKey::CreatedAt => a.1.created.cmp(&b.1.created),
-                    SortKey::UpdatedAt => a.1.updated.cmp(&b.1.updated),
-                    SortKey::RowCount => a.1.rows.cmp(&b.1.rows),
-                    SortKey::FileSizeBytes => a.1.size.cmp(&b.1.size),
-                };
-                let o = key.then_with(|| a.1.id.cmp(&b.1.id));
-                match q.dir {
-                    SortDir::Asc => o,
-                    SortDir::Desc => o.reverse(),
-                }
-            };
-            let offset = q.offset.min(total) as usize;
-            let end = (q.offset.saturating_add(q.limit)).min(total) as usize;
-            if end < hits.len() && end > 0 {
-                // Only the first `end` rows need ordering.
-                hits.select_nth_unstable_by(end - 1, cmp);
-                hits.truncate(end);
-            }
-            hits.sort_unstable_by(cmp);
-            let page = hits.get(offset..end).unwrap_or(&[]).iter().map(|(_, e)| e.id).collect();
-            (page, total)
-        }
-
-        /// Facet counts, each computed with every filter but its own, in one pass.
-        pub fn facets(&self, scope: Scope, f: &ListFilter) -> Facets {
-            let c = self.compile(f);
-            let mut tags: HashMap<u32, u64> = HashMap::new();
-            let mut tasks: HashMap<u32, u64> = HashMap::new();
-            let mut licenses: HashMap<u32, u64> = HashMap::new();
-            let mut formats: HashMap<u32, u64> = HashMap::new();
-            let mut sizes: HashMap<u32, u64> = HashMap::new();
-            let mut filtered_total = 0;
-            for (_, e, p) in self.candidates(scope, &c) {
-                if p.tasks && p.licenses && p.formats && p.sizes {
-                    let mut seen: Vec<u32> = Vec::with_capacity(e.tags.len());
-                    for t in e.tags.iter() {
-                        if !seen.contains(t) {
-                            seen.push(*t);
-                            *tags.entry(*t).or_default() += 1;
-                        }
-                    }
-                }
-                if p.tags && p.licenses && p.formats && p.sizes {
-                    let mut seen: Vec<u32> = Vec::with_capacity(e.tasks.len());
-                    for t in e.tasks.iter() {
-                        if !seen.contains(t) {
-                            seen.push(*t);
-                            *tasks.entry(*t).or_default() += 1;
-                        }
-                    }
-                }
-                if p.tags && p.tasks && p.formats && p.sizes {
-                    if let Some(l) = e.license {
-                        *licenses.entry(l).or_default() += 1;
-                    }
-                }
-                if p.tags && p.tasks && p.licenses && p.sizes {
-                    *formats.entry(e.format).or_default() += 1;
-                }
-                if p.tags && p.tasks && p.licenses && p.formats {
-                    *sizes.entry(e.size_category).or_default() += 1;
-                }
-                filtered_total += p.all() as u64;
-            }
-            let total = self
-                .datasets
-                .values()
-                .filter(|d| Self::in_scope(scope, d))
-                .map(|d| d.versions.len() as u64)
-                .sum();
-            let named = |m: HashMap<u32, u64>| {
-                let mut v: Vec<(String, u64)> = m
-                    .into_iter()
-                    .map(|(k, n)| (self.strings.name(k).to_string(), n))
+            /// The ids on one page in a total, stable order, and how many versions match in all.
+            pub fn list(&self, q: &ListQuery) -> (Vec<Uuid>, u64) {
+                let c = self.compile(&q.filter);
+                let mut hits: Vec<(&DatasetEntry, &Entry)> = self
+                    .candidates(q.scope, &c)
+                    .filter(|(_, _, p)| p.all())
+                    .map(|(d, e, _)| (d, e))
                     .collect();
-                v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                v
-            };
-            Facets {
-                tags: named(tags),
-                licenses: named(licenses),
-                task_categories: named(tasks),
-                formats: named(formats),
-                size_categories: named(sizes),
-                filtered_total,
-                total,
+                if q.group {
+                    let mut best: HashMap<*const DatasetEntry, &Entry> = HashMap::new();
+                    for (d, e) in &hits {
+                        let slot = best.entry(*d as *const DatasetEntry).or_insert(e);
+                        if e.version > slot.version {
+                            *slot = e;
+                        }
+                    }
+                    hits.retain(|(d, e)| std::ptr::eq(best[&(*d as *const DatasetEntry)], *e));
+                }
+                let total = hits.len() as u64;
+                let cmp = |a: &(&DatasetEntry, &Entry), b: &(&DatasetEntry, &Entry)| -> Ordering {
+                    let key = match q.sort {
+                        SortKey::Name => a.0.full_name.cmp(&b.0.full_name),
+                        SortKey::CreatedAt => a.1.created.cmp(&b.1.created),
+                        SortKey::UpdatedAt => a.1.updated.cmp(&b.1.updated),
+                        SortKey::RowCount => a.1.rows.cmp(&b.1.rows),
+                        SortKey::FileSizeBytes => a.1.size.cmp(&b.1.size),
+                    };
+                    let o = key.then_with(|| a.1.id.cmp(&b.1.id));
+                    match q.dir {
+                        SortDir::Asc => o,
+                        SortDir::Desc => o.reverse(),
+                    }
+                };
+                let offset = q.offset.min(total) as usize;
+                let end = (q.offset.saturating_add(q.limit)).min(total) as usize;
+                if end < hits.len() && end > 0 {
+                    // Only the first `end` rows need ordering.
+                    hits.select_nth_unstable_by(end - 1, cmp);
+                    hits.truncate(end);
+                }
+                hits.sort_unstable_by(cmp);
+                let page = hits.get(offset..end).unwrap_or(&[]).iter().map(|(_, e)| e.id).collect();
+                (page, total)
+            }
+
+            /// Facet counts, each computed with every filter but its own, in one pass.
+            pub fn facets(&self, scope: Scope, f: &ListFilter) -> Facets {
+                let c = self.compile(f);
+                let mut tags: HashMap<u32, u64> = HashMap::new();
+                let mut tasks: HashMap<u32, u64> = HashMap::new();
+                let mut licenses: HashMap<u32, u64> = HashMap::new();
+                let mut formats: HashMap<u32, u64> = HashMap::new();
+                let mut sizes: HashMap<u32, u64> = HashMap::new();
+                let mut filtered_total = 0;
+                for (_, e, p) in self.candidates(scope, &c) {
+                    if p.tasks && p.licenses && p.formats && p.sizes {
+                        let mut seen: Vec<u32> = Vec::with_capacity(e.tags.len());
+                        for t in e.tags.iter() {
+                            if !seen.contains(t) {
+                                seen.push(*t);
+                                *tags.entry(*t).or_default() += 1;
+                            }
+                        }
+                    }
+                    if p.tags && p.licenses && p.formats && p.sizes {
+                        let mut seen: Vec<u32> = Vec::with_capacity(e.tasks.len());
+                        for t in e.tasks.iter() {
+                            if !seen.contains(t) {
+                                seen.push(*t);
+                                *tasks.entry(*t).or_default() += 1;
+                            }
+                        }
+                    }
+                    if p.tags && p.tasks && p.formats && p.sizes {
+                        if let Some(l) = e.license {
+                            *licenses.entry(l).or_default() += 1;
+                        }
+                    }
+                    if p.tags && p.tasks && p.licenses && p.sizes {
+                        *formats.entry(e.format).or_default() += 1;
+                    }
+                    if p.tags && p.tasks && p.licenses && p.formats {
+                        *sizes.entry(e.size_category).or_default() += 1;
+                    }
+                    filtered_total += p.all() as u64;
+                }
+                let total = self
+                    .datasets
+                    .values()
+                    .filter(|d| Self::in_scope(scope, d))
+                    .map(|d| d.versions.len() as u64)
+                    .sum();
+                let named = |m: HashMap<u32, u64>| {
+                    let mut v: Vec<(String, u64)> = m
+                        .into_iter()
+                        .map(|(k, n)| (self.strings.name(k).to_string(), n))
+                        .collect();
+                    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                    v
+                };
+                Facets {
+                    tags: named(tags),
+                    licenses: named(licenses),
+                    task_categories: named(tasks),
+                    formats: named(formats),
+                    size_categories: named(sizes),
+                    filtered_total,
+                    total,
+                }
             }
         }
-    }
-
-
     }
 
     const WORDS: [&str; 8] = ["recipes", "chat", "Qa", "images", "ÉTÉ", "logs", "math", "a"];
@@ -1027,12 +1043,18 @@ mod tests {
     const SIZES: [&str; 3] = ["n<1K", "1K<n<10K", "10K<n<100K"];
 
     fn pick<R: Rng>(rng: &mut R, from: &[&str], max: usize) -> Vec<String> {
-        (0..rng.random_range(0..=max)).map(|_| from[rng.random_range(0..from.len())].to_string()).collect()
+        (0..rng.random_range(0..=max))
+            .map(|_| from[rng.random_range(0..from.len())].to_string())
+            .collect()
     }
 
     fn rows_of<R: Rng>(rng: &mut R, orgs: &[Uuid], dataset: Uuid, n: usize) -> Vec<CatalogRow> {
         let org = orgs[rng.random_range(0..orgs.len())];
-        let name = format!("{}-{}", WORDS[rng.random_range(0..WORDS.len())].to_lowercase(), rng.random_range(0..40));
+        let name = format!(
+            "{}-{}",
+            WORDS[rng.random_range(0..WORDS.len())].to_lowercase(),
+            rng.random_range(0..40)
+        );
         let public = rng.random_bool(0.4);
         (0..n)
             .map(|i| {
@@ -1048,7 +1070,9 @@ mod tests {
                     summary: rng.random_bool(0.8).then(|| pick(rng, &WORDS, 4).join(" ")),
                     tags: pick(rng, &TAGS, 3),
                     task_categories: pick(rng, &TAGS[..3], 2),
-                    license: rng.random_bool(0.7).then(|| LICENSES[rng.random_range(0..3)].to_string()),
+                    license: rng
+                        .random_bool(0.7)
+                        .then(|| LICENSES[rng.random_range(0..3)].to_string()),
                     format: FORMATS[rng.random_range(0..3)].to_string(),
                     size_category: SIZES[rng.random_range(0..3)].to_string(),
                     row_count: rng.random_range(0..5),
@@ -1070,19 +1094,50 @@ mod tests {
             let a = rng.random_range(0..chars.len());
             let b = rng.random_range(a + 1..=chars.len());
             let s: String = chars[a..b].iter().collect();
-            if rng.random_bool(0.1) { "zzz".to_string() } else { s }
+            if rng.random_bool(0.1) {
+                "zzz".to_string()
+            } else {
+                s
+            }
         });
         ListFilter {
             name: rng.random_bool(0.1).then(|| {
-                let n = format!("{}-{}", WORDS[rng.random_range(0..WORDS.len())].to_lowercase(), rng.random_range(0..40));
-                (rng.random_bool(0.5).then(|| format!("org{}", rng.random_range(0..3))), n)
+                let n = format!(
+                    "{}-{}",
+                    WORDS[rng.random_range(0..WORDS.len())].to_lowercase(),
+                    rng.random_range(0..40)
+                );
+                (
+                    rng.random_bool(0.5).then(|| format!("org{}", rng.random_range(0..3))),
+                    n,
+                )
             }),
             search,
-            tags: if rng.random_bool(0.3) { pick(rng, &TAGS, 2) } else { vec![] },
-            licenses: if rng.random_bool(0.2) { pick(rng, &LICENSES, 2) } else { vec![] },
-            task_categories: if rng.random_bool(0.2) { pick(rng, &TAGS, 2) } else { vec![] },
-            formats: if rng.random_bool(0.2) { pick(rng, &FORMATS, 2) } else { vec![] },
-            size_categories: if rng.random_bool(0.2) { pick(rng, &SIZES, 1) } else { vec![] },
+            tags: if rng.random_bool(0.3) {
+                pick(rng, &TAGS, 2)
+            } else {
+                vec![]
+            },
+            licenses: if rng.random_bool(0.2) {
+                pick(rng, &LICENSES, 2)
+            } else {
+                vec![]
+            },
+            task_categories: if rng.random_bool(0.2) {
+                pick(rng, &TAGS, 2)
+            } else {
+                vec![]
+            },
+            formats: if rng.random_bool(0.2) {
+                pick(rng, &FORMATS, 2)
+            } else {
+                vec![]
+            },
+            size_categories: if rng.random_bool(0.2) {
+                pick(rng, &SIZES, 1)
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -1108,7 +1163,11 @@ mod tests {
             };
             let mut rows = Vec::new();
             for d in &changed {
-                let n = if round > 0 && rng.random_bool(0.2) { 0 } else { rng.random_range(1..25) };
+                let n = if round > 0 && rng.random_bool(0.2) {
+                    0
+                } else {
+                    rng.random_range(1..25)
+                };
                 rows.extend(rows_of(&mut rng, &orgs, *d, n));
             }
             ix.apply(&changed, rows.clone());
@@ -1124,9 +1183,18 @@ mod tests {
                 let q = ListQuery {
                     scope,
                     filter: filter_of(&mut rng),
-                    sort: [SortKey::Name, SortKey::CreatedAt, SortKey::UpdatedAt, SortKey::RowCount, SortKey::FileSizeBytes]
-                        [rng.random_range(0..5)],
-                    dir: if rng.random_bool(0.5) { SortDir::Asc } else { SortDir::Desc },
+                    sort: [
+                        SortKey::Name,
+                        SortKey::CreatedAt,
+                        SortKey::UpdatedAt,
+                        SortKey::RowCount,
+                        SortKey::FileSizeBytes,
+                    ][rng.random_range(0..5)],
+                    dir: if rng.random_bool(0.5) {
+                        SortDir::Asc
+                    } else {
+                        SortDir::Desc
+                    },
                     offset: [0, 0, 3, 20, 200, 5000][rng.random_range(0..6)],
                     limit: [1, 7, 50, 200][rng.random_range(0..4)],
                     group: rng.random_bool(0.2),
@@ -1134,7 +1202,11 @@ mod tests {
                 let expected = reference.list(&q);
                 assert_eq!(ix.list(&q), expected, "round {round}: {q:?}");
                 assert_eq!(walking.list(&q), expected, "round {round}, walking: {q:?}");
-                assert_eq!(ix.facets(q.scope, &q.filter), reference.facets(q.scope, &q.filter), "round {round}: {q:?}");
+                assert_eq!(
+                    ix.facets(q.scope, &q.filter),
+                    reference.facets(q.scope, &q.filter),
+                    "round {round}: {q:?}"
+                );
                 queries += 1;
             }
         }

@@ -188,14 +188,13 @@ impl Client {
             }
         });
         let progress = bar.clone();
-        let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).map(
-            move |chunk| {
+        let body =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).map(move |chunk| {
                 if let Ok(c) = &chunk {
                     progress.inc(c.len() as u64);
                 }
                 chunk
-            },
-        );
+            });
         let rb = self
             .req(Method::PATCH, &location)
             .header(header::CONTENT_TYPE, "application/octet-stream")

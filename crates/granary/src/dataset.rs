@@ -1,8 +1,8 @@
 //! `granary dataset …`: inspect a local directory, push it, look up published versions.
 
 use anyhow::{anyhow, bail, Context, Result};
-use futures::{StreamExt, TryStreamExt};
 use clap::Subcommand;
+use futures::{StreamExt, TryStreamExt};
 use granary_core::{validate_dataset_name, DataFormat, Version};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -266,61 +266,62 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
     // Each file: its schema inferred on a blocking thread while it is uploaded; files a few
     // at a time. A file whose digest is known (small, or in the digest cache) and that the
     // server has is not sent again.
-    let work = plan.files.iter().zip(early.iter_mut().map(Option::take)).map(|(f, inferred)| {
-        let (client, org, name, bars, style, cache) = (&client, &org, &name, &bars, &style, cache.clone());
-        async move {
-            let file = crate::local::PlannedFile {
-                path: f.path.clone(),
-                abs: f.abs.clone(),
-                format: f.format,
-                split: f.split.clone(),
-            };
-            let inferring = tokio::task::spawn_blocking(move || match inferred {
-                Some(done) => Ok(done),
-                None => crate::local::infer(&file),
-            });
-            let meta = tokio::fs::metadata(&f.abs)
-                .await
-                .with_context(|| format!("cannot read {}", f.abs.display()))?;
-            let size = meta.len();
-            let mut known = cache.get(&f.abs, &meta);
-            if known.is_none() && size < HASH_FIRST_BELOW {
-                let abs = f.abs.clone();
-                known = Some(tokio::task::spawn_blocking(move || crate::local::hash_file(&abs)).await??.0);
+    let work = plan
+        .files
+        .iter()
+        .zip(early.iter_mut().map(Option::take))
+        .map(|(f, inferred)| {
+            let (client, org, name, bars, style, cache) = (&client, &org, &name, &bars, &style, cache.clone());
+            async move {
+                let file = crate::local::PlannedFile {
+                    path: f.path.clone(),
+                    abs: f.abs.clone(),
+                    format: f.format,
+                    split: f.split.clone(),
+                };
+                let inferring = tokio::task::spawn_blocking(move || match inferred {
+                    Some(done) => Ok(done),
+                    None => crate::local::infer(&file),
+                });
+                let meta = tokio::fs::metadata(&f.abs)
+                    .await
+                    .with_context(|| format!("cannot read {}", f.abs.display()))?;
+                let size = meta.len();
+                let mut known = cache.get(&f.abs, &meta);
+                if known.is_none() && size < HASH_FIRST_BELOW {
+                    let abs = f.abs.clone();
+                    known = Some(
+                        tokio::task::spawn_blocking(move || crate::local::hash_file(&abs))
+                            .await??
+                            .0,
+                    );
+                }
+                let bar = || {
+                    let bar = bars.add(ProgressBar::new(size));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(f.path.clone());
+                    bar
+                };
+                let (digest, uploaded) = match known {
+                    Some(d) if client.blob_exists(org, &d).await? => (d, false),
+                    Some(d) => {
+                        let bar = bar();
+                        client.upload_file(org, name, &f.abs, &d, size, &bar).await?;
+                        bar.finish();
+                        (d, true)
+                    }
+                    None => {
+                        let bar = bar();
+                        let d = client.upload_file_hashing(org, name, &f.abs, size, &bar).await?;
+                        bar.finish();
+                        (d, true)
+                    }
+                };
+                cache.put(&f.abs, &meta, &digest);
+                let inferred = inferring.await??;
+                Ok::<_, anyhow::Error>((crate::local::FileFacts { digest, size, inferred }, uploaded))
             }
-            let bar = || {
-                let bar = bars.add(ProgressBar::new(size));
-                bar.set_style(style.clone());
-                bar.set_prefix(f.path.clone());
-                bar
-            };
-            let (digest, uploaded) = match known {
-                Some(d) if client.blob_exists(org, &d).await? => (d, false),
-                Some(d) => {
-                    let bar = bar();
-                    client.upload_file(org, name, &f.abs, &d, size, &bar).await?;
-                    bar.finish();
-                    (d, true)
-                }
-                None => {
-                    let bar = bar();
-                    let d = client.upload_file_hashing(org, name, &f.abs, size, &bar).await?;
-                    bar.finish();
-                    (d, true)
-                }
-            };
-            cache.put(&f.abs, &meta, &digest);
-            let inferred = inferring.await??;
-            Ok::<_, anyhow::Error>((
-                crate::local::FileFacts {
-                    digest,
-                    size,
-                    inferred,
-                },
-                uploaded,
-            ))
-        }
-    });
+        });
     let results: Vec<(crate::local::FileFacts, bool)> = futures::stream::iter(work)
         .buffered(PARALLEL_FILES)
         .try_collect()

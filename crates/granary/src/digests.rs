@@ -102,7 +102,12 @@ impl DigestCache {
     /// The digest recorded for this file as it is now, if any.
     pub fn get(&self, path: &Path, meta: &std::fs::Metadata) -> Option<Digest> {
         let k = key(path, meta)?;
-        self.entries.lock().expect("poisoned").map.get(&k).map(|(d, _)| d.clone())
+        self.entries
+            .lock()
+            .expect("poisoned")
+            .map
+            .get(&k)
+            .map(|(d, _)| d.clone())
     }
 
     pub fn put(&self, path: &Path, meta: &std::fs::Metadata, digest: &Digest) {
@@ -128,7 +133,9 @@ impl DigestCache {
         all.reverse();
         let mut text = String::new();
         for (k, (d, _)) in all {
-            let Some(path) = k.path.to_str().filter(|p| !p.contains('\n')) else { continue };
+            let Some(path) = k.path.to_str().filter(|p| !p.contains('\n')) else {
+                continue;
+            };
             text.push_str(&format!("{d} {} {} {} {path}\n", k.size, k.mtime_ns, k.inode));
         }
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));

@@ -203,7 +203,10 @@ async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &ProgressBar) 
                 }
             }
             Err(e) => {
-                broke = Some(anyhow!("download of {} broke off: {e}; run pull again to resume", f.path));
+                broke = Some(anyhow!(
+                    "download of {} broke off: {e}; run pull again to resume",
+                    f.path
+                ));
                 break;
             }
         }

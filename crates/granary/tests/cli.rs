@@ -226,7 +226,10 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     assert!(fails(&admin(&["key", "revoke", id])).contains("no live API key"));
 
     // store flags may also follow the subcommand
-    let late = ok(&run(tmp.path(), &["admin", "org", "list", "--json", "--data-dir", data]));
+    let late = ok(&run(
+        tmp.path(),
+        &["admin", "org", "list", "--json", "--data-dir", data],
+    ));
     assert!(late.contains("\"acme\""), "{late}");
 
     // output into a pipe whose reader has gone: the command ends quietly (SIGPIPE), no panic
@@ -242,7 +245,12 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE: {:?} {stderr}", out.status);
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ended by SIGPIPE: {:?} {stderr}",
+        out.status
+    );
 }
 
 #[test]
@@ -504,7 +512,10 @@ fn large_files_are_hashed_as_they_upload_and_not_sent_twice() {
     std::fs::write(dir.join("big.csv"), &big).unwrap();
     std::fs::write(dir.join("small.csv"), "id,text\n1,a\n2,b\n").unwrap();
     std::fs::write(dir.join("dataset.yaml"), "name: big\nversion: 1.0.0\n").unwrap();
-    ok(&run(tmp.path(), &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    ok(&run(
+        tmp.path(),
+        &["login", "--server", &s.url, "--api-key", &s.admin_key()],
+    ));
     let push = || run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]);
 
     let first = push();
@@ -512,8 +523,16 @@ fn large_files_are_hashed_as_they_upload_and_not_sent_twice() {
     assert!(String::from_utf8_lossy(&first.stderr).contains("2 file(s) uploaded, 0 already on the server"));
     let info: serde_json::Value =
         serde_json::from_str(&ok(&run(tmp.path(), &["dataset", "info", "big@1.0.0", "--json"]))).unwrap();
-    let stored = info["files"].as_array().unwrap().iter().find(|f| f["path"] == "big.csv").unwrap();
-    assert_eq!(stored["digest"], format!("sha256:{}", hex::encode(sha2::Sha256::digest(big.as_bytes()))));
+    let stored = info["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "big.csv")
+        .unwrap();
+    assert_eq!(
+        stored["digest"],
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(big.as_bytes())))
+    );
     assert_eq!(info["row_count"], i + 2);
 
     // again: the digest cache knows the big file, the server has both

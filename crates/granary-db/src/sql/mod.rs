@@ -342,7 +342,8 @@ const VERSION_COLS: &str =
     v.artifacts_hash, v.created_at, v.updated_at,
     v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS download_count";
 
-const CATALOG_COLS: &str = "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.version, v.is_public, v.summary, v.tags,
+const CATALOG_COLS: &str =
+    "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.version, v.is_public, v.summary, v.tags,
     v.task_categories, v.license, v.format, v.size_category, v.row_count, v.file_size_bytes, v.created_at, v.updated_at,
     v.pretty_name, v.language, v.origin";
 
@@ -1044,8 +1045,14 @@ impl MetadataStore for SqlStore {
             }
         };
         let list = serde_json::to_string(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()).expect("strings");
-        let rows = sqlx::query(sql).bind(list).fetch_all(&self.pool).await.map_err(map_err)?;
-        rows.iter().map(|r| Ok((get_uuid(r, "id")?, get_u64(r, "n")?))).collect()
+        let rows = sqlx::query(sql)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| Ok((get_uuid(r, "id")?, get_u64(r, "n")?)))
+            .collect()
     }
 
     async fn catalog_rows(&self, dataset_ids: &[Uuid]) -> DbResult<Vec<CatalogRow>> {
