@@ -38,6 +38,10 @@ pub enum Dialect {
 
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
+    /// Where `change_marks` runs: on SQLite a connection of its own, so the one read every
+    /// request waits for never queues behind writers holding the pool's connections while
+    /// they wait for the write lock; on PostgreSQL the pool.
+    marks_pool: AnyPool,
     pub(crate) dialect: Dialect,
 }
 
@@ -46,6 +50,7 @@ impl SqlStore {
     /// and for tests of what the server does when its database is gone.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.marks_pool.close().await;
     }
 }
 
@@ -124,8 +129,9 @@ impl SqlStore {
             })?;
             let _ = conn.close().await;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+        let options = |max: u32| {
+            AnyPoolOptions::new()
+            .max_connections(max)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn: &mut AnyConnection, _| {
                 Box::pin(async move {
@@ -142,9 +148,13 @@ impl SqlStore {
                     conn.execute(setup).await.map(|_| ())
                 })
             })
+        };
+        let unavailable =
+            |e: sqlx::Error| DbError::Unavailable(format!("cannot connect to {}: {}", redact(&url), root_message(&e)));
+        let pool = options(if dialect == Dialect::Sqlite { 8 } else { 16 })
             .connect(&url)
             .await
-            .map_err(|e| DbError::Unavailable(format!("cannot connect to {}: {}", redact(&url), root_message(&e))))?;
+            .map_err(unavailable)?;
         let migrator = match dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
@@ -153,7 +163,15 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| DbError::Unavailable(format!("migrating {} failed: {e}", redact(&url))))?;
-        Ok(SqlStore { pool, dialect })
+        let marks_pool = match dialect {
+            Dialect::Sqlite => options(1).connect(&url).await.map_err(unavailable)?,
+            Dialect::Postgres => pool.clone(),
+        };
+        Ok(SqlStore {
+            pool,
+            marks_pool,
+            dialect,
+        })
     }
 
     /// Starts a write transaction. SQLite takes its single write lock up front, so writers
@@ -1019,7 +1037,7 @@ impl MetadataStore for SqlStore {
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM catalog_changes) AS catalog,
                     (SELECT COALESCE(MAX(seq), 0) FROM access_changes) AS access",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.marks_pool)
         .await
         .map_err(map_err)?;
         Ok(ChangeMarks {
