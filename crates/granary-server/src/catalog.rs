@@ -523,6 +523,14 @@ impl Index {
         (slots.into_iter().map(|s| self.entry(s).id).collect(), total)
     }
 
+    /// A dataset's versions, highest first; `None` when the index does not hold it.
+    pub fn versions_of(&self, dataset: Uuid) -> Option<Vec<granary_core::Version>> {
+        let d = self.datasets.get(&dataset)?;
+        let mut v: Vec<granary_core::Version> = d.slots.iter().map(|s| self.entry(*s).version).collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        Some(v)
+    }
+
     /// [`Self::list`] with each version as listings show it; `download_count` is left 0 for
     /// the caller to fill in from the store.
     pub fn list_summaries(&self, q: &ListQuery) -> (Vec<DatasetSummary>, u64) {

@@ -38,7 +38,17 @@ async fn detail(
     let access = state.org_access(caller, org).await?;
     let name = local_name(org, name)?;
     let rec = state.visible_version(&access, name, version).await?;
-    let versions = state.db.list_versions(access.org.id, name).await?;
+    // The dataset's versions from the catalog (as fresh as this request); from the store
+    // when the catalog no longer holds the version just read (deleted in between).
+    let listed = state
+        .catalog
+        .fresh(state.db.as_ref(), caller.marks)
+        .await?
+        .versions_of(rec.dataset_id);
+    let versions = match listed {
+        Some(v) if v.contains(&rec.version) => v,
+        _ => state.db.list_versions(access.org.id, name).await?,
+    };
     Ok(Json(DatasetDetail::new(
         &rec,
         versions.iter().map(|v| v.to_string()).collect(),

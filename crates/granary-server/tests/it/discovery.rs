@@ -716,3 +716,27 @@ backend_test! {
     }
 }
 }
+
+backend_test! {
+    async fn a_detail_lists_every_version_highest_first_on_every_server(app) {
+    let twin = app.twin();
+    for v in ["1.0.0", "1.10.0", "1.2.0"] {
+        let files = [("data.parquet", crate::helpers::parquet(3))];
+        let r = app.publish(&app.admin, "default", "multi", v, &files, json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    for server in [&app, &twin] {
+        let d = server.get("/api/v1/org/default/datasets/multi", &app.admin).await.json();
+        assert_eq!(d["version"], "1.10.0");
+        assert_eq!(d["versions"], json!(["1.10.0", "1.2.0", "1.0.0"]));
+    }
+    let r = app
+        .call(axum::http::Method::DELETE, "/api/v1/org/default/datasets/multi/1.2.0", Some(&app.admin), axum::body::Body::empty())
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    for server in [&twin, &app] {
+        let d = server.get("/api/v1/org/default/datasets/multi/1.0.0", &app.admin).await.json();
+        assert_eq!(d["versions"], json!(["1.10.0", "1.0.0"]));
+    }
+}
+}
