@@ -48,9 +48,18 @@ rss() {
   fi
 }
 
+# The heap allocator's own figures from /metrics: live allocations and what it holds in
+# physical memory (0 in builds without jemalloc). Growth in "heap live" is objects kept;
+# growth in RSS alone is pages not yet given back or outside the heap.
+heap() {
+  curl -sS --max-time 5 "$URL/metrics" 2>/dev/null | awk '
+    /^granary_allocator_allocated_bytes / {a = $2} /^granary_allocator_resident_bytes / {r = $2}
+    END {if (a == "") printf "%10s %10s", "-", "-"; else printf "%10.1f %10.1f", a / 1048576, r / 1048576}'
+}
+
 echo "target $URL  datasets $DATASETS  wrk -t$THREADS -c$CONNECTIONS  ${DURATION} x 1 min"
-printf '%-6s %10s %10s %8s %8s %10s %10s %10s\n' minute "req/s" "p99 ms" "bad" sockerr "RSS MiB" "anon MiB" "file MiB"
-printf '%-6s %10s %10s %8s %8s %s\n' 0 - - - - "$(rss)"
+printf '%-6s %10s %10s %8s %8s %10s %10s %10s %10s %10s\n' minute "req/s" "p99 ms" "bad" sockerr "RSS MiB" "anon MiB" "file MiB" "heap live" "heap held"
+printf '%-6s %10s %10s %8s %8s %s %s\n' 0 - - - - "$(rss)" "$(heap)"
 for minute in $(seq 1 "$DURATION"); do
   # Fresh signed links each round (each POST counts one download), so none expires mid-run.
   : >"$LINKS"
@@ -68,5 +77,5 @@ for minute in $(seq 1 "$DURATION"); do
     exit 1
   fi
   val() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
-  printf '%-6s %10s %10s %8s %8s %s\n' "$minute" "$(val rps)" "$(val p99_ms)" "$(val bad)" "$(val sockerr)" "$(rss)"
+  printf '%-6s %10s %10s %8s %8s %s %s\n' "$minute" "$(val rps)" "$(val p99_ms)" "$(val bad)" "$(val sockerr)" "$(rss)" "$(heap)"
 done

@@ -85,9 +85,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn catalog_snapshot(&self) -> DbResult<(i64, Vec<CatalogRow>)>;
     /// The datasets changed after change `since`, and the newest change.
     async fn catalog_changes(&self, since: i64) -> DbResult<(i64, Vec<Uuid>)>;
-    /// The newest catalog change and the newest access change (a key revoked, a membership
-    /// set or removed), in one round trip: what a server compares with the marks its caches
-    /// reflect. Both only grow.
+    /// The newest catalog change, the newest access change (a key revoked, a membership set
+    /// or removed) and the number of downloads recorded, in one round trip: what a server
+    /// compares with the marks its caches reflect. All three only grow, and each moves with
+    /// every commit of its kind (whatever order concurrent writers commit in).
     async fn change_marks(&self) -> DbResult<ChangeMarks>;
     /// Each version's exact download count (folded counts plus pending events); unknown ids
     /// are left out.

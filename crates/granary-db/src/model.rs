@@ -120,12 +120,17 @@ pub enum PublishOutcome {
     Conflict { existing: Digest },
 }
 
-/// The newest change numbers of the catalog and of access rules (see
-/// `MetadataStore::change_marks`).
+/// Where the catalog, access rules and download counts stood when read (see
+/// `MetadataStore::change_marks`). Each only grows; equal marks mean nothing of that kind
+/// committed in between.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChangeMarks {
+    /// Newest catalog change number.
     pub catalog: i64,
+    /// Newest access change number.
     pub access: i64,
+    /// Downloads recorded so far (the `download_marks` sum).
+    pub downloads: i64,
 }
 
 /// What the in-memory catalog keeps of a version: everything lists filter and sort on.
@@ -181,7 +186,7 @@ pub struct DownloadEvent {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ActivityQuery {
     pub org_id: Uuid,
     pub user_id: Option<Uuid>,

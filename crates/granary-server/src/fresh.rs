@@ -1,9 +1,10 @@
-//! What a server caches from the metadata store — API keys, org roles, the catalog — and
-//! how it stays exact without a database round trip per request.
+//! What a server caches from the metadata store — API keys, org roles, the catalog,
+//! download counts and activity pages — and how it stays exact without a database round
+//! trip per request.
 //!
 //! Every change to access rules (a key revoked, a membership set or removed) and to the
-//! catalog appends to a change log in the same transaction, so two numbers, the newest of
-//! each ([`ChangeMarks`]), say whether a cache is current. A request needs marks read
+//! catalog appends to a change log in the same transaction, and every recorded download
+//! moves a download mark, so three numbers ([`ChangeMarks`]) say whether a cache is current. A request needs marks read
 //! *after it arrived*; concurrent requests share one read: one check runs at a time, and a
 //! request waits for the first check that began after its arrival (usually the one that
 //! starts next), so under load the store sees about one `change_marks` query per check
@@ -11,60 +12,71 @@
 //! every replica from the first request that arrives after the revocation committed.
 
 use granary_core::Role;
-use granary_db::{ApiKey, ChangeMarks, DbError, MetadataStore, Org, User};
+use granary_db::{ActivityQuery, ApiKey, ChangeMarks, DbError, DownloadEvent, MetadataStore, Org, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::error::ApiResult;
 
-/// Entries a cache holds before it is emptied (a key or role is one small record).
+/// Keys or roles a cache holds before it is emptied (each is one small record).
 const MAX_CACHED: usize = 10_000;
+/// Download counts held (24 bytes each, plus the map's overhead).
+const MAX_COUNTS: usize = 100_000;
+/// Activity pages held (up to 200 events each).
+const MAX_PAGES: usize = 256;
 
-/// Values valid as of access change `access`.
+/// Values valid as of one mark (a change number or the download mark).
 struct Cache<K, V> {
-    access: i64,
+    mark: i64,
+    cap: usize,
     map: HashMap<K, V>,
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
-    /// The cached value, when the cache reflects exactly `access`; a cache behind it is
-    /// emptied and moved forward first.
-    fn get(&mut self, access: i64, key: &K) -> Option<V> {
-        if access > self.access {
-            self.map.clear();
-            self.access = access;
+    fn new(cap: usize) -> Self {
+        Cache {
+            mark: 0,
+            cap,
+            map: HashMap::new(),
         }
-        (access == self.access).then(|| self.map.get(key).cloned()).flatten()
     }
 
-    /// Keeps a value read after marks with `access` were taken, unless the cache has moved on.
-    fn put(&mut self, access: i64, key: K, value: V) {
-        if access != self.access {
+    /// Empties a cache that is behind `mark` and moves it forward; true when the cache
+    /// then reflects exactly `mark` (false for a request whose marks are older).
+    fn at(&mut self, mark: i64) -> bool {
+        if mark > self.mark {
+            self.map.clear();
+            self.mark = mark;
+        }
+        mark == self.mark
+    }
+
+    /// The cached value, when the cache reflects exactly `mark`.
+    fn get(&mut self, mark: i64, key: &K) -> Option<V> {
+        self.at(mark).then(|| self.map.get(key).cloned()).flatten()
+    }
+
+    /// Keeps a value read after marks with `mark` were taken, unless the cache has moved on.
+    fn put(&mut self, mark: i64, key: K, value: V) {
+        if mark != self.mark {
             return;
         }
-        if self.map.len() >= MAX_CACHED {
+        if self.map.len() >= self.cap {
             self.map.clear();
         }
         self.map.insert(key, value);
     }
 }
 
-impl<K, V> Default for Cache<K, V> {
-    fn default() -> Self {
-        Cache {
-            access: 0,
-            map: HashMap::new(),
-        }
-    }
-}
+/// One page of the activity feed and how many events match.
+pub type ActivityPage = Arc<(Vec<DownloadEvent>, u64)>;
 
 /// An org and a user's role in it (`None`: not a member).
 type OrgRole = (Org, Option<Role>);
 
 /// The shared freshness check and the caches it keeps exact.
-#[derive(Default)]
 pub struct Freshness {
     turn: tokio::sync::Mutex<()>,
     /// Checks begun so far; check n is the n-th.
@@ -75,6 +87,24 @@ pub struct Freshness {
     keys: Mutex<Cache<String, (ApiKey, User)>>,
     /// (org key, user id) → the org and the user's role in it
     roles: Mutex<Cache<(String, Uuid), OrgRole>>,
+    /// version id → exact download count, as of a download mark
+    counts: Mutex<Cache<Uuid, u64>>,
+    /// an activity query → its page and total, as of a download mark
+    activity: Mutex<Cache<ActivityQuery, ActivityPage>>,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness {
+            turn: Default::default(),
+            begun: AtomicU64::new(0),
+            last: Mutex::new(None),
+            keys: Mutex::new(Cache::new(MAX_CACHED)),
+            roles: Mutex::new(Cache::new(MAX_CACHED)),
+            counts: Mutex::new(Cache::new(MAX_COUNTS)),
+            activity: Mutex::new(Cache::new(MAX_PAGES)),
+        }
+    }
 }
 
 impl Freshness {
@@ -137,5 +167,59 @@ impl Freshness {
             .expect("poisoned")
             .put(marks.access, key, (org.clone(), role));
         Ok(Some((org, role)))
+    }
+
+    /// Exact download counts of these versions as of `marks` (or later); versions that no
+    /// longer exist are left out. Counts cached at the request's download mark are used;
+    /// the rest are read from the store in one query and cached.
+    pub async fn download_counts(
+        &self,
+        db: &dyn MetadataStore,
+        marks: ChangeMarks,
+        ids: &[Uuid],
+    ) -> ApiResult<HashMap<Uuid, u64>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.counts.lock().expect("poisoned");
+            let current = cache.at(marks.downloads);
+            for id in ids {
+                match cache.map.get(id).filter(|_| current) {
+                    Some(n) => {
+                        found.insert(*id, *n);
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read = db.download_counts(&missing).await?;
+        let mut cache = self.counts.lock().expect("poisoned");
+        for (id, n) in read {
+            cache.put(marks.downloads, id, n);
+            found.insert(id, n);
+        }
+        Ok(found)
+    }
+
+    /// One page of an org's activity feed and its total, as of `marks` (or later): cached
+    /// per query at the request's download mark, read from the store otherwise.
+    pub async fn activity(
+        &self,
+        db: &dyn MetadataStore,
+        marks: ChangeMarks,
+        q: &ActivityQuery,
+    ) -> ApiResult<ActivityPage> {
+        if let Some(hit) = self.activity.lock().expect("poisoned").get(marks.downloads, q) {
+            return Ok(hit);
+        }
+        let page: ActivityPage = Arc::new(db.list_downloads(q).await?);
+        self.activity
+            .lock()
+            .expect("poisoned")
+            .put(marks.downloads, q.clone(), page.clone());
+        Ok(page)
     }
 }

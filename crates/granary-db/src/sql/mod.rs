@@ -30,6 +30,9 @@ const FOLD_BATCH: i64 = 1_000;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Rows of `download_marks` (migrations sqlite 0007, postgres 0006).
+const DOWNLOAD_MARK_SHARDS: u128 = 16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
@@ -1035,7 +1038,8 @@ impl MetadataStore for SqlStore {
     async fn change_marks(&self) -> DbResult<ChangeMarks> {
         let row = sqlx::query(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM catalog_changes) AS catalog,
-                    (SELECT COALESCE(MAX(seq), 0) FROM access_changes) AS access",
+                    (SELECT COALESCE(MAX(seq), 0) FROM access_changes) AS access,
+                    (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM download_marks) AS downloads",
         )
         .fetch_one(&self.marks_pool)
         .await
@@ -1043,6 +1047,7 @@ impl MetadataStore for SqlStore {
         Ok(ChangeMarks {
             catalog: row.try_get("catalog").map_err(map_err)?,
             access: row.try_get("access").map_err(map_err)?,
+            downloads: row.try_get("downloads").map_err(map_err)?,
         })
     }
 
@@ -1202,6 +1207,14 @@ impl MetadataStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // Moves the download mark in the same transaction; the row is picked from the event
+        // id's random bits so concurrent downloads rarely wait on one another.
+        let shard = (id.as_u128() % DOWNLOAD_MARK_SHARDS) as i64;
+        sqlx::query("UPDATE download_marks SET n = n + 1 WHERE shard = $1")
+            .bind(shard)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(DownloadEvent {
             id,

@@ -165,7 +165,7 @@ pub(crate) fn parse_sort(
 pub(crate) async fn list_rows(s: &AppState, caller: &Caller, q: &ListQuery) -> ApiResult<(Vec<DatasetSummary>, u64)> {
     let (mut rows, total) = s.catalog.fresh(s.db.as_ref(), caller.marks).await?.list_summaries(q);
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let counts = s.db.download_counts(&ids).await?;
+    let counts = s.fresh.download_counts(s.db.as_ref(), caller.marks, &ids).await?;
     // A version deleted since the catalog was read is left out, as a read by id would.
     rows.retain_mut(|r| match counts.get(&r.id) {
         Some(n) => {
@@ -335,38 +335,40 @@ pub async fn activity(
         return Err(ApiError::validation(errors));
     }
     let access = s.org_access(&caller, &org).await?;
-    let (events, total) = feed(&s, &access, user_id, p.dataset_name.as_deref(), offset, limit).await?;
+    let page = feed(&s, &caller, &access, user_id, p.dataset_name.as_deref(), offset, limit).await?;
+    let (events, total) = &*page;
     Ok(Json(ActivityOut {
         events: events
-            .into_iter()
+            .iter()
             .map(|e| EventOut {
                 id: e.id,
                 dataset_id: e.version_id,
-                dataset_name: e.dataset_name,
-                version: e.version,
-                split: e.split,
+                dataset_name: e.dataset_name.clone(),
+                version: e.version.clone(),
+                split: e.split.clone(),
                 user_id: e.user_id,
-                username: e.username,
-                user_org: e.user_org,
+                username: e.username.clone(),
+                user_org: e.user_org.clone(),
                 created_at: iso(e.created_at),
             })
             .collect(),
         limit,
         offset,
-        total,
+        total: *total,
     }))
 }
 
-/// The org's download events (members only), newest first, and how many match.
-/// `dataset_name` is `name` or `org/name`.
+/// The org's download events (members only), newest first, and how many match, as of the
+/// caller's marks. `dataset_name` is `name` or `org/name`.
 pub(crate) async fn feed(
     s: &AppState,
+    caller: &Caller,
     access: &OrgAccess,
     user_id: Option<Uuid>,
     dataset_name: Option<&str>,
     offset: u64,
     limit: u64,
-) -> ApiResult<(Vec<granary_db::DownloadEvent>, u64)> {
+) -> ApiResult<crate::fresh::ActivityPage> {
     let org = &access.org.key;
     if !access.is_member() {
         return Err(ApiError::forbidden(format!(
@@ -387,5 +389,5 @@ pub(crate) async fn feed(
         offset,
         limit,
     };
-    Ok(s.db.list_downloads(&q).await?)
+    s.fresh.activity(s.db.as_ref(), caller.marks, &q).await
 }

@@ -43,8 +43,9 @@ pub async fn activity(
     let page = p.page.unwrap_or(1).max(1);
     let access = s.org_access(&viewer.caller, &org).await?;
     let dataset = p.dataset.clone().unwrap_or_default();
-    let (events, total) = feed(
+    let feed_page = feed(
         &s,
+        &viewer.caller,
         &access,
         user_id,
         Some(dataset.trim()),
@@ -52,6 +53,7 @@ pub async fn activity(
         ACTIVITY_PAGE,
     )
     .await?;
+    let (events, total) = (feed_page.0.as_slice(), feed_page.1);
     let members = s.db.list_members(access.org.id).await?;
     let total_pages = total.div_ceil(ACTIVITY_PAGE).max(1);
     let user_value = user_id.map(|u| u.to_string()).unwrap_or_default();
@@ -90,7 +92,7 @@ pub async fn activity(
                         th scope="col" { "Split" } th scope="col" { "User" } th scope="col" { "User's organization" }
                     } }
                     tbody {
-                        @for e in &events {
+                        @for e in events {
                             @let (eorg, ename) = e.dataset_name.split_once('/').unwrap_or((org.as_str(), e.dataset_name.as_str()));
                             tr {
                                 td { (when(e.created_at)) }

@@ -188,6 +188,51 @@ backend_test! {
 }
 
 backend_test! {
+    async fn counts_and_activity_held_by_one_server_follow_downloads_through_another(app) {
+    // Each server keeps listed counts and activity pages in memory while the download mark
+    // stands still; a download committed through any server must show on every server's
+    // next request, and a fold (which moves counts without changing them) must change nothing.
+    published(&app).await;
+    let twin = app.twin();
+    let listed = |server: &TestApp| {
+        let server = server.clone_handle();
+        async move {
+            let list = server.get("/api/v1/org/default/datasets?name=qa", &server.admin).await.json();
+            let feed = server.get("/api/v1/org/default/datasets/activity?limit=5", &server.admin).await.json();
+            let ids: Vec<String> = feed["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect();
+            (list["datasets"][0]["download_count"].as_u64().unwrap(), feed["total"].as_u64().unwrap(), ids)
+        }
+    };
+    let marks = app.state.db.change_marks().await.unwrap();
+    for server in [&app, &twin] {
+        assert_eq!(listed(server).await, (0, 0, vec![]), "both servers have cached the empty state");
+    }
+    let mut ids = Vec::new();
+    for (i, through) in [&twin, &app, &twin].into_iter().enumerate() {
+        let r = through.post_json(DOWNLOAD, &through.admin, &json!({"format": "raw"})).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let newest = through.get("/api/v1/org/default/datasets/activity?limit=1", &through.admin).await.json();
+        ids.insert(0, newest["events"][0]["id"].as_str().unwrap().to_string());
+        let n = i as u64 + 1;
+        for server in [&app, &twin] {
+            assert_eq!(listed(server).await, (n, n, ids.clone()), "after download {n}");
+        }
+    }
+    assert_eq!(app.state.db.change_marks().await.unwrap().downloads, marks.downloads + 3, "one mark per download");
+    assert_eq!(app.state.db.fold_downloads().await.unwrap(), 3);
+    assert_eq!(app.state.db.change_marks().await.unwrap().downloads, marks.downloads + 3, "a fold moves no mark");
+    for server in [&app, &twin] {
+        assert_eq!(listed(server).await, (3, 3, ids.clone()), "after the fold");
+    }
+}
+}
+
+backend_test! {
     async fn activity_is_newest_first_filtered_bounded_and_members_only(app) {
     published(&app).await;
     let bob = app.member("default", "bob", Role::Reader).await;
