@@ -78,7 +78,7 @@ fn default_format() -> String {
 }
 
 /// The file formats a dataset may be published in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataFormat {
     Parquet,
     Csv,

@@ -91,6 +91,8 @@ pub struct AppState {
     pub preview_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<metrics::Metrics>,
     pub rate_limiter: Arc<ratelimit::RateLimiter>,
+    /// Recent schema inferences by content and format (see `publish::inferred`).
+    pub inferred: Arc<publish::InferCache>,
 }
 
 impl AppState {
@@ -105,6 +107,7 @@ impl AppState {
             link_secret: Arc::default(),
             catalog: Arc::default(),
             fresh: Arc::default(),
+            inferred: Arc::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use granary_db::{FileRecord, NewVersion, PublishOutcome, VersionMeta};
 use granary_infer::{
     check_footer_len, infer_parquet_metadata, parquet_metadata_len, Budget, BudgetReader, Inferred, PARQUET_TAIL,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -203,18 +203,33 @@ pub async fn publish(
     }
 
     // Compute the truth from the files.
+    // Files are read a few at a time (text files are read whole); results keep manifest order.
+    let todo: Vec<(String, Digest, u64)> = artifacts
+        .iter()
+        .zip(&sizes)
+        .map(|((path, digest), (_, size))| (path.clone(), digest.clone(), size.expect("checked above")))
+        .collect();
+    let facts: Vec<Inferred> = futures::stream::iter(todo)
+        .map(|(path, digest, size)| {
+            let format = DataFormat::from_path(&path).unwrap_or(default_format);
+            let (state, org_key) = (state.clone(), org.key.clone());
+            async move {
+                inferred(&state, &org_key, &digest, size, format)
+                    .await
+                    .map_err(|e| match e {
+                        InferFailure::Api(e) => e,
+                        InferFailure::Data(msg) => invalid(format!("{path}: {msg}")),
+                    })
+            }
+        })
+        .buffered(INFER_AT_ONCE)
+        .try_collect()
+        .await?;
     let mut files = Vec::with_capacity(artifacts.len());
     let mut rows = 0u64;
     let mut schema: Option<Vec<(String, String)>> = None;
-    for ((path, digest), (_, size)) in artifacts.iter().zip(&sizes) {
+    for (((path, digest), (_, size)), inferred) in artifacts.iter().zip(&sizes).zip(facts) {
         let size = size.expect("checked above");
-        let format = DataFormat::from_path(path).unwrap_or(default_format);
-        let inferred = infer_blob(state, &org.key, digest, size, format)
-            .await
-            .map_err(|e| match e {
-                InferFailure::Api(e) => e,
-                InferFailure::Data(msg) => invalid(format!("{path}: {msg}")),
-            })?;
         rows += inferred.rows;
         if schema.is_none() {
             schema = Some(inferred.columns);
@@ -265,7 +280,65 @@ pub async fn publish(
     }
 }
 
-enum InferFailure {
+/// Files of one manifest inferred at once.
+const INFER_AT_ONCE: usize = 2;
+
+/// Inferences a server keeps (a few small records each; a schema with more columns than
+/// [`MAX_CACHED_COLUMNS`] is not kept).
+const MAX_INFERRED: usize = 256;
+const MAX_CACHED_COLUMNS: usize = 1_000;
+
+/// Recent schema inferences by content digest and format: the same bytes read as the same
+/// format always give the same answer, whichever org holds them. A push asks for a text
+/// file's schema right after uploading it (`GET /api/v1/{org}/blobs/{digest}/schema`), so
+/// the inference runs while its other files are still being sent, and the manifest that
+/// names the file moments later finds it here. Bounded; emptied when full.
+#[derive(Default)]
+pub struct InferCache {
+    map: std::sync::Mutex<HashMap<(Digest, DataFormat), Inferred>>,
+}
+
+impl InferCache {
+    fn get(&self, digest: &Digest, format: DataFormat) -> Option<Inferred> {
+        self.map
+            .lock()
+            .expect("poisoned")
+            .get(&(digest.clone(), format))
+            .cloned()
+    }
+
+    fn put(&self, digest: &Digest, format: DataFormat, inferred: &Inferred) {
+        if inferred.columns.len() > MAX_CACHED_COLUMNS {
+            return;
+        }
+        let mut map = self.map.lock().expect("poisoned");
+        if map.len() >= MAX_INFERRED {
+            map.clear();
+        }
+        map.insert((digest.clone(), format), inferred.clone());
+    }
+}
+
+/// Schema and row count of the org's blob `digest` (`size` bytes) read as `format`: from
+/// the server's [`InferCache`] when it has them, otherwise read from the store and kept.
+/// Errors: `Data` when the bytes are not a readable file of that format, `Api` when the
+/// store fails.
+pub(crate) async fn inferred(
+    state: &AppState,
+    org: &str,
+    digest: &Digest,
+    size: u64,
+    format: DataFormat,
+) -> Result<Inferred, InferFailure> {
+    if let Some(hit) = state.inferred.get(digest, format) {
+        return Ok(hit);
+    }
+    let found = infer_blob(state, org, digest, size, format).await?;
+    state.inferred.put(digest, format, &found);
+    Ok(found)
+}
+
+pub(crate) enum InferFailure {
     Api(ApiError),
     Data(String),
 }

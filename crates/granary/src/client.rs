@@ -120,6 +120,37 @@ impl Client {
         }
     }
 
+    /// The server's reading of the org's blob `digest` as `format`: its columns and exact
+    /// row count, exactly what a publish naming the file will record
+    /// (`GET /api/v1/org/{org}/blobs/{digest}/schema`). Fails with the server's one-line
+    /// reason when the file is not readable as that format.
+    pub async fn blob_schema(
+        &self,
+        org: &str,
+        digest: &Digest,
+        format: granary_core::DataFormat,
+    ) -> Result<granary_infer::Inferred> {
+        let v = self
+            .get_query(
+                &format!("/api/v1/org/{org}/blobs/{digest}/schema"),
+                &[("format", format.to_string())],
+            )
+            .await?;
+        let rows = v["row_count"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("the server's schema answer has no row_count"))?;
+        let columns = v["columns"]
+            .as_array()
+            .ok_or_else(|| anyhow!("the server's schema answer has no columns"))?
+            .iter()
+            .map(|c| match (c["name"].as_str(), c["type"].as_str()) {
+                (Some(n), Some(t)) => Ok((n.to_string(), t.to_string())),
+                _ => Err(anyhow!("the server's schema answer has a malformed column")),
+            })
+            .collect::<Result<_>>()?;
+        Ok(granary_infer::Inferred { columns, rows })
+    }
+
     /// Streams a file into a new upload session and commits it under `digest`. An
     /// interrupted transfer asks the server how much arrived and sends only the rest.
     pub async fn upload_file(

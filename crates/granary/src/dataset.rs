@@ -263,9 +263,11 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> ");
     let cache = std::sync::Arc::new(crate::digests::DigestCache::load());
-    // Each file: its schema inferred on a blocking thread while it is uploaded; files a few
-    // at a time. A file whose digest is known (small, or in the digest cache) and that the
-    // server has is not sent again.
+    // Files a few at a time. A file whose digest is known (small, or in the digest cache)
+    // and that the server has is not sent again. A text file's schema and row count are
+    // asked of the server once it holds the file: the server reads it (it must, to publish)
+    // while the other files are still being sent, and the manifest then finds the answer
+    // cached, so the file is read once instead of once on each side, one after the other.
     let work = plan
         .files
         .iter()
@@ -279,10 +281,6 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
                     format: f.format,
                     split: f.split.clone(),
                 };
-                let inferring = tokio::task::spawn_blocking(move || match inferred {
-                    Some(done) => Ok(done),
-                    None => crate::local::infer(&file),
-                });
                 let meta = tokio::fs::metadata(&f.abs)
                     .await
                     .with_context(|| format!("cannot read {}", f.abs.display()))?;
@@ -318,7 +316,13 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
                     }
                 };
                 cache.put(&f.abs, &meta, &digest);
-                let inferred = inferring.await??;
+                let inferred = match inferred {
+                    Some(done) => done,
+                    None => client
+                        .blob_schema(org, &digest, file.format)
+                        .await
+                        .map_err(|e| anyhow!("{}: {e}", file.path))?,
+                };
                 Ok::<_, anyhow::Error>((crate::local::FileFacts { digest, size, inferred }, uploaded))
             }
         });

@@ -108,6 +108,30 @@ fn inspect_push_info_round_trip() {
         "{err}"
     );
     assert!(err.ends_with("(HTTP 409)"), "{err}");
+
+    // a csv dataset: its schema and rows come from the server, and match a local inspect
+    let csv_dir = tmp.path().join("scores");
+    std::fs::create_dir_all(&csv_dir).unwrap();
+    std::fs::write(csv_dir.join("dataset.yaml"), "name: scores\nversion: 1.0.0\n").unwrap();
+    std::fs::write(csv_dir.join("a.csv"), "id,name,score\n1,ann,0.5\n2,bob,1.25\n3,cy,\n").unwrap();
+    let local: serde_json::Value = serde_json::from_str(&ok(&run(
+        tmp.path(),
+        &["dataset", "inspect", csv_dir.to_str().unwrap(), "--json"],
+    )))
+    .unwrap();
+    ok(&run(tmp.path(), &["dataset", "push", csv_dir.to_str().unwrap()]));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(tmp.path(), &["dataset", "info", "scores", "--json"]))).unwrap();
+    assert_eq!(info["row_count"], 3);
+    assert_eq!(info["row_count"], local["row_count"]);
+    assert_eq!(info["data_schema"], local["data_schema"]);
+    // a ragged csv: refused by the server, in one line naming the file
+    std::fs::write(csv_dir.join("dataset.yaml"), "name: scores\nversion: 1.0.1\n").unwrap();
+    std::fs::write(csv_dir.join("a.csv"), "id,name\n1,ann\n2,bob,extra\n").unwrap();
+    let err = fails(&run(tmp.path(), &["dataset", "push", csv_dir.to_str().unwrap()]));
+    assert!(err.starts_with("error: a.csv: "), "{err}");
+    assert!(err.contains("not a readable csv file"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
 #[test]

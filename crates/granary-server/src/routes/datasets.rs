@@ -194,3 +194,88 @@ pub async fn preview(
     let out = preview_split(&state, &rec, split, limit as usize).await?;
     Ok(Json(PreviewOut::new(&rec, out, limit)))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BlobSchemaParams {
+    /// How to read the file: `parquet`, `csv`, `json`, `jsonl`, `arrow` or `feather`.
+    format: Option<String>,
+}
+
+/// A stored file's schema and exact row count, as a publish computes them.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BlobSchemaOut {
+    pub digest: String,
+    pub format: String,
+    /// Exact number of rows.
+    pub row_count: u64,
+    /// Columns in file order, with their Arrow type names.
+    pub columns: Vec<crate::wire::ColumnOut>,
+}
+
+#[utoipa::path(get, path = "/api/v1/org/{org}/blobs/{digest}/schema", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("digest" = String, Path, description = "The file's content digest, `sha256:<64 hex>`"), BlobSchemaParams), responses((status = 200, description = "The file's columns and exact row count, read as `format`: what a manifest naming this file would be published with", body = BlobSchemaOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization, or the org holds no such blob (or the caller may not read it)", body = ErrorEnvelope), (status = 422, description = "Missing or unknown format, a malformed digest, or a file that is not readable as that format", body = ErrorEnvelope)))]
+/// `GET /api/v1/org/{org}/blobs/{digest}/schema?format=`: the columns and exact row count
+/// of one of the org's blobs read as `format`, computed by the same code (and cached by the
+/// same cache) a publish uses, so a client that asks right after uploading a text file
+/// lets the server read it while the client sends its other files.
+pub async fn blob_schema(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, digest)): Path<(String, String)>,
+    ApiQuery(p): ApiQuery<BlobSchemaParams>,
+) -> ApiResult<Json<BlobSchemaOut>> {
+    let mut errors = Vec::new();
+    let format = match p.format.as_deref().filter(|f| !f.is_empty()) {
+        None => {
+            errors.push(FieldError::new(
+                &["query", "format"],
+                "required: one of parquet, csv, json, jsonl, arrow, feather",
+                "missing",
+            ));
+            None
+        }
+        Some(f) => match f.parse::<granary_core::DataFormat>() {
+            Ok(f) => Some(f),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    &["query", "format"],
+                    format!("{f:?} is not one of parquet, csv, json, jsonl, arrow, feather"),
+                    "enum",
+                ));
+                None
+            }
+        },
+    };
+    let parsed = digest.parse::<granary_core::Digest>();
+    if let Err(e) = &parsed {
+        errors.push(FieldError::new(&["path", "digest"], e.to_string(), "invalid_digest"));
+    }
+    let (Some(format), Ok(digest), true) = (format, parsed, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let access = state.org_access(&caller, &org).await?;
+    if !access.is_member() && !state.db.blob_is_public(access.org.id, &digest).await? {
+        return Err(ApiError::not_found(format!("blob {digest} not found")));
+    }
+    let Some(size) = state.blobs.stat(&access.org.key, &digest).await? else {
+        return Err(ApiError::not_found(format!("blob {digest} not found")));
+    };
+    let inferred = crate::publish::inferred(&state, &access.org.key, &digest, size, format)
+        .await
+        .map_err(|e| match e {
+            crate::publish::InferFailure::Api(e) => e,
+            crate::publish::InferFailure::Data(msg) => {
+                ApiError::invalid_field(&["path", "digest"], msg, "unreadable_file")
+            }
+        })?;
+    Ok(Json(BlobSchemaOut {
+        digest: digest.to_string(),
+        format: format.to_string(),
+        row_count: inferred.rows,
+        columns: inferred
+            .columns
+            .into_iter()
+            .map(|(name, kind)| crate::wire::ColumnOut { name, kind })
+            .collect(),
+    }))
+}

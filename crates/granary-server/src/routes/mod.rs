@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/org/{org}/datasets/{name}/{version}/download",
             post(downloads::download),
         )
+        .route("/api/v1/org/{org}/blobs/{digest}/schema", get(datasets::blob_schema))
         // Signed download links: the signature is the credential.
         .route("/files/{org}/{digest}/{file}", get(downloads::signed_file));
 

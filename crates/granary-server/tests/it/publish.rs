@@ -472,3 +472,76 @@ backend_test! {
     assert_eq!(blob.json()["artifacts"]["t.parquet"].as_str().unwrap().len(), 71);
 }
 }
+
+backend_test! {
+    async fn a_blob_schema_is_what_a_publish_records(app) {
+    // `GET /api/v1/org/{org}/blobs/{digest}/schema` answers what publishing the file records
+    // (the CLI builds its config from it), for a text file and a parquet file, before and
+    // after the publish; unreadable files, bad parameters and other orgs' blobs are refused.
+    let csv = b"id,name,score\n1,ann,0.5\n2,bob,1.25\n3,cy,\n".to_vec();
+    let pq = parquet(7);
+    let csv_d = app.push_blob(&app.admin, "default", "mixed", &csv).await;
+    let pq_d = app.push_blob(&app.admin, "default", "mixed", &pq).await;
+    let schema = |d: &Digest, format: &str| {
+        let (app, uri) = (app.clone_handle(), format!("/api/v1/org/default/blobs/{d}/schema?format={format}"));
+        async move { app.get(&uri, &app.admin).await }
+    };
+    let before = schema(&csv_d, "csv").await;
+    assert_eq!(before.status, StatusCode::OK, "{}", String::from_utf8_lossy(&before.body));
+    let before = before.json();
+    assert_eq!(before["digest"], csv_d.to_string());
+    assert_eq!(before["format"], "csv");
+    assert_eq!(before["row_count"], 3);
+    let r = app
+        .publish(&app.admin, "default", "mixed", "1.0.0", &[("a.csv", csv.clone())], json!({"format": "csv"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let detail = app.get("/api/v1/org/default/datasets/mixed/1.0.0", &app.admin).await.json();
+    assert_eq!(detail["row_count"], before["row_count"]);
+    let columns: serde_json::Map<String, serde_json::Value> = before["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["type"].clone()))
+        .collect();
+    assert_eq!(detail["data_schema"], serde_json::Value::Object(columns));
+    assert_eq!(schema(&csv_d, "csv").await.json(), before, "the same answer after the publish");
+
+    let p = schema(&pq_d, "parquet").await.json();
+    assert_eq!(p["row_count"], 7);
+    let r = app
+        .publish(&app.admin, "default", "mixed", "2.0.0", &[("a.parquet", pq.clone())], json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let detail = app.get("/api/v1/org/default/datasets/mixed/2.0.0", &app.admin).await.json();
+    assert_eq!(detail["row_count"], p["row_count"]);
+    assert_eq!(
+        detail["data_schema"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        p["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect::<Vec<_>>().iter().collect::<Vec<_>>()
+    );
+
+    // the csv read as parquet: not a readable file, said in one line
+    let r = schema(&csv_d, "parquet").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.json()["detail"].as_str().unwrap().contains("not a readable parquet file"), "{}", r.json());
+    for bad in ["", "xlsx"] {
+        let r = schema(&csv_d, bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "format={bad}");
+        assert_eq!(r.json()["errors"][0]["loc"], json!(["query", "format"]));
+    }
+    let r = app.get("/api/v1/org/default/blobs/sha256:nothex/schema?format=csv", &app.admin).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let absent = Digest::of(b"never uploaded");
+    assert_eq!(schema(&absent, "csv").await.status, StatusCode::NOT_FOUND);
+    // another org's member cannot read default's private blob, nor learn it exists
+    let outsider = app.member("acme", "olga", Role::Owner).await;
+    let r = app
+        .get(&format!("/api/v1/org/default/blobs/{csv_d}/schema?format=csv"), &outsider)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .get(&format!("/api/v1/org/acme/blobs/{csv_d}/schema?format=csv"), &outsider)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "the blob is not acme's");
+}
+}
