@@ -213,7 +213,7 @@ pub struct BlobSchemaOut {
     pub columns: Vec<crate::wire::ColumnOut>,
 }
 
-#[utoipa::path(get, path = "/api/v1/org/{org}/blobs/{digest}/schema", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("digest" = String, Path, description = "The file's content digest, `sha256:<64 hex>`"), BlobSchemaParams), responses((status = 200, description = "The file's columns and exact row count, read as `format`: what a manifest naming this file would be published with", body = BlobSchemaOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization, or the org holds no such blob (or the caller may not read it)", body = ErrorEnvelope), (status = 422, description = "Missing or unknown format, a malformed digest, or a file that is not readable as that format", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/org/{org}/blobs/{digest}/schema", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("digest" = String, Path, description = "The file's content digest, `sha256:<64 hex>`"), BlobSchemaParams), responses((status = 200, description = "The file's columns and exact row count, read as `format`: what a manifest naming this file would be published with", body = BlobSchemaOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization, the org holds no such blob, or the caller is not a member", body = ErrorEnvelope), (status = 422, description = "Missing or unknown format, a malformed digest, or a file that is not readable as that format", body = ErrorEnvelope)))]
 /// `GET /api/v1/org/{org}/blobs/{digest}/schema?format=`: the columns and exact row count
 /// of one of the org's blobs read as `format`, computed by the same code (and cached by the
 /// same cache) a publish uses, so a client that asks right after uploading a text file
@@ -254,7 +254,10 @@ pub async fn blob_schema(
         return Err(ApiError::validation(errors));
     };
     let access = state.org_access(&caller, &org).await?;
-    if !access.is_member() && !state.db.blob_is_public(access.org.id, &digest).await? {
+    // Members only: a publish is a member's act, and reading a large text file is work no
+    // outsider should be able to ask of the server (public datasets show their schema in
+    // their detail).
+    if !access.is_member() {
         return Err(ApiError::not_found(format!("blob {digest} not found")));
     }
     let Some(size) = state.blobs.stat(&access.org.key, &digest).await? else {
