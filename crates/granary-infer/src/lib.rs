@@ -4,6 +4,7 @@
 //! Memory stays bounded whatever the file size: only a prefix is kept for type inference.
 
 mod bounds;
+mod csv_types;
 mod preview;
 mod types;
 
@@ -197,22 +198,101 @@ fn csv_schema(prefix: &[u8], complete: usize) -> Result<Schema, InferError> {
     Ok(schema)
 }
 
-fn infer_csv<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
-    let (prefix, complete) = read_prefix(&mut reader)?;
-    let schema = csv_schema(&prefix, complete)?;
-    let records = count_csv_records(Cursor::new(prefix).chain(reader), schema.fields().len())?;
-    Ok(Inferred::from_schema(&schema, records.saturating_sub(1)))
+/// Columns and rows of a csv file in one streaming pass: every value narrows its column's
+/// type by pyarrow's rules (see `csv_types`), so a late `abc` in a column of integers makes
+/// it `string`, as `pyarrow.csv.read_csv` does. Memory is bounded whatever the file's size:
+/// values are parsed into a fixed buffer and only their first bytes are kept.
+fn infer_csv<R: Read>(reader: R) -> Result<Inferred, InferError> {
+    let (names, types, rows) = scan_csv(reader)?;
+    Ok(Inferred {
+        columns: names
+            .into_iter()
+            .zip(types)
+            .map(|(n, t)| (n, arrow_type_name(&t.data_type())))
+            .collect(),
+        rows,
+    })
 }
 
-/// Counts csv records (the header included) with a fixed output buffer: fields are
-/// parsed and dropped, so a gigabyte-long field costs no memory. Every record must have
-/// `width` fields, as in `csv`'s flexible=false mode.
-fn count_csv_records<R: Read>(mut reader: R, width: usize) -> Result<u64, InferError> {
+/// Longest header record accepted (the column names).
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// Streaming UTF-8 validation of one value delivered in pieces.
+#[derive(Default)]
+struct Utf8Check {
+    carry: [u8; 4],
+    carry_len: usize,
+    invalid: bool,
+}
+
+impl Utf8Check {
+    fn push(&mut self, mut b: &[u8]) {
+        if self.invalid {
+            return;
+        }
+        // Complete a character split across pieces, one byte at a time.
+        while self.carry_len > 0 && !b.is_empty() {
+            self.carry[self.carry_len] = b[0];
+            self.carry_len += 1;
+            b = &b[1..];
+            match std::str::from_utf8(&self.carry[..self.carry_len]) {
+                Ok(_) => self.carry_len = 0,
+                Err(e) if e.error_len().is_none() && self.carry_len < 4 => {}
+                Err(_) => {
+                    self.invalid = true;
+                    return;
+                }
+            }
+        }
+        match std::str::from_utf8(b) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => {
+                let rest = &b[e.valid_up_to()..];
+                self.carry[..rest.len()].copy_from_slice(rest);
+                self.carry_len = rest.len();
+            }
+            Err(_) => self.invalid = true,
+        }
+    }
+
+    /// Whether the value was valid UTF-8; resets for the next value.
+    fn finish(&mut self) -> bool {
+        let ok = !self.invalid && self.carry_len == 0;
+        *self = Utf8Check::default();
+        ok
+    }
+}
+
+/// The header's names, each column's types and the number of data records (blank lines
+/// are not records, as in pyarrow). Every record must have as many fields as the header.
+fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::ColumnTypes>, u64), InferError> {
     use csv_core::ReadFieldResult;
     let mut rdr = csv_core::Reader::new();
     let mut input = vec![0u8; 1 << 16];
     let mut out = vec![0u8; 1 << 12];
-    let (mut start, mut end, mut eof) = (0usize, 0usize, false);
+    // A UTF-8 byte order mark before the header is not part of the first name.
+    let mut end = 0usize;
+    while end < 3 {
+        match reader.read(&mut input[end..]) {
+            Ok(0) => break,
+            Ok(n) => end += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut start = if input[..end].starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let mut eof = false;
+    let mut head: Vec<u8> = Vec::with_capacity(csv_types::MAX_TYPED_VALUE);
+    let mut truncated = false;
+    let mut utf8 = Utf8Check::default();
+    let mut names: Option<Vec<String>> = None;
+    let mut header: Vec<Vec<u8>> = Vec::new();
+    let mut header_bytes = 0usize;
+    let mut types: Vec<csv_types::ColumnTypes> = Vec::new();
     let (mut records, mut fields) = (0u64, 0usize);
     loop {
         if start == end && !eof {
@@ -224,28 +304,68 @@ fn count_csv_records<R: Read>(mut reader: R, width: usize) -> Result<u64, InferE
             start = 0;
             eof = end == 0;
         }
-        let (res, nin, _) = rdr.read_field(&input[start..end], &mut out);
+        let (res, nin, nout) = rdr.read_field(&input[start..end], &mut out);
         start += nin;
+        let piece = &out[..nout];
+        if names.is_none() {
+            header_bytes += nout;
+            if header_bytes > MAX_HEADER_BYTES {
+                return Err(InferError::Csv(format!(
+                    "the header line is longer than {} MiB",
+                    MAX_HEADER_BYTES >> 20
+                )));
+            }
+            head.extend_from_slice(piece);
+        } else if fields < types.len() {
+            let room = csv_types::MAX_TYPED_VALUE - head.len();
+            if piece.len() > room {
+                truncated = true;
+            }
+            head.extend_from_slice(&piece[..piece.len().min(room)]);
+            utf8.push(piece);
+        }
         match res {
-            ReadFieldResult::InputEmpty => {}
-            ReadFieldResult::OutputFull => {}
+            ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => {}
             ReadFieldResult::Field { record_end } => {
+                match names {
+                    None => header.push(std::mem::take(&mut head)),
+                    Some(_) => {
+                        let valid = utf8.finish();
+                        if let Some(t) = types.get_mut(fields) {
+                            t.add(&head, truncated, valid);
+                        }
+                        head.clear();
+                        truncated = false;
+                    }
+                }
                 fields += 1;
                 if record_end {
-                    if fields != width {
-                        return Err(InferError::Csv(format!(
-                            "record {} has {fields} fields, but the header has {width}",
-                            records + 1
-                        )));
+                    match names {
+                        None => {
+                            let n: Vec<String> = header
+                                .drain(..)
+                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                                .collect();
+                            types = vec![csv_types::ColumnTypes::default(); n.len()];
+                            names = Some(n);
+                        }
+                        Some(_) if fields != types.len() => {
+                            return Err(InferError::Csv(format!(
+                                "record {} has {fields} fields, but the header has {}",
+                                records + 2,
+                                types.len()
+                            )));
+                        }
+                        Some(_) => records += 1,
                     }
-                    records += 1;
                     fields = 0;
                 }
             }
             ReadFieldResult::End => break,
         }
     }
-    Ok(records)
+    let names = names.ok_or_else(|| InferError::Csv("file is empty".into()))?;
+    Ok((names, types, records))
 }
 
 /// Counts lines holding anything but white space.

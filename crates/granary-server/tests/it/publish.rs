@@ -545,3 +545,30 @@ backend_test! {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "the blob is not acme's");
 }
 }
+
+backend_test! {
+    async fn a_csv_column_takes_the_type_its_last_rows_demand(app) {
+    // Types come from every value, not a prefix: a column of 1,500 integers with `abc` after
+    // them is string, with `2.5` double; null tokens leave an integer column integer.
+    let mut body = String::from("id,code\n");
+    for i in 0..1500 {
+        body.push_str(&format!("{i},{i}\n"));
+    }
+    let cases = [
+        ("late-text", "1500,abc\n", "string"),
+        ("late-double", "1500,2.5\n", "double"),
+        ("null-tokens", "1500,NA\n1501,\n1502,null\n", "int64"),
+    ];
+    for (name, tail, want) in cases {
+        let file = format!("{body}{tail}").into_bytes();
+        let r = app
+            .publish(&app.admin, "default", name, "1.0.0", &[("t.csv", file)], json!({"format": "csv"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+        let d = app.get(&format!("/api/v1/org/default/datasets/{name}"), &app.admin).await.json();
+        assert_eq!(d["data_schema"], json!({"id": "int64", "code": want}), "{name}");
+        let rows = 1500 + tail.lines().count();
+        assert_eq!(d["row_count"], rows, "{name}");
+    }
+}
+}
