@@ -234,6 +234,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_in_free_fields_survive_a_round_trip() {
+        // A number with more digits than an f64 holds is read as the nearest f64, and
+        // written back as text that reads as the same f64 (serde_json's `float_roundtrip`):
+        // what the server stores of `origin` reads back as the value it was given.
+        let big = format!("7{}69", "5".repeat(128));
+        for n in [
+            big.as_str(),
+            "0.1",
+            "1e308",
+            "2.2250738585072014e-308",
+            "0.30000000000000004",
+        ] {
+            let text = format!(r#"{{"artifacts": {{}}, "format": "parquet", "origin": {{"size": {n}}}}}"#);
+            let m: DatasetManifest = serde_json::from_str(&text).unwrap();
+            let again: DatasetManifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+            assert_eq!(again, m, "{n}");
+        }
+    }
+
+    #[test]
     fn size_categories() {
         assert_eq!(size_category(0), "n<1K");
         assert_eq!(size_category(999), "n<1K");
