@@ -324,6 +324,12 @@ fn temporal(v: &[u8]) -> u16 {
     }
 }
 
+/// Whether `v` is what pyarrow's JSON reader takes for a `timestamp[s]`: a date, or a
+/// date-time without a fraction, with or without a zone.
+pub(crate) fn is_timestamp_seconds(v: &[u8]) -> bool {
+    temporal(v) & (TS_S | TSZ_S) != 0
+}
+
 /// Days from 1970-01-01 to a valid `YYYY-MM-DD` (proleptic Gregorian calendar).
 fn days_from_civil(date: &[u8]) -> i64 {
     let (y, m, d) = (

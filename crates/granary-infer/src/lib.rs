@@ -5,6 +5,7 @@
 
 mod bounds;
 mod csv_types;
+mod json_types;
 mod preview;
 mod types;
 
@@ -368,54 +369,63 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
     Ok((names, types, records))
 }
 
-/// Counts lines holding anything but white space.
-fn count_nonblank_lines<R: Read>(mut reader: R) -> Result<u64, InferError> {
-    let mut buf = vec![0u8; 1 << 16];
-    let (mut rows, mut content) = (0u64, false);
+/// Columns and rows of a JSON-lines file from every record, in one streaming pass (see
+/// `json_types`): one line at a time (at most [`MAX_RECORD_BYTES`]), each record typed as
+/// it is parsed and merged into the file's type; a line may hold several records separated
+/// by white space, and blank lines are not rows, as in pyarrow.
+fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
+    use std::io::BufRead;
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut file = json_types::JsonType::Struct(Vec::new());
+    let mut rows = 0u64;
+    let mut line = Vec::new();
+    let mut number = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+        line.clear();
+        // One line, refused past the limit before it is held whole.
+        let n = (&mut reader).take(MAX_RECORD_BYTES + 1).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.len() as u64 > MAX_RECORD_BYTES && line.last() != Some(&b'\n') {
+            return Err(InferError::Json(format!(
+                "line {number} is longer than {} MiB",
+                MAX_RECORD_BYTES >> 20
+            )));
+        }
+        let text = if number == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line)
+        } else {
+            &line[..]
         };
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                rows += content as u64;
-                content = false;
-            } else if !b.is_ascii_whitespace() {
-                content = true;
+        for record in serde_json::Deserializer::from_slice(text).into_iter::<json_types::Typed>() {
+            let json_types::Typed(t) = record.map_err(|e| InferError::Json(format!("line {number}: {e}")))?;
+            if !matches!(t, json_types::JsonType::Struct(_)) {
+                return Err(InferError::Json(format!(
+                    "line {number}: expected one JSON object per line, found {}",
+                    match t {
+                        json_types::JsonType::Null => "null",
+                        json_types::JsonType::Bool => "a boolean",
+                        json_types::JsonType::Int | json_types::JsonType::Double => "a number",
+                        json_types::JsonType::Str { .. } => "a string",
+                        _ => "an array",
+                    }
+                )));
             }
+            file.merge(t, "")
+                .map_err(|e| InferError::Json(format!("line {number}: {e}; pyarrow cannot read such a file either")))?;
+            rows += 1;
         }
     }
-    Ok(rows + content as u64)
-}
-
-fn infer_jsonl<R: Read>(mut reader: R) -> Result<Inferred, InferError> {
-    let (prefix, complete) = read_prefix(&mut reader)?;
-    let schema = infer_jsonl_schema(&prefix[..complete])?;
-    let rows = count_nonblank_lines(Cursor::new(prefix).chain(reader))?;
-    Ok(Inferred::from_schema(&schema, rows))
-}
-
-fn infer_jsonl_schema(lines: &[u8]) -> Result<Schema, InferError> {
-    let values = lines
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .take(INFER_RECORDS)
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_slice::<serde_json::Value>(l).map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(v) = values.iter().find(|v| !v.is_object()) {
-        return Err(InferError::Json(format!(
-            "expected one JSON object per line, found {}",
-            json_kind(v)
-        )));
+    if number == 0 {
+        return Err(InferError::Json("file is empty".into()));
     }
-    arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok))
-        .map_err(|e| InferError::Json(e.to_string()))
+    let json_types::JsonType::Struct(fields) = file else {
+        unreachable!("merged into a struct")
+    };
+    let schema = Schema::new(json_types::JsonType::fields(&fields));
+    Ok(Inferred::from_schema(&schema, rows))
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

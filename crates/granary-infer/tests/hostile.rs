@@ -252,10 +252,15 @@ fn hostile_corpus_ends_in_errors_with_bounded_memory() {
     let csv = streamed(b"a,b\n1,\"", b'x', 100 << 20, b"\"\n2,y\n");
     limited(preview_reader(DataFormat::Csv, csv, 10, &Budget::new(8 << 20, None)));
 
-    // 9. Inference (a publish reads every byte) counts through huge fields in constant memory.
+    // 9. Inference (a publish reads every byte) types and counts through huge csv fields in
+    // constant memory; a JSON-lines line is typed whole, so one past 64 MiB is refused,
+    // naming the line and the limit, before it is held.
     let csv = streamed(b"a,b\n1,\"", b'x', 100 << 20, b"\"\n2,y\n");
     assert_eq!(infer_reader(DataFormat::Csv, csv).unwrap().rows, 2);
     let jsonl = streamed(b"{\"a\": 1}\n{\"a\": \"", b'x', 100 << 20, b"\"}\n");
+    let err = infer_reader(DataFormat::Jsonl, jsonl).unwrap_err().to_string();
+    assert!(err.contains("line 2 is longer than 64 MiB"), "{err}");
+    let jsonl = streamed(b"{\"a\": \"1\"}\n{\"a\": \"", b'x', 60 << 20, b"\"}\n");
     assert_eq!(infer_reader(DataFormat::Jsonl, jsonl).unwrap().rows, 2);
     // A json array whose first element is 70 MB is refused past 64 MiB, not held whole.
     let json = streamed(b"[{\"a\": \"", b'x', 70 << 20, b"\"}]");

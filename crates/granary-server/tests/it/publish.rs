@@ -572,3 +572,29 @@ backend_test! {
     }
 }
 }
+
+backend_test! {
+    async fn a_json_lines_key_first_seen_late_is_a_column(app) {
+    // 1,500 records {"a": i}, then one with a new key: the key is a column, in .jsonl and
+    // in a .json file of JSON lines; a late change of kind is refused naming line and column.
+    let mut body: String = (0..1500).map(|i| format!("{{\"a\": {i}}}\n")).collect();
+    body.push_str("{\"a\": 1500, \"b\": \"x\"}\n");
+    for (name, path) in [("late-key-jsonl", "t.jsonl"), ("late-key-json", "t.json")] {
+        let r = app
+            .publish(&app.admin, "default", name, "1.0.0", &[(path, body.clone().into_bytes())], json!({"format": "jsonl"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+        let d = app.get(&format!("/api/v1/org/default/datasets/{name}"), &app.admin).await.json();
+        assert_eq!(d["data_schema"], json!({"a": "int64", "b": "string"}), "{name}");
+        assert_eq!(d["row_count"], 1501);
+    }
+    let bad = format!("{body}{{\"a\": \"text\"}}\n");
+    let r = app
+        .publish(&app.admin, "default", "late-kind", "1.0.0", &[("t.jsonl", bad.into_bytes())], json!({"format": "jsonl"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let detail = r.json()["detail"].as_str().unwrap().to_string();
+    assert!(detail.starts_with("t.jsonl: "), "{detail}");
+    assert!(detail.contains("line 1502: column /a changed from number to string"), "{detail}");
+}
+}
