@@ -23,6 +23,7 @@ fn compare(generator: &str, format: DataFormat, files: usize) {
     let dir = tempfile::tempdir().unwrap();
     let script = format!("{}/tests/pyarrow/{generator}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(script)
         .arg(dir.path())
         .arg(files.to_string())

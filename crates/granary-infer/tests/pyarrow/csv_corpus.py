@@ -12,10 +12,9 @@ answer from `pyarrow.csv.read_csv` with default options: `{"columns": [[name, ty
 writes the same files.
 """
 import io
-import json
-import os
 import random
-import sys
+
+import corpus
 
 import pyarrow.csv as pc
 
@@ -137,23 +136,7 @@ def make(r):
 
 
 def main():
-    out_dir = sys.argv[1]
-    files = int(sys.argv[2]) if len(sys.argv) > 2 else 240
-    r = random.Random(20261201)
-    os.makedirs(out_dir, exist_ok=True)
-    expected = {}
-    for n in range(files):
-        name = f"c{n:04d}.csv"
-        data = make(r)
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
-        try:
-            t = pc.read_csv(io.BytesIO(data))
-            expected[name] = {"columns": [[f.name, str(f.type)] for f in t.schema], "rows": t.num_rows}
-        except Exception as e:  # pyarrow refuses the file
-            expected[name] = {"error": str(e).splitlines()[0]}
-    with open(os.path.join(out_dir, "expected.json"), "w") as f:
-        json.dump(expected, f, indent=1, ensure_ascii=False)
+    corpus.write(make, pc.read_csv, lambda n: f"c{n:04d}.csv", 20261201, 240)
 
 
 if __name__ == "__main__":

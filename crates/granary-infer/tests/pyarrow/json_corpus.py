@@ -12,9 +12,9 @@ expected.json maps each file name to pyarrow's answer from `pyarrow.json.read_js
 """
 import io
 import json
-import os
 import random
-import sys
+
+import corpus
 
 import pyarrow.json as pj
 
@@ -91,25 +91,7 @@ def make(r):
 
 
 def main():
-    out_dir = sys.argv[1]
-    files = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    r = random.Random(20261202)
-    os.makedirs(out_dir, exist_ok=True)
-    expected = {}
-    for n in range(files):
-        name = f"j{n:04d}.jsonl"
-        data = make(r)
-        if not data:
-            data = b"\n"
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
-        try:
-            t = pj.read_json(io.BytesIO(data))
-            expected[name] = {"columns": [[f.name, str(f.type)] for f in t.schema], "rows": t.num_rows}
-        except Exception as e:
-            expected[name] = {"error": str(e).splitlines()[0]}
-    with open(os.path.join(out_dir, "expected.json"), "w") as f:
-        json.dump(expected, f, indent=1, ensure_ascii=False)
+    corpus.write(lambda r: make(r) or b"\n", pj.read_json, lambda n: f"j{n:04d}.jsonl", 20261202, 200)
 
 
 if __name__ == "__main__":
