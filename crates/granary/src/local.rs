@@ -250,6 +250,13 @@ pub fn plan(dir: &Path) -> Result<Plan> {
             for p in list {
                 validate_artifact_path(&p).map_err(|e| anyhow!("dataset.yaml: {e}"))?;
                 let abs = root.join(&p);
+                if let Some(ext) = Path::new(&p).extension().and_then(|e| e.to_str()) {
+                    if DataFormat::from_path(&p).is_none() {
+                        bail!(
+                            "dataset.yaml lists {p}: .{ext} files are not supported; use parquet, csv, json, jsonl, arrow or feather files"
+                        );
+                    }
+                }
                 if !abs.is_file() {
                     bail!("dataset.yaml lists {p}, but there is no such file in {}", dir.display());
                 }
@@ -263,7 +270,10 @@ pub fn plan(dir: &Path) -> Result<Plan> {
             }
             paths.sort();
         }
-        None => discover(&root, &mut paths)?,
+        None => {
+            discover(&root, &mut paths)?;
+            refuse_mixed_formats(&root, &paths, dir)?;
+        }
     }
     if paths.is_empty() {
         bail!(
@@ -305,6 +315,37 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         y,
         files,
     })
+}
+
+/// A directory published without `files:` or `splits:` holds one format: files of several
+/// would be read under one schema and one `format`. Errors name each format's files.
+fn refuse_mixed_formats(root: &Path, paths: &[PathBuf], dir: &Path) -> Result<()> {
+    let mut by_format: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in paths {
+        let path = rel(root, p)?;
+        let format = DataFormat::from_path(&path).map_or("other".to_string(), |f| f.to_string());
+        by_format.entry(format).or_default().push(path);
+    }
+    if by_format.len() > 1 {
+        let groups: Vec<String> = by_format
+            .iter()
+            .map(|(f, files)| {
+                let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+                let more = if files.len() > 3 {
+                    format!(" and {} more", files.len() - 3)
+                } else {
+                    String::new()
+                };
+                format!("{f}: {}{more}", shown.join(", "))
+            })
+            .collect();
+        bail!(
+            "{} mixes data formats ({}): a dataset version holds one format; list the files to publish under `files:` in dataset.yaml, or move the others out",
+            dir.display(),
+            groups.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// The dataset, with `facts` about each of the plan's files (in the plan's order).

@@ -175,7 +175,24 @@ fn bad_input_is_one_clear_line() {
             mk("missing", Some("name: m\nfiles: [gone.csv]\n"), &[]),
             "error: dataset.yaml lists gone.csv, but there is no such file",
         ),
+        (
+            mk("xlsx", Some("name: x\nfiles: [a.xlsx]\n"), &[("a.xlsx", b"PK\x03\x04")]),
+            "error: dataset.yaml lists a.xlsx: .xlsx files are not supported; use parquet, csv, json, jsonl, arrow or feather files",
+        ),
+        (
+            mk("mixed", Some("name: mx\n"), &[("a.csv", b"x\n1\n"), ("b.jsonl", b"{\"x\": 1}\n")]),
+            "error: ",
+        ),
     ];
+    let mixed = fails(&run(
+        root,
+        &["dataset", "inspect", &root.join("mixed").to_string_lossy()],
+    ));
+    assert!(
+        mixed.contains("mixes data formats (csv: a.csv; jsonl: b.jsonl): a dataset version holds one format"),
+        "{mixed}"
+    );
+    assert_eq!(mixed.trim_end().lines().count(), 1, "{mixed}");
     for (dir, want) in cases {
         for cmd in ["inspect", "push"] {
             let err = fails(&run(
