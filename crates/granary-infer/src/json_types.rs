@@ -42,6 +42,18 @@ impl JsonType {
         }
     }
 
+    /// The kind with an article, for messages (`a number`, `an array`).
+    pub(crate) fn kind_phrase(&self) -> &'static str {
+        match self {
+            JsonType::Null => "null",
+            JsonType::Bool => "a boolean",
+            JsonType::Int | JsonType::Double => "a number",
+            JsonType::Str { .. } => "a string",
+            JsonType::List(_) => "an array",
+            JsonType::Struct(_) => "an object",
+        }
+    }
+
     /// Merges `other` into `self`; on a change of kind, the column's path (`/a/b`, `[]`
     /// for list items) and the two kinds.
     pub(crate) fn merge(&mut self, other: JsonType, path: &str) -> Result<(), String> {

@@ -404,13 +404,7 @@ fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
             if !matches!(t, json_types::JsonType::Struct(_)) {
                 return Err(InferError::Json(format!(
                     "line {number}: expected one JSON object per line, found {}",
-                    match t {
-                        json_types::JsonType::Null => "null",
-                        json_types::JsonType::Bool => "a boolean",
-                        json_types::JsonType::Int | json_types::JsonType::Double => "a number",
-                        json_types::JsonType::Str { .. } => "a string",
-                        _ => "an array",
-                    }
+                    t.kind_phrase()
                 )));
             }
             file.merge(t, "")
@@ -426,17 +420,6 @@ fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
     };
     let schema = Schema::new(json_types::JsonType::fields(&fields));
     Ok(Inferred::from_schema(&schema, rows))
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// `.json` files are either one top-level array of objects or JSON lines (what pyarrow's
@@ -469,18 +452,16 @@ fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
         progress: progress.clone(),
     };
     let mut de = serde_json::Deserializer::from_reader(counted);
-    let (sample, rows) = serde::Deserializer::deserialize_seq(&mut de, ArraySampler { progress })
+    let (file, rows) = serde::Deserializer::deserialize_seq(&mut de, ArraySampler { progress })
         .map_err(|e| InferError::Json(e.to_string()))?;
     de.end().map_err(|e| InferError::Json(e.to_string()))?;
-    if let Some(v) = sample.iter().find(|v| !v.is_object()) {
-        return Err(InferError::Json(format!(
-            "expected an array of objects, found {}",
-            json_kind(v)
-        )));
-    }
-    let schema = arrow_json::reader::infer_json_schema_from_iterator(sample.iter().map(Ok))
-        .map_err(|e| InferError::Json(e.to_string()))?;
-    Ok(Inferred::from_schema(&schema, rows))
+    let json_types::JsonType::Struct(fields) = file else {
+        unreachable!("merged into a struct")
+    };
+    Ok(Inferred::from_schema(
+        &Schema::new(json_types::JsonType::fields(&fields)),
+        rows,
+    ))
 }
 
 /// Bytes read so far, and where the element being kept for the sample started (`None`
@@ -514,40 +495,40 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Walks a top-level JSON array one element at a time, keeping the first few (up to
-/// [`INFER_RECORDS`] elements or [`PREFIX_BYTES`]) for inference and counting all of them,
-/// so memory holds at most one kept element past the prefix, never the file.
+/// Walks a top-level JSON array one element at a time, typing each as it is parsed (see
+/// `json_types`; no element is kept) and merging it into the file's type, and counting
+/// them; an element past [`MAX_RECORD_BYTES`] is refused before it is held.
 struct ArraySampler {
     progress: std::rc::Rc<std::cell::Cell<Progress>>,
 }
 
 impl<'de> serde::de::Visitor<'de> for ArraySampler {
-    type Value = (Vec<serde_json::Value>, u64);
+    type Value = (json_types::JsonType, u64);
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON array of objects")
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut sample = Vec::new();
+        use serde::de::Error;
+        let mut file = json_types::JsonType::Struct(Vec::new());
         let mut rows = 0u64;
         loop {
             let mut p = self.progress.get();
-            if sample.len() < INFER_RECORDS && p.read < PREFIX_BYTES {
-                p.kept_from = Some(p.read);
-                self.progress.set(p);
-                match seq.next_element::<serde_json::Value>()? {
-                    Some(v) => sample.push(v),
-                    None => break,
-                }
-            } else {
-                p.kept_from = None;
-                self.progress.set(p);
-                if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
-                    break;
-                }
-            }
+            p.kept_from = Some(p.read);
+            self.progress.set(p);
+            let Some(json_types::Typed(t)) = seq.next_element::<json_types::Typed>()? else {
+                break;
+            };
             rows += 1;
+            if !matches!(t, json_types::JsonType::Struct(_)) {
+                return Err(A::Error::custom(format!(
+                    "expected an array of objects, found {} at element {rows}",
+                    t.kind_phrase()
+                )));
+            }
+            file.merge(t, "")
+                .map_err(|e| A::Error::custom(format!("element {rows}: {e}")))?;
         }
-        Ok((sample, rows))
+        Ok((file, rows))
     }
 }
 

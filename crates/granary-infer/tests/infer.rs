@@ -101,6 +101,26 @@ fn jsonl_and_json_lines_and_arrays() {
         }
     );
 
+    // Every element counts: a key first seen in the 1,501st element is a column, and a late
+    // change of kind is refused naming the element and the column.
+    let mut late: String = "[".to_string()
+        + &(0..1500)
+            .map(|i| format!("{{\"a\": {i}}}"))
+            .collect::<Vec<_>>()
+            .join(",");
+    late.push_str(", {\"a\": 1500, \"b\": \"x\"}]");
+    let got = infer_reader(DataFormat::Json, late.as_bytes()).unwrap();
+    assert_eq!(got.columns, cols(&[("a", "int64"), ("b", "string")]));
+    assert_eq!(got.rows, 1501);
+    let clash = late.replace("{\"a\": 1500, \"b\": \"x\"}", "{\"a\": \"text\"}");
+    let err = infer_reader(DataFormat::Json, clash.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("element 1501: column /a changed from number to string"),
+        "{err}"
+    );
+
     assert!(matches!(
         infer_reader(DataFormat::Jsonl, "{\"a\":1}\nnot json\n".as_bytes()),
         Err(InferError::Json(_))
