@@ -46,9 +46,9 @@ const KINDS: [u16; 11] = [
     INT, BOOL, DATE, TIME, TS_S, TS_NS, TSZ_S, TSZ_NS, DOUBLE, STRING, BINARY,
 ];
 
-/// Values longer than this can only be text (or a double written with very many digits,
-/// which is read as text here; the differential test holds no such value).
-pub(crate) const MAX_TYPED_VALUE: usize = 512;
+/// Values longer than this are read as text. pyarrow reads a csv in 1 MiB blocks and
+/// refuses a value longer than a block, so no longer value can be a number for it either.
+pub(crate) const MAX_TYPED_VALUE: usize = 1 << 20;
 
 const NULL_TOKENS: [&[u8]; 17] = [
     b"",
@@ -102,6 +102,20 @@ impl ColumnTypes {
         self.possible &= accepts(head, self.possible) | text;
     }
 
+    /// Narrows a column that can only be text any more (see [`Self::typed`]) by one value
+    /// whose bytes were not kept: invalid UTF-8 makes it binary.
+    pub(crate) fn add_text(&mut self, utf8: bool) {
+        if !utf8 {
+            self.possible &= BINARY;
+        }
+    }
+
+    /// Whether the column may still be something other than text: only then are a value's
+    /// bytes worth keeping.
+    pub(crate) fn typed(&self) -> bool {
+        self.possible & !(STRING | BINARY) != 0
+    }
+
     /// The column's type, as pyarrow would read it.
     pub(crate) fn data_type(&self) -> DataType {
         if !self.seen_value {
@@ -142,7 +156,9 @@ fn accepts(v: &[u8], wanted: u16) -> u16 {
         m |= DOUBLE;
     }
     if wanted & TEMPORAL != 0 {
-        m |= temporal(t) & wanted;
+        // pyarrow trims dates and times, not timestamps.
+        m |= temporal(t) & (DATE | TIME) & wanted;
+        m |= temporal(v) & (TS_S | TS_NS | TSZ_S | TSZ_NS) & wanted;
     }
     m
 }
@@ -313,8 +329,9 @@ fn temporal(v: &[u8]) -> u16 {
         + if n >= 5 { field(3) * 60 } else { 0 }
         + if n == 8 { field(6) } else { 0 }
         - offset.unwrap_or(0);
-    let fits_ns = i128::from(secs) * 1_000_000_000 + i128::from(nanos.unwrap_or(0));
-    let fits_ns = i64::try_from(fits_ns).is_ok();
+    // pyarrow scales the whole seconds first, then adds the fraction: both must fit.
+    let whole = i128::from(secs) * 1_000_000_000;
+    let fits_ns = i64::try_from(whole).is_ok() && i64::try_from(whole + i128::from(nanos.unwrap_or(0))).is_ok();
     let ns = |kind: u16| if fits_ns { kind } else { 0 };
     match (offset.is_some(), nanos.is_some()) {
         (false, false) => TS_S | ns(TS_NS),
@@ -383,7 +400,11 @@ mod tests {
             ),
             (&["2020-01-01 12:00:00.1234567891"], Utf8),
             (&["1677-09-21 00:12:44.5"], Timestamp(TimeUnit::Nanosecond, None)),
-            (&["1677-09-21 00:12:43.1"], Utf8),
+            (&["1677-09-21 00:12:43.5"], Utf8),
+            (&["1677-09-21T00:12:43.145224192Z"], Utf8),
+            (&["2020-01-01T00:00:00 "], Utf8),
+            (&[" 2020-01-01T00:00:00"], Utf8),
+            (&[" 12:00", "12:30 "], Time32(TimeUnit::Second)),
             (
                 &["2262-04-11 23:47:16.854775807"],
                 Timestamp(TimeUnit::Nanosecond, None),
@@ -452,6 +473,15 @@ mod tests {
         c.add(b"1", false, true);
         c.add(b"\xff", false, false);
         assert_eq!(c.data_type(), DataType::Binary);
+        let mut c = ColumnTypes::default();
+        c.add(b"abc", false, true);
+        assert!(!c.typed());
+        c.add_text(true);
+        assert_eq!(c.data_type(), DataType::Utf8);
+        c.add_text(false);
+        assert_eq!(c.data_type(), DataType::Binary);
+        let long = format!("{}1", "0".repeat(600));
+        assert_eq!(column(&[&long]), DataType::Int64, "long values are typed too");
         let mut c = ColumnTypes::default();
         c.add(b"12345", true, true);
         assert_eq!(

@@ -12,6 +12,8 @@
 //! differential test `tests/pyarrow_json.rs`.
 
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
+use indexmap::map::Entry;
+use indexmap::IndexMap;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -27,7 +29,9 @@ pub(crate) enum JsonType {
         timestamp: bool,
     },
     List(Box<JsonType>),
-    Struct(Vec<(String, JsonType)>),
+    /// Keys in order of first appearance; looked up by hash, so merging records with many
+    /// keys costs time in proportion to their keys.
+    Struct(IndexMap<String, JsonType>),
 }
 
 impl JsonType {
@@ -57,6 +61,12 @@ impl JsonType {
     /// Merges `other` into `self`; on a change of kind, the column's path (`/a/b`, `[]`
     /// for list items) and the two kinds.
     pub(crate) fn merge(&mut self, other: JsonType, path: &str) -> Result<(), String> {
+        self.merge_at(other, &|| path.to_string())
+    }
+
+    /// [`Self::merge`], with the path built only when it is needed (a clash, or a nested
+    /// value), so merging a record costs no allocation per key.
+    fn merge_at(&mut self, other: JsonType, path: &dyn Fn() -> String) -> Result<(), String> {
         use JsonType::*;
         match (&mut *self, other) {
             (_, Null) => {}
@@ -64,23 +74,25 @@ impl JsonType {
             (Bool, Bool) | (Double, Int) | (Double, Double) | (Int, Int) => {}
             (Int, Double) => *self = Double,
             (Str { timestamp: a }, Str { timestamp: b }) => *a = *a && b,
-            (List(a), List(b)) => a.merge(*b, &format!("{path}/[]"))?,
+            (List(a), List(b)) => a.merge_at(*b, &|| format!("{}/[]", path()))?,
             (Struct(fields), Struct(more)) => {
                 for (name, t) in more {
-                    let at = format!("{path}/{name}");
-                    match fields.iter_mut().find(|(n, _)| *n == name) {
-                        Some((_, have)) => have.merge(t, &at)?,
-                        None => fields.push((name, t)),
+                    match fields.get_full_mut(&name) {
+                        Some((_, key, have)) => have.merge_at(t, &|| format!("{}/{key}", path()))?,
+                        None => {
+                            fields.insert(name, t);
+                        }
                     }
                 }
             }
             (a, b) => {
+                let path = path();
                 return Err(format!(
                     "column {} changed from {} to {}",
-                    if path.is_empty() { "/" } else { path },
+                    if path.is_empty() { "/" } else { &path },
                     a.kind(),
                     b.kind()
-                ))
+                ));
             }
         }
         Ok(())
@@ -100,7 +112,7 @@ impl JsonType {
         }
     }
 
-    pub(crate) fn fields(fields: &[(String, JsonType)]) -> Fields {
+    pub(crate) fn fields(fields: &IndexMap<String, JsonType>) -> Fields {
         fields.iter().map(|(n, t)| Field::new(n, t.data_type(), true)).collect()
     }
 }
@@ -176,13 +188,20 @@ impl<'de> Visitor<'de> for TypeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonType, A::Error> {
-        let mut fields: Vec<(String, JsonType)> = Vec::new();
+        let mut fields: IndexMap<String, JsonType> = IndexMap::new();
         while let Some(name) = map.next_key::<String>()? {
-            if fields.iter().any(|(n, _)| *n == name) {
-                return Err(de::Error::custom(format!("key {name:?} appears twice in one object")));
-            }
             let t = map.next_value_seed(Seed)?;
-            fields.push((name, t));
+            match fields.entry(name) {
+                Entry::Occupied(e) => {
+                    return Err(de::Error::custom(format!(
+                        "key {:?} appears twice in one object",
+                        e.key()
+                    )))
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(t);
+                }
+            }
         }
         Ok(JsonType::Struct(fields))
     }
@@ -193,7 +212,7 @@ mod tests {
     use super::*;
 
     fn file(lines: &[&str]) -> Result<String, String> {
-        let mut t = JsonType::Struct(Vec::new());
+        let mut t = JsonType::Struct(IndexMap::new());
         for l in lines {
             let Typed(r) = serde_json::from_str(l).map_err(|e| e.to_string())?;
             t.merge(r, "")?;

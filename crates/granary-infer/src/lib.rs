@@ -318,11 +318,14 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
             }
             head.extend_from_slice(piece);
         } else if fields < types.len() {
-            let room = csv_types::MAX_TYPED_VALUE - head.len();
-            if piece.len() > room {
-                truncated = true;
+            // Only a column that may still be typed needs the value's bytes.
+            if types[fields].typed() && !truncated {
+                let room = csv_types::MAX_TYPED_VALUE - head.len();
+                if piece.len() > room {
+                    truncated = true;
+                }
+                head.extend_from_slice(&piece[..piece.len().min(room)]);
             }
-            head.extend_from_slice(&piece[..piece.len().min(room)]);
             utf8.push(piece);
         }
         match res {
@@ -333,7 +336,11 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
                     Some(_) => {
                         let valid = utf8.finish();
                         if let Some(t) = types.get_mut(fields) {
-                            t.add(&head, truncated, valid);
+                            if t.typed() {
+                                t.add(&head, truncated, valid);
+                            } else {
+                                t.add_text(valid);
+                            }
                         }
                         head.clear();
                         truncated = false;
@@ -347,6 +354,12 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
                                 .drain(..)
                                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                                 .collect();
+                            let mut seen = std::collections::HashSet::with_capacity(n.len());
+                            if let Some(dup) = n.iter().find(|name| !seen.insert(name.as_str())) {
+                                return Err(InferError::Csv(format!(
+                                    "the header names column {dup:?} more than once; a schema maps each name to one type, so rename the columns"
+                                )));
+                            }
                             types = vec![csv_types::ColumnTypes::default(); n.len()];
                             names = Some(n);
                         }
@@ -376,7 +389,7 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
 fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
     use std::io::BufRead;
     let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut file = json_types::JsonType::Struct(Vec::new());
+    let mut file = json_types::JsonType::Struct(Default::default());
     let mut rows = 0u64;
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -509,7 +522,7 @@ impl<'de> serde::de::Visitor<'de> for ArraySampler {
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         use serde::de::Error;
-        let mut file = json_types::JsonType::Struct(Vec::new());
+        let mut file = json_types::JsonType::Struct(Default::default());
         let mut rows = 0u64;
         loop {
             let mut p = self.progress.get();

@@ -121,6 +121,36 @@ fn jsonl_and_json_lines_and_arrays() {
         "{err}"
     );
 
+    // Many distinct keys cost time in proportion to the keys (one line of 200,000, then
+    // 500 lines of 1,000 new keys each), not to their square.
+    let wide = format!(
+        "{{{}}}\n",
+        (0..200_000)
+            .map(|i| format!("\"k{i}\":1"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let got = infer_reader(DataFormat::Jsonl, wide.as_bytes()).unwrap();
+    assert_eq!((got.columns.len(), got.rows), (200_000, 1));
+    let many: String = (0..500)
+        .map(|l| {
+            format!(
+                "{{{}}}\n",
+                (0..1000)
+                    .map(|i| format!("\"k{l}_{i}\":1"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        })
+        .collect();
+    let got = infer_reader(DataFormat::Jsonl, many.as_bytes()).unwrap();
+    assert_eq!((got.columns.len(), got.rows), (500_000, 500));
+    // A csv header naming a column twice cannot be one schema.
+    let err = infer_reader(DataFormat::Csv, "a,a,b\n1,x,2\n".as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("names column \"a\" more than once"), "{err}");
+
     assert!(matches!(
         infer_reader(DataFormat::Jsonl, "{\"a\":1}\nnot json\n".as_bytes()),
         Err(InferError::Json(_))

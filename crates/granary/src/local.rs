@@ -340,7 +340,7 @@ fn refuse_mixed_formats(root: &Path, paths: &[PathBuf], dir: &Path) -> Result<()
             })
             .collect();
         bail!(
-            "{} mixes data formats ({}): a dataset version holds one format; list the files to publish under `files:` in dataset.yaml, or move the others out",
+            "{} mixes data formats ({}): without `files:` a directory is published in one format; list the files to publish under `files:` in dataset.yaml, or move the others out",
             dir.display(),
             groups.join("; ")
         );

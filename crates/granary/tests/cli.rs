@@ -189,7 +189,9 @@ fn bad_input_is_one_clear_line() {
         &["dataset", "inspect", &root.join("mixed").to_string_lossy()],
     ));
     assert!(
-        mixed.contains("mixes data formats (csv: a.csv; jsonl: b.jsonl): a dataset version holds one format"),
+        mixed.contains(
+            "mixes data formats (csv: a.csv; jsonl: b.jsonl): without `files:` a directory is published in one format"
+        ),
         "{mixed}"
     );
     assert_eq!(mixed.trim_end().lines().count(), 1, "{mixed}");

@@ -267,9 +267,8 @@ pub async fn blob_schema(
         .await
         .map_err(|e| match e {
             crate::publish::InferFailure::Api(e) => e,
-            crate::publish::InferFailure::Data(msg) => {
-                ApiError::invalid_field(&["path", "digest"], msg, "unreadable_file")
-            }
+            // One line saying what is wrong with the file, without a parameter location.
+            crate::publish::InferFailure::Data(msg) => ApiError::new(crate::error::ErrorKind::Validation, msg),
         })?;
     Ok(Json(BlobSchemaOut {
         digest: digest.to_string(),
