@@ -151,6 +151,15 @@ pub async fn publish(
     let mut artifacts: BTreeMap<String, Digest> = BTreeMap::new();
     for (path, digest) in &config.artifacts {
         validate_artifact_path(path).map_err(|e| invalid(e.to_string()))?;
+        // A file without an extension is read as the manifest's format; one with an
+        // extension granary does not read is named, not misread as that format.
+        if let Some(ext) = std::path::Path::new(path).extension().and_then(|e| e.to_str()) {
+            if DataFormat::from_path(path).is_none() {
+                return Err(invalid(format!(
+                    "{path}: .{ext} files are not supported; publish parquet, csv, json, jsonl, arrow or feather files"
+                )));
+            }
+        }
         let d: Digest = digest
             .parse()
             .map_err(|e: granary_core::DigestError| invalid(format!("artifact {path}: {e}")))?;

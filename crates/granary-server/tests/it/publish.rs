@@ -598,3 +598,25 @@ backend_test! {
     assert!(detail.contains("line 1502: column /a changed from number to string"), "{detail}");
 }
 }
+
+backend_test! {
+    async fn an_unsupported_file_type_is_named(app) {
+    // An .xlsx artifact is refused as an unsupported type (it was read as the manifest's
+    // format and reported as a corrupt parquet footer); a file without an extension is
+    // still read as the manifest's format.
+    let r = app
+        .publish(&app.admin, "default", "sheet", "1.0.0", &[("data/a.xlsx", b"PK\x03\x04".to_vec())], json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json()["detail"],
+        "data/a.xlsx: .xlsx files are not supported; publish parquet, csv, json, jsonl, arrow or feather files"
+    );
+    let r = app
+        .publish(&app.admin, "default", "bare", "1.0.0", &[("data/train", parquet(4))], json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let d = app.get("/api/v1/org/default/datasets/bare", &app.admin).await.json();
+    assert_eq!(d["row_count"], 4);
+}
+}
