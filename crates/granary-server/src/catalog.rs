@@ -106,6 +106,29 @@ impl Interner {
     fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
     }
+
+    /// A filter with its values resolved to interned ids (unknown values match nothing).
+    fn compile(&self, f: &ListFilter) -> Compiled {
+        let ids = |values: &[String]| -> Option<Vec<u32>> {
+            (!values.is_empty()).then(|| values.iter().filter_map(|v| self.get(v)).collect())
+        };
+        let (full_name, name) = match &f.name {
+            Some((Some(org), name)) => (Some(format!("{org}/{name}")), None),
+            Some((None, name)) => (None, Some(name.clone())),
+            None => (None, None),
+        };
+        Compiled {
+            full_name,
+            name,
+            search: f.search.as_ref().map(|s| s.to_lowercase()),
+            tags: ids(&f.tags),
+            tasks: ids(&f.task_categories),
+            licenses: ids(&f.licenses),
+            formats: ids(&f.formats),
+            sizes: ids(&f.size_categories),
+        }
+    }
+
     fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
     }
@@ -393,24 +416,7 @@ impl Index {
     }
 
     fn compile(&self, f: &ListFilter) -> Compiled {
-        let ids = |values: &[String]| -> Option<Vec<u32>> {
-            (!values.is_empty()).then(|| values.iter().filter_map(|v| self.strings.get(v)).collect())
-        };
-        let (full_name, name) = match &f.name {
-            Some((Some(org), name)) => (Some(format!("{org}/{name}")), None),
-            Some((None, name)) => (None, Some(name.clone())),
-            None => (None, None),
-        };
-        Compiled {
-            full_name,
-            name,
-            search: f.search.as_ref().map(|s| s.to_lowercase()),
-            tags: ids(&f.tags),
-            tasks: ids(&f.task_categories),
-            licenses: ids(&f.licenses),
-            formats: ids(&f.formats),
-            sizes: ids(&f.size_categories),
-        }
+        self.strings.compile(f)
     }
 
     fn scope_set(&self, scope: Scope) -> RoaringBitmap {
@@ -792,19 +798,6 @@ mod tests {
             strings: Interner,
         }
 
-        /// A filter with its values resolved to interned ids. `Some(empty)` matches nothing.
-        struct Compiled {
-            /// `org/name` when the filter named the org, else the bare name.
-            full_name: Option<String>,
-            name: Option<String>,
-            search: Option<String>,
-            tags: Option<Vec<u32>>,
-            tasks: Option<Vec<u32>>,
-            licenses: Option<Vec<u32>>,
-            formats: Option<Vec<u32>>,
-            sizes: Option<Vec<u32>>,
-        }
-
         /// Which of the five facet filters a version passes.
         #[derive(Clone, Copy)]
         struct Pass {
@@ -873,24 +866,7 @@ mod tests {
             }
 
             fn compile(&self, f: &ListFilter) -> Compiled {
-                let ids = |values: &[String]| -> Option<Vec<u32>> {
-                    (!values.is_empty()).then(|| values.iter().filter_map(|v| self.strings.get(v)).collect())
-                };
-                let (full_name, name) = match &f.name {
-                    Some((Some(org), name)) => (Some(format!("{org}/{name}")), None),
-                    Some((None, name)) => (None, Some(name.clone())),
-                    None => (None, None),
-                };
-                Compiled {
-                    full_name,
-                    name,
-                    search: f.search.as_ref().map(|s| s.to_lowercase()),
-                    tags: ids(&f.tags),
-                    tasks: ids(&f.task_categories),
-                    licenses: ids(&f.licenses),
-                    formats: ids(&f.formats),
-                    sizes: ids(&f.size_categories),
-                }
+                self.strings.compile(f)
             }
 
             fn in_scope(scope: Scope, d: &DatasetEntry) -> bool {
