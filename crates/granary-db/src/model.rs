@@ -52,6 +52,11 @@ pub struct FileRecord {
     pub digest: Digest,
     pub size: u64,
     pub split: Option<String>,
+    /// The file's own columns (name, arrow type name) in order; `None` for files of
+    /// versions published before files carried their schema.
+    pub data_schema: Option<Vec<(String, String)>>,
+    /// The file's own row count; `None` as for `data_schema`.
+    pub row_count: Option<u64>,
 }
 
 /// Descriptive metadata of a version, as published.

@@ -7,6 +7,7 @@ mod bounds;
 mod csv_types;
 mod json_types;
 mod preview;
+mod tables;
 mod types;
 
 use arrow_schema::Schema;
@@ -20,6 +21,7 @@ pub use bounds::{
     MAX_FOOTER_BYTES, MAX_SCHEMA_DEPTH, MAX_THRIFT_DEPTH,
 };
 pub use preview::{preview_parquet, preview_reader, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
+pub use tables::{unify_type, version_schema, TableFile, TableMismatch};
 pub use types::arrow_type_name;
 
 /// How many bytes of a text file are kept for type inference.

@@ -128,6 +128,9 @@ async fn preview_split_inner(
             break;
         }
         let want = limit - out.preview.rows.len();
+        // A file is read as its extension says (splits may differ in format), else as the
+        // version's format.
+        let format = DataFormat::from_path(&f.path).unwrap_or(format);
         let p = match preview_file(state, &org, &f.digest, f.size, format, want, budget.clone()).await {
             Ok(p) => p,
             // The version was deleted (and its blobs collected) while this preview ran.

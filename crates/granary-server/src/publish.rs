@@ -13,7 +13,8 @@ use granary_core::{
 };
 use granary_db::{FileRecord, NewVersion, PublishOutcome, VersionMeta};
 use granary_infer::{
-    check_footer_len, infer_parquet_metadata, parquet_metadata_len, Budget, BudgetReader, Inferred, PARQUET_TAIL,
+    check_footer_len, infer_parquet_metadata, parquet_metadata_len, version_schema, Budget, BudgetReader, Inferred,
+    TableFile, PARQUET_TAIL,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -236,23 +237,31 @@ pub async fn publish(
         .await?;
     let mut files = Vec::with_capacity(artifacts.len());
     let mut rows = 0u64;
-    let mut schema: Option<Vec<(String, String)>> = None;
     for (((path, digest), (_, size)), inferred) in artifacts.iter().zip(&sizes).zip(facts) {
-        let size = size.expect("checked above");
         rows += inferred.rows;
-        if schema.is_none() {
-            schema = Some(inferred.columns);
-        }
         files.push(FileRecord {
             path: path.clone(),
             digest: digest.clone(),
-            size,
+            size: size.expect("checked above"),
             split: split_of.get(path.as_str()).map(|s| s.to_string()),
+            data_schema: Some(inferred.columns),
+            row_count: Some(inferred.rows),
         });
     }
+    // One table, or one table per split (granary_infer::version_schema's rules).
+    let tables: Vec<TableFile> = files
+        .iter()
+        .map(|f| TableFile {
+            path: &f.path,
+            split: f.split.as_deref(),
+            format: DataFormat::from_path(&f.path).unwrap_or(default_format),
+            columns: f.data_schema.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let schema = version_schema(&tables).map_err(|e| invalid(e.to_string()))?;
     let meta = VersionMeta {
         format: default_format.to_string(),
-        data_schema: schema.unwrap_or_default(),
+        data_schema: schema,
         row_count: rows,
         file_size_bytes: files.iter().map(|f| f.size).sum(),
         size_category: config

@@ -2,7 +2,7 @@
 //! converted into them explicitly, so a schema change never silently changes the API.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use granary_db::{Org, User, VersionRecord};
+use granary_db::{FileRecord, Org, User, VersionRecord};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -66,8 +66,36 @@ impl DatasetSummary {
 pub struct FileOut {
     pub path: String,
     pub digest: String,
+    /// Bytes.
     pub size: u64,
     pub split: Option<String>,
+    /// The file's own columns: name → arrow type name, in column order. Null only for files
+    /// of versions published before files carried their schema.
+    #[schema(value_type = Option<Object>)]
+    pub data_schema: Option<Map<String, Value>>,
+    /// The file's own row count; null as for `data_schema`.
+    pub row_count: Option<u64>,
+}
+
+/// Columns in order: (name, arrow type name).
+pub type Columns = [(String, String)];
+
+/// A schema as the wire's `{column: type}` object, in column order.
+pub fn schema_object(columns: &[(String, String)]) -> Map<String, Value> {
+    columns
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+/// A file's own schema and row count. A version of one file published before files
+/// carried them has the version's.
+pub fn file_facts<'a>(r: &'a VersionRecord, f: &'a FileRecord) -> (Option<&'a Columns>, Option<u64>) {
+    match (&f.data_schema, f.row_count) {
+        (Some(s), rows) => (Some(s.as_slice()), rows),
+        (None, _) if r.files.len() == 1 => (Some(r.meta.data_schema.as_slice()), Some(r.meta.row_count)),
+        (None, rows) => (None, rows),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -91,22 +119,22 @@ impl DatasetDetail {
         let latest = versions.first().cloned().unwrap_or_else(|| r.version.to_string());
         DatasetDetail {
             summary: DatasetSummary::new(r),
-            data_schema: r
-                .meta
-                .data_schema
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
+            data_schema: schema_object(&r.meta.data_schema),
             splits: r.meta.splits.clone(),
             artifacts: r.files.iter().map(|f| (f.path.clone(), f.digest.to_string())).collect(),
             files: r
                 .files
                 .iter()
-                .map(|f| FileOut {
-                    path: f.path.clone(),
-                    digest: f.digest.to_string(),
-                    size: f.size,
-                    split: f.split.clone(),
+                .map(|f| {
+                    let (schema, rows) = file_facts(r, f);
+                    FileOut {
+                        path: f.path.clone(),
+                        digest: f.digest.to_string(),
+                        size: f.size,
+                        split: f.split.clone(),
+                        data_schema: schema.map(schema_object),
+                        row_count: rows,
+                    }
                 })
                 .collect(),
             artifacts_hash: r.meta.artifacts_hash.to_string(),

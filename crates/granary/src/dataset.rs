@@ -174,7 +174,10 @@ async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
         v["files"] = json!(ds
             .files
             .iter()
-            .map(|f| json!({"path": f.path, "digest": f.digest.to_string(), "size": f.size, "rows": f.inferred.rows, "split": f.split}))
+            .map(|f| json!({
+                "path": f.path, "digest": f.digest.to_string(), "size": f.size, "split": f.split,
+                "row_count": f.inferred.rows, "data_schema": schema_json(&f.inferred.columns),
+            }))
             .collect::<Vec<_>>());
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -215,17 +218,48 @@ async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
             })
             .collect(),
     );
-    println!();
-    table(
-        &["COLUMN", "TYPE"],
-        ds.files[0]
-            .inferred
-            .columns
-            .iter()
-            .map(|(n, t)| vec![n.clone(), t.clone()])
-            .collect(),
-    );
+    let own: Vec<OwnSchema> = ds
+        .files
+        .iter()
+        .map(|f| OwnSchema {
+            path: &f.path,
+            split: f.split.as_deref(),
+            columns: &f.inferred.columns,
+        })
+        .collect();
+    schemas(&ds.schema, &own);
     Ok(())
+}
+
+/// A schema as the wire's `{column: type}` object, in column order.
+fn schema_json(columns: &[(String, String)]) -> Value {
+    Value::Object(columns.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+}
+
+/// Prints the version's schema, or, when some file's own schema differs from it (splits
+/// holding different tables, shards adding columns), each file's.
+/// A file's own schema, for [`schemas`].
+struct OwnSchema<'a> {
+    path: &'a str,
+    split: Option<&'a str>,
+    columns: &'a [(String, String)],
+}
+
+fn schemas(version: &[(String, String)], files: &[OwnSchema]) {
+    let rows = |c: &[(String, String)]| c.iter().map(|(n, t)| vec![n.clone(), t.clone()]).collect();
+    if files.iter().all(|f| f.columns == version) {
+        println!();
+        table(&["COLUMN", "TYPE"], rows(version));
+        return;
+    }
+    for f in files {
+        println!();
+        match f.split {
+            Some(s) => println!("{} (split {s}):", f.path),
+            None => println!("{}:", f.path),
+        }
+        table(&["COLUMN", "TYPE"], rows(f.columns));
+    }
 }
 
 /// Files smaller than this are hashed before they are sent, so one the server already has
@@ -333,7 +367,7 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
     cache.save();
     let uploaded = results.iter().filter(|(_, u)| *u).count();
     let skipped = results.len() - uploaded;
-    let ds = crate::local::finish(plan, results.into_iter().map(|(f, _)| f).collect());
+    let ds = crate::local::finish(plan, results.into_iter().map(|(f, _)| f).collect())?;
     let config_digest = granary_core::Digest::of(&ds.config_bytes);
     if !client.blob_exists(&org, &config_digest).await? {
         client.upload_bytes(&org, &ds.name, ds.config_bytes.clone()).await?;
@@ -421,31 +455,51 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
     println!();
     let files = d["files"].as_array().cloned().unwrap_or_default();
     table(
-        &["FILE", "SPLIT", "SIZE", "DIGEST"],
+        &["FILE", "SPLIT", "ROWS", "SIZE", "DIGEST"],
         files
             .iter()
             .map(|f| {
                 vec![
                     f["path"].as_str().unwrap_or("").to_string(),
                     f["split"].as_str().unwrap_or("-").to_string(),
+                    f["row_count"].as_u64().map_or("-".to_string(), count),
                     bytes(f["size"].as_u64().unwrap_or(0)),
                     f["digest"].as_str().unwrap_or("").to_string(),
                 ]
             })
             .collect(),
     );
-    println!();
-    let schema = d["data_schema"].as_object().cloned().unwrap_or_default();
-    if schema.is_empty() {
+    let pairs = |v: &Value| -> Vec<(String, String)> {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, t)| (k.clone(), t.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let version = pairs(&d["data_schema"]);
+    if version.is_empty() {
         bail!("the server sent no schema");
     }
-    table(
-        &["COLUMN", "TYPE"],
-        schema
-            .iter()
-            .map(|(k, v)| vec![k.clone(), v.as_str().unwrap_or("").to_string()])
-            .collect(),
-    );
+    // Files without their own schema (published before files carried one) show the version's.
+    let columns: Vec<Vec<(String, String)>> = files
+        .iter()
+        .map(|f| match pairs(&f["data_schema"]) {
+            c if c.is_empty() => version.clone(),
+            c => c,
+        })
+        .collect();
+    let own: Vec<OwnSchema> = files
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| OwnSchema {
+            path: f["path"].as_str().unwrap_or(""),
+            split: f["split"].as_str(),
+            columns: c,
+        })
+        .collect();
+    schemas(&version, &own);
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use granary_core::{
     artifacts_hash, size_category, validate_artifact_path, validate_dataset_name, DataFormat, DatasetManifest,
     Descriptor, Digest, OciManifest, Version,
 };
-use granary_infer::{infer_file, Inferred};
+use granary_infer::{infer_file, version_schema, Inferred, TableFile};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::Digest as _;
@@ -49,6 +49,8 @@ pub struct LocalDataset {
     pub name: String,
     pub version: Version,
     pub files: Vec<LocalFile>,
+    /// The version's schema, as the server will publish it.
+    pub schema: Vec<(String, String)>,
     pub config: DatasetManifest,
     pub config_bytes: Vec<u8>,
 }
@@ -187,7 +189,7 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
             inferred: infer(f)?,
         });
     }
-    Ok(finish(plan, facts))
+    finish(plan, facts)
 }
 
 /// Reads and checks a dataset directory and finds its data files, without reading them.
@@ -340,7 +342,7 @@ fn refuse_mixed_formats(root: &Path, paths: &[PathBuf], dir: &Path) -> Result<()
             })
             .collect();
         bail!(
-            "{} mixes data formats ({}): without `files:` a directory is published in one format; list the files to publish under `files:` in dataset.yaml, or move the others out",
+            "{} mixes data formats ({}): without `files:` or `splits:` a directory is published in one format; map each format's files to their own split under `splits:` in dataset.yaml, list the files to publish under `files:`, or move the others out",
             dir.display(),
             groups.join("; ")
         );
@@ -348,8 +350,10 @@ fn refuse_mixed_formats(root: &Path, paths: &[PathBuf], dir: &Path) -> Result<()
     Ok(())
 }
 
-/// The dataset, with `facts` about each of the plan's files (in the plan's order).
-pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> LocalDataset {
+/// The dataset, with `facts` about each of the plan's files (in the plan's order). Errors
+/// when the files do not hold one table (or one per split), as the server would refuse
+/// them (`granary_infer::version_schema`).
+pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> Result<LocalDataset> {
     let Plan {
         org,
         name,
@@ -358,6 +362,17 @@ pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> LocalDataset {
         y,
         files: planned,
     } = plan;
+    let tables: Vec<TableFile> = planned
+        .iter()
+        .zip(&facts)
+        .map(|(p, f)| TableFile {
+            path: &p.path,
+            split: p.split.as_deref(),
+            format: p.format,
+            columns: &f.inferred.columns,
+        })
+        .collect();
+    let schema = version_schema(&tables).map_err(|e| anyhow!("{e}"))?;
     let files: Vec<LocalFile> = planned
         .into_iter()
         .zip(facts)
@@ -376,9 +391,7 @@ pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> LocalDataset {
         artifacts_hash: Some(artifacts_hash(&artifacts).to_string()),
         artifacts,
         format: format.to_string(),
-        data_schema: files[0]
-            .inferred
-            .columns
+        data_schema: schema
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect(),
@@ -398,12 +411,13 @@ pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> LocalDataset {
         origin: y.origin.clone(),
     };
     let config_bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
-    LocalDataset {
+    Ok(LocalDataset {
         org,
         name,
         version,
         files,
+        schema,
         config,
         config_bytes,
-    }
+    })
 }

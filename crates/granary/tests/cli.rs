@@ -190,7 +190,7 @@ fn bad_input_is_one_clear_line() {
     ));
     assert!(
         mixed.contains(
-            "mixes data formats (csv: a.csv; jsonl: b.jsonl): without `files:` a directory is published in one format"
+            "mixes data formats (csv: a.csv; jsonl: b.jsonl): without `files:` or `splits:` a directory is published in one format"
         ),
         "{mixed}"
     );
@@ -594,4 +594,63 @@ fn large_files_are_hashed_as_they_upload_and_not_sent_twice() {
     std::fs::write(dir.join("big.csv"), big.replace("row number 7 ", "row number 8 ")).unwrap();
     let err = fails(&push());
     assert!(err.contains("already published with different content"), "{err}");
+}
+
+#[test]
+fn tables_per_split_are_inspected_pushed_and_shown_per_file() {
+    // Two csv tables: refused by inspect outside splits with the server's words; as splits,
+    // inspect, push and info agree on each file's schema and rows.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let dir = tmp.path().join("flights");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("airlines.csv"), "carrier,name\nAA,American\n").unwrap();
+    std::fs::write(dir.join("airports.csv"), "faa,lat\nJFK,40.6\nLGA,40.7\n").unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: flights\nversion: 1.0.0\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let err = fails(&run(tmp.path(), &["dataset", "inspect", d]));
+    assert_eq!(
+        err.trim_end(),
+        "error: airlines.csv and airports.csv have different columns: airlines.csv has columns \"carrier\", \"name\" that airports.csv lacks, airports.csv has columns \"faa\", \"lat\" that airlines.csv lacks; files that hold different tables must each be their own split: map airlines.csv and airports.csv to their own splits (`splits:` in dataset.yaml), or publish them as separate datasets"
+    );
+    std::fs::write(
+        dir.join("dataset.yaml"),
+        "name: flights\nversion: 1.0.0\nsplits:\n  train: airports.csv\n  carriers: airlines.csv\n",
+    )
+    .unwrap();
+    let inspected: serde_json::Value =
+        serde_json::from_str(&ok(&run(tmp.path(), &["dataset", "inspect", d, "--json"]))).unwrap();
+    assert_eq!(
+        inspected["data_schema"],
+        serde_json::json!({"faa": "string", "lat": "double"})
+    );
+    assert_eq!(
+        inspected["files"][0]["data_schema"],
+        serde_json::json!({"carrier": "string", "name": "string"})
+    );
+    assert_eq!(inspected["files"][0]["row_count"], 1);
+    let human = ok(&run(tmp.path(), &["dataset", "inspect", d]));
+    assert!(
+        human.contains("airlines.csv (split carriers):\nCOLUMN   TYPE\ncarrier  string\nname     string\n"),
+        "{human}"
+    );
+
+    ok(&run(
+        tmp.path(),
+        &["login", "--server", &s.url, "--api-key", &s.admin_key()],
+    ));
+    ok(&run(tmp.path(), &["dataset", "push", d]));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(tmp.path(), &["dataset", "info", "flights", "--json"]))).unwrap();
+    assert_eq!(info["data_schema"], inspected["data_schema"]);
+    for i in 0..2 {
+        assert_eq!(info["files"][i]["data_schema"], inspected["files"][i]["data_schema"]);
+        assert_eq!(info["files"][i]["row_count"], inspected["files"][i]["row_count"]);
+    }
+    let human = ok(&run(tmp.path(), &["dataset", "info", "flights"]));
+    assert!(
+        human.contains("airports.csv (split train):\nCOLUMN  TYPE\nfaa     string\nlat     double\n"),
+        "{human}"
+    );
+    assert!(human.contains("FILE          SPLIT     ROWS"), "{human}");
 }

@@ -567,13 +567,16 @@ impl SqlStore {
         .map_err(map_err)?;
         for f in &new.files {
             sqlx::query(
-                "INSERT INTO version_files (version_id, path, digest, size, split) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO version_files (version_id, path, digest, size, split, data_schema, row_count)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&vid)
             .bind(&f.path)
             .bind(f.digest.to_string())
             .bind(f.size as i64)
             .bind(&f.split)
+            .bind(f.data_schema.as_ref().map(to_json))
+            .bind(f.row_count.map(|n| n as i64))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -606,7 +609,8 @@ impl SqlStore {
     /// selects the version's id from `dataset_versions v2`, binding `$1`, `$2`, `$3`.
     async fn version_with_files(&self, pick: &str, binds: [Option<String>; 3]) -> DbResult<Option<VersionRecord>> {
         let sql = format!(
-            "SELECT {VERSION_COLS}, f.path AS file_path, f.digest AS file_digest, f.size AS file_size, f.split AS file_split
+            "SELECT {VERSION_COLS}, f.path AS file_path, f.digest AS file_digest, f.size AS file_size, f.split AS file_split,
+                    f.data_schema AS file_schema, f.row_count AS file_rows
              FROM dataset_versions v LEFT JOIN version_files f ON f.version_id = v.id
              WHERE v.id = ({pick})
              ORDER BY f.path"
@@ -627,6 +631,12 @@ impl SqlStore {
                 digest: get_parsed(r, "file_digest")?,
                 size: get_u64(r, "file_size")?,
                 split: r.try_get("file_split").map_err(map_err)?,
+                data_schema: get_opt_json(r, "file_schema")?,
+                row_count: r
+                    .try_get::<Option<i64>, _>("file_rows")
+                    .map_err(map_err)?
+                    .map(|n| u64::try_from(n).map_err(|_| corrupt("file_rows", &n.to_string())))
+                    .transpose()?,
             });
         }
         Ok(Some(rec))

@@ -18,6 +18,7 @@ use super::{parse_form, UiError, UiResult, Viewer};
 use crate::preview::{default_split, preview_split, SplitPreview};
 use crate::routes::datasets::local_name;
 use crate::routes::downloads::grant;
+use crate::wire::file_facts;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -57,6 +58,19 @@ pub async fn page(
             splits.push(sp);
         }
     }
+
+    // Files whose own schema is not the version's (splits holding different tables) show
+    // theirs; when every file's is the version's, one table.
+    let own_schemas: Vec<(&granary_db::FileRecord, &[(String, String)])> = rec
+        .files
+        .iter()
+        .filter_map(|f| file_facts(&rec, f).0.map(|c| (f, c)))
+        .collect();
+    let own_schemas = if own_schemas.iter().all(|(_, c)| *c == m.data_schema.as_slice()) {
+        Vec::new()
+    } else {
+        own_schemas
+    };
 
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" {
@@ -101,14 +115,16 @@ pub async fn page(
         }
         section aria-labelledby="schema-h" {
             h2 #schema-h { "Schema" }
-            div.scroll {
-                table.schema {
-                    thead { tr { th scope="col" { "Column" } th scope="col" { "Type" } } }
-                    tbody {
-                        @for (col, ty) in &m.data_schema {
-                            tr { td { code { (col) } } td { code { (ty) } } }
-                        }
+            @if own_schemas.is_empty() {
+                (schema_table(&m.data_schema))
+            } @else {
+                p.hint { "The files differ in their columns or types; each file's own schema follows." }
+                @for (f, columns) in &own_schemas {
+                    h3 {
+                        @if let Some(sp) = &f.split { (sp) " " }
+                        code { (f.path) }
                     }
+                    (schema_table(columns))
                 }
             }
         }
@@ -118,7 +134,8 @@ pub async fn page(
             div.scroll {
                 table.files {
                     thead { tr {
-                        th scope="col" { "File" } th scope="col" { "Split" } th scope="col" { "Size" }
+                        th scope="col" { "File" } th scope="col" { "Split" } th scope="col" { "Rows" }
+                        th scope="col" { "Size" }
                         th scope="col" { "Digest" } th scope="col" { span.visually-hidden { "Download" } }
                     } }
                     tbody {
@@ -126,6 +143,7 @@ pub async fn page(
                             tr {
                                 td { code { (f.path) } }
                                 td { (f.split.as_deref().unwrap_or("—")) }
+                                td.num { @match file_facts(&rec, f).1 { Some(n) => (count(n)), None => "—" } }
                                 td.num { (bytes(f.size)) }
                                 td { code.digest { (f.digest) } }
                                 td {
@@ -163,6 +181,21 @@ pub async fn page(
         }
     };
     Ok(view::page(&title, Some(&viewer), Some(&org), body))
+}
+
+fn schema_table(columns: &[(String, String)]) -> Markup {
+    html! {
+        div.scroll {
+            table.schema {
+                thead { tr { th scope="col" { "Column" } th scope="col" { "Type" } } }
+                tbody {
+                    @for (col, ty) in columns {
+                        tr { td { code { (col) } } td { code { (ty) } } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A JSON value as plain text: strings as they are, everything else as JSON.

@@ -58,8 +58,10 @@ backend_test! {
     assert_eq!(
         d["files"],
         json!([
-            {"path": "data/test.parquet", "digest": Digest::of(&test).to_string(), "size": test.len(), "split": "test"},
-            {"path": "data/train.parquet", "digest": Digest::of(&train).to_string(), "size": train.len(), "split": "train"},
+            {"path": "data/test.parquet", "digest": Digest::of(&test).to_string(), "size": test.len(), "split": "test",
+             "data_schema": {"id": "int64", "text": "string"}, "row_count": 20},
+            {"path": "data/train.parquet", "digest": Digest::of(&train).to_string(), "size": train.len(), "split": "train",
+             "data_schema": {"id": "int64", "text": "string"}, "row_count": 1500},
         ])
     );
     assert_eq!(d["artifacts"]["data/train.parquet"], Digest::of(&train).to_string());
@@ -618,5 +620,93 @@ backend_test! {
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let d = app.get("/api/v1/org/default/datasets/bare", &app.admin).await.json();
     assert_eq!(d["row_count"], 4);
+}
+}
+
+backend_test! {
+    async fn files_of_different_tables_publish_only_as_splits(app) {
+    // Four csv tables with different columns are refused outside splits, naming files and
+    // columns; mapped to splits each keeps its own schema, rows and preview, and the
+    // version's schema is the train split's.
+    let airports = b"faa,lat\nJFK,40.6\nLGA,40.7\n".to_vec();
+    let airlines = b"carrier,name\nAA,American\n".to_vec();
+    let files = [("airlines.csv", airlines.clone()), ("airports.csv", airports.clone())];
+    let r = app
+        .publish(&app.admin, "default", "flights", "1.0.0", &files, json!({"format": "csv"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json()["detail"],
+        "airlines.csv and airports.csv have different columns: airlines.csv has columns \"carrier\", \"name\" that airports.csv lacks, airports.csv has columns \"faa\", \"lat\" that airlines.csv lacks; files that hold different tables must each be their own split: map airlines.csv and airports.csv to their own splits (`splits:` in dataset.yaml), or publish them as separate datasets"
+    );
+    assert_eq!(app.get("/api/v1/org/default/datasets/flights", &app.admin).await.status, StatusCode::NOT_FOUND);
+
+    let r = app
+        .publish(
+            &app.admin, "default", "flights", "1.0.0", &files,
+            json!({"format": "csv", "splits": {"train": "airports.csv", "carriers": "airlines.csv"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let d = app.get("/api/v1/org/default/datasets/flights", &app.admin).await.json();
+    assert_eq!(d["data_schema"], json!({"faa": "string", "lat": "double"}));
+    assert_eq!(d["row_count"], 3);
+    assert_eq!(d["files"][0]["path"], "airlines.csv");
+    assert_eq!(d["files"][0]["data_schema"], json!({"carrier": "string", "name": "string"}));
+    assert_eq!(d["files"][0]["row_count"], 1);
+    assert_eq!(d["files"][1]["data_schema"], json!({"faa": "string", "lat": "double"}));
+    assert_eq!(d["files"][1]["row_count"], 2);
+    for (split, columns) in [("carriers", json!([{"name": "carrier", "type": "string"}, {"name": "name", "type": "string"}])), ("train", json!([{"name": "faa", "type": "string"}, {"name": "lat", "type": "double"}]))] {
+        let p = app
+            .get(&format!("/api/v1/org/default/datasets/flights/1.0.0/preview?split={split}"), &app.admin)
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{:?}", p.body);
+        assert_eq!(p.json()["columns"], columns, "{split}");
+    }
+    // The page shows each split's schema and each file's rows.
+    let b = crate::ui::Browser::sign_in(&app, &app.admin).await;
+    let page = b.get("/orgs/default/datasets/flights").await;
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    assert!(html.contains("each file's own schema follows"), "{html}");
+    assert!(html.contains("<code>carrier</code>"), "{html}");
+}
+}
+
+backend_test! {
+    async fn shards_of_one_table_unify_and_mixed_formats_need_splits(app) {
+    // jsonl shards where a key appears only in a later shard: one table, the key added;
+    // csv shards where one holds doubles: double. A csv and a jsonl outside splits: refused.
+    let files = [
+        ("part-0.jsonl", b"{\"a\": 1}\n{\"a\": 2}\n".to_vec()),
+        ("part-1.jsonl", b"{\"a\": 3, \"b\": \"x\"}\n".to_vec()),
+    ];
+    let r = app.publish(&app.admin, "default", "shards", "1.0.0", &files, json!({"format": "jsonl"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let d = app.get("/api/v1/org/default/datasets/shards", &app.admin).await.json();
+    assert_eq!(d["data_schema"], json!({"a": "int64", "b": "string"}));
+    assert_eq!(d["files"][0]["data_schema"], json!({"a": "int64"}));
+    assert_eq!(d["row_count"], 3);
+
+    let files = [("a.csv", b"x\n1\n".to_vec()), ("b.csv", b"x\n2.5\n".to_vec())];
+    let r = app.publish(&app.admin, "default", "csv-shards", "1.0.0", &files, json!({"format": "csv"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let d = app.get("/api/v1/org/default/datasets/csv-shards", &app.admin).await.json();
+    assert_eq!(d["data_schema"], json!({"x": "double"}));
+
+    let files = [("a.csv", b"x\n1\n".to_vec()), ("b.jsonl", b"{\"x\": 1}\n".to_vec())];
+    let r = app.publish(&app.admin, "default", "mixed", "1.0.0", &files, json!({"format": "csv"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json()["detail"],
+        "a.csv is csv but b.jsonl is jsonl: files outside splits are read as one table in one format; map each format's files to their own split (`splits:` in dataset.yaml), or publish them as separate datasets"
+    );
+    // As splits, each file is read in its own format, preview included.
+    let r = app
+        .publish(&app.admin, "default", "mixed", "1.0.0", &files, json!({"format": "csv", "splits": {"train": "a.csv", "extra": "b.jsonl"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let p = app.get("/api/v1/org/default/datasets/mixed/1.0.0/preview?split=extra", &app.admin).await;
+    assert_eq!(p.status, StatusCode::OK, "{:?}", p.body);
+    assert_eq!(p.json()["rows"], json!([{"x": 1}]));
 }
 }

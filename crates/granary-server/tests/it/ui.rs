@@ -10,7 +10,7 @@ use crate::helpers::backend_test;
 use crate::helpers::{parquet, Resp, TestApp};
 
 /// A browser: keeps the session cookie between requests.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     session: Option<String>,
 }
@@ -64,7 +64,7 @@ impl<'a> Browser<'a> {
         self.app.send(b.body(body).unwrap()).await
     }
 
-    async fn get(&self, uri: &str) -> Resp {
+    pub(crate) async fn get(&self, uri: &str) -> Resp {
         self.request(Method::GET, uri, None).await
     }
 
@@ -73,7 +73,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in through the form, as a person would.
-    async fn sign_in(app: &'a TestApp, key: &str) -> Browser<'a> {
+    pub(crate) async fn sign_in(app: &'a TestApp, key: &str) -> Browser<'a> {
         let r = sign_in_post(app, key, "/").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", html(&r));
         Browser {
@@ -379,7 +379,9 @@ backend_test!(
         assert!(page.contains("<td>train</td>"));
         // preview: 100 rows of the train split by default
         assert!(page.contains("First 100 rows of the <strong>train</strong> split"));
-        assert_eq!(page.matches("<td class=\"num\">").count() - 2, 100, "100 numbered rows (+2 size cells)");
+        assert_eq!(page.matches("<td class=\"num\">").count() - 4, 100, "100 numbered rows (+2 size, +2 row-count cells)");
+        assert!(page.contains("<td>train</td><td class=\"num\">150</td>"), "the train file's rows");
+        assert!(page.contains("<td>test</td><td class=\"num\">5</td>"), "the test file's rows");
         assert!(page.contains("<td>t99</td>"));
         assert!(!page.contains("<td>t100</td>"));
         // any split
