@@ -6,6 +6,7 @@
 mod bounds;
 mod csv_types;
 mod json_types;
+mod parquet_types;
 mod preview;
 mod tables;
 mod types;
@@ -100,6 +101,8 @@ pub fn infer_parquet_metadata(metadata: &[u8]) -> Result<Inferred, InferError> {
         let fm = meta.file_metadata();
         let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
             .map_err(|e| InferError::Parquet(e.to_string()))?;
+        let stored = parquet_types::stored_schema(fm.key_value_metadata());
+        let schema = parquet_types::as_pyarrow(&schema, stored.as_ref());
         let rows = u64::try_from(fm.num_rows()).map_err(|_| InferError::Parquet("negative row count".into()))?;
         Ok(Inferred::from_schema(&schema, rows))
     })
@@ -570,24 +573,58 @@ fn infer_ipc<R: Read>(reader: R) -> Result<Inferred, InferError> {
     let mut schema: Option<Schema> = None;
     let mut rows = 0u64;
     let ipc_err = |m: &str| InferError::Arrow(m.to_string());
+    let mut seen_message = false;
     loop {
         let mut word = [0u8; 4];
         if read_full(&mut reader, &mut word)? < 4 {
             break; // stream ended without an end-of-stream marker
         }
         let mut len = i32::from_le_bytes(word);
-        if len == -1 {
+        if file_format && !seen_message && word != [0xff; 4] && word != [0; 4] {
+            // Some writers (polars) put the schema after the file magic as a bare flatbuffer,
+            // outside any message; readers take the file's schema from its footer. Messages
+            // start 8-byte aligned at the first continuation marker.
+            // A file without record batches may hold no message at all: its bytes end in
+            // the footer, which is kept (bounded) while scanning.
+            let mut scanned = word.to_vec();
+            read_full(&mut reader, &mut word)?;
+            scanned.extend_from_slice(&word);
+            len = loop {
+                let mut pair = [0u8; 8];
+                let got = read_full(&mut reader, &mut pair)?;
+                if got < 8 {
+                    scanned.extend_from_slice(&pair[..got]);
+                    let schema =
+                        footer_schema_of(&scanned)?.ok_or_else(|| ipc_err("no message after the file magic"))?;
+                    return Ok(Inferred::from_schema(&schema, 0));
+                }
+                if pair[..4] == [0xff; 4] {
+                    break i32::from_le_bytes(pair[4..].try_into().expect("4 bytes"));
+                }
+                if scanned.len() as u64 > MAX_FOOTER_BYTES {
+                    return Err(ipc_err("no message after the file magic"));
+                }
+                scanned.extend_from_slice(&pair);
+            };
+        } else if len == -1 {
             if read_full(&mut reader, &mut word)? < 4 {
                 return Err(ipc_err("truncated message header"));
             }
             len = i32::from_le_bytes(word);
         }
         if len == 0 {
-            if file_format && schema.is_none() {
+            if file_format && !seen_message {
                 continue; // still in the padding after the file magic
+            }
+            if file_format {
+                // The footer's schema is the file's (pyarrow reads it from there).
+                if let Some(s) = footer_schema(&mut reader)? {
+                    schema = Some(s);
+                }
             }
             break; // end of stream
         }
+        seen_message = true;
         if !(0..=(64 << 20)).contains(&len) {
             return Err(ipc_err("invalid message length"));
         }
@@ -607,6 +644,34 @@ fn infer_ipc<R: Read>(reader: R) -> Result<Inferred, InferError> {
     }
     let schema = schema.ok_or_else(|| ipc_err("no schema message"))?;
     Ok(Inferred::from_schema(&schema, rows))
+}
+
+/// After an IPC file's end-of-stream marker: the footer, its length and the closing magic.
+/// Returns the footer's schema; `None` when the file ends without a readable footer.
+fn footer_schema<R: Read>(reader: &mut R) -> Result<Option<Schema>, InferError> {
+    let mut tail = Vec::new();
+    reader.take(MAX_FOOTER_BYTES + 1).read_to_end(&mut tail)?;
+    if tail.len() as u64 > MAX_FOOTER_BYTES {
+        return Err(InferError::Limit(format!(
+            "an arrow file footer may be at most {} MiB",
+            MAX_FOOTER_BYTES >> 20
+        )));
+    }
+    footer_schema_of(&tail)
+}
+
+/// The schema in the footer that `bytes` end with (`footer, i32 length, ARROW1`).
+fn footer_schema_of(tail: &[u8]) -> Result<Option<Schema>, InferError> {
+    let n = tail.len();
+    if n < 10 || &tail[n - 6..] != IPC_MAGIC {
+        return Ok(None);
+    }
+    let len = i32::from_le_bytes(tail[n - 10..n - 6].try_into().expect("4 bytes"));
+    let Some(start) = usize::try_from(len).ok().and_then(|l| (n - 10).checked_sub(l)) else {
+        return Ok(None);
+    };
+    let footer = arrow_ipc::root_as_footer(&tail[start..n - 10]).map_err(|e| InferError::Arrow(e.to_string()))?;
+    Ok(footer.schema().map(arrow_ipc::convert::fb_to_schema))
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {

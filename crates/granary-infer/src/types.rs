@@ -58,12 +58,27 @@ pub fn arrow_type_name(dt: &DataType) -> String {
                 .collect();
             format!("struct<{}>", inner.join(", "))
         }
-        Map(entries, _) => match entries.data_type() {
-            Struct(kv) if kv.len() == 2 => format!(
-                "map<{}, {}>",
-                arrow_type_name(kv[0].data_type()),
-                arrow_type_name(kv[1].data_type())
-            ),
+        // As Arrow C++'s MapType::ToString: field names other than the standard ones follow
+        // their type in parentheses.
+        Map(entries, sorted) => match entries.data_type() {
+            Struct(kv) if kv.len() == 2 => {
+                let named = |f: &arrow_schema::Field, std: &str| {
+                    if f.name() == std {
+                        String::new()
+                    } else {
+                        format!(" ('{}')", f.name())
+                    }
+                };
+                format!(
+                    "map<{}{}, {}{}{}{}>",
+                    arrow_type_name(kv[0].data_type()),
+                    named(&kv[0], "key"),
+                    arrow_type_name(kv[1].data_type()),
+                    named(&kv[1], "value"),
+                    if *sorted { ", keys_sorted" } else { "" },
+                    named(entries, "entries"),
+                )
+            }
             other => format!("map<{}>", arrow_type_name(other)),
         },
         Dictionary(k, v) => format!(
