@@ -1,4 +1,5 @@
-"""Writes a seeded corpus of parquet, arrow and feather files and what pyarrow reads from each.
+"""Writes a seeded corpus of files as pyarrow, pandas and polars write them, and what pyarrow
+reads from each.
 
     python3 binary_corpus.py OUT_DIR [FILES]
 
@@ -10,9 +11,13 @@ integers of every width, floats (half, single, double), booleans, strings and bi
 (UTC, named zones, offsets), durations, decimals (128 and 256 bits), dictionaries, lists
 (plain, large, fixed size), structs, maps, nulls; nested a few levels deep, sometimes
 hundreds of columns wide, with several row groups and codecs. pandas adds categoricals,
-zoned datetimes and object columns; polars its own string and list layouts.
+zoned datetimes and object columns; polars its own string and list layouts. Every fifth
+and sixth file is csv or JSON lines written by pandas (`to_csv`, `to_json(lines=True)`),
+polars (`write_csv`, `write_ndjson`) or `pyarrow.csv.write_csv`.
 OUT_DIR/expected.json maps each file name to pyarrow's answer: the schema of
-`pyarrow.parquet.read_schema` / `pyarrow.ipc` (`{"columns": [[name, type]], "rows": n}`).
+`pyarrow.parquet.read_schema` / `pyarrow.ipc` / `pyarrow.csv.read_csv` /
+`pyarrow.json.read_json` (`{"columns": [[name, type]], "rows": n}`, or `{"error": message}`
+when pyarrow refuses a text file).
 The same seed always writes the same files (pandas and polars are optional: without them
 their turns are written by pyarrow).
 """
@@ -24,7 +29,9 @@ import random
 import sys
 
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.feather as feather
+import pyarrow.json as pjson
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -199,8 +206,40 @@ def polars_frame(r):
     return pl.DataFrame(cols)
 
 
+def write_text(r, writer, path, fmt):
+    """A csv or JSON-lines file as pandas, polars or pyarrow (csv only) write it."""
+    if writer == "pandas":
+        df = pandas_frame(r)
+        if fmt == "csv":
+            df.to_csv(path, index=r.random() < 0.3)
+        else:
+            df.reset_index(drop=True).to_json(path, orient="records", lines=True,
+                                               date_format="iso")
+    elif writer == "polars":
+        df = polars_frame(r)
+        if fmt == "csv":
+            flat = [c for c in df.columns if not isinstance(df[c].dtype, (pl.List, pl.Struct, pl.Duration))]
+            df.select(flat).write_csv(path)
+        else:
+            df.write_ndjson(path)
+    else:
+        t = pa_table(r)
+        flat = [f.name for f in t.schema
+                if not pa.types.is_nested(f.type) and not pa.types.is_dictionary(f.type)
+                and not pa.types.is_binary(f.type) and not pa.types.is_large_binary(f.type)
+                and not pa.types.is_fixed_size_binary(f.type) and not pa.types.is_duration(f.type)
+                and not pa.types.is_null(f.type)]
+        pcsv.write_csv(t.select(flat), path)
+
+
 def expected(path, fmt):
     """pyarrow's answer for a written file."""
+    if fmt in ("csv", "jsonl"):
+        try:
+            t = pcsv.read_csv(path) if fmt == "csv" else pjson.read_json(path)
+        except Exception as e:  # pyarrow refuses the file
+            return {"error": str(e).splitlines()[0]}
+        return {"columns": [[f.name, str(f.type)] for f in t.schema], "rows": t.num_rows}
     if fmt == "parquet":
         schema = pq.read_schema(path)
         rows = pq.ParquetFile(path).metadata.num_rows
@@ -221,18 +260,22 @@ def expected(path, fmt):
 
 def main():
     out_dir = sys.argv[1]
-    files = int(sys.argv[2]) if len(sys.argv) > 2 else 150
+    files = int(sys.argv[2]) if len(sys.argv) > 2 else 240
     os.makedirs(out_dir, exist_ok=True)
     r = random.Random(20261202)
     answers = {}
     for n in range(files):
-        fmt = ["parquet", "arrow", "feather"][n % 3]
-        writer = ["pyarrow", "pandas", "polars"][(n // 3) % 3]
+        fmt = ["parquet", "arrow", "feather", "parquet", "csv", "jsonl"][n % 6]
+        writer = ["pyarrow", "pandas", "polars"][(n // 6) % 3]
+        if fmt == "jsonl" and writer == "pyarrow":
+            writer = "pandas"
         if writer == "pandas" and pd is None or writer == "polars" and pl is None:
             writer = "pyarrow"
         name = f"b{n:04d}-{writer}.{fmt}"
         path = os.path.join(out_dir, name)
-        if writer == "pandas":
+        if fmt in ("csv", "jsonl"):
+            write_text(r, writer, path, fmt)
+        elif writer == "pandas":
             df = pandas_frame(r)
             if fmt == "parquet":
                 df.to_parquet(path, engine="pyarrow", index=r.choice([None, True, False]))
@@ -246,7 +289,13 @@ def main():
             else:
                 df.write_ipc(path, compression=r.choice(["uncompressed", "lz4", "zstd"]))
         else:
-            write_pyarrow(r, pa_table(r), path, fmt)
+            # A few generated tables are ones pyarrow itself cannot write; draw another.
+            for _ in range(10):
+                try:
+                    write_pyarrow(r, pa_table(r), path, fmt)
+                    break
+                except (pa.ArrowException, ValueError):
+                    continue
         answers[name] = expected(path, fmt)
     with open(os.path.join(out_dir, "expected.json"), "w") as f:
         json.dump(answers, f, indent=1, ensure_ascii=False)

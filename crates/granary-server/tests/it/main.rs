@@ -12,6 +12,7 @@ mod openapi;
 mod operations;
 mod preview;
 mod publish;
+mod pyarrow;
 mod scale;
 mod ui;
 mod uploads;
