@@ -21,14 +21,10 @@ pub use bounds::{
     check_parquet_footer, decompressed_len, parse_page_header, Budget, BudgetReader, PageInfo, Unbounded,
     MAX_FOOTER_BYTES, MAX_SCHEMA_DEPTH, MAX_THRIFT_DEPTH,
 };
-pub use preview::{preview_parquet, preview_reader, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
+pub use preview::{preview_parquet, preview_reader, preview_reader_typed, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
 pub use tables::{unify_type, version_schema, TableFile, TableMismatch};
 pub use types::arrow_type_name;
 
-/// How many bytes of a text file are kept for type inference.
-const PREFIX_BYTES: u64 = 4 << 20;
-/// How many records of that prefix type inference looks at.
-const INFER_RECORDS: usize = 1000;
 /// The fixed tail of a parquet file: 4-byte metadata length + `PAR1`.
 pub const PARQUET_TAIL: usize = 8;
 
@@ -177,31 +173,6 @@ fn infer_parquet_bytes(buf: &[u8]) -> Result<Inferred, InferError> {
         .checked_sub(meta_len)
         .ok_or_else(|| InferError::Parquet("metadata length exceeds the file".into()))?;
     infer_parquet_metadata(&buf[start..end])
-}
-
-/// Reads up to [`PREFIX_BYTES`]; returns the bytes and the length of the part that ends on
-/// a complete line (the whole prefix if the stream ended inside it).
-fn read_prefix<R: Read>(reader: &mut R) -> Result<(Vec<u8>, usize), InferError> {
-    let mut prefix = Vec::new();
-    reader.take(PREFIX_BYTES).read_to_end(&mut prefix)?;
-    let complete = if (prefix.len() as u64) < PREFIX_BYTES {
-        prefix.len()
-    } else {
-        prefix.iter().rposition(|&b| b == b'\n').map_or(prefix.len(), |i| i + 1)
-    };
-    Ok((prefix, complete))
-}
-
-/// The columns of a csv file, inferred from its first complete lines (`prefix[..complete]`).
-fn csv_schema(prefix: &[u8], complete: usize) -> Result<Schema, InferError> {
-    if prefix.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(InferError::Csv("file is empty".into()));
-    }
-    let (schema, _) = arrow_csv::reader::Format::default()
-        .with_header(true)
-        .infer_schema(Cursor::new(&prefix[..complete]), Some(INFER_RECORDS))
-        .map_err(|e| InferError::Csv(e.to_string()))?;
-    Ok(schema)
 }
 
 /// Columns and rows of a csv file in one streaming pass: every value narrows its column's

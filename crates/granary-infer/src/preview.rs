@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::bounds::{unwrap_io, Budget, BudgetReader, Unbounded};
 use crate::{
-    arrow_type_name, check_footer_len, check_parquet_footer, csv_schema, decompressed_len, guarded,
-    parquet_metadata_len, parse_page_header, read_full, read_prefix, InferError, IPC_MAGIC, PARQUET_TAIL,
+    arrow_type_name, check_footer_len, check_parquet_footer, decompressed_len, guarded, parquet_metadata_len,
+    parse_page_header, read_full, InferError, IPC_MAGIC, PARQUET_TAIL,
 };
 
 /// Each decoded value is charged this many bytes (levels, validity, offsets), so a page
@@ -109,24 +109,39 @@ fn check_limit(limit: usize) -> usize {
 }
 
 /// The first `limit` rows (at most [`MAX_PREVIEW_ROWS`]) of a csv, json, jsonl or arrow IPC
-/// stream. Reads only as far as those rows (csv reads at most a type-inference prefix more).
-/// Parquet needs ranged reads: use [`preview_parquet`]. Every byte read is charged to
-/// `budget` (and arrow IPC buffers to what they decompress to); past it, or once it is
-/// cancelled, the preview ends with [`InferError::Limit`] or [`InferError::Cancelled`].
+/// stream. Reads only as far as those rows. Parquet needs ranged reads: use
+/// [`preview_parquet`]. Every byte read is charged to `budget` (and arrow IPC buffers to
+/// what they decompress to); past it, or once it is cancelled, the preview ends with
+/// [`InferError::Limit`] or [`InferError::Cancelled`]. csv cells are shown as text; see
+/// [`preview_reader_typed`] to show them by the file's published schema.
 pub fn preview_reader<R: Read>(
     format: DataFormat,
     reader: R,
     limit: usize,
     budget: &Budget,
 ) -> Result<Preview, InferError> {
+    preview_reader_typed(format, reader, limit, budget, None)
+}
+
+/// As [`preview_reader`], with the file's published schema (`columns`: name, arrow type
+/// name, as [`infer_reader`](crate::infer_reader) computed it): a csv preview shows each
+/// cell by its column's type (numbers, booleans, nulls) and reports those types, so the
+/// preview and the published schema agree.
+pub fn preview_reader_typed<R: Read>(
+    format: DataFormat,
+    reader: R,
+    limit: usize,
+    budget: &Budget,
+    columns: Option<&[(String, String)]>,
+) -> Result<Preview, InferError> {
     let limit = check_limit(limit);
     let reader = BudgetReader::new(reader, budget);
     let out = match format {
-        DataFormat::Csv => guarded(InferError::Csv, || preview_csv(reader, limit)),
+        DataFormat::Csv => guarded(InferError::Csv, || preview_csv(reader, limit, columns)),
         DataFormat::Jsonl => guarded(InferError::Json, || {
-            preview_jsonl(BufReader::with_capacity(1 << 16, reader), limit)
+            preview_jsonl(BufReader::with_capacity(1 << 16, reader), limit, columns)
         }),
-        DataFormat::Json => guarded(InferError::Json, || preview_json(reader, limit)),
+        DataFormat::Json => guarded(InferError::Json, || preview_json(reader, limit, columns)),
         DataFormat::Arrow | DataFormat::Feather => guarded(InferError::Arrow, || preview_ipc(reader, limit, budget)),
         DataFormat::Parquet => Err(InferError::Parquet(
             "parquet previews need ranged reads; use preview_parquet".into(),
@@ -308,22 +323,88 @@ impl<R: ChunkReader> ChunkReader for Bounded<R> {
     }
 }
 
-fn preview_csv<R: Read>(mut reader: R, limit: usize) -> Result<Preview, InferError> {
-    let (prefix, complete) = read_prefix(&mut reader)?;
-    let schema = Arc::new(csv_schema(&prefix, complete)?);
-    let csv = arrow_csv::ReaderBuilder::new(schema.clone())
-        .with_header(true)
-        .with_batch_size(limit)
-        .build(Cursor::new(prefix).chain(reader))
-        .map_err(|e| InferError::Csv(e.to_string()))?;
-    let batches = csv
-        .take(1)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| InferError::Csv(e.to_string()))?;
-    Preview::from_batches(&schema, &batches, limit)
+/// The first `limit` rows of a csv file, each cell shown by its column's type in `columns`
+/// (the file's published schema; without it every cell is text). Reading stops after
+/// those rows. A byte order mark is dropped, blank lines are not rows, invalid UTF-8 is
+/// shown with replacement characters.
+fn preview_csv<R: Read>(reader: R, limit: usize, columns: Option<&[(String, String)]>) -> Result<Preview, InferError> {
+    let cerr = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => InferError::Io(io),
+        other => InferError::Csv(format!("{other:?}")),
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+        reader.consume(3);
+    }
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader);
+    let header: Vec<String> = csv
+        .byte_headers()
+        .map_err(cerr)?
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .collect();
+    let kinds: Vec<Option<&str>> = header
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            columns
+                .and_then(|c| c.get(i))
+                .filter(|(n, _)| n == name)
+                .map(|(_, t)| t.as_str())
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while rows.len() < limit && csv.read_byte_record(&mut record).map_err(cerr)? {
+        let mut row = Map::new();
+        for (i, name) in header.iter().enumerate() {
+            let mut v = record
+                .get(i)
+                .map_or(Value::Null, |cell| crate::csv_types::preview_cell(cell, kinds[i]));
+            shorten(&mut v);
+            row.insert(name.clone(), v);
+        }
+        rows.push(row);
+    }
+    let columns = header
+        .iter()
+        .zip(&kinds)
+        .map(|(n, k)| (n.clone(), k.unwrap_or("string").to_string()))
+        .collect();
+    Ok(Preview { columns, rows })
 }
 
-fn objects_preview(values: Vec<Value>, limit: usize) -> Result<Preview, InferError> {
+/// Rows from JSON objects: with the file's published `columns`, each object's values under
+/// those columns as they are (a key the first rows lack is still a column); without them,
+/// typed by arrow's inference over these rows.
+fn objects_preview(
+    values: Vec<Value>,
+    limit: usize,
+    columns: Option<&[(String, String)]>,
+) -> Result<Preview, InferError> {
+    if let Some(columns) = columns {
+        let rows = values
+            .into_iter()
+            .take(limit)
+            .map(|v| {
+                columns
+                    .iter()
+                    .map(|(name, _)| {
+                        let mut cell = v.get(name).cloned().unwrap_or(Value::Null);
+                        shorten(&mut cell);
+                        (name.clone(), cell)
+                    })
+                    .collect()
+            })
+            .collect();
+        return Ok(Preview {
+            columns: columns.to_vec(),
+            rows,
+        });
+    }
     let jerr = |e: arrow_schema::ArrowError| InferError::Json(e.to_string());
     let schema = Arc::new(arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok)).map_err(jerr)?);
     let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
@@ -335,27 +416,37 @@ fn objects_preview(values: Vec<Value>, limit: usize) -> Result<Preview, InferErr
     Preview::from_batches(&schema, &batches, limit)
 }
 
-fn preview_jsonl<R: BufRead>(reader: R, limit: usize) -> Result<Preview, InferError> {
+fn preview_jsonl<R: BufRead>(
+    reader: R,
+    limit: usize,
+    columns: Option<&[(String, String)]>,
+) -> Result<Preview, InferError> {
     let mut values = Vec::with_capacity(limit);
     for (i, line) in reader.split(b'\n').enumerate() {
         let line = line?;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v: Value = serde_json::from_slice(&line).map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))?;
-        if !v.is_object() {
-            return Err(InferError::Json(format!("line {}: expected a JSON object", i + 1)));
+        // A line may hold several records (pyarrow reads them all).
+        for v in serde_json::Deserializer::from_slice(&line).into_iter::<Value>() {
+            let v = v.map_err(|e| InferError::Json(format!("line {}: {e}", i + 1)))?;
+            if !v.is_object() {
+                return Err(InferError::Json(format!("line {}: expected a JSON object", i + 1)));
+            }
+            values.push(v);
+            if values.len() == limit {
+                break;
+            }
         }
-        values.push(v);
         if values.len() == limit {
             break;
         }
     }
-    objects_preview(values, limit)
+    objects_preview(values, limit, columns)
 }
 
 /// A top-level array of objects (read only as far as `limit` elements), or JSON lines.
-fn preview_json<R: Read>(reader: R, limit: usize) -> Result<Preview, InferError> {
+fn preview_json<R: Read>(reader: R, limit: usize, columns: Option<&[(String, String)]>) -> Result<Preview, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let first = loop {
         let buf = reader.fill_buf()?;
@@ -369,7 +460,7 @@ fn preview_json<R: Read>(reader: R, limit: usize) -> Result<Preview, InferError>
         }
     };
     if first != b'[' {
-        return preview_jsonl(reader, limit);
+        return preview_jsonl(reader, limit, columns);
     }
     let mut values = Vec::with_capacity(limit);
     let mut de = serde_json::Deserializer::from_reader(reader);
@@ -387,7 +478,7 @@ fn preview_json<R: Read>(reader: R, limit: usize) -> Result<Preview, InferError>
     if values.iter().any(|v| !v.is_object()) {
         return Err(InferError::Json("expected an array of objects".into()));
     }
-    objects_preview(values, limit)
+    objects_preview(values, limit, columns)
 }
 
 /// Collects the first `limit` elements of an array, then stops reading.
@@ -419,12 +510,17 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     // The file format is the stream format behind an 8-byte magic (and a footer, not needed).
     let pending = if n >= 6 && &head[..6] == IPC_MAGIC {
         // Writers pad the magic with zeros to their alignment; the first message follows.
-        loop {
+        let word = loop {
             let mut word = [0u8; 4];
             let got = read_full(&mut reader, &mut word)?;
             if got < 4 || word != [0; 4] {
                 break word[..got].to_vec();
             }
+        };
+        if word.len() == 4 && word != [0xff; 4] {
+            bare_schema(&mut reader, word, budget)?
+        } else {
+            word
         }
     } else if n >= 4 && &head[..4] == b"FEA1" {
         return Err(InferError::Arrow(
@@ -436,19 +532,51 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     let aerr = |e: arrow_schema::ArrowError| InferError::Arrow(e.to_string());
     let mut reader = Cursor::new(pending).chain(reader);
     let mut decoder = arrow_ipc::reader::StreamDecoder::new();
+    let mut dict_ids = Vec::new();
     let mut batches = Vec::new();
     let mut rows = 0;
-    while rows < limit {
-        let Some(message) = next_ipc_message(&mut reader, budget)? else {
-            break;
-        };
+    let mut feed = |message: Vec<u8>, rows: &mut usize| -> Result<(), InferError> {
         let mut buffer = arrow_buffer::Buffer::from_vec(message);
         while !buffer.is_empty() {
             if let Some(b) = decoder.decode(&mut buffer).map_err(aerr)? {
-                rows += b.num_rows();
+                *rows += b.num_rows();
                 batches.push(b);
             }
         }
+        Ok(())
+    };
+    // A file may hold a record batch before the dictionaries it uses (polars writes them
+    // so; file readers find dictionaries through the footer): such batches wait, in the
+    // budget, until every dictionary of the schema has passed.
+    let mut waiting: Vec<Vec<u8>> = Vec::new();
+    let mut dictionaries = 0usize;
+    while rows < limit {
+        let Some(message) = next_ipc_message(&mut reader, budget, &mut dict_ids)? else {
+            break;
+        };
+        match header_type(&message) {
+            Some(arrow_ipc::MessageHeader::DictionaryBatch) => dictionaries += 1,
+            Some(arrow_ipc::MessageHeader::RecordBatch) if dictionaries < dict_ids.len() => {
+                waiting.push(message);
+                continue;
+            }
+            _ => {}
+        }
+        feed(message, &mut rows)?;
+        if dictionaries >= dict_ids.len() {
+            for m in std::mem::take(&mut waiting) {
+                feed(m, &mut rows)?;
+            }
+        }
+    }
+    for m in waiting {
+        feed(m, &mut rows)?;
+    }
+    // The decoder handles a message once bytes after it arrive: the end-of-stream marker
+    // completes a schema message that no batch follows.
+    if rows < limit && decoder.schema().is_none() {
+        let mut end = arrow_buffer::Buffer::from_vec(vec![0xffu8, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        decoder.decode(&mut end).map_err(aerr)?;
     }
     let schema = decoder
         .schema()
@@ -456,12 +584,63 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     Preview::from_batches(&schema, &batches, limit)
 }
 
+/// The header type of a message read by [`next_ipc_message`] (prefix, flatbuffer, body).
+fn header_type(message: &[u8]) -> Option<arrow_ipc::MessageHeader> {
+    let start = if message.get(..4) == Some(&[0xff; 4]) { 8 } else { 4 };
+    let len = i32::from_le_bytes(message.get(start - 4..start)?.try_into().ok()?);
+    let meta = message.get(start..start + usize::try_from(len).ok()?)?;
+    arrow_ipc::root_as_message(meta).ok().map(|m| m.header_type())
+}
+
+/// Some writers (polars) put an IPC file's schema right after the magic as a bare message
+/// flatbuffer, without continuation marker or length; messages resume, 8-byte aligned, at
+/// the first continuation marker. Returns the schema framed as a message, then what
+/// follows it, for the stream decoder. `first` is the bare schema's first word.
+fn bare_schema<R: Read>(reader: &mut R, first: Vec<u8>, budget: &Budget) -> Result<Vec<u8>, InferError> {
+    let mut bare = first;
+    let mut word = [0u8; 4];
+    let got = read_full(reader, &mut word)?;
+    bare.extend_from_slice(&word[..got]);
+    let mut next = Vec::new();
+    loop {
+        let mut pair = [0u8; 8];
+        let got = read_full(reader, &mut pair)?;
+        if got == 8 && pair[..4] == [0xff; 4] {
+            next.extend_from_slice(&pair);
+            break;
+        }
+        bare.extend_from_slice(&pair[..got]);
+        budget.check()?;
+        if got < 8 {
+            break; // no record batch follows: the schema alone
+        }
+        if bare.len() > 64 << 20 {
+            return Err(InferError::Arrow("no message after the file magic".into()));
+        }
+    }
+    let len = i32::try_from(bare.len()).map_err(|_| InferError::Arrow("schema too large".into()))?;
+    let mut out = Vec::with_capacity(8 + bare.len() + next.len());
+    out.extend_from_slice(&[0xff; 4]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&bare);
+    out.extend_from_slice(&next);
+    Ok(out)
+}
+
 /// Reads one IPC message (continuation, length, flatbuffer header, body) and returns its
 /// bytes, or `None` at the end of the stream. The body's length, and for compressed
 /// record and dictionary batches what every buffer expands to, are checked against
 /// `budget` before the body is allocated or handed to arrow, whose decoder sizes its
 /// output from the buffer's 8-byte length prefix (Arrow columnar format, "Compression").
-fn next_ipc_message<R: Read>(reader: &mut R, budget: &Budget) -> Result<Option<Vec<u8>>, InferError> {
+/// `dict_ids` holds the schema's dictionary ids in field order, once the schema has passed:
+/// arrow-rs numbers a schema's dictionaries 0, 1, … in that order whatever ids the writer
+/// gave them (polars gives others), so a dictionary batch's id is rewritten to its
+/// position there before the decoder sees it.
+fn next_ipc_message<R: Read>(
+    reader: &mut R,
+    budget: &Budget,
+    dict_ids: &mut Vec<i64>,
+) -> Result<Option<Vec<u8>>, InferError> {
     let ipc_err = |m: &str| InferError::Arrow(m.to_string());
     let mut word = [0u8; 4];
     if read_full(reader, &mut word)? < 4 {
@@ -512,6 +691,28 @@ fn next_ipc_message<R: Read>(reader: &mut R, budget: &Budget) -> Result<Option<V
         Some(_) => Some(Unbounded::Lz4Frame),
         None => None,
     };
+    if let Some(schema) = msg.header_as_schema() {
+        fn collect(f: arrow_ipc::Field<'_>, ids: &mut Vec<i64>) {
+            if let Some(d) = f.dictionary() {
+                ids.push(d.id());
+            }
+            for child in f.children().into_iter().flatten() {
+                collect(child, ids);
+            }
+        }
+        dict_ids.clear();
+        for f in schema.fields().into_iter().flatten() {
+            collect(f, dict_ids);
+        }
+    }
+    let renumber = msg.header_as_dictionary_batch().and_then(|d| {
+        let position = dict_ids.iter().position(|id| *id == d.id())? as i64;
+        let slot = d._tab.vtable().get(arrow_ipc::DictionaryBatch::VT_ID) as usize;
+        (position != d.id() && slot != 0).then(|| (d._tab.loc() + slot, position))
+    });
+    if let Some((at, id)) = renumber {
+        out[start + at..start + at + 8].copy_from_slice(&id.to_le_bytes());
+    }
     let body_start = out.len();
     out.resize(body_start + body_len as usize, 0);
     reader

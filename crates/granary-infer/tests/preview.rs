@@ -1,6 +1,6 @@
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use granary_core::DataFormat;
-use granary_infer::{preview_parquet, preview_reader, Budget, InferError, MAX_CELL_CHARS};
+use granary_infer::{preview_parquet, preview_reader, preview_reader_typed, Budget, InferError, MAX_CELL_CHARS};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -58,18 +58,49 @@ fn parquet_preview_reads_first_rows_of_compressed_row_groups() {
 }
 
 #[test]
-fn csv_preview_keeps_types_nulls_and_order() {
-    let data = "id,text,score\n1,\"two\nlines\",0.5\n2,,1.5\n3,\"a,b\",2\n";
-    let p = preview_reader(DataFormat::Csv, data.as_bytes(), 2, &Budget::default()).unwrap();
+fn csv_preview_shows_cells_by_the_published_types() {
+    // With the file's published schema, cells are read by its types: numbers, booleans,
+    // pyarrow's null tokens as null in typed columns, text kept in string columns.
+    let data = "id,text,score,ok\n1,\"two\nlines\",0.5,True\n0x1F,NA,NaN,0\n3,\"a,b\", 2 ,\n";
+    let columns: Vec<(String, String)> = [("id", "int64"), ("text", "string"), ("score", "double"), ("ok", "bool")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let p = preview_reader_typed(DataFormat::Csv, data.as_bytes(), 3, &Budget::default(), Some(&columns)).unwrap();
+    assert_eq!(p.columns, columns);
     assert_eq!(
         rows(&p),
         vec![
-            json!({"id": 1, "text": "two\nlines", "score": 0.5}),
-            json!({"id": 2, "text": null, "score": 1.5})
+            json!({"id": 1, "text": "two\nlines", "score": 0.5, "ok": true}),
+            json!({"id": 31, "text": "NA", "score": null, "ok": false}),
+            json!({"id": 3, "text": "a,b", "score": 2.0, "ok": null}),
         ]
     );
     let keys: Vec<&String> = p.rows[0].keys().collect();
-    assert_eq!(keys, ["id", "text", "score"]);
+    assert_eq!(keys, ["id", "text", "score", "ok"]);
+    // Without a schema, every cell is its text.
+    let p = preview_reader(DataFormat::Csv, data.as_bytes(), 1, &Budget::default()).unwrap();
+    assert_eq!(
+        rows(&p),
+        vec![json!({"id": "1", "text": "two\nlines", "score": "0.5", "ok": "True"})]
+    );
+}
+
+#[test]
+fn json_lines_preview_shows_the_published_columns() {
+    // A key the first rows lack is a column; several records may share a line.
+    let data = "{\"a\": 1} {\"a\": 2}\n{\"a\": 3, \"b\": \"x\"}\n";
+    let columns: Vec<(String, String)> = vec![("a".into(), "int64".into()), ("b".into(), "string".into())];
+    let p = preview_reader_typed(
+        DataFormat::Jsonl,
+        data.as_bytes(),
+        2,
+        &Budget::default(),
+        Some(&columns),
+    )
+    .unwrap();
+    assert_eq!(p.columns, columns);
+    assert_eq!(rows(&p), vec![json!({"a": 1, "b": null}), json!({"a": 2, "b": null})]);
 }
 
 #[test]

@@ -131,7 +131,8 @@ async fn preview_split_inner(
         // A file is read as its extension says (splits may differ in format), else as the
         // version's format.
         let format = DataFormat::from_path(&f.path).unwrap_or(format);
-        let p = match preview_file(state, &org, &f.digest, f.size, format, want, budget.clone()).await {
+        let columns = crate::wire::file_facts(rec, f).0.map(<[_]>::to_vec);
+        let p = match preview_file(state, &org, f, format, want, budget.clone(), columns).await {
             Ok(p) => p,
             // The version was deleted (and its blobs collected) while this preview ran.
             Err(_) if matches!(state.blobs.stat(&org, &f.digest).await, Ok(None)) => {
@@ -186,15 +187,18 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// The first `limit` rows of one stored file (`file`'s digest and size), read as `format`;
+/// `columns` is its published schema, which a text file's preview shows.
 async fn preview_file(
     state: &AppState,
     org: &str,
-    digest: &Digest,
-    size: u64,
+    file: &FileRecord,
     format: DataFormat,
     limit: usize,
     budget: Arc<Budget>,
+    columns: Option<Vec<(String, String)>>,
 ) -> Result<Preview, InferError> {
+    let (digest, size) = (&file.digest, file.size);
     let handle = tokio::runtime::Handle::current();
     if format == DataFormat::Parquet {
         let source = BlobChunks {
@@ -218,7 +222,8 @@ async fn preview_file(
     tokio::task::spawn_blocking(move || {
         let _guard = handle.enter();
         let sync = tokio_util::io::SyncIoBridge::new(reader);
-        granary_infer::preview_reader(format, std::io::BufReader::with_capacity(1 << 16, sync), limit, &budget)
+        let reader = std::io::BufReader::with_capacity(1 << 16, sync);
+        granary_infer::preview_reader_typed(format, reader, limit, &budget, columns.as_deref())
     })
     .await
     .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?

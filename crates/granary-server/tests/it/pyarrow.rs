@@ -92,6 +92,27 @@ async fn compare(generator: &str, format: &str, files: usize) {
                     ));
                 }
                 assert_eq!(d["data_schema"], file["data_schema"], "{name}: one file, one schema");
+                // The file previews, with the same columns.
+                let p = app
+                    .get(
+                        &format!("/api/v1/org/default/datasets/{dataset}/1.0.0/preview"),
+                        &app.admin,
+                    )
+                    .await;
+                if p.status != StatusCode::OK {
+                    failures.push(format!("{name}: preview {}: {}", p.status, p.json()["detail"]));
+                } else {
+                    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+                    let shown: Vec<String> = p.json()["columns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["name"].as_str().unwrap().to_string())
+                        .collect();
+                    if shown != names {
+                        failures.push(format!("{name}: preview columns {shown:?}, pyarrow {names:?}"));
+                    }
+                }
             }
         }
     }
