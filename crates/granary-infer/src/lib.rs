@@ -415,11 +415,20 @@ fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
 /// `read_json` expects); the first non-blank byte decides.
 fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut blank = false;
     let first = loop {
         let buf = std::io::BufRead::fill_buf(&mut reader)?;
+        if buf.is_empty() && blank {
+            // Blank lines only: JSON lines without a record, as pyarrow reads them.
+            return Ok(Inferred {
+                columns: Vec::new(),
+                rows: 0,
+            });
+        }
         if buf.is_empty() {
             return Err(InferError::Json("file is empty".into()));
         }
+        blank = true;
         match buf.iter().position(|b| !b.is_ascii_whitespace()) {
             Some(i) => {
                 let b = buf[i];

@@ -448,11 +448,16 @@ fn preview_jsonl<R: BufRead>(
 /// A top-level array of objects (read only as far as `limit` elements), or JSON lines.
 fn preview_json<R: Read>(reader: R, limit: usize, columns: Option<&[(String, String)]>) -> Result<Preview, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut blank = false;
     let first = loop {
         let buf = reader.fill_buf()?;
         let Some(&b) = buf.first() else {
+            if blank {
+                return objects_preview(Vec::new(), limit, columns); // blank lines only
+            }
             return Err(InferError::Json("file is empty".into()));
         };
+        blank = true;
         if b.is_ascii_whitespace() {
             reader.consume(1);
         } else {

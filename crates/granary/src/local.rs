@@ -182,11 +182,17 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
     let plan = plan(dir)?;
     let mut facts = Vec::with_capacity(plan.files.len());
     for f in &plan.files {
-        let (digest, size) = hash_file(&f.abs)?;
+        // Hashing and inference each read the file once; they run side by side.
+        let (hashed, inferred) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| hash_file(&f.abs));
+            let inferred = infer(f);
+            (hashing.join().expect("hashing does not panic"), inferred)
+        });
+        let (digest, size) = hashed?;
         facts.push(FileFacts {
             digest,
             size,
-            inferred: infer(f)?,
+            inferred: inferred?,
         });
     }
     finish(plan, facts)

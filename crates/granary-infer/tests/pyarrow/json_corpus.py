@@ -6,7 +6,8 @@ Records draw keys from a small pool; values are nulls, booleans, integers (some 
 int64), floats, strings (some ISO 8601 dates and date-times, with and without fraction or
 zone), lists and nested objects, often with a key first seen late, a late float in an
 integer column, or (in some files) a late value of another kind, which pyarrow refuses.
-Lines vary: CRLF, blank lines, two records on one line, no final newline. OUT_DIR/
+Lines vary: CRLF, blank lines, two records on one line, no final newline. Every fourth
+file is named `.json` (a `.json` file may hold JSON lines). OUT_DIR/
 expected.json maps each file name to pyarrow's answer from `pyarrow.json.read_json`:
 `{"columns": [[name, type]], "rows": n}`, or `{"error": message}`.
 """
@@ -91,7 +92,7 @@ def make(r):
 
 
 def main():
-    corpus.write(lambda r: make(r) or b"\n", pj.read_json, lambda n: f"j{n:04d}.jsonl", 20261202, 200)
+    corpus.write(lambda r: make(r) or b"\n", pj.read_json, lambda n: f"j{n:04d}.jsonl" if n % 4 else f"j{n:04d}.json", 20261202, 200)
 
 
 if __name__ == "__main__":
