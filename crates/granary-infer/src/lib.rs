@@ -561,30 +561,16 @@ fn infer_ipc<R: Read>(reader: R) -> Result<Inferred, InferError> {
         }
         let mut len = i32::from_le_bytes(word);
         if file_format && !seen_message && word != [0xff; 4] && word != [0; 4] {
-            // Some writers (polars) put the schema after the file magic as a bare flatbuffer,
-            // outside any message; readers take the file's schema from its footer. Messages
-            // start 8-byte aligned at the first continuation marker.
-            // A file without record batches may hold no message at all: its bytes end in
-            // the footer, which is kept (bounded) while scanning.
-            let mut scanned = word.to_vec();
-            read_full(&mut reader, &mut word)?;
-            scanned.extend_from_slice(&word);
-            len = loop {
-                let mut pair = [0u8; 8];
-                let got = read_full(&mut reader, &mut pair)?;
-                if got < 8 {
-                    scanned.extend_from_slice(&pair[..got]);
-                    let schema =
-                        footer_schema_of(&scanned)?.ok_or_else(|| ipc_err("no message after the file magic"))?;
+            // The schema is a bare flatbuffer outside any message (polars); the file's
+            // schema is then read from the footer, as pyarrow reads it.
+            let (bare, next) = skip_bare_schema(&mut reader, word)?;
+            len = match next {
+                Some(len) => len,
+                None => {
+                    // No message at all: the bytes end in the footer.
+                    let schema = footer_schema_of(&bare)?.ok_or_else(|| ipc_err("no message after the file magic"))?;
                     return Ok(Inferred::from_schema(&schema, 0));
                 }
-                if pair[..4] == [0xff; 4] {
-                    break i32::from_le_bytes(pair[4..].try_into().expect("4 bytes"));
-                }
-                if scanned.len() as u64 > MAX_FOOTER_BYTES {
-                    return Err(ipc_err("no message after the file magic"));
-                }
-                scanned.extend_from_slice(&pair);
             };
         } else if len == -1 {
             if read_full(&mut reader, &mut word)? < 4 {
@@ -624,6 +610,33 @@ fn infer_ipc<R: Read>(reader: R) -> Result<Inferred, InferError> {
     }
     let schema = schema.ok_or_else(|| ipc_err("no schema message"))?;
     Ok(Inferred::from_schema(&schema, rows))
+}
+
+/// Some writers (polars) put an IPC file's schema right after the file magic as a bare
+/// message flatbuffer, without continuation marker or length; messages resume, 8-byte
+/// aligned, at the first continuation marker. Reads from there (`first` is the bare
+/// flatbuffer's first word) to that marker: returns the bytes before it and the message
+/// length that follows it, or `None` when the file ends first (a file without messages,
+/// whose bytes then end in its footer). At most [`MAX_FOOTER_BYTES`] are kept.
+pub(crate) fn skip_bare_schema<R: Read>(reader: &mut R, first: [u8; 4]) -> Result<(Vec<u8>, Option<i32>), InferError> {
+    let mut bare = first.to_vec();
+    let mut word = [0u8; 4];
+    let got = read_full(reader, &mut word)?;
+    bare.extend_from_slice(&word[..got]);
+    loop {
+        let mut pair = [0u8; 8];
+        let got = read_full(reader, &mut pair)?;
+        if got == 8 && pair[..4] == [0xff; 4] {
+            return Ok((bare, Some(i32::from_le_bytes(pair[4..].try_into().expect("4 bytes")))));
+        }
+        bare.extend_from_slice(&pair[..got]);
+        if got < 8 {
+            return Ok((bare, None));
+        }
+        if bare.len() as u64 > MAX_FOOTER_BYTES {
+            return Err(InferError::Arrow("no message after the file magic".into()));
+        }
+    }
 }
 
 /// After an IPC file's end-of-stream marker: the footer, its length and the closing magic.

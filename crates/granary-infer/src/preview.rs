@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use crate::bounds::{unwrap_io, Budget, BudgetReader, Unbounded};
 use crate::{
     arrow_type_name, check_footer_len, check_parquet_footer, decompressed_len, guarded, parquet_metadata_len,
-    parse_page_header, read_full, InferError, IPC_MAGIC, PARQUET_TAIL,
+    parse_page_header, read_full, skip_bare_schema, InferError, IPC_MAGIC, PARQUET_TAIL,
 };
 
 /// Each decoded value is charged this many bytes (levels, validity, offsets), so a page
@@ -522,10 +522,9 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
                 break word[..got].to_vec();
             }
         };
-        if word.len() == 4 && word != [0xff; 4] {
-            bare_schema(&mut reader, word, budget)?
-        } else {
-            word
+        match <[u8; 4]>::try_from(word.as_slice()) {
+            Ok(first) if first != [0xff; 4] => bare_schema(&mut reader, first)?,
+            _ => word,
         }
     } else if n >= 4 && &head[..4] == b"FEA1" {
         return Err(InferError::Arrow(
@@ -556,12 +555,12 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     let mut waiting: Vec<Vec<u8>> = Vec::new();
     let mut dictionaries = 0usize;
     while rows < limit {
-        let Some(message) = next_ipc_message(&mut reader, budget, &mut dict_ids)? else {
+        let Some((message, header)) = next_ipc_message(&mut reader, budget, &mut dict_ids)? else {
             break;
         };
-        match header_type(&message) {
-            Some(arrow_ipc::MessageHeader::DictionaryBatch) => dictionaries += 1,
-            Some(arrow_ipc::MessageHeader::RecordBatch) if dictionaries < dict_ids.len() => {
+        match header {
+            arrow_ipc::MessageHeader::DictionaryBatch => dictionaries += 1,
+            arrow_ipc::MessageHeader::RecordBatch if dictionaries < dict_ids.len() => {
                 waiting.push(message);
                 continue;
             }
@@ -589,51 +588,25 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     Preview::from_batches(&schema, &batches, limit)
 }
 
-/// The header type of a message read by [`next_ipc_message`] (prefix, flatbuffer, body).
-fn header_type(message: &[u8]) -> Option<arrow_ipc::MessageHeader> {
-    let start = if message.get(..4) == Some(&[0xff; 4]) { 8 } else { 4 };
-    let len = i32::from_le_bytes(message.get(start - 4..start)?.try_into().ok()?);
-    let meta = message.get(start..start + usize::try_from(len).ok()?)?;
-    arrow_ipc::root_as_message(meta).ok().map(|m| m.header_type())
-}
-
-/// Some writers (polars) put an IPC file's schema right after the magic as a bare message
-/// flatbuffer, without continuation marker or length; messages resume, 8-byte aligned, at
-/// the first continuation marker. Returns the schema framed as a message, then what
-/// follows it, for the stream decoder. `first` is the bare schema's first word.
-fn bare_schema<R: Read>(reader: &mut R, first: Vec<u8>, budget: &Budget) -> Result<Vec<u8>, InferError> {
-    let mut bare = first;
-    let mut word = [0u8; 4];
-    let got = read_full(reader, &mut word)?;
-    bare.extend_from_slice(&word[..got]);
-    let mut next = Vec::new();
-    loop {
-        let mut pair = [0u8; 8];
-        let got = read_full(reader, &mut pair)?;
-        if got == 8 && pair[..4] == [0xff; 4] {
-            next.extend_from_slice(&pair);
-            break;
-        }
-        bare.extend_from_slice(&pair[..got]);
-        budget.check()?;
-        if got < 8 {
-            break; // no record batch follows: the schema alone
-        }
-        if bare.len() > 64 << 20 {
-            return Err(InferError::Arrow("no message after the file magic".into()));
-        }
-    }
+/// A bare schema flatbuffer after an IPC file's magic (see [`skip_bare_schema`]) framed as
+/// a message, then the continuation marker and length of the message after it, for the
+/// stream decoder. `first` is the bare flatbuffer's first word.
+fn bare_schema<R: Read>(reader: &mut R, first: [u8; 4]) -> Result<Vec<u8>, InferError> {
+    let (bare, next) = skip_bare_schema(reader, first)?;
     let len = i32::try_from(bare.len()).map_err(|_| InferError::Arrow("schema too large".into()))?;
-    let mut out = Vec::with_capacity(8 + bare.len() + next.len());
+    let mut out = Vec::with_capacity(16 + bare.len());
     out.extend_from_slice(&[0xff; 4]);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&bare);
-    out.extend_from_slice(&next);
+    if let Some(next) = next {
+        out.extend_from_slice(&[0xff; 4]);
+        out.extend_from_slice(&next.to_le_bytes());
+    }
     Ok(out)
 }
 
 /// Reads one IPC message (continuation, length, flatbuffer header, body) and returns its
-/// bytes, or `None` at the end of the stream. The body's length, and for compressed
+/// bytes and header type, or `None` at the end of the stream. The body's length, and for compressed
 /// record and dictionary batches what every buffer expands to, are checked against
 /// `budget` before the body is allocated or handed to arrow, whose decoder sizes its
 /// output from the buffer's 8-byte length prefix (Arrow columnar format, "Compression").
@@ -645,7 +618,7 @@ fn next_ipc_message<R: Read>(
     reader: &mut R,
     budget: &Budget,
     dict_ids: &mut Vec<i64>,
-) -> Result<Option<Vec<u8>>, InferError> {
+) -> Result<Option<(Vec<u8>, arrow_ipc::MessageHeader)>, InferError> {
     let ipc_err = |m: &str| InferError::Arrow(m.to_string());
     let mut word = [0u8; 4];
     if read_full(reader, &mut word)? < 4 {
@@ -673,6 +646,7 @@ fn next_ipc_message<R: Read>(
         .read_exact(&mut out[start..])
         .map_err(|_| ipc_err("truncated message"))?;
     let msg = arrow_ipc::root_as_message(&out[start..]).map_err(|e| InferError::Arrow(e.to_string()))?;
+    let header = msg.header_type();
     let body_len = u64::try_from(msg.bodyLength()).map_err(|_| ipc_err("negative body length"))?;
     if body_len > budget.remaining() {
         return Err(InferError::Limit(format!(
@@ -743,5 +717,5 @@ fn next_ipc_message<R: Read>(
             decompressed_len(codec, &buf[8..], declared)?;
         }
     }
-    Ok(Some(out))
+    Ok(Some((out, header)))
 }
