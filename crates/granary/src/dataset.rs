@@ -4,6 +4,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use futures::{StreamExt, TryStreamExt};
 use granary_core::{validate_dataset_name, DataFormat, Version};
+use granary_infer::TableFile;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -279,6 +280,22 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
             let quick = matches!(f.format, DataFormat::Parquet | DataFormat::Arrow | DataFormat::Feather);
             early.push(if quick { Some(crate::local::infer(f)?) } else { None });
         }
+        // Files already read that do not belong together are refused before anything is
+        // sent: more files only add differences (granary_infer::version_schema).
+        let known: Vec<TableFile> = plan
+            .files
+            .iter()
+            .zip(&early)
+            .filter_map(|(f, i)| {
+                i.as_ref().map(|i| TableFile {
+                    path: &f.path,
+                    split: f.split.as_deref(),
+                    format: f.format,
+                    columns: &i.columns,
+                })
+            })
+            .collect();
+        granary_infer::version_schema(&known).map_err(|e| anyhow!("{e}"))?;
         Ok((plan, early))
     })
     .await??;

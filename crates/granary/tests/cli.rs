@@ -653,4 +653,39 @@ fn tables_per_split_are_inspected_pushed_and_shown_per_file() {
         "{human}"
     );
     assert!(human.contains("FILE          SPLIT     ROWS"), "{human}");
+
+    // Parquet files are read before anything is sent: different tables are refused
+    // without reaching the server (none listens at this address).
+    let pq = tmp.path().join("pq");
+    std::fs::create_dir_all(&pq).unwrap();
+    parquet_file(&pq.join("a.parquet"), 3);
+    let other: arrow_array::ArrayRef = std::sync::Arc::new(arrow_array::Int64Array::from(vec![1, 2]));
+    let batch = arrow_array::RecordBatch::try_from_iter([("other", other)]).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(pq.join("b.parquet")).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    std::fs::write(pq.join("dataset.yaml"), "name: pq\nversion: 1.0.0\n").unwrap();
+    let err = fails(&run(
+        tmp.path(),
+        &[
+            "dataset",
+            "push",
+            pq.to_str().unwrap(),
+            "--server",
+            "http://127.0.0.1:1",
+            "--api-key",
+            "k",
+            "--org",
+            "o",
+        ],
+    ));
+    assert!(
+        err.starts_with("error: a.parquet and b.parquet have different columns: a.parquet has columns \"id\", \"question\" that b.parquet lacks"),
+        "{err}"
+    );
 }
