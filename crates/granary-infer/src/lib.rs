@@ -358,50 +358,163 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
     Ok((names, types, records))
 }
 
+/// Bytes of JSON lines typed as one chunk (then to the end of the line it stops in).
+const JSONL_CHUNK: u64 = 4 << 20;
+/// Threads typing chunks of one JSON-lines file at once.
+const JSONL_WORKERS: usize = 2;
+
 /// Columns and rows of a JSON-lines file from every record, in one streaming pass (see
-/// `json_types`): one line at a time (at most [`MAX_RECORD_BYTES`]), each record typed as
-/// it is parsed and merged into the file's type; a line may hold several records separated
-/// by white space, and blank lines are not rows, as in pyarrow.
+/// `json_types`), a line may hold several records separated by white space, and blank
+/// lines are not rows, as in pyarrow. The file is read in chunks of whole lines (a line at
+/// most [`MAX_RECORD_BYTES`]); [`JSONL_WORKERS`] threads type chunks side by side, each
+/// record typed as it is parsed, and the chunks' types are merged in file order. Merging
+/// is the same lattice whatever the grouping, so the answer is the one-record-at-a-time
+/// answer; a chunk whose records clash is typed again record by record against the file
+/// so far, so an error names the first line that clashes. Memory holds a few chunks.
 fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
-    use std::io::BufRead;
     let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut file = json_types::JsonType::Struct(Default::default());
-    let mut rows = 0u64;
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        // One line, refused past the limit before it is held whole.
-        let n = (&mut reader).take(MAX_RECORD_BYTES + 1).read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
+    std::thread::scope(|s| {
+        let mut to_workers = Vec::with_capacity(JSONL_WORKERS);
+        let mut from_workers = Vec::with_capacity(JSONL_WORKERS);
+        for _ in 0..JSONL_WORKERS {
+            let (chunks, work) = std::sync::mpsc::sync_channel::<JsonChunk>(1);
+            let (done, typed) = std::sync::mpsc::sync_channel::<(JsonChunk, Option<JsonTyped>)>(1);
+            s.spawn(move || {
+                for chunk in work {
+                    let t = type_chunk(&chunk);
+                    if done.send((chunk, t)).is_err() {
+                        break;
+                    }
+                }
+            });
+            to_workers.push(chunks);
+            from_workers.push(typed);
         }
-        number += 1;
-        if line.len() as u64 > MAX_RECORD_BYTES && line.last() != Some(&b'\n') {
+        let merger = s.spawn(move || merge_chunks(&from_workers));
+        let read = read_chunks(&mut reader, &to_workers);
+        drop(to_workers);
+        let merged = merger.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        match (read, merged) {
+            (_, Err(e)) | (Err(e), _) => Err(e),
+            (Ok(()), Ok(found)) => Ok(found),
+        }
+    })
+}
+
+/// Whole lines of a JSON-lines file, the `index`th chunk of it.
+struct JsonChunk {
+    index: usize,
+    data: Vec<u8>,
+    /// The line after `data` is longer than [`MAX_RECORD_BYTES`]: reading stopped there.
+    overlong: bool,
+}
+
+/// A chunk's records merged into one type: the type, its records and its lines. `None`
+/// from [`type_chunk`] when the chunk's records clash (typed again in order to find where).
+struct JsonTyped {
+    t: json_types::JsonType,
+    rows: u64,
+    lines: u64,
+}
+
+/// Reads `reader` into chunks of whole lines and hands chunk `i` to worker `i % n`; stops
+/// early when the workers stop taking chunks (the merge found an error).
+fn read_chunks<R: std::io::BufRead>(
+    reader: &mut R,
+    workers: &[std::sync::mpsc::SyncSender<JsonChunk>],
+) -> Result<(), InferError> {
+    use std::io::BufRead as _;
+    for index in 0.. {
+        let mut data = Vec::with_capacity(JSONL_CHUNK as usize + (64 << 10));
+        (&mut *reader).take(JSONL_CHUNK).read_to_end(&mut data)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut overlong = false;
+        if data.last() != Some(&b'\n') {
+            // Finish the line the chunk stops in, refusing it past the limit.
+            let start = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+            let room = (MAX_RECORD_BYTES + 1).saturating_sub((data.len() - start) as u64);
+            (&mut *reader).take(room).read_until(b'\n', &mut data)?;
+            if data.last() != Some(&b'\n') && (data.len() - start) as u64 > MAX_RECORD_BYTES {
+                data.truncate(start);
+                overlong = true;
+            }
+        }
+        let chunk = JsonChunk { index, data, overlong };
+        if workers[index % workers.len()].send(chunk).is_err() || overlong {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Types a chunk's records and merges them, or `None` when they clash.
+fn type_chunk(chunk: &JsonChunk) -> Option<JsonTyped> {
+    let mut t = json_types::JsonType::Struct(Default::default());
+    let mut rows = 0;
+    let lines = type_lines(chunk, &mut t, &mut rows).ok()?;
+    Some(JsonTyped { t, rows, lines })
+}
+
+/// Types the records of `chunk` one at a time into `file`, counting them into `rows`.
+/// Returns the chunk's lines, or the first line (counted from 1 in the chunk) whose
+/// record cannot be read or clashes, with why.
+fn type_lines(chunk: &JsonChunk, file: &mut json_types::JsonType, rows: &mut u64) -> Result<u64, (u64, String)> {
+    let data = match chunk.index {
+        0 => chunk.data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&chunk.data),
+        _ => &chunk.data[..],
+    };
+    let mut lines = 0;
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        lines += 1;
+        for record in serde_json::Deserializer::from_slice(line).into_iter::<json_types::Typed>() {
+            let json_types::Typed(t) = record.map_err(|e| (lines, e.to_string()))?;
+            if !matches!(t, json_types::JsonType::Struct(_)) {
+                let found = t.kind_phrase();
+                return Err((lines, format!("expected one JSON object per line, found {found}")));
+            }
+            file.merge(t, "")
+                .map_err(|e| (lines, format!("{e}; pyarrow cannot read such a file either")))?;
+            *rows += 1;
+        }
+    }
+    Ok(lines)
+}
+
+/// Merges the workers' chunks in file order (chunk `i` from worker `i % n`) into the
+/// file's columns and rows.
+fn merge_chunks(workers: &[std::sync::mpsc::Receiver<(JsonChunk, Option<JsonTyped>)>]) -> Result<Inferred, InferError> {
+    let mut file = json_types::JsonType::Struct(Default::default());
+    let (mut rows, mut lines) = (0u64, 0u64);
+    for index in 0.. {
+        let Ok((chunk, typed)) = workers[index % workers.len()].recv() else {
+            break;
+        };
+        let before = file.clone();
+        let merged = typed.and_then(|t| file.merge(t.t, "").ok().map(|()| (t.rows, t.lines)));
+        let (chunk_rows, chunk_lines) = match merged {
+            Some(counts) => counts,
+            None => {
+                // Record by record against the file so far: the first line that clashes.
+                file = before;
+                let mut chunk_rows = 0;
+                let chunk_lines = type_lines(&chunk, &mut file, &mut chunk_rows)
+                    .map_err(|(line, why)| InferError::Json(format!("line {}: {why}", lines + line)))?;
+                (chunk_rows, chunk_lines)
+            }
+        };
+        rows += chunk_rows;
+        lines += chunk_lines;
+        if chunk.overlong {
             return Err(InferError::Json(format!(
-                "line {number} is longer than {} MiB",
+                "line {} is longer than {} MiB",
+                lines + 1,
                 MAX_RECORD_BYTES >> 20
             )));
         }
-        let text = if number == 1 {
-            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line)
-        } else {
-            &line[..]
-        };
-        for record in serde_json::Deserializer::from_slice(text).into_iter::<json_types::Typed>() {
-            let json_types::Typed(t) = record.map_err(|e| InferError::Json(format!("line {number}: {e}")))?;
-            if !matches!(t, json_types::JsonType::Struct(_)) {
-                return Err(InferError::Json(format!(
-                    "line {number}: expected one JSON object per line, found {}",
-                    t.kind_phrase()
-                )));
-            }
-            file.merge(t, "")
-                .map_err(|e| InferError::Json(format!("line {number}: {e}; pyarrow cannot read such a file either")))?;
-            rows += 1;
-        }
     }
-    if number == 0 {
+    if lines == 0 {
         return Err(InferError::Json("file is empty".into()));
     }
     let json_types::JsonType::Struct(fields) = file else {

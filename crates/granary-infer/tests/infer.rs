@@ -195,3 +195,47 @@ fn arrow_ipc_file_and_stream() {
         Err(InferError::Arrow(_))
     ));
 }
+
+/// JSON lines of ~100 bytes: `lines` records `{"a": i, "pad": "…"}`, record `late` (0-based)
+/// also with `"b": "x"`.
+fn long_jsonl(lines: usize, late: usize) -> String {
+    let pad = "p".repeat(80);
+    (0..lines)
+        .map(|i| {
+            if i == late {
+                format!("{{\"a\": {i}, \"pad\": \"{pad}\", \"b\": \"x\"}}\n")
+            } else {
+                format!("{{\"a\": {i}, \"pad\": \"{pad}\"}}\n")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn jsonl_of_many_chunks_is_typed_as_one_pass_would() {
+    // ~14 MiB: the file is typed in 4 MiB chunks on several threads. A key first seen in
+    // the last chunk is the last column; a late double widens; a clash in a later chunk
+    // names its own line; a BOM before the first line is dropped.
+    let lines = 140_000;
+    let mut text = String::from("\u{feff}");
+    text.push_str(&long_jsonl(lines, 130_000));
+    text.push_str("{\"a\": 0.5, \"pad\": null}\n");
+    let got = infer_reader(DataFormat::Jsonl, text.as_bytes()).unwrap();
+    assert_eq!(
+        got,
+        Inferred {
+            columns: cols(&[("a", "double"), ("pad", "string"), ("b", "string")]),
+            rows: lines as u64 + 1
+        }
+    );
+    let mut bad = long_jsonl(lines, usize::MAX);
+    bad.push_str("\n{\"a\": \"text\"}\n{\"a\": [1]}\n");
+    let err = infer_reader(DataFormat::Jsonl, bad.as_bytes()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "not a readable json file: line {}: column /a changed from number to string; pyarrow cannot read such a file either",
+            lines + 2
+        )
+    );
+}
