@@ -140,6 +140,14 @@ pub enum ManifestError {
     UnsafePath(String),
     #[error("size_category {0:?} is not one of n<1K, 1K<n<10K, 10K<n<100K, 100K<n<1M, 1M<n<10M, 10M<n<100M, 100M<n<1B, n>1B")]
     SizeCategory(String),
+    #[error("a split name is empty: name each split (train, test, …)")]
+    EmptySplit,
+    #[error("{path} is mapped to two splits ({first} and {second}): a file belongs to one split")]
+    FileInTwoSplits {
+        path: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// Rejects absolute paths, `..`, `.` and empty components, backslashes and control characters.
@@ -179,6 +187,25 @@ pub fn size_category(rows: u64) -> &'static str {
         bound = bound.saturating_mul(10);
     }
     SIZE_CATEGORIES[7]
+}
+
+/// Checks a `splits` map (split → file): names are not empty and no file is the file of two
+/// splits (a file's rows, schema and preview belong to one split).
+pub fn validate_splits(splits: &BTreeMap<String, String>) -> Result<(), ManifestError> {
+    let mut split_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for (split, path) in splits {
+        if split.is_empty() {
+            return Err(ManifestError::EmptySplit);
+        }
+        if let Some(first) = split_of.insert(path, split) {
+            return Err(ManifestError::FileInTwoSplits {
+                path: path.clone(),
+                first: first.to_string(),
+                second: split.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 pub fn validate_size_category(cat: &str) -> Result<(), ManifestError> {

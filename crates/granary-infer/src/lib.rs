@@ -22,7 +22,7 @@ pub use bounds::{
     MAX_FOOTER_BYTES, MAX_SCHEMA_DEPTH, MAX_THRIFT_DEPTH,
 };
 pub use preview::{preview_parquet, preview_reader, preview_reader_typed, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
-pub use tables::{unify_type, version_schema, TableFile, TableMismatch};
+pub use tables::{same_columns, same_reader, unify_type, version_schema, TableFile, TableMismatch};
 pub use types::arrow_type_name;
 
 /// The fixed tail of a parquet file: 4-byte metadata length + `PAR1`.
@@ -72,7 +72,7 @@ impl Inferred {
             columns: schema
                 .fields()
                 .iter()
-                .map(|f| (f.name().clone(), arrow_type_name(f.data_type())))
+                .map(|f| (f.name().clone(), types::field_type_name(f)))
                 .collect(),
             rows,
         }

@@ -49,8 +49,14 @@ pub(crate) fn as_pyarrow(schema: &Schema, stored: Option<&Schema>) -> Schema {
 }
 
 fn field(f: &Field, hint: Option<&Field>) -> Field {
-    f.clone()
-        .with_data_type(data_type(f.data_type(), f.name(), hint.map(Field::data_type)))
+    let out = f
+        .clone()
+        .with_data_type(data_type(f.data_type(), f.name(), hint.map(Field::data_type)));
+    // An ordered dictionary (categorical) stays ordered.
+    match hint.and_then(Field::dict_is_ordered) {
+        Some(ordered) => out.with_dict_is_ordered(ordered),
+        None => out,
+    }
 }
 
 fn data_type(dt: &DataType, name: &str, hint: Option<&DataType>) -> DataType {

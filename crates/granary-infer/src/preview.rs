@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::bounds::{unwrap_io, Budget, BudgetReader, Unbounded};
 use crate::{
-    arrow_type_name, check_footer_len, check_parquet_footer, decompressed_len, guarded, parquet_metadata_len,
-    parse_page_header, read_full, skip_bare_schema, InferError, IPC_MAGIC, PARQUET_TAIL,
+    check_footer_len, check_parquet_footer, decompressed_len, guarded, parquet_metadata_len, parse_page_header,
+    read_full, skip_bare_schema, InferError, IPC_MAGIC, PARQUET_TAIL,
 };
 
 /// Each decoded value is charged this many bytes (levels, validity, offsets), so a page
@@ -51,7 +51,7 @@ impl Preview {
         let columns = schema
             .fields()
             .iter()
-            .map(|f| (f.name().clone(), arrow_type_name(f.data_type())))
+            .map(|f| (f.name().clone(), crate::types::field_type_name(f)))
             .collect();
         let mut out = Vec::new();
         {
@@ -78,6 +78,20 @@ impl Preview {
             row.values_mut().for_each(shorten);
         }
         Ok(Preview { columns, rows })
+    }
+
+    /// Shows the rows under `columns` (a published schema: name, arrow type name): each
+    /// row's values in that order, a column a row lacks as an explicit null. The types
+    /// shown are the published ones; the values are what the file holds.
+    pub fn conform(&mut self, columns: &[(String, String)]) {
+        for row in &mut self.rows {
+            let mut old = std::mem::take(row);
+            *row = columns
+                .iter()
+                .map(|(name, _)| (name.clone(), old.remove(name).unwrap_or(Value::Null)))
+                .collect();
+        }
+        self.columns = columns.to_vec();
     }
 
     /// Appends another file's rows (the next file of the same split), up to `limit` in all.

@@ -5,9 +5,10 @@
 //! Rules (stated in `docs/API.md`, "Schemas of a version"):
 //! - Files hold the same table when they have the same column names (in any order) and each
 //!   column's types agree: equal, or one of them `null` (a column with no value), or integer
-//!   and floating point (read together as `double`). For json and jsonl files a column
-//!   missing from some files is allowed: a key first seen in a later file is added, as
-//!   within one file.
+//!   and floating point (read together as `double`). For json and jsonl files outside
+//!   splits a column missing from some files is allowed: a key first seen in a later file
+//!   is added, as within one file.
+//! - A file naming a column twice is refused (a schema maps each name to one type).
 //! - The version's schema is the unified schema of its files: the first file's column
 //!   order, then columns first seen in later files.
 //! - Files that are not the same table may be published together only when every file is
@@ -17,6 +18,7 @@
 //! - Files outside splits hold one format.
 
 use granary_core::DataFormat;
+use std::collections::{HashMap, HashSet};
 
 /// One file of a version, as the table check sees it.
 #[derive(Clone, Copy, Debug)]
@@ -51,12 +53,21 @@ pub fn version_schema(files: &[TableFile<'_>]) -> Result<Vec<(String, String)>, 
             unsplit[0].path, unsplit[0].format, other.path, other.format
         )));
     }
+    // A schema maps each name to one type (the API's `{column: type}`).
+    for f in files {
+        let mut seen = HashSet::with_capacity(f.columns.len());
+        if let Some((name, _)) = f.columns.iter().find(|(n, _)| !seen.insert(n.as_str())) {
+            return Err(TableMismatch(format!(
+                "{}: column {name:?} appears twice; a schema names each column once: rename one",
+                f.path
+            )));
+        }
+    }
     // Each column with the file its type was last set by, for messages.
-    let mut unified: Vec<(String, String, &str)> = first
-        .columns
-        .iter()
-        .map(|(n, t)| (n.clone(), t.clone(), first.path))
-        .collect();
+    let mut unified = Columns::default();
+    for (n, t) in first.columns {
+        unified.push(n, t, first.path);
+    }
     let mut mismatch = None;
     for f in &files[1..] {
         if let Err(m) = unify(&mut unified, first.path, f) {
@@ -65,7 +76,7 @@ pub fn version_schema(files: &[TableFile<'_>]) -> Result<Vec<(String, String)>, 
         }
     }
     let Some((a, b, why)) = mismatch else {
-        return Ok(unified.into_iter().map(|(n, t, _)| (n, t)).collect());
+        return Ok(unified.cols.into_iter().map(|(n, t, _)| (n, t)).collect());
     };
     if let Some(loose) = files.iter().find(|f| f.split.is_none()) {
         // Name the files of the conflict that are outside splits, else the first such file.
@@ -88,67 +99,89 @@ pub fn version_schema(files: &[TableFile<'_>]) -> Result<Vec<(String, String)>, 
     Ok(default.columns.to_vec())
 }
 
-/// Adds `f`'s columns to `acc` (the files so far: name, type, the file that set the type),
-/// or says how they differ: (earlier file, `f`'s path, a phrase naming the columns).
-/// `first` is the version's first file.
-fn unify<'a>(
-    acc: &mut Vec<(String, String, &'a str)>,
-    first: &'a str,
-    f: &TableFile<'a>,
-) -> Result<(), (&'a str, &'a str, String)> {
-    let json = matches!(f.format, DataFormat::Json | DataFormat::Jsonl);
-    if !json {
-        let missing: Vec<&(String, String, &str)> = acc
-            .iter()
-            .filter(|(n, _, _)| !f.columns.iter().any(|(m, _)| m == n))
-            .collect();
-        let extra: Vec<&str> = f
-            .columns
-            .iter()
-            .filter(|(n, _)| !acc.iter().any(|(m, _, _)| m == n))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        if !missing.is_empty() || !extra.is_empty() {
-            // The earlier file named is one holding a column `f` lacks, else the first file.
-            let other = missing.first().copied().or(acc.first()).map_or(first, |c| c.2);
-            let missing: Vec<&str> = missing.iter().map(|c| c.0.as_str()).collect();
-            let mut parts = Vec::new();
-            if !missing.is_empty() {
-                parts.push(format!("{other} has {} that {} lacks", names(&missing), f.path));
-            }
-            if !extra.is_empty() {
-                parts.push(format!("{} has {} that {other} lacks", f.path, names(&extra)));
-            }
-            let why = format!("{other} and {} have different columns: {}", f.path, parts.join(", "));
-            return Err((other, f.path, why));
+/// The columns of the files so far: name, type, the file that set the type; by name.
+#[derive(Default)]
+struct Columns<'a> {
+    cols: Vec<(String, String, &'a str)>,
+    index: HashMap<String, usize>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, name: &str, ty: &str, from: &'a str) {
+        self.index.insert(name.to_string(), self.cols.len());
+        self.cols.push((name.to_string(), ty.to_string(), from));
+    }
+}
+
+/// Adds `f`'s columns to `acc`, or says how they differ: (earlier file, `f`'s path, a
+/// phrase naming the columns). `first` is the version's first file. A json or jsonl file
+/// outside splits may lack columns (a shard without a key); any other file has the same
+/// column names as the files before it.
+fn unify<'a>(acc: &mut Columns<'a>, first: &'a str, f: &TableFile<'a>) -> Result<(), (&'a str, &'a str, String)> {
+    let lenient = matches!(f.format, DataFormat::Json | DataFormat::Jsonl) && f.split.is_none();
+    let own: HashSet<&str> = f.columns.iter().map(|(n, _)| n.as_str()).collect();
+    let missing: Vec<&(String, String, &str)> = acc
+        .cols
+        .iter()
+        .filter(|(n, _, _)| !lenient && !own.contains(n.as_str()))
+        .collect();
+    let extra: Vec<&str> = f
+        .columns
+        .iter()
+        .filter(|(n, _)| !lenient && !acc.index.contains_key(n))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        // The earlier file named is one holding a column `f` lacks, else the first file.
+        let other = missing.first().copied().or(acc.cols.first()).map_or(first, |c| c.2);
+        let missing: Vec<&str> = missing.iter().map(|c| c.0.as_str()).collect();
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("{other} has {} that {} lacks", names(&missing), f.path));
         }
+        if !extra.is_empty() {
+            parts.push(format!("{} has {} that {other} lacks", f.path, names(&extra)));
+        }
+        let why = format!("{other} and {} have different columns: {}", f.path, parts.join(", "));
+        return Err((other, f.path, why));
     }
     for (name, ty) in f.columns {
-        match acc.iter_mut().find(|(n, _, _)| n == name) {
-            Some((_, have, from)) => match unify_type(have, ty) {
-                Some(t) => {
-                    if t != *have {
-                        *have = t;
-                        *from = f.path;
-                    }
+        let Some(&i) = acc.index.get(name) else {
+            acc.push(name, ty, f.path);
+            continue;
+        };
+        let (_, have, from) = &mut acc.cols[i];
+        match unify_type(have, ty) {
+            Some(t) => {
+                if t != *have {
+                    *have = t;
+                    *from = f.path;
                 }
-                None => {
-                    let why = format!(
-                        "{from} and {} differ in column {name:?}: {have} in {from}, {ty} in {}",
-                        f.path, f.path
-                    );
-                    return Err((from, f.path, why));
-                }
-            },
-            None => acc.push((name.clone(), ty.clone(), f.path)),
+            }
+            None => {
+                let why = format!(
+                    "{from} and {} differ in column {name:?}: {have} in {from}, {ty} in {}",
+                    f.path, f.path
+                );
+                return Err((from, f.path, why));
+            }
         }
     }
     Ok(())
 }
 
+/// Whether two schemas have the same columns with the same types, in any order.
+pub fn same_columns(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let a: HashSet<&(String, String)> = a.iter().collect();
+    b.iter().all(|c| a.contains(c))
+}
+
 /// Formats read into one table: equal, json with jsonl (a `.json` file may hold JSON lines),
 /// arrow with feather (feather v2 is the arrow IPC file).
-fn same_reader(a: DataFormat, b: DataFormat) -> bool {
+pub fn same_reader(a: DataFormat, b: DataFormat) -> bool {
     use DataFormat::*;
     a == b
         || matches!(
@@ -285,6 +318,24 @@ mod tests {
         assert_eq!(version_schema(&files).unwrap(), b);
         let files = [file("1.csv", None, &a), file("2.csv", None, &b)];
         assert!(version_schema(&files).is_err());
+    }
+
+    #[test]
+    fn json_splits_of_different_keys_keep_their_own_schemas() {
+        let a = cols(&[("a", "int64")]);
+        let z = cols(&[("zz", "string")]);
+        let files = [file("a.jsonl", Some("train"), &a), file("b.jsonl", Some("test"), &z)];
+        assert_eq!(version_schema(&files).unwrap(), a);
+    }
+
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let a = cols(&[("a", "int64"), ("a", "string")]);
+        let e = version_schema(&[file("t.parquet", None, &a)]).unwrap_err().0;
+        assert_eq!(
+            e,
+            "t.parquet: column \"a\" appears twice; a schema names each column once: rename one"
+        );
     }
 
     #[test]

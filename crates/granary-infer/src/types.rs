@@ -1,7 +1,7 @@
 //! Arrow type names as pyarrow prints them (`int64`, `string`, `list<item: double>`), the
 //! spelling the official client writes into `data_schema`, so both agree on one dataset.
 
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, Field, TimeUnit};
 
 fn unit(u: &TimeUnit) -> &'static str {
     match u {
@@ -9,6 +9,20 @@ fn unit(u: &TimeUnit) -> &'static str {
         TimeUnit::Millisecond => "ms",
         TimeUnit::Microsecond => "us",
         TimeUnit::Nanosecond => "ns",
+    }
+}
+
+/// A field's type as pyarrow prints it: [`arrow_type_name`], with a dictionary's
+/// `ordered` flag, which arrow keeps on the field (`dictionary<…, ordered=1>` for an
+/// ordered categorical, such as polars' `Enum`).
+pub fn field_type_name(f: &Field) -> String {
+    match (f.data_type(), f.dict_is_ordered()) {
+        (DataType::Dictionary(k, v), Some(true)) => format!(
+            "dictionary<values={}, indices={}, ordered=1>",
+            arrow_type_name(v),
+            arrow_type_name(k)
+        ),
+        (dt, _) => arrow_type_name(dt),
     }
 }
 
@@ -46,15 +60,15 @@ pub fn arrow_type_name(dt: &DataType) -> String {
         Decimal64(p, s) => format!("decimal64({p}, {s})"),
         Decimal128(p, s) => format!("decimal128({p}, {s})"),
         Decimal256(p, s) => format!("decimal256({p}, {s})"),
-        List(f) => format!("list<{}: {}>", f.name(), arrow_type_name(f.data_type())),
-        LargeList(f) => format!("large_list<{}: {}>", f.name(), arrow_type_name(f.data_type())),
-        ListView(f) => format!("list_view<{}: {}>", f.name(), arrow_type_name(f.data_type())),
-        LargeListView(f) => format!("large_list_view<{}: {}>", f.name(), arrow_type_name(f.data_type())),
-        FixedSizeList(f, n) => format!("fixed_size_list<{}: {}>[{n}]", f.name(), arrow_type_name(f.data_type())),
+        List(f) => format!("list<{}: {}>", f.name(), field_type_name(f)),
+        LargeList(f) => format!("large_list<{}: {}>", f.name(), field_type_name(f)),
+        ListView(f) => format!("list_view<{}: {}>", f.name(), field_type_name(f)),
+        LargeListView(f) => format!("large_list_view<{}: {}>", f.name(), field_type_name(f)),
+        FixedSizeList(f, n) => format!("fixed_size_list<{}: {}>[{n}]", f.name(), field_type_name(f)),
         Struct(fields) => {
             let inner: Vec<String> = fields
                 .iter()
-                .map(|f| format!("{}: {}", f.name(), arrow_type_name(f.data_type())))
+                .map(|f| format!("{}: {}", f.name(), field_type_name(f)))
                 .collect();
             format!("struct<{}>", inner.join(", "))
         }
@@ -71,9 +85,9 @@ pub fn arrow_type_name(dt: &DataType) -> String {
                 };
                 format!(
                     "map<{}{}, {}{}{}{}>",
-                    arrow_type_name(kv[0].data_type()),
+                    field_type_name(&kv[0]),
                     named(&kv[0], "key"),
-                    arrow_type_name(kv[1].data_type()),
+                    field_type_name(&kv[1]),
                     named(&kv[1], "value"),
                     if *sorted { ", keys_sorted" } else { "" },
                     named(entries, "entries"),

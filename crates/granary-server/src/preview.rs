@@ -123,7 +123,7 @@ async fn preview_split_inner(
         files: Vec::new(),
         preview: Preview::default(),
     };
-    for f in files {
+    for &f in &files {
         if out.preview.rows.len() >= limit {
             break;
         }
@@ -145,6 +145,15 @@ async fn preview_split_inner(
         };
         out.files.push(f.path.clone());
         out.preview.append(p, limit);
+    }
+    // The columns are the published schema: of the one file, else of the version (the
+    // files of a version without splits), whatever each file's decoder reported.
+    let columns = match files.as_slice() {
+        [one] => crate::wire::file_facts(rec, one).0,
+        _ => Some(rec.meta.data_schema.as_slice()),
+    };
+    if let Some(columns) = columns.filter(|c| !c.is_empty()) {
+        out.preview.conform(columns);
     }
     Ok(out)
 }

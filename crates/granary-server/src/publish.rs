@@ -176,6 +176,7 @@ pub async fn publish(
     }
     let mut split_of: BTreeMap<&str, &str> = BTreeMap::new();
     if let Some(splits) = &config.splits {
+        granary_core::manifest::validate_splits(splits).map_err(|e| invalid(e.to_string()))?;
         for (split, path) in splits {
             if !artifacts.contains_key(path) {
                 return Err(invalid(format!(

@@ -237,7 +237,7 @@ fn schema_json(columns: &[(String, String)]) -> Value {
     Value::Object(columns.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
-/// Prints the version's schema, or, when some file's own schema differs from it (splits
+/// Prints the version's schema, and, when some file's own schema differs from it (splits
 /// holding different tables, shards adding columns), each file's.
 /// A file's own schema, for [`schemas`].
 struct OwnSchema<'a> {
@@ -248,11 +248,14 @@ struct OwnSchema<'a> {
 
 fn schemas(version: &[(String, String)], files: &[OwnSchema]) {
     let rows = |c: &[(String, String)]| c.iter().map(|(n, t)| vec![n.clone(), t.clone()]).collect();
-    if files.iter().all(|f| f.columns == version) {
+    if files.iter().all(|f| granary_infer::same_columns(f.columns, version)) {
         println!();
         table(&["COLUMN", "TYPE"], rows(version));
         return;
     }
+    println!();
+    println!("version schema:");
+    table(&["COLUMN", "TYPE"], rows(version));
     for f in files {
         println!();
         match f.split {

@@ -246,6 +246,9 @@ pub fn plan(dir: &Path) -> Result<Plan> {
     };
     let version: Version = version_text.parse().map_err(|e| anyhow!("dataset.yaml: {e}"))?;
 
+    if let Some(splits) = &y.splits {
+        granary_core::manifest::validate_splits(splits).map_err(|e| anyhow!("dataset.yaml splits: {e}"))?;
+    }
     // Which files: the splits, else `files:`, else every data file in the directory.
     let listed: Option<Vec<String>> = match (&y.splits, &y.files) {
         (Some(s), _) if !s.is_empty() => Some(s.values().cloned().collect()),
@@ -329,12 +332,22 @@ pub fn plan(dir: &Path) -> Result<Plan> {
 /// would be read under one schema and one `format`. Errors name each format's files.
 fn refuse_mixed_formats(root: &Path, paths: &[PathBuf], dir: &Path) -> Result<()> {
     let mut by_format: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut readers: Vec<DataFormat> = Vec::new();
     for p in paths {
         let path = rel(root, p)?;
-        let format = DataFormat::from_path(&path).map_or("other".to_string(), |f| f.to_string());
-        by_format.entry(format).or_default().push(path);
+        let format = DataFormat::from_path(&path);
+        // Formats read into one table (json with jsonl, arrow with feather) do not mix.
+        if let Some(f) = format {
+            if !readers.iter().any(|r| granary_infer::same_reader(*r, f)) {
+                readers.push(f);
+            }
+        }
+        by_format
+            .entry(format.map_or("other".to_string(), |f| f.to_string()))
+            .or_default()
+            .push(path);
     }
-    if by_format.len() > 1 {
+    if readers.len() > 1 {
         let groups: Vec<String> = by_format
             .iter()
             .map(|(f, files)| {

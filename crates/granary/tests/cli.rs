@@ -654,6 +654,20 @@ fn tables_per_split_are_inspected_pushed_and_shown_per_file() {
     );
     assert!(human.contains("FILE          SPLIT     ROWS"), "{human}");
 
+    // json and jsonl files (and arrow and feather) are one format: a directory of both is
+    // one table.
+    let jj = tmp.path().join("jj");
+    std::fs::create_dir_all(&jj).unwrap();
+    std::fs::write(jj.join("a.json"), "{\"x\": 1}\n").unwrap();
+    std::fs::write(jj.join("b.jsonl"), "{\"x\": 2}\n").unwrap();
+    std::fs::write(jj.join("dataset.yaml"), "name: jj\nversion: 1.0.0\n").unwrap();
+    let jj: serde_json::Value = serde_json::from_str(&ok(&run(
+        tmp.path(),
+        &["dataset", "inspect", jj.to_str().unwrap(), "--json"],
+    )))
+    .unwrap();
+    assert_eq!(jj["row_count"], 2);
+
     // Parquet files are read before anything is sent: different tables are refused
     // without reaching the server (none listens at this address).
     let pq = tmp.path().join("pq");

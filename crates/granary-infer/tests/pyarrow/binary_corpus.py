@@ -11,7 +11,8 @@ integers of every width, floats (half, single, double), booleans, strings and bi
 (UTC, named zones, offsets), durations, decimals (128 and 256 bits), dictionaries, lists
 (plain, large, fixed size), structs, maps, nulls; nested a few levels deep, sometimes
 hundreds of columns wide, with several row groups and codecs. pandas adds categoricals,
-zoned datetimes and object columns; polars its own string and list layouts. Every fifth
+zoned datetimes and object columns; polars its own string and list layouts and ordered
+categoricals (`Enum`). Every fifth
 and sixth file is csv or JSON lines written by pandas (`to_csv`, `to_json(lines=True)`),
 polars (`write_csv`, `write_ndjson`) or `pyarrow.csv.write_csv`.
 OUT_DIR/expected.json maps each file name to pyarrow's answer: the schema of
@@ -178,7 +179,7 @@ def polars_frame(r):
     rows = r.choice([0, 1, 10, 500])
     cols = {}
     for i in range(r.randint(1, 6)):
-        kind = r.choice(["int", "float", "str", "bool", "list", "struct", "cat", "dt", "date", "u8", "dur"])
+        kind = r.choice(["int", "float", "str", "bool", "list", "struct", "cat", "enum", "dt", "date", "u8", "dur"])
         name = f"{kind}{i}"
         if kind == "int":
             cols[name] = pl.Series(name, [r.randint(-5, 5) for _ in range(rows)], dtype=pl.Int64)
@@ -194,6 +195,8 @@ def polars_frame(r):
             cols[name] = pl.Series(name, [{"a": 1, "b": "x"} for _ in range(rows)])
         elif kind == "cat":
             cols[name] = pl.Series(name, [r.choice(["p", "q"]) for _ in range(rows)], dtype=pl.Categorical)
+        elif kind == "enum":
+            cols[name] = pl.Series(name, [r.choice(["lo", "hi"]) for _ in range(rows)], dtype=pl.Enum(["lo", "hi"]))
         elif kind == "dt":
             cols[name] = pl.Series(name, [datetime.datetime(2020, 1, 1)] * rows,
                                    dtype=pl.Datetime(r.choice(["ms", "us", "ns"]), r.choice([None, "UTC", "Asia/Tokyo"])))

@@ -66,7 +66,10 @@ pub async fn page(
         .iter()
         .filter_map(|f| file_facts(&rec, f).0.map(|c| (f, c)))
         .collect();
-    let own_schemas = if own_schemas.iter().all(|(_, c)| *c == m.data_schema.as_slice()) {
+    let own_schemas = if own_schemas
+        .iter()
+        .all(|(_, c)| granary_infer::same_columns(c, &m.data_schema))
+    {
         Vec::new()
     } else {
         own_schemas

@@ -686,12 +686,19 @@ backend_test! {
     assert_eq!(d["data_schema"], json!({"a": "int64", "b": "string"}));
     assert_eq!(d["files"][0]["data_schema"], json!({"a": "int64"}));
     assert_eq!(d["row_count"], 3);
+    // The preview shows the version's columns, a key a file lacks as null.
+    let p = app.get("/api/v1/org/default/datasets/shards/1.0.0/preview", &app.admin).await.json();
+    assert_eq!(p["columns"], json!([{"name": "a", "type": "int64"}, {"name": "b", "type": "string"}]));
+    assert_eq!(p["rows"], json!([{"a": 1, "b": null}, {"a": 2, "b": null}, {"a": 3, "b": "x"}]));
 
     let files = [("a.csv", b"x\n1\n".to_vec()), ("b.csv", b"x\n2.5\n".to_vec())];
     let r = app.publish(&app.admin, "default", "csv-shards", "1.0.0", &files, json!({"format": "csv"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let d = app.get("/api/v1/org/default/datasets/csv-shards", &app.admin).await.json();
     assert_eq!(d["data_schema"], json!({"x": "double"}));
+    let p = app.get("/api/v1/org/default/datasets/csv-shards/1.0.0/preview", &app.admin).await.json();
+    assert_eq!(p["columns"], json!([{"name": "x", "type": "double"}]));
+    assert_eq!(p["rows"], json!([{"x": 1}, {"x": 2.5}]));
 
     let files = [("a.csv", b"x\n1\n".to_vec()), ("b.jsonl", b"{\"x\": 1}\n".to_vec())];
     let r = app.publish(&app.admin, "default", "mixed", "1.0.0", &files, json!({"format": "csv"})).await;
@@ -700,6 +707,17 @@ backend_test! {
         r.json()["detail"],
         "a.csv is csv but b.jsonl is jsonl: files outside splits are read as one table in one format; map each format's files to their own split (`splits:` in dataset.yaml), or publish them as separate datasets"
     );
+    // A file is the file of one split, and a split has a name.
+    for (splits, why) in [
+        (json!({"train": "a.csv", "test": "a.csv"}), "a.csv is mapped to two splits (test and train): a file belongs to one split"),
+        (json!({"": "a.csv", "train": "b.jsonl"}), "a split name is empty: name each split (train, test, …)"),
+    ] {
+        let r = app
+            .publish(&app.admin, "default", "mixed", "1.0.0", &files, json!({"format": "csv", "splits": splits}))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.json()["detail"], why);
+    }
     // As splits, each file is read in its own format, preview included.
     let r = app
         .publish(&app.admin, "default", "mixed", "1.0.0", &files, json!({"format": "csv", "splits": {"train": "a.csv", "extra": "b.jsonl"}}))

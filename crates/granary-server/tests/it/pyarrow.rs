@@ -112,6 +112,10 @@ async fn compare(generator: &str, format: &str, files: usize) {
                     if shown != names {
                         failures.push(format!("{name}: preview columns {shown:?}, pyarrow {names:?}"));
                     }
+                    let previewed = p.json()["rows"].as_array().map_or(0, Vec::len) as u64;
+                    if previewed != want["rows"].as_u64().unwrap().min(20) {
+                        failures.push(format!("{name}: preview shows {previewed} rows of {}", want["rows"]));
+                    }
                 }
             }
         }
