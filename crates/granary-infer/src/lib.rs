@@ -242,7 +242,79 @@ impl Utf8Check {
 
 /// The header's names, each column's types and the number of data records (blank lines
 /// are not records, as in pyarrow). Every record must have as many fields as the header.
-fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::ColumnTypes>, u64), InferError> {
+/// Two stages on two threads: this one splits the bytes into fields (csv-core) and checks
+/// records; a second types the fields, in batches, in order.
+fn scan_csv<R: Read>(reader: R) -> Result<(Vec<String>, Vec<csv_types::ColumnTypes>, u64), InferError> {
+    std::thread::scope(|s| {
+        let mut typing: Option<(
+            SyncSender<FieldBatch>,
+            std::thread::ScopedJoinHandle<'_, Vec<csv_types::ColumnTypes>>,
+        )> = None;
+        let split = split_csv(reader, |names, batch| {
+            let (tx, _) = typing.get_or_insert_with(|| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<FieldBatch>(2);
+                let columns = names.len();
+                let handle = s.spawn(move || type_fields(columns, rx));
+                (tx, handle)
+            });
+            // The typing thread ends only when this side hangs up.
+            let _ = tx.send(batch);
+        });
+        let types = typing.map(|(tx, handle)| {
+            drop(tx);
+            handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        let (names, records) = split?;
+        let types = types.unwrap_or_else(|| vec![csv_types::ColumnTypes::default(); names.len()]);
+        Ok((names, types, records))
+    })
+}
+
+use std::sync::mpsc::SyncSender;
+
+/// Data fields of a csv file in order, `columns` per record: each field's first bytes (at
+/// most [`csv_types::MAX_TYPED_VALUE`]), whether it was cut there, whether it is UTF-8.
+#[derive(Default)]
+struct FieldBatch {
+    bytes: Vec<u8>,
+    /// (end of the field's bytes in `bytes`, cut, UTF-8)
+    fields: Vec<(usize, bool, bool)>,
+}
+
+/// A batch is handed to the typing thread once it holds this many fields, or bytes (a
+/// batch is cut between fields, so it holds at most one value's first bytes more).
+const FIELD_BATCH: usize = 1 << 14;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Types every field of `batches` into its column (fields come `columns` per record).
+fn type_fields(columns: usize, batches: std::sync::mpsc::Receiver<FieldBatch>) -> Vec<csv_types::ColumnTypes> {
+    let mut types = vec![csv_types::ColumnTypes::default(); columns];
+    let mut column = 0;
+    for batch in batches {
+        let mut start = 0;
+        for &(end, truncated, valid) in &batch.fields {
+            let t = &mut types[column];
+            if t.typed() {
+                t.add(&batch.bytes[start..end], truncated, valid);
+            } else {
+                t.add_text(valid);
+            }
+            start = end;
+            column += 1;
+            if column == columns {
+                column = 0;
+            }
+        }
+    }
+    types
+}
+
+/// Splits a csv stream into its header's names and data fields, handing the fields on in
+/// batches (`emit(names, batch)`); returns the names and the number of data records.
+fn split_csv<R: Read>(
+    mut reader: R,
+    mut emit: impl FnMut(&[String], FieldBatch),
+) -> Result<(Vec<String>, u64), InferError> {
     use csv_core::ReadFieldResult;
     let mut rdr = csv_core::Reader::new();
     let mut input = vec![0u8; 1 << 16];
@@ -263,14 +335,15 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
         0
     };
     let mut eof = false;
-    let mut head: Vec<u8> = Vec::with_capacity(csv_types::MAX_TYPED_VALUE);
+    let mut head: Vec<u8> = Vec::new();
+    let mut batch = FieldBatch::default();
+    let mut field_start = 0usize;
     let mut truncated = false;
     let mut utf8 = Utf8Check::default();
     let mut names: Option<Vec<String>> = None;
     let mut header: Vec<Vec<u8>> = Vec::new();
     let mut header_bytes = 0usize;
-    let mut types: Vec<csv_types::ColumnTypes> = Vec::new();
-    let (mut records, mut fields) = (0u64, 0usize);
+    let (mut records, mut fields, mut columns) = (0u64, 0usize, 0usize);
     loop {
         if start == end && !eof {
             end = match reader.read(&mut input) {
@@ -293,38 +366,35 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
                 )));
             }
             head.extend_from_slice(piece);
-        } else if fields < types.len() {
-            // Only a column that may still be typed needs the value's bytes.
-            if types[fields].typed() && !truncated {
-                let room = csv_types::MAX_TYPED_VALUE - head.len();
+        } else if fields < columns {
+            if !truncated {
+                let room = csv_types::MAX_TYPED_VALUE - (batch.bytes.len() - field_start);
                 if piece.len() > room {
                     truncated = true;
                 }
-                head.extend_from_slice(&piece[..piece.len().min(room)]);
+                batch.bytes.extend_from_slice(&piece[..piece.len().min(room)]);
             }
             utf8.push(piece);
         }
         match res {
             ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => {}
             ReadFieldResult::Field { record_end } => {
-                match names {
+                match &names {
                     None => header.push(std::mem::take(&mut head)),
-                    Some(_) => {
-                        let valid = utf8.finish();
-                        if let Some(t) = types.get_mut(fields) {
-                            if t.typed() {
-                                t.add(&head, truncated, valid);
-                            } else {
-                                t.add_text(valid);
-                            }
-                        }
-                        head.clear();
+                    Some(n) if fields < columns => {
+                        batch.fields.push((batch.bytes.len(), truncated, utf8.finish()));
+                        field_start = batch.bytes.len();
                         truncated = false;
+                        if batch.fields.len() >= FIELD_BATCH || batch.bytes.len() >= BATCH_BYTES {
+                            emit(n, std::mem::take(&mut batch));
+                            field_start = 0;
+                        }
                     }
+                    Some(_) => {}
                 }
                 fields += 1;
                 if record_end {
-                    match names {
+                    match &names {
                         None => {
                             let n: Vec<String> = header
                                 .drain(..)
@@ -336,14 +406,13 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
                                     "the header names column {dup:?} more than once; a schema maps each name to one type, so rename the columns"
                                 )));
                             }
-                            types = vec![csv_types::ColumnTypes::default(); n.len()];
+                            columns = n.len();
                             names = Some(n);
                         }
-                        Some(_) if fields != types.len() => {
+                        Some(_) if fields != columns => {
                             return Err(InferError::Csv(format!(
-                                "record {} has {fields} fields, but the header has {}",
+                                "record {} has {fields} fields, but the header has {columns}",
                                 records + 2,
-                                types.len()
                             )));
                         }
                         Some(_) => records += 1,
@@ -355,7 +424,10 @@ fn scan_csv<R: Read>(mut reader: R) -> Result<(Vec<String>, Vec<csv_types::Colum
         }
     }
     let names = names.ok_or_else(|| InferError::Csv("file is empty".into()))?;
-    Ok((names, types, records))
+    if !batch.fields.is_empty() {
+        emit(&names, batch);
+    }
+    Ok((names, records))
 }
 
 /// Bytes of JSON lines typed as one chunk (then to the end of the line it stops in).
