@@ -22,6 +22,11 @@ use std::fmt;
 /// SipHash was a fifth of the time of typing a file.
 pub(crate) type Keys = IndexMap<String, JsonType, foldhash::fast::RandomState>;
 
+/// Most distinct keys a JSON file's records may hold, nested keys included: past it the
+/// file is refused (its schema would be that many columns, and the type held while typing
+/// grows with it).
+pub const MAX_JSON_KEYS: usize = 100_000;
+
 /// A JSON value's type, as pyarrow's JSON reader infers it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum JsonType {
@@ -51,6 +56,16 @@ impl JsonType {
         }
     }
 
+    /// Keys in this type, nested keys included (the columns its schema would show, at
+    /// every level).
+    pub(crate) fn width(&self) -> usize {
+        match self {
+            JsonType::List(item) => item.width(),
+            JsonType::Struct(fields) => fields.values().map(|t| 1 + t.width()).sum(),
+            _ => 0,
+        }
+    }
+
     /// The kind with an article, for messages (`a number`, `an array`).
     pub(crate) fn kind_phrase(&self) -> &'static str {
         match self {
@@ -65,26 +80,32 @@ impl JsonType {
 
     /// Merges `other` into `self`; on a change of kind, the column's path (`/a/b`, `[]`
     /// for list items) and the two kinds.
-    pub(crate) fn merge(&mut self, other: JsonType, path: &str) -> Result<(), String> {
+    pub(crate) fn merge(&mut self, other: JsonType, path: &str) -> Result<usize, String> {
         self.merge_at(other, &|| path.to_string())
     }
 
     /// [`Self::merge`], with the path built only when it is needed (a clash, or a nested
-    /// value), so merging a record costs no allocation per key.
-    fn merge_at(&mut self, other: JsonType, path: &dyn Fn() -> String) -> Result<(), String> {
+    /// value), so merging a record costs no allocation per key. Returns how many keys the
+    /// merge added (nested keys included; see [`Self::width`]).
+    fn merge_at(&mut self, other: JsonType, path: &dyn Fn() -> String) -> Result<usize, String> {
         use JsonType::*;
+        let mut added = 0;
         match (&mut *self, other) {
             (_, Null) => {}
-            (Null, o) => *self = o,
+            (Null, o) => {
+                added = o.width();
+                *self = o;
+            }
             (Bool, Bool) | (Double, Int) | (Double, Double) | (Int, Int) => {}
             (Int, Double) => *self = Double,
             (Str { timestamp: a }, Str { timestamp: b }) => *a = *a && b,
-            (List(a), List(b)) => a.merge_at(*b, &|| format!("{}/[]", path()))?,
+            (List(a), List(b)) => added = a.merge_at(*b, &|| format!("{}/[]", path()))?,
             (Struct(fields), Struct(more)) => {
                 for (name, t) in more {
                     match fields.get_full_mut(&name) {
-                        Some((_, key, have)) => have.merge_at(t, &|| format!("{}/{key}", path()))?,
+                        Some((_, key, have)) => added += have.merge_at(t, &|| format!("{}/{key}", path()))?,
                         None => {
+                            added += 1 + t.width();
                             fields.insert(name, t);
                         }
                     }
@@ -100,7 +121,7 @@ impl JsonType {
                 ));
             }
         }
-        Ok(())
+        Ok(added)
     }
 
     /// The Arrow type pyarrow reads.
@@ -195,6 +216,11 @@ impl<'de> Visitor<'de> for TypeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonType, A::Error> {
         let mut fields = Keys::default();
         while let Some(name) = map.next_key::<String>()? {
+            if fields.len() == MAX_JSON_KEYS {
+                return Err(de::Error::custom(format!(
+                    "an object has more than {MAX_JSON_KEYS} keys; at most {MAX_JSON_KEYS} columns are read"
+                )));
+            }
             let t = map.next_value_seed(Seed)?;
             match fields.entry(name) {
                 Entry::Occupied(e) => {

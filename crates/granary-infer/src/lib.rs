@@ -148,7 +148,7 @@ pub fn infer_file(path: &Path, format: DataFormat) -> Result<Inferred, InferErro
 pub fn infer_reader<R: Read>(format: DataFormat, reader: R) -> Result<Inferred, InferError> {
     match format {
         DataFormat::Csv => guarded(InferError::Csv, || infer_csv(reader)),
-        DataFormat::Jsonl => guarded(InferError::Json, || infer_jsonl(reader)),
+        DataFormat::Jsonl => guarded(InferError::Json, || infer_jsonl(reader, 0)),
         DataFormat::Json => guarded(InferError::Json, || infer_json(reader)),
         DataFormat::Arrow | DataFormat::Feather => guarded(InferError::Arrow, || infer_ipc(reader)),
         DataFormat::Parquet => {
@@ -443,7 +443,7 @@ const JSONL_WORKERS: usize = 2;
 /// is the same lattice whatever the grouping, so the answer is the one-record-at-a-time
 /// answer; a chunk whose records clash is typed again record by record against the file
 /// so far, so an error names the first line that clashes. Memory holds a few chunks.
-fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
+fn infer_jsonl<R: Read>(reader: R, skipped_lines: u64) -> Result<Inferred, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     std::thread::scope(|s| {
         let mut to_workers = Vec::with_capacity(JSONL_WORKERS);
@@ -462,7 +462,7 @@ fn infer_jsonl<R: Read>(reader: R) -> Result<Inferred, InferError> {
             to_workers.push(chunks);
             from_workers.push(typed);
         }
-        let merger = s.spawn(move || merge_chunks(&from_workers));
+        let merger = s.spawn(move || merge_chunks(&from_workers, skipped_lines));
         let read = read_chunks(&mut reader, &to_workers);
         drop(to_workers);
         let merged = merger.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -555,16 +555,20 @@ fn type_lines(chunk: &JsonChunk, file: &mut json_types::JsonType, rows: &mut u64
 }
 
 /// Merges the workers' chunks in file order (chunk `i` from worker `i % n`) into the
-/// file's columns and rows.
-fn merge_chunks(workers: &[std::sync::mpsc::Receiver<(JsonChunk, Option<JsonTyped>)>]) -> Result<Inferred, InferError> {
+/// file's columns and rows. Line numbers in errors count `skipped_lines` before the first
+/// chunk (blank lines a caller consumed).
+fn merge_chunks(
+    workers: &[std::sync::mpsc::Receiver<(JsonChunk, Option<JsonTyped>)>],
+    skipped_lines: u64,
+) -> Result<Inferred, InferError> {
     let mut file = json_types::JsonType::Struct(Default::default());
-    let (mut rows, mut lines) = (0u64, 0u64);
+    let (mut rows, mut lines) = (0u64, skipped_lines);
     for index in 0.. {
         let Ok((chunk, typed)) = workers[index % workers.len()].recv() else {
             break;
         };
         let before = file.clone();
-        let merged = typed.and_then(|t| file.merge(t.t, "").ok().map(|()| (t.rows, t.lines)));
+        let merged = typed.and_then(|t| file.merge(t.t, "").ok().map(|_| (t.rows, t.lines)));
         let (chunk_rows, chunk_lines) = match merged {
             Some(counts) => counts,
             None => {
@@ -578,6 +582,7 @@ fn merge_chunks(workers: &[std::sync::mpsc::Receiver<(JsonChunk, Option<JsonType
         };
         rows += chunk_rows;
         lines += chunk_lines;
+        check_width(&file)?;
         if chunk.overlong {
             return Err(InferError::Json(format!(
                 "line {} is longer than {} MiB",
@@ -596,11 +601,24 @@ fn merge_chunks(workers: &[std::sync::mpsc::Receiver<(JsonChunk, Option<JsonType
     Ok(Inferred::from_schema(&schema, rows))
 }
 
+/// Refuses a JSON file whose records hold more than [`json_types::MAX_JSON_KEYS`] keys.
+fn check_width(t: &json_types::JsonType) -> Result<(), InferError> {
+    if t.width() > json_types::MAX_JSON_KEYS {
+        return Err(InferError::Limit(format!(
+            "its records hold more than {} distinct keys (nested keys included); at most {} columns are read",
+            json_types::MAX_JSON_KEYS,
+            json_types::MAX_JSON_KEYS
+        )));
+    }
+    Ok(())
+}
+
 /// `.json` files are either one top-level array of objects or JSON lines (what pyarrow's
 /// `read_json` expects); the first non-blank byte decides.
 fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut blank = false;
+    let mut skipped_lines = 0u64;
     let first = loop {
         let buf = std::io::BufRead::fill_buf(&mut reader)?;
         if buf.is_empty() && blank {
@@ -617,17 +635,19 @@ fn infer_json<R: Read>(reader: R) -> Result<Inferred, InferError> {
         match buf.iter().position(|b| !b.is_ascii_whitespace()) {
             Some(i) => {
                 let b = buf[i];
+                skipped_lines += buf[..i].iter().filter(|c| **c == b'\n').count() as u64;
                 std::io::BufRead::consume(&mut reader, i);
                 break b;
             }
             None => {
                 let n = buf.len();
+                skipped_lines += buf.iter().filter(|c| **c == b'\n').count() as u64;
                 std::io::BufRead::consume(&mut reader, n);
             }
         }
     };
     if first != b'[' {
-        return infer_jsonl(reader);
+        return infer_jsonl(reader, skipped_lines);
     }
     let progress = std::rc::Rc::new(std::cell::Cell::new(Progress::default()));
     let counted = CountingReader {
@@ -693,7 +713,7 @@ impl<'de> serde::de::Visitor<'de> for ArraySampler {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         use serde::de::Error;
         let mut file = json_types::JsonType::Struct(Default::default());
-        let mut rows = 0u64;
+        let (mut rows, mut width) = (0u64, 0usize);
         loop {
             let mut p = self.progress.get();
             p.kept_from = Some(p.read);
@@ -708,8 +728,16 @@ impl<'de> serde::de::Visitor<'de> for ArraySampler {
                     t.kind_phrase()
                 )));
             }
-            file.merge(t, "")
+            width += file
+                .merge(t, "")
                 .map_err(|e| A::Error::custom(format!("element {rows}: {e}")))?;
+            if width > json_types::MAX_JSON_KEYS {
+                return Err(A::Error::custom(format!(
+                    "too large to read: its records hold more than {} distinct keys (nested keys included); at most {} columns are read",
+                    json_types::MAX_JSON_KEYS,
+                    json_types::MAX_JSON_KEYS
+                )));
+            }
         }
         Ok((file, rows))
     }

@@ -121,18 +121,18 @@ fn jsonl_and_json_lines_and_arrays() {
         "{err}"
     );
 
-    // Many distinct keys cost time in proportion to the keys (one line of 200,000, then
-    // 500 lines of 1,000 new keys each), not to their square.
+    // Many distinct keys cost time in proportion to the keys (one line of 100,000, then
+    // 100 lines of 1,000 new keys each: the most a file may hold), not to their square.
     let wide = format!(
         "{{{}}}\n",
-        (0..200_000)
+        (0..100_000)
             .map(|i| format!("\"k{i}\":1"))
             .collect::<Vec<_>>()
             .join(",")
     );
     let got = infer_reader(DataFormat::Jsonl, wide.as_bytes()).unwrap();
-    assert_eq!((got.columns.len(), got.rows), (200_000, 1));
-    let many: String = (0..500)
+    assert_eq!((got.columns.len(), got.rows), (100_000, 1));
+    let many: String = (0..100)
         .map(|l| {
             format!(
                 "{{{}}}\n",
@@ -144,7 +144,7 @@ fn jsonl_and_json_lines_and_arrays() {
         })
         .collect();
     let got = infer_reader(DataFormat::Jsonl, many.as_bytes()).unwrap();
-    assert_eq!((got.columns.len(), got.rows), (500_000, 500));
+    assert_eq!((got.columns.len(), got.rows), (100_000, 100));
     // A csv header naming a column twice cannot be one schema.
     let err = infer_reader(DataFormat::Csv, "a,a,b\n1,x,2\n".as_bytes())
         .unwrap_err()
@@ -237,5 +237,53 @@ fn jsonl_of_many_chunks_is_typed_as_one_pass_would() {
             "not a readable json file: line {}: column /a changed from number to string; pyarrow cannot read such a file either",
             lines + 2
         )
+    );
+}
+
+#[test]
+fn json_errors_count_leading_blank_lines_and_keys_are_bounded() {
+    // A .json file of JSON lines after blank lines names the line as a .jsonl file does.
+    let text = "\n\n\n{\"a\":1}\n{\"a\":\"x\"}\n";
+    for format in [DataFormat::Json, DataFormat::Jsonl] {
+        let err = infer_reader(format, text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 5: column /a changed from number to string"),
+            "{format}: {err}"
+        );
+    }
+    // Distinct keys are bounded (a schema of that many columns; memory grows with them),
+    // in JSON lines, in arrays and within one object.
+    let many: String = (0..100_001).map(|i| format!("{{\"k{i}\": 1}}\n")).collect();
+    let err = infer_reader(DataFormat::Jsonl, many.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 100000 distinct keys"), "{err}");
+    let array = format!(
+        "[{}]",
+        (0..100_001)
+            .map(|i| format!("{{\"k{i}\": 1}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let err = infer_reader(DataFormat::Json, array.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 100000 distinct keys"), "{err}");
+    let wide = format!(
+        "{{{}}}\n",
+        (0..100_001)
+            .map(|i| format!("\"k{i}\": 1"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let err = infer_reader(DataFormat::Jsonl, wide.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("an object has more than 100000 keys"), "{err}");
+    // Exactly the limit is read.
+    let most: String = (0..100_000).map(|i| format!("{{\"k{i}\": 1}}\n")).collect();
+    assert_eq!(
+        infer_reader(DataFormat::Jsonl, most.as_bytes()).unwrap().columns.len(),
+        100_000
     );
 }
