@@ -80,14 +80,15 @@ serve() {  # wall seconds of the schema request and the server's peak anonymous 
   secs=$(curl -sS -f -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $key" \
     "$url/api/v1/org/default/blobs/${digest[$1]}/schema?format=$1")
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-  printf '%.2f %.0f' "$secs" "$(awk '{print $1 / 1024}' "$work/anon")"
+  printf '%.2f %.0f\n' "$secs" "$(awk '{print $1 / 1024}' "$work/anon")"
 }
 
 echo "${size_mib} MiB per file, ${runs} interleaved runs (seconds, peak RSS MiB)"
 for kind in csv jsonl; do
   : >"$work/s"; : >"$work/g"; : >"$work/p"; : >"$work/sm"; : >"$work/gm"; : >"$work/pm"
   for i in $(seq "$runs"); do
-    read -r ss sm <<<"$(serve "$kind")"
+    serve "$kind" >"$work/served"  # not in a subshell: it replaces the server ($pid)
+    read -r ss sm <"$work/served"
     read -r gs gm <<<"$(t "$bin" dataset inspect "$work/$kind" --json)"
     read -r ps pm <<<"$(t python3 "$work/read.py" "$kind" "$work/$kind/data.$kind")"
     echo "$ss" >>"$work/s"; echo "$gs" >>"$work/g"; echo "$ps" >>"$work/p"
