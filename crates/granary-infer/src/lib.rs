@@ -243,29 +243,41 @@ impl Utf8Check {
 /// The header's names, each column's types and the number of data records (blank lines
 /// are not records, as in pyarrow). Every record must have as many fields as the header.
 /// Two stages on two threads: this one splits the bytes into fields (csv-core) and checks
-/// records; a second types the fields, in batches, in order.
+/// records; a second types the fields, in batches, in order (a file of one batch is typed
+/// here).
 fn scan_csv<R: Read>(reader: R) -> Result<(Vec<String>, Vec<csv_types::ColumnTypes>, u64), InferError> {
     std::thread::scope(|s| {
-        let mut typing: Option<(
-            SyncSender<FieldBatch>,
-            std::thread::ScopedJoinHandle<'_, Vec<csv_types::ColumnTypes>>,
-        )> = None;
-        let split = split_csv(reader, |names, batch| {
+        type Typing<'s> = (SyncSender<FieldBatch>, std::thread::ScopedJoinHandle<'s, FieldTyper>);
+        let mut typing: Option<Typing<'_>> = None;
+        // A file of one batch is typed on this thread.
+        let mut inline: Option<FieldTyper> = None;
+        let split = split_csv(reader, |names, batch, last| {
+            if last && typing.is_none() {
+                let mut typer = FieldTyper::new(names.len());
+                typer.add(&batch);
+                inline = Some(typer);
+                return;
+            }
             let (tx, _) = typing.get_or_insert_with(|| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<FieldBatch>(2);
-                let columns = names.len();
-                let handle = s.spawn(move || type_fields(columns, rx));
+                let mut typer = FieldTyper::new(names.len());
+                let handle = s.spawn(move || {
+                    rx.into_iter().for_each(|b| typer.add(&b));
+                    typer
+                });
                 (tx, handle)
             });
             // The typing thread ends only when this side hangs up.
             let _ = tx.send(batch);
         });
-        let types = typing.map(|(tx, handle)| {
-            drop(tx);
-            handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-        });
+        let typed = typing
+            .map(|(tx, handle)| {
+                drop(tx);
+                handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .or(inline);
         let (names, records) = split?;
-        let types = types.unwrap_or_else(|| vec![csv_types::ColumnTypes::default(); names.len()]);
+        let types = typed.map_or_else(|| vec![csv_types::ColumnTypes::default(); names.len()], |t| t.types);
         Ok((names, types, records))
     })
 }
@@ -286,34 +298,45 @@ struct FieldBatch {
 const FIELD_BATCH: usize = 1 << 14;
 const BATCH_BYTES: usize = 1 << 20;
 
-/// Types every field of `batches` into its column (fields come `columns` per record).
-fn type_fields(columns: usize, batches: std::sync::mpsc::Receiver<FieldBatch>) -> Vec<csv_types::ColumnTypes> {
-    let mut types = vec![csv_types::ColumnTypes::default(); columns];
-    let mut column = 0;
-    for batch in batches {
+/// Types fields into their columns, batch after batch (fields come a record's columns at a
+/// time, so the column is the field's position modulo their number).
+struct FieldTyper {
+    types: Vec<csv_types::ColumnTypes>,
+    column: usize,
+}
+
+impl FieldTyper {
+    fn new(columns: usize) -> Self {
+        FieldTyper {
+            types: vec![csv_types::ColumnTypes::default(); columns],
+            column: 0,
+        }
+    }
+
+    fn add(&mut self, batch: &FieldBatch) {
         let mut start = 0;
         for &(end, truncated, valid) in &batch.fields {
-            let t = &mut types[column];
+            let t = &mut self.types[self.column];
             if t.typed() {
                 t.add(&batch.bytes[start..end], truncated, valid);
             } else {
                 t.add_text(valid);
             }
             start = end;
-            column += 1;
-            if column == columns {
-                column = 0;
+            self.column += 1;
+            if self.column == self.types.len() {
+                self.column = 0;
             }
         }
     }
-    types
 }
 
 /// Splits a csv stream into its header's names and data fields, handing the fields on in
-/// batches (`emit(names, batch)`); returns the names and the number of data records.
+/// batches (`emit(names, batch, last)`, `last` for the final batch); returns the names and
+/// the number of data records.
 fn split_csv<R: Read>(
     mut reader: R,
-    mut emit: impl FnMut(&[String], FieldBatch),
+    mut emit: impl FnMut(&[String], FieldBatch, bool),
 ) -> Result<(Vec<String>, u64), InferError> {
     use csv_core::ReadFieldResult;
     let mut rdr = csv_core::Reader::new();
@@ -386,7 +409,7 @@ fn split_csv<R: Read>(
                         field_start = batch.bytes.len();
                         truncated = false;
                         if batch.fields.len() >= FIELD_BATCH || batch.bytes.len() >= BATCH_BYTES {
-                            emit(n, std::mem::take(&mut batch));
+                            emit(n, std::mem::take(&mut batch), false);
                             field_start = 0;
                         }
                     }
@@ -424,9 +447,7 @@ fn split_csv<R: Read>(
         }
     }
     let names = names.ok_or_else(|| InferError::Csv("file is empty".into()))?;
-    if !batch.fields.is_empty() {
-        emit(&names, batch);
-    }
+    emit(&names, batch, true);
     Ok((names, records))
 }
 
@@ -445,6 +466,18 @@ const JSONL_WORKERS: usize = 2;
 /// so far, so an error names the first line that clashes. Memory holds a few chunks.
 fn infer_jsonl<R: Read>(reader: R, skipped_lines: u64) -> Result<Inferred, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
+    // A file of one chunk is typed on this thread.
+    let Some(first) = next_chunk(&mut reader, 0)? else {
+        return merge_chunks(std::iter::empty(), skipped_lines);
+    };
+    let second = match first.overlong {
+        true => None,
+        false => next_chunk(&mut reader, 1)?,
+    };
+    let Some(second) = second else {
+        let typed = type_chunk(&first);
+        return merge_chunks(std::iter::once((first, typed)), skipped_lines);
+    };
     std::thread::scope(|s| {
         let mut to_workers = Vec::with_capacity(JSONL_WORKERS);
         let mut from_workers = Vec::with_capacity(JSONL_WORKERS);
@@ -462,8 +495,12 @@ fn infer_jsonl<R: Read>(reader: R, skipped_lines: u64) -> Result<Inferred, Infer
             to_workers.push(chunks);
             from_workers.push(typed);
         }
-        let merger = s.spawn(move || merge_chunks(&from_workers, skipped_lines));
-        let read = read_chunks(&mut reader, &to_workers);
+        let merger = s.spawn(move || {
+            let n = from_workers.len();
+            let chunks = (0..).map_while(|i| from_workers[i % n].recv().ok());
+            merge_chunks(chunks, skipped_lines)
+        });
+        let read = send_chunks(&mut reader, [first, second], &to_workers);
         drop(to_workers);
         let merged = merger.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         match (read, merged) {
@@ -489,36 +526,56 @@ struct JsonTyped {
     lines: u64,
 }
 
-/// Reads `reader` into chunks of whole lines and hands chunk `i` to worker `i % n`; stops
-/// early when the workers stop taking chunks (the merge found an error).
-fn read_chunks<R: std::io::BufRead>(
+/// The `index`th chunk of whole lines of `reader` (a chunk of [`JSONL_CHUNK`] bytes, then
+/// to the end of the line it stops in), or `None` at the end. A line past
+/// [`MAX_RECORD_BYTES`] ends the chunk before it, marked `overlong`.
+fn next_chunk<R: std::io::BufRead>(reader: &mut R, index: usize) -> Result<Option<JsonChunk>, InferError> {
+    use std::io::BufRead as _;
+    let mut data = Vec::with_capacity(JSONL_CHUNK as usize + (64 << 10));
+    (&mut *reader).take(JSONL_CHUNK).read_to_end(&mut data)?;
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let mut overlong = false;
+    if data.last() != Some(&b'\n') {
+        // Finish the line the chunk stops in, refusing it past the limit.
+        let start = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let room = (MAX_RECORD_BYTES + 1).saturating_sub((data.len() - start) as u64);
+        (&mut *reader).take(room).read_until(b'\n', &mut data)?;
+        if data.last() != Some(&b'\n') && (data.len() - start) as u64 > MAX_RECORD_BYTES {
+            data.truncate(start);
+            overlong = true;
+        }
+    }
+    Ok(Some(JsonChunk { index, data, overlong }))
+}
+
+/// Hands `first` and then the rest of `reader`'s chunks to the workers, chunk `i` to worker
+/// `i % n`; stops early when the workers stop taking chunks (the merge found an error).
+fn send_chunks<R: std::io::BufRead>(
     reader: &mut R,
+    first: [JsonChunk; 2],
     workers: &[std::sync::mpsc::SyncSender<JsonChunk>],
 ) -> Result<(), InferError> {
-    use std::io::BufRead as _;
-    for index in 0.. {
-        let mut data = Vec::with_capacity(JSONL_CHUNK as usize + (64 << 10));
-        (&mut *reader).take(JSONL_CHUNK).read_to_end(&mut data)?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        let mut overlong = false;
-        if data.last() != Some(&b'\n') {
-            // Finish the line the chunk stops in, refusing it past the limit.
-            let start = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-            let room = (MAX_RECORD_BYTES + 1).saturating_sub((data.len() - start) as u64);
-            (&mut *reader).take(room).read_until(b'\n', &mut data)?;
-            if data.last() != Some(&b'\n') && (data.len() - start) as u64 > MAX_RECORD_BYTES {
-                data.truncate(start);
-                overlong = true;
-            }
-        }
-        let chunk = JsonChunk { index, data, overlong };
-        if workers[index % workers.len()].send(chunk).is_err() || overlong {
+    let [a, b] = first;
+    let mut pending = vec![a, b].into_iter();
+    let mut index = 2;
+    loop {
+        let chunk = match pending.next() {
+            Some(c) => c,
+            None => match next_chunk(reader, index)? {
+                Some(c) => {
+                    index += 1;
+                    c
+                }
+                None => return Ok(()),
+            },
+        };
+        let overlong = chunk.overlong;
+        if workers[chunk.index % workers.len()].send(chunk).is_err() || overlong {
             return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Types a chunk's records and merges them, or `None` when they clash.
@@ -554,19 +611,15 @@ fn type_lines(chunk: &JsonChunk, file: &mut json_types::JsonType, rows: &mut u64
     Ok(lines)
 }
 
-/// Merges the workers' chunks in file order (chunk `i` from worker `i % n`) into the
-/// file's columns and rows. Line numbers in errors count `skipped_lines` before the first
+/// Merges typed chunks, in file order, into the file's columns and rows. Line numbers in errors count `skipped_lines` before the first
 /// chunk (blank lines a caller consumed).
 fn merge_chunks(
-    workers: &[std::sync::mpsc::Receiver<(JsonChunk, Option<JsonTyped>)>],
+    chunks: impl Iterator<Item = (JsonChunk, Option<JsonTyped>)>,
     skipped_lines: u64,
 ) -> Result<Inferred, InferError> {
     let mut file = json_types::JsonType::Struct(Default::default());
     let (mut rows, mut lines) = (0u64, skipped_lines);
-    for index in 0.. {
-        let Ok((chunk, typed)) = workers[index % workers.len()].recv() else {
-            break;
-        };
+    for (chunk, typed) in chunks {
         let before = file.clone();
         let merged = typed.and_then(|t| file.merge(t.t, "").ok().map(|_| (t.rows, t.lines)));
         let (chunk_rows, chunk_lines) = match merged {

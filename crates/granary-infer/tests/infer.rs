@@ -287,3 +287,25 @@ fn json_errors_count_leading_blank_lines_and_keys_are_bounded() {
         100_000
     );
 }
+
+#[test]
+fn csv_of_many_batches_is_typed_as_one_pass_would() {
+    // 30,000 fields: typed on a second thread in batches; a late value still widens its
+    // column, null tokens still constrain nothing, and the rows are all counted.
+    let mut text = String::from("a,b,c\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("{i},{}.5,{}\n", i % 7, if i % 3 == 0 { "NA" } else { "1" }));
+    }
+    text.push_str("10000,x,2\n");
+    let got = infer_reader(DataFormat::Csv, text.as_bytes()).unwrap();
+    assert_eq!(
+        got,
+        Inferred {
+            columns: cols(&[("a", "int64"), ("b", "string"), ("c", "int64")]),
+            rows: 10_001
+        }
+    );
+    // One batch only: typed on the calling thread, the same way.
+    let got = infer_reader(DataFormat::Csv, "a,b\n1,NA\n2,2.5\n".as_bytes()).unwrap();
+    assert_eq!(got.columns, cols(&[("a", "int64"), ("b", "double")]));
+}
