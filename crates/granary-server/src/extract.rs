@@ -65,3 +65,57 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         })
     }
 }
+
+/// The spellings a query boolean takes, in any case: what the platform the contract comes
+/// from accepts, and what Python's `requests`/`urlencode` send for `True`/`False`.
+pub const BOOL_SPELLINGS: &str = "true/false, 1/0, yes/no, on/off (any case)";
+
+/// Reads a query boolean: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, in any case
+/// (use with `#[serde(default, deserialize_with = "…")]` on an `Option<bool>`). Anything
+/// else is an error naming the accepted spellings, which [`ApiQuery`] turns into a 422.
+pub fn query_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    parse_bool(&s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a boolean; use {BOOL_SPELLINGS}")))
+}
+
+/// `Some(b)` for a spelling in [`BOOL_SPELLINGS`], else `None`.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Q {
+        #[serde(default, deserialize_with = "query_bool")]
+        flag: Option<bool>,
+    }
+
+    fn flag(q: &str) -> Result<Option<bool>, String> {
+        serde_html_form::from_str::<Q>(&without_empty_values(q))
+            .map(|q| q.flag)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn booleans_take_every_spelling() {
+        for t in ["true", "True", "TRUE", "1", "yes", "Yes", "on", "ON"] {
+            assert_eq!(flag(&format!("flag={t}")), Ok(Some(true)), "{t}");
+        }
+        for f in ["false", "False", "0", "no", "NO", "off", "Off"] {
+            assert_eq!(flag(&format!("flag={f}")), Ok(Some(false)), "{f}");
+        }
+        assert_eq!(flag(""), Ok(None));
+        assert_eq!(flag("flag="), Ok(None));
+        let e = flag("flag=maybe").unwrap_err();
+        assert!(e.contains("\"maybe\" is not a boolean; use true/false, 1/0"), "{e}");
+    }
+}

@@ -38,7 +38,9 @@ pub struct FilterParams {
     /// Any of these size categories (`n<1K`, `1K<n<10K`, …).
     #[serde(default)]
     pub size_category: Vec<String>,
-    /// Also list every other organization's public datasets.
+    /// Also list every other organization's public datasets. A boolean: `true`/`false`,
+    /// `1`/`0`, `yes`/`no` or `on`/`off`, in any case.
+    #[serde(default, deserialize_with = "crate::extract::query_bool")]
     pub include_public: Option<bool>,
 }
 

@@ -361,6 +361,23 @@ backend_test! {
             .json();
         assert_eq!(ids(&v), want);
         assert!(v["datasets"].as_array().unwrap().iter().all(|d| d["is_public"] == true));
+        // Every spelling the platform accepts reads the same, on the list and on facets.
+        let spellings: &[&str] = if include_public {
+            &["True", "TRUE", "1", "yes", "Yes", "on", "ON"]
+        } else {
+            &["False", "0", "no", "NO", "off", "Off"]
+        };
+        let facets = |q: &str| format!("/api/v1/org/default/datasets/facets?include_public={q}");
+        let want_facets = w.app.get(&facets(&include_public.to_string()), &w.acme_key).await.json();
+        for spelled in spellings {
+            let r = w
+                .app
+                .get(&format!("/api/v1/org/default/datasets?include_public={spelled}&limit=200"), &w.acme_key)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{spelled}");
+            assert_eq!(ids(&r.json()), want, "{spelled}");
+            assert_eq!(w.app.get(&facets(spelled), &w.acme_key).await.json(), want_facets, "{spelled}");
+        }
     }
     // defaults: created_at desc, page 1, limit 50
     let v = w.app.get("/api/v1/org/default/datasets", &w.app.admin).await.json();
@@ -445,6 +462,11 @@ backend_test! {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(r.json()["errors"][0]["loc"], json!(["query", loc]), "{query}");
     }
+    let r = w.app.get("/api/v1/org/default/datasets?include_public=maybe", key).await;
+    assert_eq!(
+        r.json()["errors"][0]["msg"],
+        "\"maybe\" is not a boolean; use true/false, 1/0, yes/no, on/off (any case)"
+    );
     let r = w.app.get("/api/v1/org/nope/datasets", key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
@@ -737,6 +759,38 @@ backend_test! {
     for server in [&twin, &app] {
         let d = server.get("/api/v1/org/default/datasets/multi/1.0.0", &app.admin).await.json();
         assert_eq!(d["versions"], json!(["1.10.0", "1.0.0"]));
+    }
+}
+}
+
+backend_test! {
+    async fn versions_order_over_the_whole_component_range(app) {
+    let max = "9223372036854775807";
+    let vs = ["1.0.0".to_string(), format!("{max}.0.0"), format!("9223372036854775806.{max}.{max}")];
+    for v in &vs {
+        let files = [("data.parquet", crate::helpers::parquet(3))];
+        let r = app.publish(&app.admin, "default", "huge", v, &files, json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{v}: {:?}", r.body);
+    }
+    let files = [("data.parquet", crate::helpers::parquet(3))];
+    let r = app.publish(&app.admin, "default", "huge", "9223372036854775808.0.0", &files, json!({})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert!(body.contains("at most 9223372036854775807 (2^63 - 1)"), "{body}");
+    let want = json!([vs[1], vs[2], vs[0]]);
+    let d = app.get("/api/v1/org/default/datasets/huge", &app.admin).await.json();
+    assert_eq!((d["version"].clone(), d["versions"].clone()), (want[0].clone(), want.clone()));
+    let tags = app.get("/v2/default/huge/tags/list", &app.admin).await.json();
+    assert_eq!(tags["tags"], want);
+    let latest = app.get("/v2/default/huge/manifests/latest", &app.admin).await;
+    let exact = app.get(&format!("/v2/default/huge/manifests/{max}.0.0"), &app.admin).await;
+    assert_eq!((latest.status, &latest.body), (StatusCode::OK, &exact.body));
+    for path in [
+        "/api/v1/org/default/datasets/huge/9223372036854775808.0.0".to_string(),
+        "/v2/default/huge/manifests/1.9223372036854775808.0".to_string(),
+    ] {
+        let r = app.get(&path, &app.admin).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
     }
 }
 }

@@ -297,6 +297,11 @@ backend_test!(
         assert!(!page.contains("other/shared"));
         let page = html(&b.get("/orgs/default?search=s&include_public=true").await);
         assert!(page.contains("other/shared"));
+        for spelled in ["True", "1", "yes"] {
+            let p = html(&b.get(&format!("/orgs/default?search=s&include_public={spelled}")).await);
+            assert!(p.contains("other/shared"), "{spelled}");
+        }
+        assert!(!html(&b.get("/orgs/default?search=s&include_public=False").await).contains("other/shared"));
         assert!(page.contains("<dt>Visibility</dt><dd>Public</dd>"));
         assert!(!page.contains("other/secret"));
     }
