@@ -278,6 +278,7 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
     // one is reported before anything is sent. Text formats are read whole, beside the upload.
     let (plan, mut early) = tokio::task::spawn_blocking(move || -> Result<_> {
         let plan = crate::local::plan(&dir)?;
+        plan.report_skipped();
         let mut early = Vec::with_capacity(plan.files.len());
         for f in &plan.files {
             let quick = matches!(f.format, DataFormat::Parquet | DataFormat::Arrow | DataFormat::Feather);

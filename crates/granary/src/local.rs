@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 #[derive(Deserialize, Default)]
 struct DatasetYaml {
     name: Option<String>,
-    version: Option<serde_yaml_ng::Value>,
+    /// Read as the text the user wrote: `1.10` stays `1.10`, not the float 1.1.
+    version: Option<String>,
     summary: Option<String>,
     description: Option<String>,
     format: Option<String>,
@@ -88,7 +89,12 @@ impl LocalDataset {
 
 const SKIP_DIRS: &[&str] = &[".git", "__pycache__", "node_modules", ".venv"];
 
-fn discover(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Finds the data files under `dir` (inside `root`, canonical), in name order. Hidden
+/// entries and [`SKIP_DIRS`] are passed over; symbolic links are followed when their
+/// target stays inside `root` (the file is published under the link's path) and refused,
+/// naming the link, when it leaves `root`, dangles, or loops. Every other file that is
+/// not published gets a line in `skipped`, so nothing is left out silently.
+fn discover(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<String>) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .collect::<Result<_, _>>()?;
@@ -98,11 +104,42 @@ fn discover(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         if name.starts_with('.') || SKIP_DIRS.contains(&name.as_str()) {
             continue;
         }
-        let ft = e.file_type()?;
+        let path = e.path();
+        let mut ft = e.file_type()?;
+        if ft.is_symlink() {
+            let shown = rel(root, &path)?;
+            let target = std::fs::read_link(&path).unwrap_or_default();
+            let canon = match path.canonicalize() {
+                Ok(c) => c,
+                Err(_) => bail!(
+                    "{shown} is a symbolic link to {}, which does not exist: fix or remove the link",
+                    target.display()
+                ),
+            };
+            if !canon.starts_with(root) {
+                bail!(
+                    "{shown} is a symbolic link to {}, outside {}: copy the file in (cp -L) or list only files inside the directory",
+                    canon.display(),
+                    root.display()
+                );
+            }
+            ft = std::fs::metadata(&canon)
+                .with_context(|| format!("cannot read {}", canon.display()))?
+                .file_type();
+            if ft.is_dir() && path.starts_with(&canon) {
+                bail!("{shown} is a symbolic link to a directory that contains it: remove the link");
+            }
+        }
         if ft.is_dir() {
-            discover(&e.path(), out)?;
-        } else if ft.is_file() && name != "dataset.yaml" && DataFormat::from_path(&name).is_some() {
-            out.push(e.path());
+            discover(root, &path, out, skipped)?;
+        } else if name == "dataset.yaml" && dir == root {
+            continue;
+        } else if ft.is_file() && DataFormat::from_path(&name).is_some() {
+            out.push(path);
+        } else if ft.is_file() {
+            skipped.push(format!("{} (not a data file)", rel(root, &path)?));
+        } else {
+            skipped.push(format!("{} (not a regular file)", rel(root, &path)?));
         }
     }
     Ok(())
@@ -153,9 +190,18 @@ pub struct Plan {
     format: DataFormat,
     y: DatasetYaml,
     pub files: Vec<PlannedFile>,
+    /// Files in the directory that are not published, each with the reason in brackets.
+    pub skipped: Vec<String>,
 }
 
 impl Plan {
+    /// Says on stderr, in one line, which files of the directory are not published.
+    pub fn report_skipped(&self) {
+        if !self.skipped.is_empty() {
+            eprintln!("note: not published: {}", self.skipped.join(", "));
+        }
+    }
+
     pub fn org(&self) -> Option<&str> {
         self.org.as_deref()
     }
@@ -180,6 +226,7 @@ pub fn infer(f: &PlannedFile) -> Result<Inferred> {
 /// what to fix.
 pub fn load(dir: &Path) -> Result<LocalDataset> {
     let plan = plan(dir)?;
+    plan.report_skipped();
     let mut facts = Vec::with_capacity(plan.files.len());
     for f in &plan.files {
         // Hashing and inference each read the file once; they run side by side.
@@ -196,6 +243,40 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
         });
     }
     finish(plan, facts)
+}
+
+/// Parses `dataset.yaml` (YAML 1.2: a leading byte order mark is allowed, as editors on
+/// Windows write one). Errors name the line and quote it.
+fn parse_yaml(text: &str) -> Result<DatasetYaml> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if body.trim().is_empty() {
+        return Ok(DatasetYaml::default());
+    }
+    serde_yaml_ng::from_str(body).map_err(|e| {
+        let Some(loc) = e.location() else {
+            return anyhow!("dataset.yaml: {e}");
+        };
+        // The message without serde_yaml's own " at line L column C" suffix.
+        let full = e.to_string();
+        let msg = full.rsplit_once(" at line ").map_or(full.as_str(), |(m, _)| m);
+        let line = body.lines().nth(loc.line().saturating_sub(1)).unwrap_or("").trim_end();
+        anyhow!("dataset.yaml line {}: `{line}`: {msg}", loc.line())
+    })
+}
+
+/// Where a top-level key is written: `dataset.yaml line N`, or `dataset.yaml` when the
+/// key is not on a line of its own (flow style, or absent).
+fn yaml_place(text: &str, key: &str) -> String {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    body.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or_else(
+            || "dataset.yaml".to_string(),
+            |i| format!("dataset.yaml line {}", i + 1),
+        )
 }
 
 /// Reads and checks a dataset directory and finds its data files, without reading them.
@@ -217,11 +298,8 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", yaml_path.display())),
     };
-    let y: DatasetYaml = if text.trim().is_empty() {
-        DatasetYaml::default()
-    } else {
-        serde_yaml_ng::from_str(&text).map_err(|e| anyhow!("dataset.yaml: {e}"))?
-    };
+    let y = parse_yaml(&text)?;
+    let at = |key: &str| yaml_place(&text, key);
 
     let full_name = y.name.clone().unwrap_or_else(|| {
         root.file_name()
@@ -230,21 +308,20 @@ pub fn plan(dir: &Path) -> Result<Plan> {
     });
     let (org, name) = match full_name.split_once('/') {
         Some((o, n)) => {
-            granary_core::validate_org_key(o).map_err(|e| anyhow!("dataset.yaml name: {e}"))?;
+            granary_core::validate_org_key(o).map_err(|e| anyhow!("{}: {e}", at("name")))?;
             (Some(o.to_string()), n.to_string())
         }
         None => (None, full_name),
     };
-    validate_dataset_name(&name).map_err(|e| anyhow!("dataset.yaml name: {e}"))?;
-    let version_text = match &y.version {
-        None => "0.1.0".to_string(),
-        Some(serde_yaml_ng::Value::String(s)) => s.clone(),
-        Some(other) => bail!(
-            "dataset.yaml version must be written as MAJOR.MINOR.PATCH such as 1.0.0, not {}",
-            serde_yaml_ng::to_string(other).unwrap_or_default().trim()
-        ),
+    validate_dataset_name(&name).map_err(|e| anyhow!("{}: {e}", at("name")))?;
+    let version: Version = match &y.version {
+        None => Version {
+            major: 0,
+            minor: 1,
+            patch: 0,
+        },
+        Some(text) => text.parse().map_err(|e| anyhow!("{}: {e}", at("version")))?,
     };
-    let version: Version = version_text.parse().map_err(|e| anyhow!("dataset.yaml: {e}"))?;
 
     if let Some(splits) = &y.splits {
         granary_core::manifest::validate_splits(splits).map_err(|e| anyhow!("dataset.yaml splits: {e}"))?;
@@ -256,6 +333,7 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         _ => None,
     };
     let mut paths: Vec<PathBuf> = Vec::new();
+    let mut skipped = Vec::new();
     match listed {
         Some(list) => {
             for p in list {
@@ -282,13 +360,18 @@ pub fn plan(dir: &Path) -> Result<Plan> {
             paths.sort();
         }
         None => {
-            discover(&root, &mut paths)?;
+            discover(&root, &root, &mut paths, &mut skipped)?;
             refuse_mixed_formats(&root, &paths, dir)?;
         }
     }
     if paths.is_empty() {
+        let seen = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (found only {})", skipped.join(", "))
+        };
         bail!(
-            "no data files in {}: add .parquet, .csv, .json, .jsonl, .arrow or .feather files, or list them under `files:` in dataset.yaml",
+            "no data files in {}{seen}: add .parquet, .csv, .json, .jsonl, .arrow or .feather files, or list them under `files:` in dataset.yaml",
             dir.display()
         );
     }
@@ -325,6 +408,7 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         format,
         y,
         files,
+        skipped,
     })
 }
 
@@ -380,6 +464,7 @@ pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> Result<LocalDataset> {
         format,
         y,
         files: planned,
+        ..
     } = plan;
     let tables: Vec<TableFile> = planned
         .iter()

@@ -153,7 +153,19 @@ fn bad_input_is_one_clear_line() {
         (mk("noyaml", None, &[("a.csv", b"x\n1\n")]), "error: no dataset.yaml in"),
         (
             mk("badver", Some("version: 1.0.0-rc1\n"), &[("a.csv", b"x\n1\n")]),
-            "error: dataset.yaml: invalid version \"1.0.0-rc1\"",
+            "error: dataset.yaml line 1: invalid version \"1.0.0-rc1\"",
+        ),
+        (
+            mk("floatver", Some("name: f\nversion: 1.10\n"), &[("a.csv", b"x\n1\n")]),
+            "error: dataset.yaml line 2: invalid version \"1.10\": expected MAJOR.MINOR.PATCH",
+        ),
+        (
+            mk("hugever", Some("version: 9223372036854775808.0.0\n"), &[("a.csv", b"x\n1\n")]),
+            "error: dataset.yaml line 1: invalid version \"9223372036854775808.0.0\": each of MAJOR, MINOR and PATCH is at most 9223372036854775807",
+        ),
+        (
+            mk("badtype", Some("name: t\r\nlicense: [mit]\r\n"), &[("a.csv", b"x\n1\n")]),
+            "error: dataset.yaml line 2: `license: [mit]`: license: invalid type: sequence, expected a string",
         ),
         (
             mk(
@@ -169,7 +181,7 @@ fn bad_input_is_one_clear_line() {
         ),
         (
             mk("badname", Some("name: Bad Name\n"), &[("a.csv", b"x\n1\n")]),
-            "error: dataset.yaml name: invalid dataset name",
+            "error: dataset.yaml line 1: invalid dataset name",
         ),
         (
             mk("missing", Some("name: m\nfiles: [gone.csv]\n"), &[]),
@@ -700,6 +712,135 @@ fn tables_per_split_are_inspected_pushed_and_shown_per_file() {
     ));
     assert!(
         err.starts_with("error: a.parquet and b.parquet have different columns: a.parquet has columns \"id\", \"question\" that b.parquet lacks"),
+        "{err}"
+    );
+}
+
+#[test]
+fn any_yaml_1_2_document_reads_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("yaml");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("a.csv"), "x\n1\n").unwrap();
+    // A byte order mark, CRLF line ends, a tab inside a scalar, an anchor and an alias.
+    std::fs::write(
+        d.join("dataset.yaml"),
+        "\u{feff}name: yaml\r\nversion: 1.10.0\r\nsummary: one\ttwo\r\nlicense: &l mit\r\npretty_name: *l\r\n",
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&run(
+        tmp.path(),
+        &["dataset", "inspect", d.to_str().unwrap(), "--json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (
+            &v["name"],
+            &v["version"],
+            &v["summary"],
+            &v["license"],
+            &v["pretty_name"]
+        ),
+        (
+            &serde_json::json!("yaml"),
+            &serde_json::json!("1.10.0"),
+            &serde_json::json!("one\ttwo"),
+            &serde_json::json!("mit"),
+            &serde_json::json!("mit")
+        ),
+        "{v}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_are_followed_and_links_out_are_refused_by_name() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let d = tmp.path().join("links");
+    std::fs::create_dir_all(d.join("raw")).unwrap();
+    std::fs::write(d.join("dataset.yaml"), "name: links\nversion: 1.0.0\n").unwrap();
+    std::fs::write(d.join("train.csv"), "x\n1\n2\n").unwrap();
+    std::fs::write(d.join("raw/eval.csv"), "x\n3\n").unwrap();
+    std::fs::write(d.join("notes.txt"), "hi").unwrap();
+    symlink("train.csv", d.join("test.csv")).unwrap();
+    symlink("raw", d.join("more")).unwrap();
+    let out = run(tmp.path(), &["dataset", "inspect", d.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let files: Vec<(String, u64)> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["row_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("more/eval.csv", 1),
+            ("raw/eval.csv", 1),
+            ("test.csv", 2),
+            ("train.csv", 2)
+        ]
+        .map(|(p, n)| (p.to_string(), n))
+        .to_vec()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note: not published: notes.txt (not a data file)"),
+        "{stderr}"
+    );
+
+    ok(&run(
+        tmp.path(),
+        &["login", "--server", &s.url, "--api-key", &s.admin_key()],
+    ));
+    ok(&run(tmp.path(), &["dataset", "push", d.to_str().unwrap()]));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(tmp.path(), &["dataset", "info", "links@1.0.0", "--json"]))).unwrap();
+    let paths: Vec<&str> = info["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["more/eval.csv", "raw/eval.csv", "test.csv", "train.csv"],
+        "{info}"
+    );
+
+    // A link that leaves the directory is refused, naming the link (the Hugging Face cache
+    // keeps every data file as a link into a blobs directory beside the snapshot).
+    let hf = tmp.path().join("hf");
+    std::fs::create_dir_all(hf.join("blobs")).unwrap();
+    std::fs::create_dir_all(hf.join("snapshot/data")).unwrap();
+    std::fs::write(hf.join("blobs/0a1b"), "x\n1\n").unwrap();
+    std::fs::write(hf.join("snapshot/dataset.yaml"), "name: hf\n").unwrap();
+    symlink("../../blobs/0a1b", hf.join("snapshot/data/train.csv")).unwrap();
+    for cmd in ["inspect", "push"] {
+        let err = fails(&run(
+            tmp.path(),
+            &["dataset", cmd, hf.join("snapshot").to_str().unwrap()],
+        ));
+        assert!(
+            err.starts_with("error: data/train.csv is a symbolic link to ") && err.contains("blobs/0a1b, outside "),
+            "{cmd}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    std::fs::remove_file(hf.join("blobs/0a1b")).unwrap();
+    let err = fails(&run(
+        tmp.path(),
+        &["dataset", "inspect", hf.join("snapshot").to_str().unwrap()],
+    ));
+    assert!(
+        err.starts_with("error: data/train.csv is a symbolic link to ../../blobs/0a1b, which does not exist"),
         "{err}"
     );
 }
