@@ -407,6 +407,21 @@ impl BlobStore {
         }
     }
 
+    /// The committed blob's size and last modification (what `HEAD` on a byte route
+    /// reports as `Content-Length` and `Last-Modified`), or `None` when it is not stored.
+    pub async fn head(&self, org: &str, digest: &Digest) -> BlobResult<Option<StoredBlob>> {
+        match self.store().head(&blob_key(org, digest)).await {
+            Ok(meta) => Ok(Some(StoredBlob {
+                org: org.to_string(),
+                digest: digest.clone(),
+                size: meta.size,
+                last_modified: meta.last_modified,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Streams the blob, or the given byte range of it.
     pub async fn get(&self, org: &str, digest: &Digest, range: Option<Range<u64>>) -> BlobResult<BlobStream> {
         let opts = GetOptions {

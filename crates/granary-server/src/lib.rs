@@ -8,6 +8,7 @@ pub mod auth;
 mod blobs;
 pub mod bootstrap;
 pub mod catalog;
+pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod fresh;

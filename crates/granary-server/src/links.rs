@@ -57,18 +57,23 @@ pub fn verify(secret: &[u8], org: &str, digest: &str, file: &str, expires: i64, 
     Ok(())
 }
 
-/// The file name a link serves: the last segment of the artifact path, made URL-safe.
+/// The file name a link serves: the last segment of the artifact path, as written. It is
+/// signed as is and percent-encoded in the link's path ([`path_segment`]).
 pub fn file_segment(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    base.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+/// Bytes escaped in a URL path segment: everything but RFC 3986 unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `name` percent-encoded (UTF-8) for one URL path segment: `déjà vu.csv` →
+/// `d%C3%A9j%C3%A0%20vu.csv`.
+pub fn path_segment(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
 }
 
 #[cfg(test)]
@@ -93,6 +98,10 @@ mod tests {
         );
         assert!(verify(b"other key", "acme", "sha256:ab", "t.parquet", 100, &s, 0).is_err());
         assert!(verify(k, "acme", "sha256:ab", "t.parquet", 100, "!!", 0).is_err());
-        assert_eq!(file_segment("data/train split.parquet"), "train_split.parquet");
+        assert_eq!(file_segment("data/train split.parquet"), "train split.parquet");
+        assert_eq!(
+            path_segment("déjà vu 日本.csv"),
+            "d%C3%A9j%C3%A0%20vu%20%E6%97%A5%E6%9C%AC.csv"
+        );
     }
 }

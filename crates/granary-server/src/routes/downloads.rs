@@ -14,10 +14,10 @@ use super::datasets::local_name;
 use super::oci::base_url;
 use crate::access::OrgAccess;
 use crate::auth::Caller;
-use crate::blobs::serve_blob;
+use crate::blobs::{content_disposition, serve_blob};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::links::{file_segment, sign, verify};
+use crate::links::{file_segment, path_segment, sign, verify};
 use crate::openapi::ErrorEnvelope;
 use crate::preview::split_files;
 use crate::wire::iso;
@@ -125,7 +125,8 @@ pub(crate) async fn grant(
     let link = |digest: &Digest, path: &str| {
         let file = file_segment(path);
         let sig = sign(secret, org, &digest.to_string(), &file, exp);
-        format!("{base}/files/{org}/{digest}/{file}?expires={exp}&sig={sig}")
+        let segment = path_segment(&file);
+        format!("{base}/files/{org}/{digest}/{segment}?expires={exp}&sig={sig}")
     };
     Ok(DownloadOut {
         status: "ready",
@@ -183,9 +184,8 @@ pub async fn signed_file(
             return Ok(resp);
         }
     }
-    let mut resp = serve_blob(&s, &org, &digest, &headers, method == Method::HEAD).await?;
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
-        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
+    let mut resp = serve_blob(&s, &org, &digest, &headers, &method).await?;
+    resp.headers_mut()
+        .insert(header::CONTENT_DISPOSITION, content_disposition(&file));
     Ok(resp)
 }

@@ -3,7 +3,7 @@
 //! bodies and link roots differ between the two.
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::access::{not_found, OrgAccess};
 use crate::auth::Caller;
-use crate::blobs::serve_blob;
+use crate::blobs::{content_disposition, serve_blob};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
 use crate::publish::publish;
@@ -72,16 +72,44 @@ async fn readable_blob(state: &AppState, caller: &Caller, org: &str, digest: &st
     Ok(digest)
 }
 
+/// The query of a blob `GET`: `?filename=NAME` names the download (`Content-Disposition:
+/// attachment`, RFC 6266), as S3's `response-content-disposition` does; a blob is otherwise
+/// served without a name, since the same bytes may be several files.
+#[derive(Deserialize, Default)]
+pub struct BlobParams {
+    filename: Option<String>,
+}
+
+/// Serves a readable blob, named when the query asks.
+async fn blob_response(
+    s: &AppState,
+    caller: &Caller,
+    org: &str,
+    digest: &str,
+    params: BlobParams,
+    headers: &HeaderMap,
+    method: &Method,
+) -> ApiResult<Response> {
+    let d = readable_blob(s, caller, org, digest).await?;
+    let mut resp = serve_blob(s, org, &d, headers, method).await?;
+    if let Some(name) = params.filename.filter(|n| !n.is_empty()) {
+        resp.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, content_disposition(&name));
+    }
+    Ok(resp)
+}
+
 /// `GET`/`HEAD /api/v1/{org}/blobs/{digest}` (HEAD sends headers only).
 pub async fn org_blob(
     State(s): State<AppState>,
     caller: Caller,
     method: Method,
     Path((org, digest)): Path<(String, String)>,
+    params: Result<Query<BlobParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let d = readable_blob(&s, &caller, &org, &digest).await?;
-    serve_blob(&s, &org, &d, &headers, method == Method::HEAD).await
+    let params = params.map(|q| q.0).unwrap_or_default();
+    blob_response(&s, &caller, &org, &digest, params, &headers, &method).await
 }
 
 /// `GET`/`HEAD …/{org}/{name}/blobs/{digest}`: the org's blob; the name is only checked.
@@ -90,11 +118,12 @@ pub async fn repo_blob(
     caller: Caller,
     method: Method,
     Path((org, name, digest)): Path<(String, String, String)>,
+    params: Result<Query<BlobParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_name(&name)?;
-    let d = readable_blob(&s, &caller, &org, &digest).await?;
-    serve_blob(&s, &org, &d, &headers, method == Method::HEAD).await
+    let params = params.map(|q| q.0).unwrap_or_default();
+    blob_response(&s, &caller, &org, &digest, params, &headers, &method).await
 }
 
 #[derive(Deserialize)]

@@ -11,10 +11,11 @@ mod org;
 mod session;
 mod view;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures::StreamExt;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -115,26 +116,46 @@ async fn home(viewer: Viewer) -> UiResult {
     }
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
-        ],
-        body,
-    )
-        .into_response()
+/// Serves a built-in asset by RFC 9110 like any other byte route: its strong `ETag` is a
+/// hash of its bytes, so a browser revalidates with `If-None-Match` and gets 304.
+async fn asset(method: &Method, headers: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
+    use sha2::Digest as _;
+    let rep = crate::conditional::Representation {
+        size: body.len() as u64,
+        etag: format!("\"{}\"", &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]),
+        last_modified: None,
+    };
+    let cache = [(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))];
+    let served = crate::blobs::serve(method, headers, &rep, content_type, &cache, move |range| async move {
+        let bytes = bytes::Bytes::from_static(body.as_bytes());
+        let part = match range {
+            Some(r) => bytes.slice(r.start as usize..r.end as usize),
+            None => bytes,
+        };
+        Ok(futures::stream::once(async { Ok(part) }).boxed())
+    })
+    .await;
+    served.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn css() -> Response {
-    asset("text/css; charset=utf-8", include_str!("../../assets/granary.css"))
-}
-
-async fn js() -> Response {
+async fn css(method: Method, headers: HeaderMap) -> Response {
     asset(
+        &method,
+        &headers,
+        "text/css; charset=utf-8",
+        include_str!("../../assets/granary.css"),
+    )
+    .await
+}
+
+async fn js(method: Method, headers: HeaderMap) -> Response {
+    asset(
+        &method,
+        &headers,
         "text/javascript; charset=utf-8",
         include_str!("../../assets/granary.js"),
     )
+    .await
 }
 
 /// Parses an urlencoded form body or query string; a malformed one is a 400 page.

@@ -43,7 +43,7 @@ backend_test! {
     assert_eq!(got.header("etag"), format!("\"{}\"", Digest::of(&train)));
     assert_eq!(
         got.header("content-disposition"),
-        "attachment; filename=\"train.parquet\""
+        "attachment; filename=\"train.parquet\"; filename*=UTF-8''train.parquet"
     );
     let part = app.fetch_link(url, Some("bytes=4-9")).await;
     assert_eq!(

@@ -1,6 +1,7 @@
 //! In-process tests of every route through the real router (`tower::ServiceExt::oneshot`).
 
 mod auth_errors;
+mod byte_routes;
 mod discovery;
 mod downloads;
 mod failures;
