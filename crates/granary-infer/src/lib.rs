@@ -10,6 +10,7 @@ mod parquet_types;
 mod preview;
 mod tables;
 mod types;
+pub mod values;
 
 use arrow_schema::Schema;
 use granary_core::DataFormat;
@@ -95,10 +96,8 @@ pub fn infer_parquet_metadata(metadata: &[u8]) -> Result<Inferred, InferError> {
     guarded(InferError::Parquet, || {
         let meta = ParquetMetaDataReader::decode_metadata(metadata).map_err(|e| InferError::Parquet(e.to_string()))?;
         let fm = meta.file_metadata();
-        let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
+        let schema = parquet_types::pyarrow_schema(fm.schema_descr(), fm.key_value_metadata())
             .map_err(|e| InferError::Parquet(e.to_string()))?;
-        let stored = parquet_types::stored_schema(fm.key_value_metadata());
-        let schema = parquet_types::as_pyarrow(&schema, stored.as_ref());
         let rows = u64::try_from(fm.num_rows()).map_err(|_| InferError::Parquet("negative row count".into()))?;
         Ok(Inferred::from_schema(&schema, rows))
     })

@@ -10,7 +10,10 @@
 //! - a dictionary column is read as a dictionary of `string` (or `binary`) values whatever
 //!   the width of the stored dictionary's values, and an all-null one as `null`;
 //! - a map's entries carry the map field's name, its key and value `key` and `value`
-//!   (pyarrow prints names that differ from the standard ones, `map<string, int64 ('m')>`).
+//!   (pyarrow prints names that differ from the standard ones, `map<string, int64 ('m')>`);
+//! - a dictionary of other values (integers, timestamps, …) is read as those values, with
+//!   the type parquet holds (a zoned timestamp's zone is then `UTC`);
+//! - a list view is read as a list view (arrow-rs reads it as a list: [`reader_schema`]).
 
 use arrow_schema::{DataType, Field, Fields, Schema};
 use base64::Engine;
@@ -33,19 +36,71 @@ pub(crate) fn stored_schema(kv: Option<&Vec<parquet::file::metadata::KeyValue>>)
     msg.header_as_schema().map(arrow_ipc::convert::fb_to_schema)
 }
 
+/// A parquet file's schema as pyarrow reads it (`pyarrow.parquet.read_schema`), from its
+/// parquet schema and key-value metadata. Errors when arrow-rs cannot read the parquet
+/// schema at all.
+pub(crate) fn pyarrow_schema(
+    descr: &parquet::schema::types::SchemaDescriptor,
+    kv: Option<&Vec<parquet::file::metadata::KeyValue>>,
+) -> Result<Schema, parquet::errors::ParquetError> {
+    let native = parquet::arrow::parquet_to_arrow_schema(descr, None)?;
+    // arrow-rs refuses some stored schemas (list views): then parquet's own types, with
+    // pyarrow's rules applied from the stored schema below.
+    let hinted = parquet::arrow::parquet_to_arrow_schema(descr, kv).unwrap_or_else(|_| native.clone());
+    let stored = stored_schema(kv);
+    Ok(as_pyarrow(&hinted, stored.as_ref(), &native))
+}
+
+/// The schema to ask arrow-rs to read a file with so that its values are those of
+/// `pyarrow` (a [`pyarrow_schema`]): the same types, with list views read as lists (arrow-rs
+/// reads no list view from parquet; their values are the same).
+pub(crate) fn reader_schema(pyarrow: &Schema) -> Schema {
+    fn plain(dt: &DataType) -> DataType {
+        use DataType::*;
+        let f = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(plain(f.data_type())));
+        match dt {
+            List(c) | ListView(c) => List(f(c)),
+            LargeList(c) | LargeListView(c) => LargeList(f(c)),
+            FixedSizeList(c, n) => FixedSizeList(f(c), *n),
+            Struct(fs) => Struct(fs.iter().map(f).collect()),
+            Map(e, sorted) => Map(f(e), *sorted),
+            Dictionary(k, v) => Dictionary(k.clone(), Box::new(plain(v))),
+            other => other.clone(),
+        }
+    }
+    let fields: Vec<Field> = pyarrow
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+        .collect();
+    Schema::new_with_metadata(fields, pyarrow.metadata().clone())
+}
+
 /// `schema` (arrow-rs's reading of the parquet schema) as pyarrow reads it, given the
-/// file's `stored` arrow schema.
-pub(crate) fn as_pyarrow(schema: &Schema, stored: Option<&Schema>) -> Schema {
+/// file's `stored` arrow schema and `native`, arrow-rs's reading without it.
+pub(crate) fn as_pyarrow(schema: &Schema, stored: Option<&Schema>, native: &Schema) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .enumerate()
         .map(|(i, f)| {
             let hint = stored.and_then(|s| s.fields().get(i)).filter(|h| h.name() == f.name());
-            field(f, hint.map(|h| h.as_ref()))
+            match (f.data_type(), native.fields().get(i)) {
+                (DataType::Dictionary(_, v), Some(n)) if !binary_like(v) && n.name() == f.name() => n.as_ref().clone(),
+                _ => field(f, hint.map(|h| h.as_ref())),
+            }
         })
         .collect();
     Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// Values pyarrow keeps dictionary-encoded when it reads parquet.
+fn binary_like(dt: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        dt,
+        Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView | Null
+    )
 }
 
 fn field(f: &Field, hint: Option<&Field>) -> Field {
@@ -75,6 +130,8 @@ fn data_type(dt: &DataType, name: &str, hint: Option<&DataType>) -> DataType {
             };
             Dictionary(k.clone(), Box::new(values))
         }
+        (List(f), Some(ListView(_))) => ListView(child(f, hint)),
+        (List(f) | LargeList(f), Some(LargeListView(_))) => LargeListView(child(f, hint)),
         (List(f), h) => List(child(f, h)),
         (LargeList(f), h) => LargeList(child(f, h)),
         (FixedSizeList(f, n), h) => FixedSizeList(child(f, h), *n),
@@ -115,7 +172,7 @@ fn data_type(dt: &DataType, name: &str, hint: Option<&DataType>) -> DataType {
 fn child(f: &Arc<Field>, hint: Option<&DataType>) -> Arc<Field> {
     use DataType::*;
     let h = match hint {
-        Some(List(h) | LargeList(h) | FixedSizeList(h, _)) => Some(h.as_ref()),
+        Some(List(h) | LargeList(h) | ListView(h) | LargeListView(h) | FixedSizeList(h, _)) => Some(h.as_ref()),
         _ => None,
     };
     Arc::new(field(f, h))

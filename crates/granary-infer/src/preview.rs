@@ -53,29 +53,21 @@ impl Preview {
             .iter()
             .map(|f| (f.name().clone(), crate::types::field_type_name(f)))
             .collect();
-        let mut out = Vec::new();
-        {
-            let mut w = arrow_json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow_json::writer::JsonArray>(&mut out);
-            let mut left = limit;
-            for b in batches {
-                if left == 0 {
-                    break;
+        let mut rows: Vec<Map<String, Value>> = Vec::new();
+        for b in batches {
+            let take = b.num_rows().min(limit - rows.len());
+            for i in 0..take {
+                let mut row = Map::with_capacity(b.num_columns());
+                for (f, column) in schema.fields().iter().zip(b.columns()) {
+                    let mut v = crate::values::cell(column.as_ref(), i);
+                    shorten(&mut v);
+                    row.insert(f.name().clone(), v);
                 }
-                let b = b.slice(0, b.num_rows().min(left));
-                left -= b.num_rows();
-                w.write(&b).map_err(|e| InferError::Arrow(e.to_string()))?;
+                rows.push(row);
             }
-            w.finish().map_err(|e| InferError::Arrow(e.to_string()))?;
-        }
-        let mut rows: Vec<Map<String, Value>> = if out.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::from_slice(&out).map_err(|e| InferError::Arrow(e.to_string()))?
-        };
-        for row in &mut rows {
-            row.values_mut().for_each(shorten);
+            if rows.len() == limit {
+                break;
+            }
         }
         Ok(Preview { columns, rows })
     }
@@ -104,8 +96,20 @@ impl Preview {
     }
 }
 
+/// Cuts long text (see [`MAX_CELL_CHARS`]) and turns integers a double cannot hold into
+/// strings of their digits (text formats keep 64-bit integers as they were written).
 fn shorten(v: &mut Value) {
     match v {
+        Value::Number(n) if !n.is_f64() => {
+            if let Some(big) = n
+                .as_i64()
+                .map(|i| i as i128)
+                .or(n.as_u64().map(|u| u as i128))
+                .filter(|i| i.abs() > crate::values::MAX_SAFE_INTEGER)
+            {
+                *v = Value::String(big.to_string());
+            }
+        }
         Value::String(s) => {
             if let Some((cut, _)) = s.char_indices().nth(MAX_CELL_CHARS) {
                 s.truncate(cut);
@@ -233,8 +237,17 @@ fn preview_parquet_inner<R: ChunkReader + 'static>(
             chunks.push((start, start.saturating_add(n), c.compression()));
         }
     }
-    let meta = ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new()).map_err(perr)?;
-    let schema: SchemaRef = meta.schema().clone();
+    // Read with pyarrow's types, so values show as pyarrow reads them (a zone arrow-rs does
+    // not restore, a dictionary pyarrow decodes); where arrow-rs cannot, with its own.
+    let meta = Arc::new(meta);
+    let fm = meta.file_metadata();
+    let pyarrow = crate::parquet_types::pyarrow_schema(fm.schema_descr(), fm.key_value_metadata()).map_err(perr)?;
+    let wanted = ArrowReaderOptions::new().with_schema(Arc::new(crate::parquet_types::reader_schema(&pyarrow)));
+    let meta = ArrowReaderMetadata::try_new(meta.clone(), wanted)
+        .or_else(|_| ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()))
+        .or_else(|_| ArrowReaderMetadata::try_new(meta, ArrowReaderOptions::new().with_skip_arrow_metadata(true)))
+        .map_err(perr)?;
+    let schema: SchemaRef = Arc::new(pyarrow);
     let source = Bounded {
         inner: Arc::new(input),
         budget,
@@ -591,10 +604,13 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
         feed(m, &mut rows)?;
     }
     // The decoder handles a message once bytes after it arrive: the end-of-stream marker
-    // completes a schema message that no batch follows.
-    if rows < limit && decoder.schema().is_none() {
+    // completes a schema message that no batch follows, or a last batch without a body (a
+    // table of null columns).
+    if rows < limit {
         let mut end = arrow_buffer::Buffer::from_vec(vec![0xffu8, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
-        decoder.decode(&mut end).map_err(aerr)?;
+        if let Some(b) = decoder.decode(&mut end).map_err(aerr)? {
+            batches.push(b);
+        }
     }
     let schema = decoder
         .schema()

@@ -26,6 +26,14 @@ pub fn field_type_name(f: &Field) -> String {
     }
 }
 
+/// A child field as Arrow C++'s `Field::ToString` prints it: `name: type`, and ` not null`
+/// when it cannot hold nulls.
+fn field_str(f: &Field) -> String {
+    let not_null = if f.is_nullable() { "" } else { " not null" };
+    format!("{}: {}{not_null}", f.name(), field_type_name(f))
+}
+
+/// A type as pyarrow prints it (`str(pyarrow_type)`).
 pub fn arrow_type_name(dt: &DataType) -> String {
     use DataType::*;
     match dt {
@@ -60,18 +68,34 @@ pub fn arrow_type_name(dt: &DataType) -> String {
         Decimal64(p, s) => format!("decimal64({p}, {s})"),
         Decimal128(p, s) => format!("decimal128({p}, {s})"),
         Decimal256(p, s) => format!("decimal256({p}, {s})"),
-        List(f) => format!("list<{}: {}>", f.name(), field_type_name(f)),
-        LargeList(f) => format!("large_list<{}: {}>", f.name(), field_type_name(f)),
-        ListView(f) => format!("list_view<{}: {}>", f.name(), field_type_name(f)),
-        LargeListView(f) => format!("large_list_view<{}: {}>", f.name(), field_type_name(f)),
-        FixedSizeList(f, n) => format!("fixed_size_list<{}: {}>[{n}]", f.name(), field_type_name(f)),
+        List(f) => format!("list<{}>", field_str(f)),
+        LargeList(f) => format!("large_list<{}>", field_str(f)),
+        ListView(f) => format!("list_view<{}>", field_str(f)),
+        LargeListView(f) => format!("large_list_view<{}>", field_str(f)),
+        FixedSizeList(f, n) => format!("fixed_size_list<{}>[{n}]", field_str(f)),
         Struct(fields) => {
-            let inner: Vec<String> = fields
-                .iter()
-                .map(|f| format!("{}: {}", f.name(), field_type_name(f)))
-                .collect();
+            let inner: Vec<String> = fields.iter().map(|f| field_str(f)).collect();
             format!("struct<{}>", inner.join(", "))
         }
+        Union(fields, mode) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|(code, f)| format!("{}={code}", field_str(f)))
+                .collect();
+            let mode = match mode {
+                arrow_schema::UnionMode::Sparse => "sparse",
+                arrow_schema::UnionMode::Dense => "dense",
+            };
+            format!("{mode}_union<{}>", inner.join(", "))
+        }
+        RunEndEncoded(ends, values) => format!(
+            "run_end_encoded<run_ends: {}, values: {}>",
+            arrow_type_name(ends.data_type()),
+            arrow_type_name(values.data_type())
+        ),
+        Interval(arrow_schema::IntervalUnit::YearMonth) => "month_interval".into(),
+        Interval(arrow_schema::IntervalUnit::DayTime) => "day_time_interval".into(),
+        Interval(arrow_schema::IntervalUnit::MonthDayNano) => "month_day_nano_interval".into(),
         // As Arrow C++'s MapType::ToString: field names other than the standard ones follow
         // their type in parentheses.
         Map(entries, sorted) => match entries.data_type() {
@@ -100,6 +124,5 @@ pub fn arrow_type_name(dt: &DataType) -> String {
             arrow_type_name(v),
             arrow_type_name(k)
         ),
-        other => other.to_string().to_lowercase(),
     }
 }

@@ -37,6 +37,21 @@ pub enum DatasetCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Show the first rows of a published version: [org/]name[@version].
+    Preview {
+        reference: String,
+        /// The split to show [default: train, else the first]
+        #[arg(long)]
+        split: Option<String>,
+        /// Rows, 1 to 100
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// The registry's answer as JSON: exact values (docs/API.md, "Preview values")
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// List and search dataset versions.
     #[command(alias = "ls")]
     List(ListArgs),
@@ -140,6 +155,13 @@ pub async fn run(cmd: DatasetCommand) -> Result<()> {
             json,
             remote,
         } => info(reference, json, remote).await,
+        DatasetCommand::Preview {
+            reference,
+            split,
+            limit,
+            json,
+            remote,
+        } => preview(reference, split, limit, json, remote).await,
         DatasetCommand::List(args) => list(args).await,
         DatasetCommand::Pull {
             reference,
@@ -422,6 +444,62 @@ fn connect(remote: &Remote, org: Option<String>) -> Result<(Client, String)> {
         anyhow!("no organization: write the reference as org/name, pass --org, or run `granary login`")
     })?;
     Ok((client, org))
+}
+
+async fn preview(reference: String, split: Option<String>, limit: u32, as_json: bool, remote: Remote) -> Result<()> {
+    let (org, name, version) = parse_ref(&reference)?;
+    let (client, org) = connect(&remote, org)?;
+    let version = match version {
+        Some(v) => v.to_string(),
+        None => client.get_json(&format!("/api/v1/org/{org}/datasets/{name}")).await?["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let mut query = format!("limit={limit}");
+    if let Some(s) = &split {
+        let s = percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC);
+        query.push_str(&format!("&split={s}"));
+    }
+    let p = client
+        .get_json(&format!("/api/v1/org/{org}/datasets/{name}/{version}/preview?{query}"))
+        .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+        return Ok(());
+    }
+    let columns: Vec<String> = p["columns"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).map(String::from).collect())
+        .unwrap_or_default();
+    let cell = |v: &Value| {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        match text.char_indices().nth(40) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    };
+    let rows: Vec<Vec<String>> = p["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| columns.iter().map(|c| cell(&r[c.as_str()])).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let shown = rows.len();
+    table(&header, rows);
+    let of = p["split"]
+        .as_str()
+        .map(|s| format!(" of the {s} split"))
+        .unwrap_or_default();
+    eprintln!("first {shown} row(s){of} of {org}/{name}@{version}");
+    Ok(())
 }
 
 async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {

@@ -88,6 +88,23 @@ fn inspect_push_info_round_trip() {
     assert_eq!(info["splits"]["train"], "data/train.parquet");
     assert_eq!(info["files"].as_array().unwrap().len(), 2);
     assert_eq!(info["license"], "apache-2.0");
+    // the first rows, as the registry previews them
+    let preview: serde_json::Value = serde_json::from_str(&ok(&run(
+        tmp.path(),
+        &["dataset", "preview", "qa", "--split", "test", "--limit", "2", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (&preview["version"], &preview["split"], &preview["rows"]),
+        (
+            &serde_json::json!("1.2.0"),
+            &serde_json::json!("test"),
+            &serde_json::json!([{"id": 0, "question": "question 0"}, {"id": 1, "question": "question 1"}])
+        ),
+        "{preview}"
+    );
+    let shown = ok(&run(tmp.path(), &["dataset", "preview", "qa@1.2.0", "--limit", "1"]));
+    assert_eq!(shown, "id  question\n0   question 0\n");
     // the stored bytes are the local bytes
     let local = std::fs::read(dir.join("data/train.parquet")).unwrap();
     let train = info["files"]

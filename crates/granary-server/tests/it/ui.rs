@@ -556,3 +556,49 @@ backend_test!(
         assert!(page.contains("<a rel=\"prev\" href=\"/orgs/default/activity?dataset=busy\">"));
     }
 );
+
+/// A parquet file with a `decimal128(22, 2)` and a `timestamp[us, tz=America/New_York]`
+/// column, as pandas writes a zoned datetime.
+fn exact_values_parquet() -> Vec<u8> {
+    use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let amount: ArrayRef = Arc::new(
+        Decimal128Array::from(vec![1234567890123456789012i128, 10])
+            .with_precision_and_scale(22, 2)
+            .unwrap(),
+    );
+    let at: ArrayRef = Arc::new(
+        TimestampMicrosecondArray::from(vec![1_700_000_000_123_456, 1_615_705_200_000_000])
+            .with_timezone("America/New_York"),
+    );
+    let batch = RecordBatch::try_from_iter([("amount", amount), ("at", at)]).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+backend_test!(
+    async fn previews_show_exact_decimals_and_named_zones_in_the_api_and_the_page(app) {
+        let r = app
+            .publish(&app.admin, "default", "exact", "1.0.0", &[("data/train.parquet", exact_values_parquet())], json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let p = app.get("/api/v1/org/default/datasets/exact/1.0.0/preview", &app.admin).await;
+        assert_eq!(p.status, StatusCode::OK, "{:?}", p.body);
+        assert_eq!(
+            p.json()["rows"],
+            json!([
+                {"amount": "12345678901234567890.12", "at": "2023-11-14T17:13:20.123456-05:00"},
+                {"amount": "0.10", "at": "2021-03-14T03:00:00.000000-04:00"}
+            ])
+        );
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/datasets/exact").await);
+        assert!(page.contains("<td>12345678901234567890.12</td>"), "{page}");
+        assert!(page.contains("<td>0.10</td>"));
+        assert!(page.contains("<td>2023-11-14T17:13:20.123456-05:00</td>"));
+        assert!(page.contains("<code>timestamp[us, tz=America/New_York]</code>"));
+    }
+);
