@@ -153,7 +153,7 @@ pub struct LinkParams {
     sig: Option<String>,
 }
 
-#[utoipa::path(get, path = "/files/{org}/{digest}/{file}", tag = "downloads", security(()), params(("org" = String, Path), ("digest" = String, Path), ("file" = String, Path), ("expires" = i64, Query), ("sig" = String, Query)), responses((status = 200, description = "The file; supports Range", content_type = "application/octet-stream"), (status = 206, description = "A byte range"), (status = 307, description = "Redirect to a presigned object-store URL (redirect download mode)"), (status = 403, description = "Invalid or expired link", body = ErrorEnvelope), (status = 416, body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/files/{org}/{digest}/{file}", tag = "downloads", security(()), params(("org" = String, Path), ("digest" = String, Path), ("file" = String, Path), ("expires" = i64, Query), ("sig" = String, Query)), responses((status = 200, description = "The file, named by RFC 6266 `Content-Disposition`; conditional and range requests by RFC 9110", content_type = "application/octet-stream"), (status = 206, description = "A byte range, or several as `multipart/byteranges`"), (status = 304, description = "Not modified (`If-None-Match`, `If-Modified-Since`)"), (status = 307, description = "Redirect to a presigned object-store URL (redirect download mode)"), (status = 403, description = "Invalid or expired link", body = ErrorEnvelope), (status = 412, description = "Precondition failed (`If-Match`, `If-Unmodified-Since`)", body = ErrorEnvelope), (status = 416, body = ErrorEnvelope)))]
 /// `GET /files/{org}/{digest}/{file}?expires=…&sig=…`: no credentials; the signature is the
 /// permission. Served with `Content-Length`, a strong `ETag` and `Range`.
 pub async fn signed_file(
