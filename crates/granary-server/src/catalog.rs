@@ -86,6 +86,14 @@ pub struct Facets {
     pub total: u64,
 }
 
+/// The interned ids of `values` in lower case, each once.
+fn folded_ids(s: &mut Interner, values: &[String]) -> Box<[u32]> {
+    let mut ids: Vec<u32> = values.iter().map(|v| s.intern(&v.to_lowercase())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into()
+}
+
 /// Interned strings (tags, licenses, formats, …) as small integers.
 #[derive(Default)]
 struct Interner {
@@ -112,6 +120,9 @@ impl Interner {
         let ids = |values: &[String]| -> Option<Vec<u32>> {
             (!values.is_empty()).then(|| values.iter().filter_map(|v| self.get(v)).collect())
         };
+        let folded = |values: &[String]| -> Option<Vec<u32>> {
+            (!values.is_empty()).then(|| values.iter().filter_map(|v| self.get(&v.to_lowercase())).collect())
+        };
         let (full_name, name) = match &f.name {
             Some((Some(org), name)) => (Some(format!("{org}/{name}")), None),
             Some((None, name)) => (None, Some(name.clone())),
@@ -121,9 +132,9 @@ impl Interner {
             full_name,
             name,
             search: f.search.as_ref().map(|s| s.to_lowercase()),
-            tags: ids(&f.tags),
-            tasks: ids(&f.task_categories),
-            licenses: ids(&f.licenses),
+            tags: folded(&f.tags),
+            tasks: folded(&f.task_categories),
+            licenses: folded(&f.licenses),
             formats: ids(&f.formats),
             sizes: ids(&f.size_categories),
         }
@@ -329,9 +340,11 @@ impl Index {
                 full_name: full_name.clone(),
                 name_lc: name.to_lowercase().into(),
                 summary_lc: r.summary.as_deref().unwrap_or("").to_lowercase().into(),
-                tags: r.tags.iter().map(|t| s.intern(t)).collect(),
-                tasks: r.task_categories.iter().map(|t| s.intern(t)).collect(),
-                license: r.license.as_deref().map(|l| s.intern(l)),
+                // Tags, tasks and licenses match and count regardless of case: `Aviation`
+                // and `aviation` are one value, shown in lower case.
+                tags: folded_ids(s, &r.tags),
+                tasks: folded_ids(s, &r.task_categories),
+                license: r.license.as_deref().map(|l| s.intern(&l.to_lowercase())),
                 format: s.intern(&r.format),
                 size_category: s.intern(&r.size_category),
                 rows: r.row_count,

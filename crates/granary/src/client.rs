@@ -14,18 +14,44 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     key: String,
+    /// Where the key came from (`--api-key`, `GRANARY_API_KEY`, the profile), named when
+    /// the registry refuses it.
+    key_source: String,
 }
 
 /// How often an interrupted upload is resumed before giving up.
 const UPLOAD_ATTEMPTS: usize = 4;
 
-impl Client {
-    pub fn new(server: &str, key: &str) -> Result<Self> {
-        let base = server.trim_end_matches('/').to_string();
-        let url = url::Url::parse(&base).with_context(|| format!("invalid server URL {server:?}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!("invalid server URL {server:?}: use http:// or https://");
+/// A registry URL as users write it, made the base every route hangs from: a missing scheme
+/// is an error that suggests one; a trailing `/`, `/api` or `/api/v1` (the form `dn`
+/// takes) is dropped.
+pub fn normalize_server(server: &str) -> Result<String> {
+    let trimmed = server.trim();
+    if !trimmed.contains("://") {
+        bail!("invalid server URL {server:?}: it needs a scheme, such as http://{trimmed}");
+    }
+    let url = url::Url::parse(trimmed).map_err(|e| anyhow!("invalid server URL {server:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("invalid server URL {server:?}: use http:// or https://");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("invalid server URL {server:?}: it names no host");
+    }
+    let mut base = trimmed.trim_end_matches('/').to_string();
+    for suffix in ["/api/v1", "/api"] {
+        if let Some(b) = base.strip_suffix(suffix) {
+            base = b.trim_end_matches('/').to_string();
+            break;
         }
+    }
+    Ok(base)
+}
+
+impl Client {
+    /// A client of the registry at `server` (see [`normalize_server`]) sending `key`, which
+    /// came from `key_source` (said in the error when the registry refuses the key).
+    pub fn new(server: &str, key: &str, key_source: &str) -> Result<Self> {
+        let base = normalize_server(server)?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("granary/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -34,6 +60,7 @@ impl Client {
             http,
             base,
             key: key.to_string(),
+            key_source: key_source.to_string(),
         })
     }
 
@@ -51,9 +78,37 @@ impl Client {
     }
 
     async fn send(&self, rb: RequestBuilder) -> Result<Response> {
-        rb.send()
-            .await
-            .map_err(|e| anyhow!("cannot reach {}: {}", self.base, root_cause(&e)))
+        let resp = rb.send().await.map_err(|e| self.unreachable(&e))?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            let text = resp.text().await.unwrap_or_default();
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["detail"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "unauthorized".into());
+            bail!(
+                "{detail} (HTTP 401): the registry at {} refused the API key from {}; check it, or run `granary login --server {} --api-key KEY`",
+                self.base,
+                self.key_source,
+                self.base
+            );
+        }
+        Ok(resp)
+    }
+
+    /// One line for a request that got no answer, naming the likely cause.
+    fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
+        let cause = root_cause(e);
+        let hint = if cause.contains("InvalidContentType") || cause.contains("corrupt message") {
+            format!(
+                "the server answered in plain HTTP, not TLS; use {}",
+                self.base.replacen("https://", "http://", 1)
+            )
+        } else if e.is_connect() && cause.contains("refused") {
+            format!("{cause}; is `granary serve` running there?")
+        } else {
+            cause
+        };
+        anyhow!("cannot reach {}: {hint}", self.base)
     }
 
     /// Turns an error response into one line: the envelope's `detail`, or the status.
@@ -62,6 +117,17 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status();
+        if status == StatusCode::NOT_FOUND
+            && resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+        {
+            bail!(
+                "{} is a web page, not a granary registry API (HTTP 404): check --server",
+                resp.url()
+            );
+        }
         let text = resp.text().await.unwrap_or_default();
         let detail = serde_json::from_str::<Value>(&text)
             .ok()
@@ -101,10 +167,7 @@ impl Client {
         if from > 0 {
             rb = rb.header(header::RANGE, format!("bytes={from}-"));
         }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot reach {}: {}", self.base, root_cause(&e)))?;
+        let resp = rb.send().await.map_err(|e| self.unreachable(&e))?;
         Self::check(resp).await
     }
 
@@ -379,4 +442,31 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_server;
+
+    #[test]
+    fn server_urls_are_normalised_or_refused_with_a_fix() {
+        for (given, base) in [
+            ("http://h:8080", "http://h:8080"),
+            ("http://h:8080/", "http://h:8080"),
+            ("http://h:8080/api/v1", "http://h:8080"),
+            ("http://h:8080/api/v1/", "http://h:8080"),
+            ("https://h/api", "https://h"),
+            ("http://h/registry/api/v1", "http://h/registry"),
+            (" http://h ", "http://h"),
+        ] {
+            assert_eq!(normalize_server(given).unwrap(), base, "{given}");
+        }
+        let e = normalize_server("127.0.0.1:8080").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid server URL \"127.0.0.1:8080\": it needs a scheme, such as http://127.0.0.1:8080"
+        );
+        let e = normalize_server("ftp://h").unwrap_err().to_string();
+        assert!(e.ends_with("use http:// or https://"), "{e}");
+    }
 }

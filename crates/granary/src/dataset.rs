@@ -95,7 +95,7 @@ pub enum DatasetCommand {
         /// Only this dataset
         #[arg(long)]
         dataset: Option<String>,
-        /// Only this user id
+        /// Only this user: a username or user id
         #[arg(long)]
         user: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -220,6 +220,27 @@ async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
     );
     if let Some(s) = &c.summary {
         println!("summary:   {s}");
+    }
+    if let Some(s) = &c.pretty_name {
+        println!("title:     {s}");
+    }
+    println!("license:   {}", c.license.as_deref().unwrap_or("-"));
+    let list = |v: &Option<Vec<String>>| v.as_ref().filter(|v| !v.is_empty()).map(|v| v.join(", "));
+    if let Some(t) = list(&c.tags) {
+        println!("tags:      {t}");
+    }
+    if let Some(t) = list(&c.task_categories) {
+        println!("tasks:     {t}");
+    }
+    if let Some(t) = list(&c.language) {
+        println!("language:  {t}");
+    }
+    if let Some(origin) = &c.origin {
+        let o: Vec<String> = origin
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().map_or(v.to_string(), str::to_string)))
+            .collect();
+        println!("origin:    {}", o.join(", "));
     }
     if let Some(splits) = &c.splits {
         let s: Vec<String> = splits.iter().map(|(k, v)| format!("{k} → {v}")).collect();

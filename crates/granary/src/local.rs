@@ -16,7 +16,26 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The keys `dataset.yaml` may hold. Unknown keys are ignored, as other clients do.
+/// The keys `dataset.yaml` may hold ([`DatasetYaml`]'s fields).
+const KNOWN_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "summary",
+    "description",
+    "format",
+    "splits",
+    "files",
+    "tags",
+    "license",
+    "pretty_name",
+    "language",
+    "task_categories",
+    "size_category",
+    "origin",
+];
+
+/// The keys `dataset.yaml` may hold. Unknown keys are not published; they get a warning
+/// naming the closest known key.
 #[derive(Deserialize, Default)]
 struct DatasetYaml {
     name: Option<String>,
@@ -192,11 +211,17 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     /// Files in the directory that are not published, each with the reason in brackets.
     pub skipped: Vec<String>,
+    /// What `dataset.yaml` holds that is not published (unknown keys), one line each.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
-    /// Says on stderr, in one line, which files of the directory are not published.
+    /// Says on stderr what will not be published: unknown `dataset.yaml` keys (a line
+    /// each) and the directory's files that are not data files (one line).
     pub fn report_skipped(&self) {
+        for w in &self.warnings {
+            eprintln!("warning: {w}");
+        }
         if !self.skipped.is_empty() {
             eprintln!("note: not published: {}", self.skipped.join(", "));
         }
@@ -247,12 +272,35 @@ pub fn load(dir: &Path) -> Result<LocalDataset> {
 
 /// Parses `dataset.yaml` (YAML 1.2: a leading byte order mark is allowed, as editors on
 /// Windows write one). Errors name the line and quote it.
-fn parse_yaml(text: &str) -> Result<DatasetYaml> {
+fn parse_yaml(text: &str) -> Result<(DatasetYaml, Vec<String>)> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     if body.trim().is_empty() {
-        return Ok(DatasetYaml::default());
+        return Ok((DatasetYaml::default(), Vec::new()));
     }
-    serde_yaml_ng::from_str(body).map_err(|e| {
+    let warnings = match serde_yaml_ng::from_str::<serde_yaml_ng::Mapping>(body) {
+        Ok(map) => map
+            .keys()
+            .filter_map(|k| k.as_str())
+            .filter(|k| !KNOWN_KEYS.contains(k))
+            .map(|k| {
+                let place = yaml_place(text, k);
+                let closest = KNOWN_KEYS
+                    .iter()
+                    .map(|known| (strsim::damerau_levenshtein(k, known), *known))
+                    .min()
+                    .filter(|(d, known)| *d <= 2.max(known.len() / 3));
+                match closest {
+                    Some((_, known)) => format!("{place}: unknown key `{k}` is not published; did you mean `{known}`?"),
+                    None => format!(
+                        "{place}: unknown key `{k}` is not published; known keys: {}",
+                        KNOWN_KEYS.join(", ")
+                    ),
+                }
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let y = serde_yaml_ng::from_str(body).map_err(|e| {
         let Some(loc) = e.location() else {
             return anyhow!("dataset.yaml: {e}");
         };
@@ -261,7 +309,8 @@ fn parse_yaml(text: &str) -> Result<DatasetYaml> {
         let msg = full.rsplit_once(" at line ").map_or(full.as_str(), |(m, _)| m);
         let line = body.lines().nth(loc.line().saturating_sub(1)).unwrap_or("").trim_end();
         anyhow!("dataset.yaml line {}: `{line}`: {msg}", loc.line())
-    })
+    })?;
+    Ok((y, warnings))
 }
 
 /// Where a top-level key is written: `dataset.yaml line N`, or `dataset.yaml` when the
@@ -298,7 +347,7 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", yaml_path.display())),
     };
-    let y = parse_yaml(&text)?;
+    let (y, warnings) = parse_yaml(&text)?;
     let at = |key: &str| yaml_place(&text, key);
 
     let full_name = y.name.clone().unwrap_or_else(|| {
@@ -409,6 +458,7 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         y,
         files,
         skipped,
+        warnings,
     })
 }
 

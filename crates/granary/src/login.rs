@@ -70,6 +70,9 @@ fn save_profile(p: &Profile) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// An API key and where it came from (`--api-key`, `GRANARY_API_KEY`, the profile's path).
+pub type KeyAndSource = (String, String);
+
 /// Connection options every client command takes.
 #[derive(Args, Clone, Default)]
 pub struct Remote {
@@ -89,8 +92,8 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl Remote {
-    /// The effective server, key and org.
-    pub fn resolve(&self) -> Result<(String, Option<String>, Option<String>)> {
+    /// The effective server, key (with where it came from) and org.
+    pub fn resolve(&self) -> Result<(String, Option<KeyAndSource>, Option<String>)> {
         let p = load_profile()?;
         let server = self
             .server
@@ -98,15 +101,22 @@ impl Remote {
             .or_else(|| env("GRANARY_SERVER"))
             .or(p.server)
             .unwrap_or_else(|| DEFAULT_SERVER.into());
-        let key = self.api_key.clone().or_else(|| env("GRANARY_API_KEY")).or(p.api_key);
+        let flag = self.api_key.clone().filter(|k| !k.trim().is_empty());
+        let key = match (flag, env("GRANARY_API_KEY"), p.api_key) {
+            (Some(k), _, _) => Some((k, "--api-key".to_string())),
+            (None, Some(k), _) => Some((k, "GRANARY_API_KEY".to_string())),
+            (None, None, Some(k)) => Some((k, format!("the profile {}", profile_path()?.display()))),
+            _ => None,
+        };
         let org = self.org.clone().or_else(|| env("GRANARY_ORG")).or(p.org);
         Ok((server, key, org))
     }
 
     pub fn client(&self) -> Result<(Client, Option<String>)> {
         let (server, key, org) = self.resolve()?;
-        let key = key.ok_or_else(|| anyhow!("no API key: run `granary login --api-key KEY` or set GRANARY_API_KEY"))?;
-        Ok((Client::new(&server, &key)?, org))
+        let (key, source) =
+            key.ok_or_else(|| anyhow!("no API key: run `granary login --api-key KEY` or set GRANARY_API_KEY"))?;
+        Ok((Client::new(&server, &key, &source)?, org))
     }
 }
 
@@ -118,8 +128,8 @@ pub struct LoginArgs {
 
 pub async fn run(args: LoginArgs) -> Result<()> {
     let (server, key, org) = args.remote.resolve()?;
-    let key = key.ok_or_else(|| anyhow!("pass --api-key KEY (or set GRANARY_API_KEY)"))?;
-    let client = Client::new(&server, &key)?;
+    let (key, source) = key.ok_or_else(|| anyhow!("pass --api-key KEY (or set GRANARY_API_KEY)"))?;
+    let client = Client::new(&server, &key, &source)?;
     let user = client.get_json("/api/v1/user").await?;
     let orgs = client.get_json("/api/v1/user/organizations").await?;
     let keys: Vec<String> = orgs

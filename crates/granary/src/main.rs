@@ -74,16 +74,23 @@ fn main() -> ExitCode {
     #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
     granary_server::metrics::set_allocator_probe(jemalloc_stats);
     let cli = Cli::parse();
-    // A command whose output is piped into `head` ends quietly when the reader goes, as
-    // other command-line tools do, instead of panicking on a broken pipe. The server keeps
-    // ignoring SIGPIPE (its sockets report a closed peer as an error instead).
-    #[cfg(unix)]
-    if !matches!(cli.command, Command::Serve(_)) {
-        // SAFETY: called before any thread is started; restores the default disposition.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    // A command whose output is piped into `head` ends quietly when the reader goes, with
+    // the status a process killed by SIGPIPE has (141), as other command-line tools do.
+    // SIGPIPE itself stays ignored: a socket the registry closes (TLS spoken to a plain HTTP
+    // server) must be an error message, not a silent death.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
         }
-    }
+        default_hook(info);
+    }));
     // Blocking work (file reads and writes of the local store, previews) is I/O-bound or
     // bounded by its own slots; tokio's default of up to 512 such threads only adds stacks
     // and allocator caches under load (a soak grew to 90 of them), so at most 64.

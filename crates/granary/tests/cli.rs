@@ -105,6 +105,30 @@ fn inspect_push_info_round_trip() {
     );
     let shown = ok(&run(tmp.path(), &["dataset", "preview", "qa@1.2.0", "--limit", "1"]));
     assert_eq!(shown, "id  question\n0   question 0\n");
+    // a reader that goes away (`| head`) ends the command quietly, as SIGPIPE would
+    for args in [
+        &["dataset", "info", "qa"][..],
+        &["dataset", "preview", "qa", "--json"],
+        &["dataset", "list"],
+    ] {
+        let mut cmd = Command::new(BIN);
+        clean(&mut cmd)
+            .current_dir(tmp.path())
+            .env("GRANARY_CONFIG_DIR", tmp.path().join("cfg"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(141),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
     // the stored bytes are the local bytes
     let local = std::fs::read(dir.join("data/train.parquet")).unwrap();
     let train = info["files"]
@@ -294,7 +318,10 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     let id = keys[0]["id"].as_str().unwrap();
     ok(&admin(&["key", "revoke", id]));
     let err = fails(&run(tmp.path(), &["dataset", "info", "bobs"]));
-    assert_eq!(err, "error: invalid or revoked API key (HTTP 401)");
+    assert!(
+        err.starts_with("error: invalid or revoked API key (HTTP 401): the registry at "),
+        "{err}"
+    );
     assert!(fails(&admin(&["key", "revoke", id])).contains("no live API key"));
 
     // store flags may also follow the subcommand
@@ -304,8 +331,8 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     ));
     assert!(late.contains("\"acme\""), "{late}");
 
-    // output into a pipe whose reader has gone: the command ends quietly (SIGPIPE), no panic
-    use std::os::unix::process::ExitStatusExt;
+    // output into a pipe whose reader has gone: the command ends quietly with the status of
+    // SIGPIPE (141), no panic
     let mut child = std::process::Command::new(common::BIN)
         .args(["admin", "--data-dir", data, "key", "list"])
         .env("GRANARY_CONFIG_DIR", tmp.path().join("cfg"))
@@ -317,12 +344,8 @@ fn admin_commands_script_orgs_users_members_and_keys() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(
-        out.status.signal(),
-        Some(13),
-        "ended by SIGPIPE: {:?} {stderr}",
-        out.status
-    );
+    assert_eq!(out.status.code(), Some(141), "{:?} {stderr}", out.status);
+    assert_eq!(stderr, "");
 }
 
 #[test]
@@ -422,6 +445,15 @@ fn list_pull_publish_activity_and_delete() {
     let a = activity(root);
     assert_eq!(a["total"], 3);
     assert_eq!(a["events"][1]["split"], "train");
+    // users by the name the table shows
+    let by_name: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "activity", "--user", "admin", "--json"]))).unwrap();
+    assert_eq!(by_name["total"], 3);
+    let err = fails(&run(root, &["dataset", "activity", "--user", "nobody"]));
+    assert!(
+        err.contains("\"nobody\" is neither a user id (UUID) nor a username"),
+        "{err}"
+    );
 
     // publish makes it visible to another org; unpublish hides it
     let data = s.data.to_str().unwrap();
@@ -859,5 +891,89 @@ fn symlinks_inside_are_followed_and_links_out_are_refused_by_name() {
     assert!(
         err.starts_with("error: data/train.csv is a symbolic link to ../../blobs/0a1b, which does not exist"),
         "{err}"
+    );
+}
+
+#[test]
+fn connection_mistakes_get_one_line_that_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let root = tmp.path();
+    let key = s.admin_key();
+    // the form `dn` takes: a trailing /api/v1
+    let with_api = format!("{}/api/v1", s.url);
+    ok(&run(root, &["login", "--server", &with_api, "--api-key", &key]));
+    let listed = ok(&run(root, &["dataset", "list", "--json"]));
+    assert!(listed.contains("\"datasets\""), "{listed}");
+    // no scheme
+    let bare = s.url.strip_prefix("http://").unwrap();
+    let err = fails(&run(root, &["dataset", "list", "--server", bare]));
+    assert_eq!(
+        err,
+        format!("error: invalid server URL \"{bare}\": it needs a scheme, such as http://{bare}")
+    );
+    // TLS against a plain HTTP server
+    let tls = s.url.replace("http://", "https://");
+    let err = fails(&run(root, &["dataset", "list", "--server", &tls]));
+    assert!(
+        err.contains(&format!("the server answered in plain HTTP, not TLS; use {}", s.url)),
+        "{err}"
+    );
+    // a wrong key names where it came from
+    let err = fails(&run(root, &["dataset", "list", "--api-key", "gra_wrong"]));
+    assert!(
+        err.contains("(HTTP 401): the registry at")
+            && err.contains("refused the API key from --api-key; check it, or run `granary login --server"),
+        "{err}"
+    );
+    let mut cmd = std::process::Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(root)
+        .env("GRANARY_CONFIG_DIR", root.join("cfg"))
+        .env("GRANARY_API_KEY", "gra_wrong")
+        .args(["dataset", "list"]);
+    let err = fails(&cmd.output().unwrap());
+    assert!(err.contains("refused the API key from GRANARY_API_KEY"), "{err}");
+    // an empty --api-key falls back to the profile's key
+    ok(&run(root, &["dataset", "list", "--api-key", ""]));
+    std::fs::remove_file(root.join("cfg/config.toml")).unwrap();
+    let err = fails(&run(root, &["dataset", "list", "--server", &s.url, "--api-key", ""]));
+    assert!(
+        err.starts_with("error: no API key: run `granary login --api-key KEY`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_shows_every_published_field_and_warns_on_unknown_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("fields");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("a.csv"), "x\n1\n").unwrap();
+    std::fs::write(
+        d.join("dataset.yaml"),
+        "name: fields\nversion: 1.0.0\nlicense: mit\nlicence: mit\ntags: [aviation, Weather]\ntask_categories: [tabular-regression]\nfrobnicate: 1\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["dataset", "inspect", d.to_str().unwrap()]);
+    let shown = ok(&out);
+    for line in [
+        "license:   mit",
+        "tags:      aviation, Weather",
+        "tasks:     tabular-regression",
+    ] {
+        assert!(shown.contains(line), "{line}: {shown}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("warning: dataset.yaml line 4: unknown key `licence` is not published; did you mean `license`?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "warning: dataset.yaml line 7: unknown key `frobnicate` is not published; known keys: name, version"
+        ),
+        "{stderr}"
     );
 }

@@ -282,7 +282,7 @@ pub struct ActivityParams {
     /// Events to skip, newest first.
     #[param(minimum = 0)]
     offset: Option<i64>,
-    /// Only this user's downloads.
+    /// Only this user's downloads: their id (UUID) or username.
     user_id: Option<String>,
     /// Only this dataset's downloads, `name` or `org/name`.
     dataset_name: Option<String>,
@@ -319,17 +319,21 @@ pub async fn activity(
     let mut errors = Vec::new();
     let limit = bounded(&mut errors, "limit", p.limit, 50, 1, 200);
     let offset = bounded(&mut errors, "offset", p.offset, 0, 0, i64::MAX);
+    // A user id, or (as the feed shows users) a username.
     let user_id = match p.user_id.as_deref().filter(|u| !u.is_empty()) {
         Some(u) => match Uuid::parse_str(u) {
             Ok(id) => Some(id),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    &["query", "user_id"],
-                    format!("{u:?} is not a UUID"),
-                    "uuid_parsing",
-                ));
-                None
-            }
+            Err(_) => match s.db.user_by_name(u).await? {
+                Some(user) => Some(user.id),
+                None => {
+                    errors.push(FieldError::new(
+                        &["query", "user_id"],
+                        format!("{u:?} is neither a user id (UUID) nor a username"),
+                        "uuid_parsing",
+                    ));
+                    None
+                }
+            },
         },
         None => None,
     };

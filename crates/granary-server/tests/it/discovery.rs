@@ -794,3 +794,29 @@ backend_test! {
     }
 }
 }
+
+backend_test! {
+    async fn tags_tasks_and_licenses_match_regardless_of_case(app) {
+    let files = || [("data.parquet", crate::helpers::parquet(3))];
+    let r = app
+        .publish(&app.admin, "default", "planes", "1.0.0", &files(), json!({"tags": ["Aviation", "aviation"], "license": "MIT", "task_categories": ["Tabular-Regression"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app
+        .publish(&app.admin, "default", "birds", "1.0.0", &files(), json!({"tags": ["aviation"], "license": "mit"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    for q in ["tags=Aviation", "tags=AVIATION", "tags=aviation", "license=Mit"] {
+        let v = app.get(&format!("/api/v1/org/default/datasets?{q}"), &app.admin).await.json();
+        assert_eq!(v["total"], 2, "{q}");
+        let f = app.get(&format!("/api/v1/org/default/datasets/facets?{q}"), &app.admin).await.json();
+        assert_eq!(f["tags"], json!([{"value": "aviation", "count": 2}]), "{q}");
+        assert_eq!(f["licenses"], json!([{"value": "mit", "count": 2}]), "{q}");
+    }
+    let v = app.get("/api/v1/org/default/datasets?task_categories=tabular-regression", &app.admin).await.json();
+    assert_eq!(v["total"], 1);
+    // the version keeps what was written
+    let d = app.get("/api/v1/org/default/datasets/planes", &app.admin).await.json();
+    assert_eq!((&d["tags"], &d["license"]), (&json!(["Aviation", "aviation"]), &json!("MIT")));
+}
+}
