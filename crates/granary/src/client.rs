@@ -10,6 +10,8 @@ use serde_json::Value;
 use std::path::Path;
 use tokio::io::AsyncSeekExt;
 
+use crate::sessions::SavedSession;
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -18,6 +20,10 @@ pub struct Client {
     /// the registry refuses it.
     key_source: String,
 }
+
+/// Bytes sent per `PATCH` of an upload session: the registry keeps each acknowledged
+/// window, so a push cut off by a server restart loses at most one window.
+pub const PATCH_BYTES: u64 = 32 << 20;
 
 /// How often an interrupted upload is resumed before giving up.
 const UPLOAD_ATTEMPTS: usize = 4;
@@ -136,6 +142,19 @@ impl Client {
         Err(anyhow!("{detail} (HTTP {})", status.as_u16()))
     }
 
+    /// GET of a JSON resource that may not exist: `None` on 404.
+    pub async fn get_json_opt(&self, path: &str) -> Result<Option<Value>> {
+        let resp = self.send(self.req(Method::GET, path)).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = Self::check(resp).await?;
+        resp.json()
+            .await
+            .map(Some)
+            .context("the server sent a response that is not JSON")
+    }
+
     pub async fn get_json(&self, path: &str) -> Result<Value> {
         self.get_query(path, &[]).await
     }
@@ -214,19 +233,62 @@ impl Client {
         Ok(granary_infer::Inferred { columns, rows })
     }
 
-    /// Streams a file into a new upload session and commits it under `digest`. An
+    /// Streams a file into a new upload session of dataset `(org, name)` and commits it
+    /// under `digest`. An
     /// interrupted transfer asks the server how much arrived and sends only the rest.
     pub async fn upload_file(
         &self,
-        org: &str,
-        name: &str,
+        (org, name): (&str, &str),
         path: &Path,
         digest: &Digest,
         size: u64,
         bar: &ProgressBar,
+        saved: &SavedSession,
     ) -> Result<()> {
         let location = self.start_upload(org, name).await?;
-        self.finish_upload(&location, path, digest, 0, size, bar).await
+        saved.save(&location);
+        self.finish_upload(&location, path, digest, 0, size, bar).await?;
+        saved.clear();
+        Ok(())
+    }
+
+    /// Continues an upload session an earlier run opened (see [`crate::sessions`]): asks
+    /// the registry how much it holds, sends the rest of the file and commits it. `digest`
+    /// is the file's when known, else the file is hashed first. `None` when the registry
+    /// no longer has the session (the caller then sends the file anew).
+    pub async fn resume_upload(
+        &self,
+        location: &str,
+        path: &Path,
+        digest: Option<Digest>,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<Option<Digest>> {
+        let resp = self.send(self.req(Method::GET, location)).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let offset = Self::offset_of(&Self::check(resp).await?).min(size);
+        let digest = match digest {
+            Some(d) => d,
+            None => {
+                let file = path.to_path_buf();
+                tokio::task::spawn_blocking(move || crate::local::hash_file(&file))
+                    .await??
+                    .0
+            }
+        };
+        crate::output::say(
+            bar,
+            format!(
+                "{}: resuming the upload at {} of {}",
+                path.display(),
+                crate::output::bytes(offset),
+                crate::output::bytes(size)
+            ),
+        );
+        self.finish_upload(location, path, &digest, offset, size, bar).await?;
+        Ok(Some(digest))
     }
 
     /// Streams a file into a new upload session while hashing it, and commits it under the
@@ -235,87 +297,52 @@ impl Client {
     /// the file is hashed on its own.
     pub async fn upload_file_hashing(
         &self,
-        org: &str,
-        name: &str,
+        (org, name): (&str, &str),
         path: &Path,
         size: u64,
         bar: &ProgressBar,
+        saved: &SavedSession,
     ) -> Result<Digest> {
         let location = self.start_upload(org, name).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-        let (digest_tx, digest_rx) = tokio::sync::oneshot::channel::<Digest>();
-        let file = path.to_path_buf();
-        // The reading thread hashes each block before handing it to the request body.
-        tokio::task::spawn_blocking(move || {
-            use sha2::Digest as _;
-            use std::io::Read;
-            let mut f = match std::fs::File::open(&file) {
-                Ok(f) => f,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            let mut h = sha2::Sha256::new();
-            loop {
-                let mut buf = vec![0u8; 4 << 20];
-                let mut filled = 0;
-                while filled < buf.len() {
-                    match f.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(e));
-                            return;
-                        }
-                    }
-                }
-                if filled == 0 {
-                    let _ = digest_tx.send(Digest::from_hasher(h));
-                    return;
-                }
-                buf.truncate(filled);
-                h.update(&buf);
-                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
-                    return; // the request was dropped
-                }
+        saved.save(&location);
+        let digest = self.send_hashing(&location, path, size, bar).await?;
+        saved.clear();
+        Ok(digest)
+    }
+
+    /// Sends a file into the session at `location` while hashing it (one read of the file),
+    /// in windows of [`PATCH_BYTES`]; commits it under the digest found. An interrupted
+    /// transfer is resumed as [`Self::upload_file`] does, after the file is hashed on its own.
+    async fn send_hashing(&self, location: &str, path: &Path, size: u64, bar: &ProgressBar) -> Result<Digest> {
+        use sha2::Digest as _;
+        let hasher = std::sync::Arc::new(std::sync::Mutex::new(sha2::Sha256::new()));
+        let mut sent = Ok(());
+        let mut offset = 0;
+        while offset < size {
+            let end = (offset + PATCH_BYTES).min(size);
+            if let Err(e) = self.patch_window(location, path, offset, end, bar, Some(&hasher)).await {
+                sent = Err(e);
+                break;
             }
-        });
-        let progress = bar.clone();
-        let body =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).map(move |chunk| {
-                if let Ok(c) = &chunk {
-                    progress.inc(c.len() as u64);
-                }
-                chunk
-            });
-        let rb = self
-            .req(Method::PATCH, &location)
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
-            .header(header::CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(body));
-        let sent = match self.send(rb).await {
-            Ok(resp) => Self::check(resp).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        let digest = match (sent, digest_rx.await) {
-            (Ok(()), Ok(d)) => {
-                let offset = size;
-                self.finish_upload(&location, path, &d, offset, size, bar).await?;
-                return Ok(d);
+            offset = end;
+        }
+        let digest = match sent {
+            Ok(()) => {
+                let h = std::mem::take(&mut *hasher.lock().expect("poisoned"));
+                Digest::from_hasher(h)
             }
-            (Err(e), _) if size == 0 => return Err(e),
+            Err(e) if size == 0 => return Err(e),
             // Interrupted: hash the file on its own, then resume where the server stopped.
-            (_, _) => {
-                bar.println(format!("upload of {} interrupted; resuming", path.display()));
+            Err(e) => {
+                crate::output::say(bar, format!("upload of {} interrupted ({e}); resuming", path.display()));
                 let file = path.to_path_buf();
                 let (d, _) = tokio::task::spawn_blocking(move || crate::local::hash_file(&file)).await??;
-                d
+                let offset = self.upload_offset(location).await?;
+                self.finish_upload(location, path, &d, offset, size, bar).await?;
+                return Ok(d);
             }
         };
-        let offset = self.upload_offset(&location).await?;
-        self.finish_upload(&location, path, &digest, offset, size, bar).await?;
+        self.finish_upload(location, path, &digest, size, size, bar).await?;
         Ok(digest)
     }
 
@@ -349,10 +376,12 @@ impl Client {
         while offset < size {
             attempt += 1;
             bar.set_position(offset);
+            // Rate and ETA count the bytes moved from here on, not those already held.
+            bar.reset_eta();
             match self.patch_from(&location, path, offset, size, bar).await {
                 Ok(()) => offset = size,
                 Err(e) if attempt < UPLOAD_ATTEMPTS => {
-                    bar.println(format!("upload of {} interrupted ({e}); resuming", path.display()));
+                    crate::output::say(bar, format!("upload of {} interrupted ({e}); resuming", path.display()));
                     offset = self.upload_offset(&location).await?;
                 }
                 Err(e) => return Err(e.context(format!("uploading {}", path.display()))),
@@ -371,12 +400,44 @@ impl Client {
         Ok(())
     }
 
-    async fn patch_from(&self, location: &str, path: &Path, offset: u64, size: u64, bar: &ProgressBar) -> Result<()> {
+    /// Sends the file from `offset` to its end, a window of [`PATCH_BYTES`] per request.
+    async fn patch_from(
+        &self,
+        location: &str,
+        path: &Path,
+        mut offset: u64,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        while offset < size {
+            let end = (offset + PATCH_BYTES).min(size);
+            self.patch_window(location, path, offset, end, bar, None).await?;
+            offset = end;
+        }
+        Ok(())
+    }
+
+    /// One `PATCH` of the file's bytes `start..end`, hashed into `hasher` when given. Each
+    /// window the registry acknowledges is kept by it, even if it restarts afterwards.
+    async fn patch_window(
+        &self,
+        location: &str,
+        path: &Path,
+        start: u64,
+        end: u64,
+        bar: &ProgressBar,
+        hasher: Option<&std::sync::Arc<std::sync::Mutex<sha2::Sha256>>>,
+    ) -> Result<()> {
+        use tokio::io::AsyncReadExt;
         let mut file = tokio::fs::File::open(path).await?;
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        file.seek(std::io::SeekFrom::Start(start)).await?;
         let progress = bar.clone();
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
+        let hasher = hasher.cloned();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(end - start), 1 << 20).map(move |chunk| {
             if let Ok(c) = &chunk {
+                if let Some(h) = &hasher {
+                    sha2::Digest::update(&mut *h.lock().expect("poisoned"), c);
+                }
                 progress.inc(c.len() as u64);
             }
             chunk
@@ -384,8 +445,8 @@ impl Client {
         let rb = self
             .req(Method::PATCH, location)
             .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::CONTENT_RANGE, format!("{offset}-{}", size - 1))
-            .header(header::CONTENT_LENGTH, size - offset)
+            .header(header::CONTENT_RANGE, format!("{start}-{}", end - 1))
+            .header(header::CONTENT_LENGTH, end - start)
             .body(reqwest::Body::wrap_stream(stream));
         Self::check(self.send(rb).await?).await?;
         Ok(())
@@ -393,6 +454,11 @@ impl Client {
 
     async fn upload_offset(&self, location: &str) -> Result<u64> {
         let resp = Self::check(self.send(self.req(Method::GET, location)).await?).await?;
+        Ok(Self::offset_of(&resp))
+    }
+
+    /// The bytes an upload session holds, from the answer to a `GET` on it.
+    fn offset_of(resp: &Response) -> u64 {
         let h = |name: &str| {
             resp.headers()
                 .get(name)
@@ -400,12 +466,12 @@ impl Client {
                 .map(str::to_string)
         };
         if let Some(o) = h("upload-offset").and_then(|v| v.parse().ok()) {
-            return Ok(o);
+            return o;
         }
         // Standard OCI: `Range: 0-<last byte>`.
-        Ok(h("range")
+        h("range")
             .and_then(|r| r.split('-').nth(1).and_then(|e| e.parse::<u64>().ok()))
-            .map_or(0, |e| e + 1))
+            .map_or(0, |e| e + 1)
     }
 
     /// Uploads small in-memory bytes (config blobs) in one request.

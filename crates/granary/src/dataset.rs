@@ -361,6 +361,45 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> ");
     let cache = std::sync::Arc::new(crate::digests::DigestCache::load());
+    // The target version first: if it exists, it holds either these files (nothing to do)
+    // or others (the registry would refuse the manifest once every byte was sent).
+    let version = plan.version().to_string();
+    if let Some(d) = client
+        .get_json_opt(&format!("/api/v1/org/{org}/datasets/{name}/{version}"))
+        .await?
+    {
+        let mut local = Vec::with_capacity(plan.files.len());
+        for f in &plan.files {
+            let meta = std::fs::metadata(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?;
+            let digest = match cache.get(&f.abs, &meta) {
+                Some(d) => d,
+                None => {
+                    let abs = f.abs.clone();
+                    let d = tokio::task::spawn_blocking(move || crate::local::hash_file(&abs))
+                        .await??
+                        .0;
+                    cache.put(&f.abs, &meta, &d);
+                    d
+                }
+            };
+            local.push((f.path.clone(), f.split.clone(), digest));
+        }
+        cache.save();
+        let differences = plan.differences(&local, &d);
+        if differences.is_empty() {
+            eprintln!("nothing to push: these files and fields are what {org}/{name}@{version} holds");
+            println!(
+                "Already published {org}/{name}@{version} ({})",
+                d["manifest_digest"].as_str().unwrap_or("?")
+            );
+            return Ok(());
+        }
+        bail!(
+            "{org}/{name}@{version} is already published with different {}; versions are immutable: set a new `version:` in dataset.yaml, or delete this one first (granary dataset delete {org}/{name}@{version})",
+            differences.join(", ")
+        );
+    }
+    let sessions = crate::sessions::UploadSessions::open();
     // Files a few at a time. A file whose digest is known (small, or in the digest cache)
     // and that the server has is not sent again. A text file's schema and row count are
     // asked of the server once it holds the file: the server reads it (it must, to publish)
@@ -371,7 +410,8 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
         .iter()
         .zip(early.iter_mut().map(Option::take))
         .map(|(f, inferred)| {
-            let (client, org, name, bars, style, cache) = (&client, &org, &name, &bars, &style, cache.clone());
+            let (client, org, name, bars, style, cache, sessions) =
+                (&client, &org, &name, &bars, &style, cache.clone(), &sessions);
             async move {
                 let file = crate::local::PlannedFile {
                     path: f.path.clone(),
@@ -398,17 +438,38 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
                     bar.set_prefix(f.path.clone());
                     bar
                 };
-                let (digest, uploaded) = match known {
-                    Some(d) if client.blob_exists(org, &d).await? => (d, false),
-                    Some(d) => {
+                // A session an earlier run left (client killed, server restarted) is
+                // continued where the registry stopped.
+                let saved = sessions.for_file(client.base(), org, &f.abs, &meta);
+                let mut resumed = None;
+                if let Some(location) = saved.location() {
+                    let bar = bar();
+                    match client
+                        .resume_upload(&location, &f.abs, known.clone(), size, &bar)
+                        .await?
+                    {
+                        Some(d) => {
+                            bar.finish();
+                            resumed = Some(d);
+                        }
+                        None => bar.finish_and_clear(),
+                    }
+                    saved.clear();
+                }
+                let (digest, uploaded) = match (resumed, known) {
+                    (Some(d), _) => (d, true),
+                    (None, Some(d)) if client.blob_exists(org, &d).await? => (d, false),
+                    (None, Some(d)) => {
                         let bar = bar();
-                        client.upload_file(org, name, &f.abs, &d, size, &bar).await?;
+                        client.upload_file((org, name), &f.abs, &d, size, &bar, &saved).await?;
                         bar.finish();
                         (d, true)
                     }
-                    None => {
+                    (None, None) => {
                         let bar = bar();
-                        let d = client.upload_file_hashing(org, name, &f.abs, size, &bar).await?;
+                        let d = client
+                            .upload_file_hashing((org, name), &f.abs, size, &bar, &saved)
+                            .await?;
                         bar.finish();
                         (d, true)
                     }
@@ -707,9 +768,24 @@ async fn pull(reference: String, output: Option<PathBuf>, split: Option<String>,
         println!("{org}/{name}@{version} is already in {} and intact", out.display());
         return Ok(());
     }
-    let files = crate::pull::request(&client, &org, &name, &version, split.as_deref()).await?;
-    let (fetched, present) = crate::pull::fetch_all(&client, &files, &out).await?;
+    // A pull cut off while its links are valid goes on under the same download.
+    let grant = match crate::pull::Grant::resumable(&out, &org, &name, &version, split.as_deref()) {
+        Some(g) => {
+            eprintln!("resuming the pull begun earlier (its links are valid until {})", {
+                chrono::DateTime::from_timestamp(g.expires, 0).map_or_else(String::new, crate::output::iso)
+            });
+            g
+        }
+        None => {
+            let g = crate::pull::request(&client, &org, &name, &version, split.as_deref()).await?;
+            g.keep(&out)?;
+            g
+        }
+    };
+    let (fetched, present) = crate::pull::fetch_all(&client, &grant.files, &out).await?;
+    let _ = std::fs::remove_file(crate::pull::grant_path(&out));
     eprintln!("{fetched} file(s) downloaded, {present} already present and intact");
+    crate::pull::write_dataset_yaml(&client, &org, &name, &version, split.as_deref(), &grant.files, &out).await?;
     println!("Pulled {org}/{name}@{version} into {}", out.display());
     Ok(())
 }

@@ -10,7 +10,7 @@ use granary_core::{
 };
 use granary_infer::{infer_file, version_schema, Inferred, TableFile};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -230,6 +230,73 @@ impl Plan {
     pub fn org(&self) -> Option<&str> {
         self.org.as_deref()
     }
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// What differs between this directory and a published version's detail (`detail`),
+    /// given the local files' (path, split, digest): the files, then each field
+    /// `dataset.yaml` sets. Empty when pushing would publish the same version again.
+    pub fn differences(&self, local: &[(String, Option<String>, Digest)], detail: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut published: Vec<(String, Option<String>, String)> = detail["files"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        (
+                            f["path"].as_str().unwrap_or_default().to_string(),
+                            f["split"].as_str().map(str::to_string),
+                            f["digest"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        published.sort();
+        let mut here: Vec<(String, Option<String>, String)> = local
+            .iter()
+            .map(|(p, s, d)| (p.clone(), s.clone(), d.to_string()))
+            .collect();
+        here.sort();
+        if here != published {
+            let changed: Vec<&str> = here
+                .iter()
+                .filter(|f| !published.contains(f))
+                .map(|f| f.0.as_str())
+                .chain(
+                    published
+                        .iter()
+                        .filter(|f| !here.iter().any(|h| h.0 == f.0))
+                        .map(|f| f.0.as_str()),
+                )
+                .collect();
+            out.push(format!("files ({})", changed.join(", ")));
+        }
+        let y = &self.y;
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+        let list = |v: &Option<Vec<String>>| v.clone().map_or(Value::Null, |v| json!(v));
+        let fields = [
+            ("summary", text(&y.summary)),
+            ("license", text(&y.license)),
+            ("pretty_name", text(&y.pretty_name)),
+            ("tags", list(&y.tags)),
+            ("language", list(&y.language)),
+            ("task_categories", list(&y.task_categories)),
+            ("origin", y.origin.clone().map_or(Value::Null, Value::Object)),
+        ];
+        for (key, mine) in fields {
+            let theirs = &detail[key];
+            let empty = |v: &Value| {
+                v.is_null() || v.as_array().is_some_and(Vec::is_empty) || v.as_object().is_some_and(Map::is_empty)
+            };
+            if mine != *theirs && !(empty(&mine) && empty(theirs)) {
+                out.push(key.to_string());
+            }
+        }
+        out
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -10,6 +10,7 @@ mod login;
 mod output;
 mod pull;
 mod serve;
+mod sessions;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -60,6 +60,17 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// Prints a line above a progress bar, or on stderr when the bar is hidden (output is not
+/// a terminal), so the line is never lost.
+pub fn say(bar: &indicatif::ProgressBar, line: impl Into<String>) {
+    let line = line.into();
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use granary_core::Digest;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::client::Client;
 
+#[derive(Serialize, Deserialize, Clone)]
 pub struct Wanted {
     pub path: String,
     pub digest: Digest,
@@ -20,14 +22,47 @@ pub struct Wanted {
     pub url: String,
 }
 
+/// The links one download event handed out, kept beside the files being pulled
+/// (`<out>/.granary-pull.json`) until every file is in place, so that a pull that is cut
+/// off and run again while the links are valid fetches the rest under the same download
+/// instead of counting another.
+#[derive(Serialize, Deserialize)]
+pub struct Grant {
+    pub org: String,
+    pub name: String,
+    pub version: String,
+    pub split: Option<String>,
+    /// Unix seconds after which the links no longer work.
+    pub expires: i64,
+    pub files: Vec<Wanted>,
+}
+
+/// Where a pull into `out` keeps its [`Grant`].
+pub fn grant_path(out: &Path) -> PathBuf {
+    out.join(".granary-pull.json")
+}
+
+impl Grant {
+    /// The grant a cut-off pull of the same version (and split) left in `out`, while its
+    /// links stay valid for at least a minute more.
+    pub fn resumable(out: &Path, org: &str, name: &str, version: &str, split: Option<&str>) -> Option<Grant> {
+        let g: Grant = serde_json::from_slice(&std::fs::read(grant_path(out)).ok()?).ok()?;
+        let fresh = g.expires > chrono::Utc::now().timestamp() + 60;
+        (fresh && g.org == org && g.name == name && g.version == version && g.split.as_deref() == split).then_some(g)
+    }
+
+    /// Writes the grant into `out` (whole, then renamed into place).
+    pub fn keep(&self, out: &Path) -> Result<()> {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let tmp = out.join(".granary-pull.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
+        std::fs::rename(&tmp, grant_path(out))?;
+        Ok(())
+    }
+}
+
 /// Asks for links (one download event) and returns the files to fetch.
-pub async fn request(
-    client: &Client,
-    org: &str,
-    name: &str,
-    version: &str,
-    split: Option<&str>,
-) -> Result<Vec<Wanted>> {
+pub async fn request(client: &Client, org: &str, name: &str, version: &str, split: Option<&str>) -> Result<Grant> {
     let mut body = json!({"format": "raw"});
     if let Some(s) = split {
         body["split"] = json!(s);
@@ -63,7 +98,18 @@ pub async fn request(
             path,
         });
     }
-    Ok(out)
+    let expires = v["expires_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| t.timestamp());
+    Ok(Grant {
+        org: org.to_string(),
+        name: name.to_string(),
+        version: version.to_string(),
+        split: split.map(str::to_string),
+        expires,
+        files: out,
+    })
 }
 
 /// Whether every file the pull would fetch is already in `out` with the right digest,
@@ -142,7 +188,7 @@ pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path) -> Result<
             Ok(()) => {}
             // A bad partial file: start that file over once.
             Err(e) if part.exists() => {
-                bar.println(format!("{}: {e}; starting over", f.path));
+                crate::output::say(&bar, format!("{}: {e}; starting over", f.path));
                 tokio::fs::remove_file(&part).await.ok();
                 fetch_one(client, f, &part, &bar).await?;
             }
@@ -234,4 +280,89 @@ pub async fn latest(client: &Client, org: &str, name: &str) -> Result<String> {
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| anyhow!("{org}/{name} has no versions"))
+}
+
+/// `dataset.yaml` as a pulled version's detail says, so the directory can be edited and
+/// pushed again.
+#[derive(Serialize)]
+struct PulledYaml {
+    name: String,
+    version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pretty_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    language: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    task_categories: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<serde_json::Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    splits: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<String>>,
+}
+
+/// Writes `<out>/dataset.yaml` for the pulled files unless one is there already (then
+/// says so and leaves it).
+pub async fn write_dataset_yaml(
+    client: &Client,
+    org: &str,
+    name: &str,
+    version: &str,
+    split: Option<&str>,
+    files: &[Wanted],
+    out: &Path,
+) -> Result<()> {
+    let path = out.join("dataset.yaml");
+    if path.exists() {
+        eprintln!("note: {} exists and was left as it is", path.display());
+        return Ok(());
+    }
+    let d = client
+        .get_json(&format!("/api/v1/org/{org}/datasets/{name}/{version}"))
+        .await?;
+    let text = |k: &str| d[k].as_str().map(str::to_string);
+    let list = |k: &str| -> Vec<String> {
+        d[k].as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let pulled: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let splits: Option<std::collections::BTreeMap<String, String>> = d["splits"].as_object().map(|m| {
+        m.iter()
+            .filter_map(|(k, v)| v.as_str().map(|p| (k.clone(), p.to_string())))
+            .filter(|(k, p)| pulled.contains(&p.as_str()) && split.is_none_or(|s| s == k))
+            .collect()
+    });
+    let splits = splits.filter(|s| !s.is_empty());
+    let yaml = PulledYaml {
+        name: name.to_string(),
+        version: version.to_string(),
+        pretty_name: text("pretty_name"),
+        summary: text("summary"),
+        license: text("license"),
+        tags: list("tags"),
+        language: list("language"),
+        task_categories: list("task_categories"),
+        origin: d["origin"].as_object().cloned().filter(|o| !o.is_empty()),
+        files: splits.is_none().then(|| pulled.iter().map(|p| p.to_string()).collect()),
+        splits,
+    };
+    let body = serde_yaml_ng::to_string(&yaml)?;
+    let tmp = out.join("dataset.yaml.tmp");
+    std::fs::write(
+        &tmp,
+        format!(
+            "# {org}/{name}@{version}, as pulled; edit and `granary dataset push` to publish a new version\n{body}"
+        ),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

@@ -73,10 +73,14 @@ fn inspect_push_info_round_trip() {
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 file(s) uploaded, 0 already on the server"));
-    // pushing again uploads nothing and publishes the same digest
+    // pushing again finds the version holds these files and sends nothing
     let again = run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]);
-    assert_eq!(ok(&again).trim(), format!("Pushed default/qa@1.2.0 ({digest})"));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("0 file(s) uploaded, 2 already on the server"));
+    assert_eq!(
+        ok(&again).trim(),
+        format!("Already published default/qa@1.2.0 ({digest})")
+    );
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .contains("nothing to push: these files and fields are what default/qa@1.2.0 holds"));
 
     let info: serde_json::Value = serde_json::from_str(&ok(&run(
         tmp.path(),
@@ -145,10 +149,13 @@ fn inspect_push_info_round_trip() {
     parquet_file(&dir.join("data/test.parquet"), 35);
     let err = fails(&run(tmp.path(), &["dataset", "push", dir.to_str().unwrap()]));
     assert!(
-        err.contains("default/qa@1.2.0 is already published with different content"),
+        err.contains("default/qa@1.2.0 is already published with different files (data/test.parquet)"),
         "{err}"
     );
-    assert!(err.ends_with("(HTTP 409)"), "{err}");
+    assert!(
+        err.contains("versions are immutable: set a new `version:` in dataset.yaml"),
+        "{err}"
+    );
 
     // a csv dataset: its schema and rows come from the server, and match a local inspect
     let csv_dir = tmp.path().join("scores");
@@ -639,22 +646,28 @@ fn large_files_are_hashed_as_they_upload_and_not_sent_twice() {
     );
     assert_eq!(info["row_count"], i + 2);
 
-    // again: the digest cache knows the big file, the server has both
+    assert!(digest.starts_with("Pushed default/big@1.0.0 (sha256:"), "{digest}");
+
+    // a new version: the digest cache knows the big file, the server has both
+    std::fs::write(dir.join("dataset.yaml"), "name: big\nversion: 1.0.1\n").unwrap();
     let again = push();
-    assert_eq!(ok(&again).trim(), digest);
+    assert!(ok(&again).starts_with("Pushed default/big@1.0.1 (sha256:"));
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 file(s) uploaded, 2 already on the server"));
 
-    // without the cache the big file is sent again (the small one is hashed first) and the
-    // same version is published
+    // without the cache the big file is sent again (the small one is hashed first)
     std::fs::remove_dir_all(tmp.path().join("cache")).unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: big\nversion: 1.0.2\n").unwrap();
     let cold = push();
-    assert_eq!(ok(&cold).trim(), digest);
+    assert!(ok(&cold).starts_with("Pushed default/big@1.0.2 (sha256:"));
     assert!(String::from_utf8_lossy(&cold.stderr).contains("1 file(s) uploaded, 1 already on the server"));
 
-    // a changed file is not taken for the cached one
+    // a changed file is not taken for the cached one: the version is refused before upload
     std::fs::write(dir.join("big.csv"), big.replace("row number 7 ", "row number 8 ")).unwrap();
     let err = fails(&push());
-    assert!(err.contains("already published with different content"), "{err}");
+    assert!(
+        err.contains("default/big@1.0.2 is already published with different files (big.csv)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -976,4 +989,189 @@ fn inspect_shows_every_published_field_and_warns_on_unknown_keys() {
         ),
         "{stderr}"
     );
+}
+
+/// A parquet file of about `mib` MiB that does not compress (one binary column).
+fn big_parquet(path: &Path, mib: usize) {
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
+    let row: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w: Option<parquet::arrow::ArrowWriter<std::fs::File>> = None;
+    let mut f = Some(f);
+    for chunk in 0..mib / 4 {
+        let rows: Vec<Vec<u8>> = (0..64)
+            .map(|i| {
+                let mut r = row.clone();
+                r[0] = i as u8;
+                r[1] = chunk as u8;
+                r
+            })
+            .collect();
+        let col: ArrayRef = std::sync::Arc::new(BinaryArray::from_iter_values(rows.iter()));
+        let batch = RecordBatch::try_from_iter([("blob", col)]).unwrap();
+        let writer = w.get_or_insert_with(|| {
+            parquet::arrow::ArrowWriter::try_new(f.take().unwrap(), batch.schema(), None).unwrap()
+        });
+        writer.write(&batch).unwrap();
+    }
+    w.unwrap().close().unwrap();
+}
+
+/// Every file under `dir`, at any depth.
+fn stored_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| if e.path().is_dir() { stored_files(&e.path()) } else { 1 })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Bytes the registry holds in upload sessions (`blobs/uploads/*/part-*`, one per window).
+fn session_bytes(data: &Path) -> u64 {
+    let Ok(sessions) = std::fs::read_dir(data.join("blobs/uploads")) else {
+        return 0;
+    };
+    sessions
+        .flatten()
+        .filter_map(|s| std::fs::read_dir(s.path()).ok())
+        .flatten()
+        .flatten()
+        .filter(|p| {
+            // committed windows only, not a staging file (`part-…#N`) a write left behind
+            let name = p.file_name().to_string_lossy().to_string();
+            name.starts_with("part-") && !name.contains('#')
+        })
+        .filter_map(|p| p.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn push_checks_the_version_first_and_resumes_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let s = start(root, &[]);
+    let listen = s.url.strip_prefix("http://").unwrap().to_string();
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let d = root.join("big");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("dataset.yaml"), "name: big\nversion: 1.0.0\nlicense: mit\n").unwrap();
+    big_parquet(&d.join("train.parquet"), 80);
+    let size = std::fs::metadata(d.join("train.parquet")).unwrap().len();
+
+    // The server dies mid-upload: the push fails, its session is remembered.
+    let mut push = Command::new(BIN);
+    clean(&mut push)
+        .current_dir(root)
+        .env("GRANARY_CONFIG_DIR", root.join("cfg"))
+        .env("GRANARY_CACHE_DIR", root.join("cache"))
+        .args(["dataset", "push", d.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = push.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while session_bytes(&s.data) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no upload session appeared");
+        std::thread::yield_now();
+    }
+    drop(s); // kill -9
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let held = session_bytes(&root.join("data"));
+    assert!(held > 0 && held < size, "{held} of {size}");
+
+    // Restarted on the same address, the next push sends only the rest.
+    let s = start_on(root, &listen, &[]);
+    let out = run(root, &["dataset", "push", d.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("resuming the upload at"), "{stderr}");
+    assert!(stdout.starts_with("Pushed default/big@1.0.0 (sha256:"), "{stdout}");
+    let pulled = root.join("pulled");
+    ok(&run(
+        root,
+        &["dataset", "pull", "big@1.0.0", "-o", pulled.to_str().unwrap()],
+    ));
+    assert!(
+        std::fs::read(pulled.join("train.parquet")).unwrap() == std::fs::read(d.join("train.parquet")).unwrap(),
+        "the resumed upload holds the file's bytes"
+    );
+
+    // The pulled directory can be pushed again: pull writes its dataset.yaml.
+    let yaml = std::fs::read_to_string(pulled.join("dataset.yaml")).unwrap();
+    assert!(
+        yaml.ends_with("name: big\nversion: 1.0.0\nlicense: mit\nfiles:\n- train.parquet\n"),
+        "{yaml}"
+    );
+    std::fs::write(
+        pulled.join("dataset.yaml"),
+        yaml.replace("version: 1.0.0", "version: 2.0.0"),
+    )
+    .unwrap();
+    let pushed = ok(&run(root, &["dataset", "push", pulled.to_str().unwrap()]));
+    assert!(pushed.starts_with("Pushed default/big@2.0.0 (sha256:"), "{pushed}");
+
+    // A pull cut off by a server restart goes on under the same download.
+    let downloads = |root: &Path| -> u64 {
+        let a: serde_json::Value = serde_json::from_str(&ok(&run(root, &["dataset", "activity", "--json"]))).unwrap();
+        a["total"].as_u64().unwrap()
+    };
+    let before = downloads(root);
+    let cut = root.join("cut");
+    let mut pull = Command::new(BIN);
+    clean(&mut pull)
+        .current_dir(root)
+        .env("GRANARY_CONFIG_DIR", root.join("cfg"))
+        .env("GRANARY_CACHE_DIR", root.join("cache"))
+        .args(["dataset", "pull", "big@1.0.0", "-o", cut.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = pull.spawn().unwrap();
+    while !cut.join("train.parquet.part").exists() {
+        std::thread::yield_now();
+    }
+    drop(s);
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        assert!(
+            cut.join(".granary-pull.json").is_file(),
+            "the links are kept until the pull completes"
+        );
+        let s2 = start_on(root, &listen, &[]);
+        let again = run(root, &["dataset", "pull", "big@1.0.0", "-o", cut.to_str().unwrap()]);
+        ok(&again);
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(stderr.contains("resuming the pull begun earlier"), "{stderr}");
+        assert!(!cut.join(".granary-pull.json").exists());
+        assert_eq!(downloads(root), before + 1, "one download, resumed");
+        drop(s2);
+    }
+    let s = start_on(root, &listen, &[]);
+    assert_eq!(
+        std::fs::read(cut.join("train.parquet")).unwrap(),
+        std::fs::read(d.join("train.parquet")).unwrap()
+    );
+
+    // The same directory again: nothing to do, nothing sent.
+    let again = run(root, &["dataset", "push", d.to_str().unwrap()]);
+    assert!(ok(&again).starts_with("Already published default/big@1.0.0 (sha256:"));
+    // Other content under the same version: refused before any byte moves.
+    std::fs::write(
+        d.join("dataset.yaml"),
+        "name: big\nversion: 1.0.0\nlicense: apache-2.0\n",
+    )
+    .unwrap();
+    big_parquet(&d.join("more.parquet"), 4);
+    let before = stored_files(&s.data.join("blobs"));
+    let err = fails(&run(root, &["dataset", "push", d.to_str().unwrap()]));
+    assert_eq!(
+        err,
+        "error: default/big@1.0.0 is already published with different files (more.parquet), license; versions are immutable: set a new `version:` in dataset.yaml, or delete this one first (granary dataset delete default/big@1.0.0)"
+    );
+    assert_eq!(stored_files(&s.data.join("blobs")), before, "nothing was uploaded");
 }

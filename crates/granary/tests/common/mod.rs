@@ -35,11 +35,16 @@ pub fn clean(cmd: &mut Command) -> &mut Command {
 
 /// Starts `granary serve` on a free port; returns once it listens.
 pub fn start(dir: &Path, extra: &[&str]) -> Server {
+    start_on(dir, "127.0.0.1:0", extra)
+}
+
+/// Starts `granary serve` listening on `listen` (a restart keeps its address).
+pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Server {
     let data = dir.join("data");
     let mut cmd = Command::new(BIN);
     clean(&mut cmd)
         .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", listen, "--data-dir"])
         .arg(&data)
         .args(extra)
         .stdout(Stdio::piped())
