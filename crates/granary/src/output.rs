@@ -32,19 +32,9 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// A byte count in granary's one convention (IEC units: `1.4 GiB`), as the web UI shows it.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    granary_core::human_bytes(n)
 }
 
 /// 1234567 → "1,234,567"

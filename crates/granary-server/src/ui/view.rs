@@ -85,23 +85,9 @@ fn org_nav(v: &Viewer, org: &str) -> Markup {
     }
 }
 
-/// `1.2 MB` style sizes (decimal units, as file managers show them).
+/// A byte count in granary's one convention (IEC units: `1.4 GiB`), as the CLI shows it.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if v < 10.0 {
-        format!("{v:.1} {}", UNITS[unit])
-    } else {
-        format!("{v:.0} {}", UNITS[unit])
-    }
+    granary_core::human_bytes(n)
 }
 
 /// A count with thousands separators: `1,234,567`.
