@@ -4,12 +4,12 @@
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use granary_core::Digest;
-use indicatif::ProgressBar;
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use std::path::Path;
 use tokio::io::AsyncSeekExt;
 
+use crate::progress::Transfer;
 use crate::sessions::SavedSession;
 
 pub struct Client {
@@ -242,12 +242,12 @@ impl Client {
         path: &Path,
         digest: &Digest,
         size: u64,
-        bar: &ProgressBar,
+        t: &Transfer,
         saved: &SavedSession,
     ) -> Result<()> {
         let location = self.start_upload(org, name).await?;
         saved.save(&location);
-        self.finish_upload(&location, path, digest, 0, size, bar).await?;
+        self.finish_upload(&location, path, digest, 0, size, t).await?;
         saved.clear();
         Ok(())
     }
@@ -262,7 +262,7 @@ impl Client {
         path: &Path,
         digest: Option<Digest>,
         size: u64,
-        bar: &ProgressBar,
+        t: &Transfer,
     ) -> Result<Option<Digest>> {
         let resp = self.send(self.req(Method::GET, location)).await?;
         if resp.status() == StatusCode::NOT_FOUND {
@@ -272,22 +272,25 @@ impl Client {
         let digest = match digest {
             Some(d) => d,
             None => {
+                t.note("hashing the file to resume its upload");
                 let file = path.to_path_buf();
-                tokio::task::spawn_blocking(move || crate::local::hash_file(&file))
+                let d = tokio::task::spawn_blocking(move || crate::local::hash_file(&file))
                     .await??
-                    .0
+                    .0;
+                t.note("");
+                d
             }
         };
-        crate::output::say(
-            bar,
-            format!(
-                "{}: resuming the upload at {} of {}",
-                path.display(),
-                crate::output::bytes(offset),
-                crate::output::bytes(size)
-            ),
-        );
-        self.finish_upload(location, path, &digest, offset, size, bar).await?;
+        if offset == size {
+            t.start_at(size);
+        }
+        t.say(format!(
+            "{}: resuming the upload at {} of {}",
+            path.display(),
+            crate::output::bytes(offset),
+            crate::output::bytes(size)
+        ));
+        self.finish_upload(location, path, &digest, offset, size, t).await?;
         Ok(Some(digest))
     }
 
@@ -300,12 +303,12 @@ impl Client {
         (org, name): (&str, &str),
         path: &Path,
         size: u64,
-        bar: &ProgressBar,
+        t: &Transfer,
         saved: &SavedSession,
     ) -> Result<Digest> {
         let location = self.start_upload(org, name).await?;
         saved.save(&location);
-        let digest = self.send_hashing(&location, path, size, bar).await?;
+        let digest = self.send_hashing(&location, path, size, t).await?;
         saved.clear();
         Ok(digest)
     }
@@ -313,14 +316,15 @@ impl Client {
     /// Sends a file into the session at `location` while hashing it (one read of the file),
     /// in windows of [`PATCH_BYTES`]; commits it under the digest found. An interrupted
     /// transfer is resumed as [`Self::upload_file`] does, after the file is hashed on its own.
-    async fn send_hashing(&self, location: &str, path: &Path, size: u64, bar: &ProgressBar) -> Result<Digest> {
+    async fn send_hashing(&self, location: &str, path: &Path, size: u64, t: &Transfer) -> Result<Digest> {
         use sha2::Digest as _;
         let hasher = std::sync::Arc::new(std::sync::Mutex::new(sha2::Sha256::new()));
         let mut sent = Ok(());
         let mut offset = 0;
+        t.start_at(0);
         while offset < size {
             let end = (offset + PATCH_BYTES).min(size);
-            if let Err(e) = self.patch_window(location, path, offset, end, bar, Some(&hasher)).await {
+            if let Err(e) = self.patch_window(location, path, offset, end, t, Some(&hasher)).await {
                 sent = Err(e);
                 break;
             }
@@ -334,15 +338,17 @@ impl Client {
             Err(e) if size == 0 => return Err(e),
             // Interrupted: hash the file on its own, then resume where the server stopped.
             Err(e) => {
-                crate::output::say(bar, format!("upload of {} interrupted ({e}); resuming", path.display()));
+                t.say(format!("upload of {} interrupted ({e}); resuming", path.display()));
+                t.note("hashing the file to resume its upload");
                 let file = path.to_path_buf();
                 let (d, _) = tokio::task::spawn_blocking(move || crate::local::hash_file(&file)).await??;
+                t.note("");
                 let offset = self.upload_offset(location).await?;
-                self.finish_upload(location, path, &d, offset, size, bar).await?;
+                self.finish_upload(location, path, &d, offset, size, t).await?;
                 return Ok(d);
             }
         };
-        self.finish_upload(location, path, &digest, size, size, bar).await?;
+        self.finish_upload(location, path, &digest, size, size, t).await?;
         Ok(digest)
     }
 
@@ -369,25 +375,23 @@ impl Client {
         digest: &Digest,
         mut offset: u64,
         size: u64,
-        bar: &ProgressBar,
+        t: &Transfer,
     ) -> Result<()> {
         let location = location.to_string();
         let mut attempt = 0;
         while offset < size {
             attempt += 1;
-            bar.set_position(offset);
             // Rate and ETA count the bytes moved from here on, not those already held.
-            bar.reset_eta();
-            match self.patch_from(&location, path, offset, size, bar).await {
+            t.start_at(offset);
+            match self.patch_from(&location, path, offset, size, t).await {
                 Ok(()) => offset = size,
                 Err(e) if attempt < UPLOAD_ATTEMPTS => {
-                    crate::output::say(bar, format!("upload of {} interrupted ({e}); resuming", path.display()));
+                    t.say(format!("upload of {} interrupted ({e}); resuming", path.display()));
                     offset = self.upload_offset(&location).await?;
                 }
                 Err(e) => return Err(e.context(format!("uploading {}", path.display()))),
             }
         }
-        bar.set_position(size);
         let sep = if location.contains('?') { '&' } else { '?' };
         Self::check(
             self.send(
@@ -401,17 +405,10 @@ impl Client {
     }
 
     /// Sends the file from `offset` to its end, a window of [`PATCH_BYTES`] per request.
-    async fn patch_from(
-        &self,
-        location: &str,
-        path: &Path,
-        mut offset: u64,
-        size: u64,
-        bar: &ProgressBar,
-    ) -> Result<()> {
+    async fn patch_from(&self, location: &str, path: &Path, mut offset: u64, size: u64, t: &Transfer) -> Result<()> {
         while offset < size {
             let end = (offset + PATCH_BYTES).min(size);
-            self.patch_window(location, path, offset, end, bar, None).await?;
+            self.patch_window(location, path, offset, end, t, None).await?;
             offset = end;
         }
         Ok(())
@@ -425,13 +422,13 @@ impl Client {
         path: &Path,
         start: u64,
         end: u64,
-        bar: &ProgressBar,
+        t: &Transfer,
         hasher: Option<&std::sync::Arc<std::sync::Mutex<sha2::Sha256>>>,
     ) -> Result<()> {
         use tokio::io::AsyncReadExt;
         let mut file = tokio::fs::File::open(path).await?;
         file.seek(std::io::SeekFrom::Start(start)).await?;
-        let progress = bar.clone();
+        let progress = t.clone();
         let hasher = hasher.cloned();
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(end - start), 1 << 20).map(move |chunk| {
             if let Ok(c) = &chunk {

@@ -5,14 +5,14 @@ use clap::Subcommand;
 use futures::{StreamExt, TryStreamExt};
 use granary_core::{validate_dataset_name, DataFormat, Version};
 use granary_infer::TableFile;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
 use crate::client::Client;
-use crate::local::{load, LocalDataset};
+use crate::local::load;
 use crate::login::Remote;
 use crate::output::{bytes, count, table};
+use crate::progress::Progress;
 
 #[derive(Subcommand)]
 pub enum DatasetCommand {
@@ -20,12 +20,21 @@ pub enum DatasetCommand {
     Inspect {
         /// Directory with dataset.yaml and data files
         dir: PathBuf,
+        /// Every field as JSON on stdout (the shape `push` publishes, plus files)
         #[arg(long)]
         json: bool,
+        /// A line per file instead of progress bars
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Publish a dataset directory; uploads only the files the registry lacks.
+    // `--version` names the version to publish here, not granary's own.
+    #[command(visible_alias = "upload", disable_version_flag = true)]
     Push {
+        /// Directory with dataset.yaml and data files
         dir: PathBuf,
+        #[command(flatten)]
+        opts: PushOptions,
         #[command(flatten)]
         remote: Remote,
     },
@@ -56,14 +65,11 @@ pub enum DatasetCommand {
     #[command(alias = "ls")]
     List(ListArgs),
     /// Download a version's files, verified against their digests: [org/]name[@version].
+    #[command(visible_alias = "download")]
     Pull {
         reference: String,
-        /// Directory to write into [default: ./<name>]
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Only this split's file
-        #[arg(long)]
-        split: Option<String>,
+        #[command(flatten)]
+        opts: crate::pull::PullOptions,
         #[command(flatten)]
         remote: Remote,
     },
@@ -82,6 +88,7 @@ pub enum DatasetCommand {
         remote: Remote,
     },
     /// Delete one version: [org/]name@version. Asks first on a terminal.
+    #[command(visible_alias = "rm")]
     Delete {
         reference: String,
         /// Do not ask
@@ -148,8 +155,8 @@ pub struct ListArgs {
 
 pub async fn run(cmd: DatasetCommand) -> Result<()> {
     match cmd {
-        DatasetCommand::Inspect { dir, json } => inspect(dir, json).await,
-        DatasetCommand::Push { dir, remote } => push(dir, remote).await,
+        DatasetCommand::Inspect { dir, json, quiet } => inspect(dir, json, quiet).await,
+        DatasetCommand::Push { dir, opts, remote } => push(dir, opts, remote).await,
         DatasetCommand::Info {
             reference,
             json,
@@ -165,10 +172,9 @@ pub async fn run(cmd: DatasetCommand) -> Result<()> {
         DatasetCommand::List(args) => list(args).await,
         DatasetCommand::Pull {
             reference,
-            output,
-            split,
+            opts,
             remote,
-        } => pull(reference, output, split, remote).await,
+        } => pull(reference, opts, remote).await,
         DatasetCommand::Publish { names, remote } => visibility(names, true, remote).await,
         DatasetCommand::Unpublish { names, remote } => visibility(names, false, remote).await,
         DatasetCommand::Delete { reference, yes, remote } => delete(reference, yes, remote).await,
@@ -183,12 +189,13 @@ pub async fn run(cmd: DatasetCommand) -> Result<()> {
     }
 }
 
-async fn load_async(dir: PathBuf) -> Result<LocalDataset> {
-    tokio::task::spawn_blocking(move || load(&dir)).await?
-}
-
-async fn inspect(dir: PathBuf, as_json: bool) -> Result<()> {
-    let ds = load_async(dir).await?;
+async fn inspect(dir: PathBuf, as_json: bool, quiet: bool) -> Result<()> {
+    let ds = tokio::task::spawn_blocking(move || {
+        let progress = Progress::new(quiet);
+        progress.step(format!("reading {}", dir.display()));
+        load(&dir, &progress)
+    })
+    .await??;
     if as_json {
         let mut v = serde_json::to_value(&ds.config)?;
         v["name"] = json!(ds.name);
@@ -316,11 +323,70 @@ const HASH_FIRST_BELOW: u64 = 8 << 20;
 /// Files uploaded at once.
 const PARALLEL_FILES: usize = 4;
 
-async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
+/// What `push` may change about the directory it publishes, and how it reports.
+#[derive(clap::Args, Clone, Default)]
+pub struct PushOptions {
+    /// Publish as [org/]NAME instead of dataset.yaml's `name:`
+    #[arg(long)]
+    name: Option<String>,
+    /// Publish as this MAJOR.MINOR.PATCH instead of dataset.yaml's `version:`
+    #[arg(long)]
+    version: Option<String>,
+    /// Make the dataset public once the version is published
+    #[arg(long)]
+    publish: bool,
+    /// Check everything and say what would be sent, without sending or publishing anything
+    #[arg(long)]
+    dry_run: bool,
+    /// A line per phase and file instead of progress bars (also when stderr is not a terminal or CI is set)
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the result as JSON on stdout: {org, name, version, manifest_digest, uploaded, skipped, uploaded_bytes, already_published, dry_run}
+    #[arg(long)]
+    json: bool,
+}
+
+/// Hashes `f` (the digest cache first), showing it as a "hashing" transfer.
+async fn digest_of(
+    f: &crate::local::PlannedFile,
+    cache: &crate::digests::DigestCache,
+    progress: &Progress,
+) -> Result<granary_core::Digest> {
+    let meta = std::fs::metadata(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?;
+    if let Some(d) = cache.get(&f.abs, &meta) {
+        return Ok(d);
+    }
+    let t = progress.transfer("hashing", &f.path, meta.len());
+    t.start_at(0);
+    let abs = f.abs.clone();
+    let counter = t.clone();
+    let d = tokio::task::spawn_blocking(move || crate::local::hash_file_with(&abs, &|n| counter.inc(n)))
+        .await??
+        .0;
+    t.finish();
+    cache.put(&f.abs, &meta, &d);
+    Ok(d)
+}
+
+async fn push(dir: PathBuf, opts: PushOptions, remote: Remote) -> Result<()> {
+    let override_version = opts
+        .version
+        .as_deref()
+        .map(|v| v.parse::<Version>().map_err(|e| anyhow!("--version {v}: {e}")))
+        .transpose()?;
+    let progress = Progress::new(opts.quiet);
+    progress.step(format!("reading {}", dir.display()));
     // Parquet and Arrow files are read from their footers, which is quick: a file that is not
     // one is reported before anything is sent. Text formats are read whole, beside the upload.
+    let name_override = opts.name.clone();
     let (plan, mut early) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let plan = crate::local::plan(&dir)?;
+        let mut plan = crate::local::plan(&dir)?;
+        if let Some(n) = &name_override {
+            plan.set_name(n)?;
+        }
+        if let Some(v) = override_version {
+            plan.set_version(v);
+        }
         plan.report_skipped();
         let mut early = Vec::with_capacity(plan.files.len());
         for f in &plan.files {
@@ -356,50 +422,72 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
             anyhow!("no organization: pass --org ORG, write `name: org/name` in dataset.yaml, or run `granary login`")
         })?;
     let name = plan.name().to_string();
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:<24!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-        .expect("valid template")
-        .progress_chars("=> ");
+    let version = plan.version().to_string();
+    let total: u64 = plan
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(&f.abs).map(|m| m.len()).unwrap_or(0))
+        .sum();
     let cache = std::sync::Arc::new(crate::digests::DigestCache::load());
+    let report = |manifest: &str, uploaded: usize, skipped: usize, uploaded_bytes: u64, already: bool| {
+        json!({
+            "org": org, "name": name, "version": version, "manifest_digest": manifest,
+            "uploaded": uploaded, "skipped": skipped, "uploaded_bytes": uploaded_bytes,
+            "already_published": already, "dry_run": opts.dry_run,
+        })
+    };
     // The target version first: if it exists, it holds either these files (nothing to do)
     // or others (the registry would refuse the manifest once every byte was sent).
-    let version = plan.version().to_string();
+    progress.step(format!("checking {org}/{name}@{version} on {}", client.base()));
     if let Some(d) = client
         .get_json_opt(&format!("/api/v1/org/{org}/datasets/{name}/{version}"))
         .await?
     {
+        progress.phase(
+            format!(
+                "{org}/{name}@{version} exists: hashing {} file(s) ({}) to compare",
+                plan.files.len(),
+                bytes(total)
+            ),
+            total,
+        );
         let mut local = Vec::with_capacity(plan.files.len());
         for f in &plan.files {
-            let meta = std::fs::metadata(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?;
-            let digest = match cache.get(&f.abs, &meta) {
-                Some(d) => d,
-                None => {
-                    let abs = f.abs.clone();
-                    let d = tokio::task::spawn_blocking(move || crate::local::hash_file(&abs))
-                        .await??
-                        .0;
-                    cache.put(&f.abs, &meta, &d);
-                    d
-                }
-            };
-            local.push((f.path.clone(), f.split.clone(), digest));
+            local.push((f.path.clone(), f.split.clone(), digest_of(f, &cache, &progress).await?));
         }
         cache.save();
+        progress.done();
         let differences = plan.differences(&local, &d);
         if differences.is_empty() {
+            let digest = d["manifest_digest"].as_str().unwrap_or("?");
             eprintln!("nothing to push: these files and fields are what {org}/{name}@{version} holds");
-            println!(
-                "Already published {org}/{name}@{version} ({})",
-                d["manifest_digest"].as_str().unwrap_or("?")
-            );
+            if opts.publish && !opts.dry_run {
+                set_public(&client, &org, &name, true).await?;
+            }
+            if opts.json {
+                println!("{}", report(digest, 0, plan.files.len(), 0, true));
+            } else {
+                println!("Already published {org}/{name}@{version} ({digest})");
+            }
             return Ok(());
         }
         bail!(
-            "{org}/{name}@{version} is already published with different {}; versions are immutable: set a new `version:` in dataset.yaml, or delete this one first (granary dataset delete {org}/{name}@{version})",
+            "{org}/{name}@{version} is already published with different {}; versions are immutable: set a new version (`version:` in dataset.yaml or --version), or delete this one first (granary dataset delete {org}/{name}@{version})",
             differences.join(", ")
         );
     }
+    if opts.dry_run {
+        return dry_run(&client, &org, &name, &version, &plan, &cache, &progress, opts.json).await;
+    }
     let sessions = crate::sessions::UploadSessions::open();
+    progress.phase(
+        format!(
+            "uploading {} file(s) ({}) to {org}/{name}@{version}",
+            plan.files.len(),
+            bytes(total)
+        ),
+        total,
+    );
     // Files a few at a time. A file whose digest is known (small, or in the digest cache)
     // and that the server has is not sent again. A text file's schema and row count are
     // asked of the server once it holds the file: the server reads it (it must, to publish)
@@ -410,15 +498,9 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
         .iter()
         .zip(early.iter_mut().map(Option::take))
         .map(|(f, inferred)| {
-            let (client, org, name, bars, style, cache, sessions) =
-                (&client, &org, &name, &bars, &style, cache.clone(), &sessions);
+            let (client, org, name, progress, cache, sessions) =
+                (&client, &org, &name, &progress, cache.clone(), &sessions);
             async move {
-                let file = crate::local::PlannedFile {
-                    path: f.path.clone(),
-                    abs: f.abs.clone(),
-                    format: f.format,
-                    split: f.split.clone(),
-                };
                 let meta = tokio::fs::metadata(&f.abs)
                     .await
                     .with_context(|| format!("cannot read {}", f.abs.display()))?;
@@ -432,56 +514,47 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
                             .0,
                     );
                 }
-                let bar = || {
-                    let bar = bars.add(ProgressBar::new(size));
-                    bar.set_style(style.clone());
-                    bar.set_prefix(f.path.clone());
-                    bar
-                };
+                let t = progress.transfer("uploading", &f.path, size);
                 // A session an earlier run left (client killed, server restarted) is
                 // continued where the registry stopped.
                 let saved = sessions.for_file(client.base(), org, &f.abs, &meta);
                 let mut resumed = None;
                 if let Some(location) = saved.location() {
-                    let bar = bar();
-                    match client
-                        .resume_upload(&location, &f.abs, known.clone(), size, &bar)
-                        .await?
-                    {
-                        Some(d) => {
-                            bar.finish();
-                            resumed = Some(d);
-                        }
-                        None => bar.finish_and_clear(),
-                    }
+                    resumed = client.resume_upload(&location, &f.abs, known.clone(), size, &t).await?;
                     saved.clear();
                 }
                 let (digest, uploaded) = match (resumed, known) {
                     (Some(d), _) => (d, true),
-                    (None, Some(d)) if client.blob_exists(org, &d).await? => (d, false),
+                    (None, Some(d)) if client.blob_exists(org, &d).await? => {
+                        t.abandon();
+                        progress.say(format!("{}: already on the server", f.path));
+                        (d, false)
+                    }
                     (None, Some(d)) => {
-                        let bar = bar();
-                        client.upload_file((org, name), &f.abs, &d, size, &bar, &saved).await?;
-                        bar.finish();
+                        client.upload_file((org, name), &f.abs, &d, size, &t, &saved).await?;
                         (d, true)
                     }
                     (None, None) => {
-                        let bar = bar();
                         let d = client
-                            .upload_file_hashing((org, name), &f.abs, size, &bar, &saved)
+                            .upload_file_hashing((org, name), &f.abs, size, &t, &saved)
                             .await?;
-                        bar.finish();
                         (d, true)
                     }
                 };
                 cache.put(&f.abs, &meta, &digest);
                 let inferred = match inferred {
                     Some(done) => done,
-                    None => client
-                        .blob_schema(org, &digest, file.format)
-                        .await
-                        .map_err(|e| anyhow!("{}: {e}", file.path))?,
+                    None => {
+                        t.note("the registry is reading its schema and rows");
+                        client
+                            .blob_schema(org, &digest, f.format)
+                            .await
+                            .map_err(|e| anyhow!("{}: {e}", f.path))?
+                    }
                 };
+                if uploaded {
+                    t.finish();
+                }
                 Ok::<_, anyhow::Error>((crate::local::FileFacts { digest, size, inferred }, uploaded))
             }
         });
@@ -491,8 +564,13 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
         .await?;
     cache.save();
     let uploaded = results.iter().filter(|(_, u)| *u).count();
+    let uploaded_bytes: u64 = results.iter().filter(|(_, u)| *u).map(|(f, _)| f.size).sum();
     let skipped = results.len() - uploaded;
     let ds = crate::local::finish(plan, results.into_iter().map(|(f, _)| f).collect())?;
+    progress.phase(
+        format!("publishing {org}/{name}@{version}: the registry verifies the manifest"),
+        total,
+    );
     let config_digest = granary_core::Digest::of(&ds.config_bytes);
     if !client.blob_exists(&org, &config_digest).await? {
         client.upload_bytes(&org, &ds.name, ds.config_bytes.clone()).await?;
@@ -500,8 +578,93 @@ async fn push(dir: PathBuf, remote: Remote) -> Result<()> {
     let digest = client
         .put_manifest(&org, &ds.name, &ds.version.to_string(), ds.manifest_bytes(&org))
         .await?;
-    eprintln!("{uploaded} file(s) uploaded, {skipped} already on the server");
-    println!("Pushed {org}/{}@{} ({digest})", ds.name, ds.version);
+    if opts.publish {
+        progress.phase(format!("making {org}/{name} public"), total);
+        set_public(&client, &org, &name, true).await?;
+    }
+    progress.done();
+    eprintln!(
+        "{uploaded} file(s) uploaded, {skipped} already on the server ({} sent)",
+        bytes(uploaded_bytes)
+    );
+    if opts.json {
+        println!("{}", report(&digest, uploaded, skipped, uploaded_bytes, false));
+    } else {
+        println!("Pushed {org}/{name}@{version} ({digest})");
+    }
+    Ok(())
+}
+
+/// `push --dry-run`: every file hashed, the registry asked which it lacks; nothing sent.
+#[allow(clippy::too_many_arguments)]
+async fn dry_run(
+    client: &Client,
+    org: &str,
+    name: &str,
+    version: &str,
+    plan: &crate::local::Plan,
+    cache: &crate::digests::DigestCache,
+    progress: &Progress,
+    as_json: bool,
+) -> Result<()> {
+    let total = plan
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(&f.abs).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    progress.phase(
+        format!("hashing {} file(s) to see which the registry lacks", plan.files.len()),
+        total,
+    );
+    let (mut send, mut have) = (Vec::new(), Vec::new());
+    let mut send_bytes = 0;
+    for f in &plan.files {
+        let d = digest_of(f, cache, progress).await?;
+        let size = std::fs::metadata(&f.abs).map(|m| m.len()).unwrap_or(0);
+        if client.blob_exists(org, &d).await? {
+            have.push(f.path.clone());
+        } else {
+            send_bytes += size;
+            send.push(f.path.clone());
+        }
+    }
+    cache.save();
+    progress.done();
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "org": org, "name": name, "version": version, "manifest_digest": null,
+                "uploaded": send.len(), "skipped": have.len(), "uploaded_bytes": send_bytes,
+                "already_published": false, "dry_run": true,
+                "would_upload": send, "already_on_server": have,
+            })
+        );
+        return Ok(());
+    }
+    for p in &send {
+        println!("would upload  {p}");
+    }
+    for p in &have {
+        println!("on the server {p}");
+    }
+    println!(
+        "Dry run: {org}/{name}@{version} would be published with {} file(s) to upload ({}) and {} already on the server; nothing was sent",
+        send.len(),
+        bytes(send_bytes),
+        have.len()
+    );
+    Ok(())
+}
+
+async fn set_public(client: &Client, org: &str, name: &str, public: bool) -> Result<()> {
+    client
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/org/{org}/datasets/{name}/visibility"),
+            &json!({"is_public": public}),
+        )
+        .await?;
     Ok(())
 }
 
@@ -755,39 +918,14 @@ async fn list(a: ListArgs) -> Result<()> {
     Ok(())
 }
 
-async fn pull(reference: String, output: Option<PathBuf>, split: Option<String>, remote: Remote) -> Result<()> {
+async fn pull(reference: String, opts: crate::pull::PullOptions, remote: Remote) -> Result<()> {
     let (org, name, version) = parse_ref(&reference)?;
     let (client, org) = connect(&remote, org)?;
     let version = match version {
         Some(v) => v.to_string(),
         None => crate::pull::latest(&client, &org, &name).await?,
     };
-    let out = output.unwrap_or_else(|| PathBuf::from(&name));
-    // Files already here and intact need no download (and count none).
-    if crate::pull::all_present(&client, &org, &name, &version, split.as_deref(), &out).await? {
-        println!("{org}/{name}@{version} is already in {} and intact", out.display());
-        return Ok(());
-    }
-    // A pull cut off while its links are valid goes on under the same download.
-    let grant = match crate::pull::Grant::resumable(&out, &org, &name, &version, split.as_deref()) {
-        Some(g) => {
-            eprintln!("resuming the pull begun earlier (its links are valid until {})", {
-                chrono::DateTime::from_timestamp(g.expires, 0).map_or_else(String::new, crate::output::iso)
-            });
-            g
-        }
-        None => {
-            let g = crate::pull::request(&client, &org, &name, &version, split.as_deref()).await?;
-            g.keep(&out)?;
-            g
-        }
-    };
-    let (fetched, present) = crate::pull::fetch_all(&client, &grant.files, &out).await?;
-    let _ = std::fs::remove_file(crate::pull::grant_path(&out));
-    eprintln!("{fetched} file(s) downloaded, {present} already present and intact");
-    crate::pull::write_dataset_yaml(&client, &org, &name, &version, split.as_deref(), &grant.files, &out).await?;
-    println!("Pulled {org}/{name}@{version} into {}", out.display());
-    Ok(())
+    crate::pull::run(&client, &org, &name, &version, opts).await
 }
 
 async fn visibility(names: Vec<String>, public: bool, remote: Remote) -> Result<()> {
@@ -800,13 +938,7 @@ async fn visibility(names: Vec<String>, public: bool, remote: Remote) -> Result<
             );
         }
         let (client, org) = connect(&remote, org)?;
-        client
-            .send_json(
-                reqwest::Method::PATCH,
-                &format!("/api/v1/org/{org}/datasets/{name}/visibility"),
-                &json!({"is_public": public}),
-            )
-            .await?;
+        set_public(&client, &org, &name, public).await?;
         println!("{} {org}/{name}", if public { "Published" } else { "Unpublished" });
     }
     Ok(())

@@ -176,6 +176,12 @@ fn rel(root: &Path, p: &Path) -> Result<String> {
 }
 
 pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    hash_file_with(path, &|_| {})
+}
+
+/// The file's sha256 digest and size, calling `on_read` with each chunk's length (bytes)
+/// as it is hashed (for progress).
+pub fn hash_file_with(path: &Path, on_read: &(dyn Fn(u64) + Sync)) -> Result<(Digest, u64)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -189,6 +195,7 @@ pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
         }
         h.update(&buf[..n]);
         size += n as u64;
+        on_read(n as u64);
     }
     Ok((Digest::from_hasher(h), size))
 }
@@ -300,6 +307,27 @@ impl Plan {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Publishes under `[org/]name` instead of what `dataset.yaml` says (`push --name`).
+    /// Errors when the name (or org) is not valid, with the rule.
+    pub fn set_name(&mut self, full: &str) -> Result<()> {
+        let (org, name) = match full.split_once('/') {
+            Some((o, n)) => {
+                granary_core::validate_org_key(o).map_err(|e| anyhow!("--name {full}: {e}"))?;
+                (Some(o.to_string()), n.to_string())
+            }
+            None => (self.org.clone(), full.to_string()),
+        };
+        validate_dataset_name(&name).map_err(|e| anyhow!("--name {full}: {e}"))?;
+        self.org = org;
+        self.name = name;
+        Ok(())
+    }
+
+    /// Publishes as `version` instead of what `dataset.yaml` says (`push --version`).
+    pub fn set_version(&mut self, version: Version) {
+        self.version = version;
+    }
 }
 
 /// What reading one planned file found: its digest and size, and its schema and rows.
@@ -314,19 +342,45 @@ pub fn infer(f: &PlannedFile) -> Result<Inferred> {
     infer_file(&f.abs, f.format).map_err(|e| anyhow!("{}: {e}", f.path))
 }
 
-/// Reads and checks a dataset directory, reading every file. Errors are one line saying
-/// what to fix.
-pub fn load(dir: &Path) -> Result<LocalDataset> {
+/// Infers as [`infer`] does, calling `on_read` with the bytes read as it goes (text and
+/// Arrow formats are read whole; parquet only from its footer, said as one step).
+pub fn infer_with(f: &PlannedFile, on_read: &(dyn Fn(u64) + Sync)) -> Result<Inferred> {
+    if f.format == DataFormat::Parquet {
+        let inferred = infer(f);
+        on_read(std::fs::metadata(&f.abs).map(|m| m.len()).unwrap_or(0));
+        return inferred;
+    }
+    struct Counting<'a, R>(R, &'a (dyn Fn(u64) + Sync));
+    impl<R: Read> Read for Counting<'_, R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            (self.1)(n as u64);
+            Ok(n)
+        }
+    }
+    let file = std::fs::File::open(&f.abs).with_context(|| format!("cannot open {}", f.abs.display()))?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, Counting(file, on_read));
+    granary_infer::infer_reader(f.format, reader).map_err(|e| anyhow!("{}: {e}", f.path))
+}
+
+/// Reads and checks a dataset directory, reading every file, with each file's reading
+/// shown by `progress` (one transfer per file). Errors are one line saying what to fix.
+pub fn load(dir: &Path, progress: &crate::progress::Progress) -> Result<LocalDataset> {
     let plan = plan(dir)?;
     plan.report_skipped();
     let mut facts = Vec::with_capacity(plan.files.len());
     for f in &plan.files {
-        // Hashing and inference each read the file once; they run side by side.
+        let size = std::fs::metadata(&f.abs).map(|m| m.len()).unwrap_or(0);
+        let t = progress.transfer("reading", &f.path, size);
+        t.start_at(0);
+        // Hashing and inference each read the file once; they run side by side, and the
+        // inference (the slower pass) is what the bar shows.
         let (hashed, inferred) = std::thread::scope(|s| {
             let hashing = s.spawn(|| hash_file(&f.abs));
-            let inferred = infer(f);
+            let inferred = infer_with(f, &|n| t.inc(n));
             (hashing.join().expect("hashing does not panic"), inferred)
         });
+        t.finish();
         let (digest, size) = hashed?;
         facts.push(FileFacts {
             digest,

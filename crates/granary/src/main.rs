@@ -8,6 +8,7 @@ mod digests;
 mod local;
 mod login;
 mod output;
+mod progress;
 mod pull;
 mod serve;
 mod sessions;
@@ -33,8 +34,17 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Operator commands that work on the registry's database directly.
     Admin(admin::AdminArgs),
-    /// Save the server URL and API key the other commands use.
+    /// Save the server URL and API key the other commands use (in a profile).
     Login(login::LoginArgs),
+    /// Show who the registry takes the API key for, and where the key came from.
+    Whoami(login::WhoamiArgs),
+    /// Forget a saved profile and its API key.
+    Logout(login::LogoutArgs),
+    /// Print a shell completion script: `granary completions bash > /etc/bash_completion.d/granary`.
+    Completions {
+        /// bash, zsh, fish, powershell or elvish
+        shell: clap_complete::Shell,
+    },
     /// Inspect, push and look up datasets.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
@@ -111,6 +121,14 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Admin(args) => admin::run(args).await,
             Command::Login(args) => login::run(args).await,
+            Command::Whoami(args) => login::whoami(args).await,
+            Command::Logout(args) => login::logout(args).await,
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                let mut cmd = Cli::command();
+                clap_complete::generate(shell, &mut cmd, "granary", &mut std::io::stdout());
+                Ok(())
+            }
             Command::Dataset(cmd) => dataset::run(cmd).await,
         }
     });
@@ -131,5 +149,16 @@ fn main() -> ExitCode {
             eprintln!("error: {}", msg.join(" "));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every command's arguments are consistent (clap's debug checks: unique names, valid
+    /// defaults, aliases).
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -4,7 +4,6 @@
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use granary_core::Digest;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -13,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::AsyncReadExt;
 
 use crate::client::Client;
+use crate::progress::{Progress, Transfer};
 
 #[derive(Serialize, Deserialize, Clone)]
 pub struct Wanted {
@@ -59,6 +59,131 @@ impl Grant {
         std::fs::rename(&tmp, grant_path(out))?;
         Ok(())
     }
+}
+
+/// What `pull` fetches, where to, and how it reports.
+#[derive(clap::Args, Clone, Default)]
+pub struct PullOptions {
+    /// Directory to write into [default: ./<name>]
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Only this split's file
+    #[arg(long)]
+    split: Option<String>,
+    /// Only files whose path matches this glob (repeatable; `*` also crosses `/`), e.g. '*.parquet'
+    #[arg(long = "include", value_name = "GLOB")]
+    include: Vec<String>,
+    /// Print a signed link per file (`PATH<TAB>URL`, or JSON with --json) instead of downloading; counts as a download
+    #[arg(long)]
+    urls: bool,
+    /// With --urls: the links as JSON ({expires_at, files: [{path, digest, size, url}]})
+    #[arg(long, requires = "urls")]
+    json: bool,
+    /// A line per file instead of progress bars (also when stderr is not a terminal or CI is set)
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Which of a version's files a pull wants: a split's, and those matching `--include`.
+pub struct Selection {
+    split: Option<String>,
+    include: Option<globset::GlobSet>,
+}
+
+impl Selection {
+    /// Errors when a glob is malformed, naming it.
+    pub fn new(split: Option<String>, include: &[String]) -> Result<Self> {
+        let include = if include.is_empty() {
+            None
+        } else {
+            let mut b = globset::GlobSetBuilder::new();
+            for g in include {
+                b.add(globset::Glob::new(g).map_err(|e| anyhow!("--include {g}: {e}"))?);
+            }
+            Some(b.build().map_err(|e| anyhow!("--include: {e}"))?)
+        };
+        Ok(Selection { split, include })
+    }
+
+    pub fn split(&self) -> Option<&str> {
+        self.split.as_deref()
+    }
+
+    /// Whether the file at `path` (in `split`) is wanted.
+    pub fn wants(&self, path: &str, split: Option<&str>) -> bool {
+        self.split.as_deref().is_none_or(|s| split == Some(s)) && self.include.as_ref().is_none_or(|g| g.is_match(path))
+    }
+}
+
+/// `granary dataset pull` of `org/name@version`.
+pub async fn run(client: &Client, org: &str, name: &str, version: &str, opts: PullOptions) -> Result<()> {
+    let sel = Selection::new(opts.split.clone(), &opts.include)?;
+    if opts.urls {
+        let g = request(client, org, name, version, sel.split()).await?;
+        let files: Vec<&Wanted> = g.files.iter().filter(|f| sel.wants(&f.path, sel.split())).collect();
+        if files.is_empty() {
+            bail!("no file of {org}/{name}@{version} matches the --split/--include given");
+        }
+        if opts.json {
+            let expires = chrono::DateTime::from_timestamp(g.expires, 0).map(crate::output::iso);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"expires_at": expires, "files": files}))?
+            );
+        } else {
+            for f in files {
+                println!("{}\t{}", f.path, f.url);
+            }
+        }
+        return Ok(());
+    }
+    let out = opts.output.clone().unwrap_or_else(|| PathBuf::from(name));
+    // Files already here and intact need no download (and count none).
+    if all_present(client, org, name, version, &sel, &out).await? {
+        println!("{org}/{name}@{version} is already in {} and intact", out.display());
+        return Ok(());
+    }
+    // A pull cut off while its links are valid goes on under the same download.
+    let grant = match Grant::resumable(&out, org, name, version, sel.split()) {
+        Some(g) => {
+            eprintln!("resuming the pull begun earlier (its links are valid until {})", {
+                chrono::DateTime::from_timestamp(g.expires, 0).map_or_else(String::new, crate::output::iso)
+            });
+            g
+        }
+        None => {
+            let g = request(client, org, name, version, sel.split()).await?;
+            g.keep(&out)?;
+            g
+        }
+    };
+    let files: Vec<Wanted> = grant
+        .files
+        .iter()
+        .filter(|f| sel.wants(&f.path, sel.split()))
+        .cloned()
+        .collect();
+    if files.is_empty() {
+        let _ = std::fs::remove_file(grant_path(&out));
+        bail!("no file of {org}/{name}@{version} matches the --split/--include given");
+    }
+    let progress = Progress::new(opts.quiet);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    progress.phase(
+        format!(
+            "downloading {} file(s) ({}) of {org}/{name}@{version}",
+            files.len(),
+            crate::output::bytes(total)
+        ),
+        total,
+    );
+    let (fetched, present) = fetch_all(client, &files, &out, &progress).await?;
+    progress.done();
+    let _ = std::fs::remove_file(grant_path(&out));
+    eprintln!("{fetched} file(s) downloaded, {present} already present and intact");
+    write_dataset_yaml(client, org, name, version, sel.split(), &files, &out).await?;
+    println!("Pulled {org}/{name}@{version} into {}", out.display());
+    Ok(())
 }
 
 /// Asks for links (one download event) and returns the files to fetch.
@@ -119,7 +244,7 @@ pub async fn all_present(
     org: &str,
     name: &str,
     version: &str,
-    split: Option<&str>,
+    sel: &Selection,
     out: &Path,
 ) -> Result<bool> {
     let d = client
@@ -127,7 +252,10 @@ pub async fn all_present(
         .await?;
     let files = d["files"].as_array().cloned().unwrap_or_default();
     let mut any = false;
-    for f in files.iter().filter(|f| split.is_none() || f["split"].as_str() == split) {
+    for f in files
+        .iter()
+        .filter(|f| sel.wants(f["path"].as_str().unwrap_or(""), f["split"].as_str()))
+    {
         any = true;
         let (Some(path), Some(digest)) = (f["path"].as_str(), f["digest"].as_str()) else {
             return Ok(false);
@@ -159,11 +287,7 @@ async fn hash_file(path: &Path, h: &mut sha2::Sha256) -> Result<u64> {
 }
 
 /// Downloads every wanted file into `out`, skipping files already there intact.
-pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path) -> Result<(usize, usize)> {
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:<24!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-        .expect("valid template")
-        .progress_chars("=> ");
+pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path, progress: &Progress) -> Result<(usize, usize)> {
     let (mut fetched, mut present) = (0, 0);
     for f in files {
         let dest = out.join(&f.path);
@@ -180,15 +304,13 @@ pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path) -> Result<
                 .await
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let bar = bars.add(ProgressBar::new(f.size));
-        bar.set_style(style.clone());
-        bar.set_prefix(f.path.clone());
+        let bar = progress.transfer("downloading", &f.path, f.size);
         let part = PathBuf::from(format!("{}.part", dest.display()));
         match fetch_one(client, f, &part, &bar).await {
             Ok(()) => {}
             // A bad partial file: start that file over once.
             Err(e) if part.exists() => {
-                crate::output::say(&bar, format!("{}: {e}; starting over", f.path));
+                bar.say(format!("{}: {e}; starting over", f.path));
                 tokio::fs::remove_file(&part).await.ok();
                 fetch_one(client, f, &part, &bar).await?;
             }
@@ -203,7 +325,7 @@ pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path) -> Result<
     Ok((fetched, present))
 }
 
-async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &ProgressBar) -> Result<()> {
+async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &Transfer) -> Result<()> {
     let mut h = sha2::Sha256::new();
     let mut have = if part.is_file() {
         hash_file(part, &mut h).await?
@@ -225,7 +347,8 @@ async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &ProgressBar) 
         h = sha2::Sha256::new();
         have = 0;
     }
-    bar.set_position(have);
+    // Rate and ETA count the bytes this run moves, not those the part file held.
+    bar.start_at(have);
     // Bytes are hashed and written on a thread of their own, in the order they arrive,
     // while the next ones are received; at most 8 chunks wait between the two.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);

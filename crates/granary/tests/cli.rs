@@ -153,7 +153,7 @@ fn inspect_push_info_round_trip() {
         "{err}"
     );
     assert!(
-        err.contains("versions are immutable: set a new `version:` in dataset.yaml"),
+        err.contains("versions are immutable: set a new version (`version:` in dataset.yaml or --version)"),
         "{err}"
     );
 
@@ -663,7 +663,7 @@ fn large_files_are_hashed_as_they_upload_and_not_sent_twice() {
 
     // a changed file is not taken for the cached one: the version is refused before upload
     std::fs::write(dir.join("big.csv"), big.replace("row number 7 ", "row number 8 ")).unwrap();
-    let err = fails(&push());
+    let err = fails_after_progress(&push());
     assert!(
         err.contains("default/big@1.0.2 is already published with different files (big.csv)"),
         "{err}"
@@ -1168,10 +1168,284 @@ fn push_checks_the_version_first_and_resumes_across_restarts() {
     .unwrap();
     big_parquet(&d.join("more.parquet"), 4);
     let before = stored_files(&s.data.join("blobs"));
-    let err = fails(&run(root, &["dataset", "push", d.to_str().unwrap()]));
+    let err = fails_after_progress(&run(root, &["dataset", "push", d.to_str().unwrap()]));
     assert_eq!(
         err,
-        "error: default/big@1.0.0 is already published with different files (more.parquet), license; versions are immutable: set a new `version:` in dataset.yaml, or delete this one first (granary dataset delete default/big@1.0.0)"
+        "error: default/big@1.0.0 is already published with different files (more.parquet), license; versions are immutable: set a new version (`version:` in dataset.yaml or --version), or delete this one first (granary dataset delete default/big@1.0.0)"
     );
     assert_eq!(stored_files(&s.data.join("blobs")), before, "nothing was uploaded");
+}
+
+#[test]
+fn profiles_whoami_logout_and_completions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let root = tmp.path();
+    let key = s.admin_key();
+    // not logged in: whoami says how to log in; a named profile that does not exist says so
+    let err = fails(&run(root, &["whoami"]));
+    assert_eq!(
+        err,
+        "error: not logged in: run `granary login --api-key KEY` or set GRANARY_API_KEY"
+    );
+    let err = fails(&run(root, &["whoami", "--profile", "staging"]));
+    assert!(err.starts_with("error: no profile \"staging\" in "), "{err}");
+    assert!(
+        err.contains("run `granary login --profile staging --server URL --api-key KEY`"),
+        "{err}"
+    );
+
+    let out = ok(&run(
+        root,
+        &["login", "--profile", "staging", "--server", &s.url, "--api-key", &key],
+    ));
+    assert!(out.contains("saved as profile staging to "), "{out}");
+    let who: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["whoami", "--profile", "staging", "--json"]))).unwrap();
+    assert_eq!(who["username"], "admin");
+    assert_eq!(who["server"], s.url.as_str());
+    assert_eq!(who["organization"], "default");
+    assert_eq!(who["organizations"], serde_json::json!(["default"]));
+    assert_eq!(who["profile"], "staging");
+    assert!(
+        who["key_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("the profile staging in "),
+        "{who}"
+    );
+    // GRANARY_PROFILE picks the profile too; the default profile is still empty
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(root)
+        .env("GRANARY_CONFIG_DIR", root.join("cfg"))
+        .env("GRANARY_PROFILE", "staging")
+        .arg("whoami");
+    let human = ok(&cmd.output().unwrap());
+    assert_eq!(human.lines().next(), Some("admin"));
+    assert!(human.contains(&format!("server:        {}", s.url)), "{human}");
+    fails(&run(root, &["whoami"]));
+    // the listing names the saved profiles when another is asked for
+    let err = fails(&run(root, &["whoami", "--profile", "prod"]));
+    assert!(err.ends_with("(saved profiles: staging)"), "{err}");
+    // a refused key names the profile it came from
+    let cfg = std::fs::read_to_string(root.join("cfg/config.toml")).unwrap();
+    assert!(cfg.contains("[profiles.staging]"), "{cfg}");
+    std::fs::write(root.join("cfg/config.toml"), cfg.replace(&key, "gra_wrong")).unwrap();
+    let err = fails(&run(root, &["whoami", "--profile", "staging"]));
+    assert!(
+        err.contains("refused the API key from the profile staging in "),
+        "{err}"
+    );
+
+    let out = ok(&run(root, &["logout", "--profile", "staging"]));
+    assert!(out.starts_with("Logged out: removed profile staging from "), "{out}");
+    assert_eq!(
+        ok(&run(root, &["logout", "--profile", "staging"])).trim(),
+        "Not logged in (no saved profile staging)"
+    );
+    fails(&run(root, &["whoami", "--profile", "staging"]));
+    // the default profile: login, whoami, logout
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &key]));
+    assert_eq!(ok(&run(root, &["whoami"])).lines().next(), Some("admin"));
+    ok(&run(root, &["logout"]));
+    fails(&run(root, &["whoami"]));
+
+    // completion scripts for the common shells
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&run(root, &["completions", shell]));
+        assert!(script.contains("granary") && script.contains("pull"), "{shell}");
+    }
+    let err = String::from_utf8(run(root, &["completions", "tcsh"]).stderr).unwrap();
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[test]
+fn push_and_pull_options_and_aliases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), &[]);
+    let root = tmp.path();
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let dir = dataset_dir(root, "qa", "1.0.0");
+    let d = dir.to_str().unwrap();
+
+    // a dry run hashes, asks, says what it would send, and sends nothing
+    let dry: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "push", d, "--dry-run", "--json"]))).unwrap();
+    assert_eq!(
+        (&dry["uploaded"], &dry["skipped"], &dry["dry_run"], &dry["version"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(0),
+            &serde_json::json!(true),
+            &serde_json::json!("1.0.0")
+        )
+    );
+    let train = std::fs::metadata(dir.join("data/train.parquet")).unwrap().len();
+    let test = std::fs::metadata(dir.join("data/test.parquet")).unwrap().len();
+    assert_eq!(dry["uploaded_bytes"], train + test);
+    assert_eq!(stored_files(&s.data.join("blobs")), 0, "a dry run stores nothing");
+    let err = fails(&run(root, &["dataset", "info", "qa@1.0.0"]));
+    assert!(err.contains("(HTTP 404)"), "{err}");
+
+    // --name, --version, --publish; a line per phase and file when stderr is not a terminal
+    let out = run(
+        root,
+        &[
+            "dataset",
+            "push",
+            d,
+            "--name",
+            "qa-copy",
+            "--version",
+            "2.0.0",
+            "--publish",
+            "--json",
+        ],
+    );
+    let pushed: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(
+        (
+            &pushed["name"],
+            &pushed["version"],
+            &pushed["uploaded"],
+            &pushed["already_published"]
+        ),
+        (
+            &serde_json::json!("qa-copy"),
+            &serde_json::json!("2.0.0"),
+            &serde_json::json!(2),
+            &serde_json::json!(false)
+        )
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    for line in [
+        "uploading 2 file(s) (",
+        "publishing default/qa-copy@2.0.0: the registry verifies the manifest",
+        "making default/qa-copy public",
+    ] {
+        assert!(!err.lines().any(|l| l.starts_with(line)), "{line:?} in {err}");
+    }
+    // work under a MiB gets no lines outside a terminal (it takes no noticeable time);
+    // files of a MiB and more get a line as they start and end, with the bytes and rate
+    assert!(!err.contains("uploading data/train.parquet"), "{err}");
+    let big = root.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    big_parquet(&big.join("blob.parquet"), 4);
+    std::fs::write(big.join("dataset.yaml"), "name: big\nversion: 1.0.0\n").unwrap();
+    let out = run(root, &["dataset", "push", big.to_str().unwrap(), "--quiet"]);
+    ok(&out);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines[0], "uploading 1 file(s) (4.0 MiB) to default/big@1.0.0", "{err}");
+    assert_eq!(lines[1], "uploading blob.parquet (4.0 MiB)", "{err}");
+    assert!(lines[2].starts_with("uploaded blob.parquet: 4.0 MiB in "), "{err}");
+    assert_eq!(
+        lines[3], "publishing default/big@1.0.0: the registry verifies the manifest",
+        "{err}"
+    );
+    let out = run(root, &["dataset", "inspect", big.to_str().unwrap()]);
+    ok(&out);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.lines().any(|l| l.starts_with("read blob.parquet: 4.0 MiB in ")),
+        "{err}"
+    );
+    let out = run(
+        root,
+        &["dataset", "pull", "big", "-o", root.join("big-out").to_str().unwrap()],
+    );
+    ok(&out);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("downloaded blob.parquet: 4.0 MiB in ")),
+        "{err}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "info", "qa-copy@2.0.0", "--json"]))).unwrap();
+    assert_eq!(
+        (&info["is_public"], &info["row_count"]),
+        (&serde_json::json!(true), &serde_json::json!(1234))
+    );
+    assert_eq!(info["manifest_digest"], pushed["manifest_digest"]);
+    // `upload` is `push`; a bad --version is refused before anything is read
+    let err = fails(&run(root, &["dataset", "upload", d, "--version", "2.0"]));
+    assert!(err.starts_with("error: --version 2.0: "), "{err}");
+    ok(&run(
+        root,
+        &["dataset", "upload", d, "--name", "qa-copy", "--version", "2.0.1", "-q"],
+    ));
+
+    // pull --include: only matching files, and a dataset.yaml that lists only them
+    let out = root.join("only-test");
+    let pulled = run(
+        root,
+        &[
+            "dataset",
+            "download",
+            "qa-copy@2.0.0",
+            "--include",
+            "*test*",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    ok(&pulled);
+    assert!(out.join("data/test.parquet").is_file());
+    assert!(!out.join("data/train.parquet").exists());
+    assert_eq!(
+        std::fs::read(out.join("data/test.parquet")).unwrap(),
+        std::fs::read(dir.join("data/test.parquet")).unwrap()
+    );
+    let yaml = std::fs::read_to_string(out.join("dataset.yaml")).unwrap();
+    assert!(
+        yaml.contains("test: data/test.parquet") && !yaml.contains("train"),
+        "{yaml}"
+    );
+    let err = fails(&run(
+        root,
+        &["dataset", "pull", "qa-copy", "--include", "*.csv", "-o", "x"],
+    ));
+    assert_eq!(
+        err,
+        "error: no file of default/qa-copy@2.0.1 matches the --split/--include given"
+    );
+    let err = fails(&run(
+        root,
+        &["dataset", "pull", "qa-copy", "--include", "a[", "-o", "x"],
+    ));
+    assert!(err.starts_with("error: --include a[: "), "{err}");
+
+    // pull --urls: a signed link per file, nothing written
+    let links = ok(&run(root, &["dataset", "pull", "qa-copy@2.0.0", "--urls"]));
+    let mut paths: Vec<&str> = links.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    paths.sort();
+    assert_eq!(paths, ["data/test.parquet", "data/train.parquet"], "{links}");
+    assert!(
+        links.lines().all(|l| l.split('\t').nth(1).unwrap().starts_with(&s.url)),
+        "{links}"
+    );
+    let as_json: serde_json::Value = serde_json::from_str(&ok(&run(
+        root,
+        &[
+            "dataset",
+            "pull",
+            "qa-copy@2.0.0",
+            "--urls",
+            "--json",
+            "--include",
+            "*train*",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(as_json["files"].as_array().unwrap().len(), 1);
+    assert_eq!(as_json["files"][0]["size"], train);
+    assert!(as_json["expires_at"].as_str().unwrap().ends_with('Z'), "{as_json}");
+    assert!(!root.join("qa-copy").exists());
+
+    // `rm` is `delete`
+    ok(&run(root, &["dataset", "rm", "qa-copy@2.0.1", "--yes"]));
+    let err = fails(&run(root, &["dataset", "info", "qa-copy@2.0.1"]));
+    assert!(err.contains("(HTTP 404)"), "{err}");
 }

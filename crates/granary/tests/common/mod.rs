@@ -140,3 +140,15 @@ pub fn dataset_dir(root: &Path, name: &str, version: &str) -> PathBuf {
     .unwrap();
     d
 }
+
+/// Fails after progress lines (a phase or file line each, as outside a terminal): the last
+/// line is the one `error: …` line; no panic, no backtrace.
+pub fn fails_after_progress(out: &Output) -> String {
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{err:?}");
+    assert_eq!(err.matches("error:").count(), 1, "{err:?}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err:?}");
+    last.to_string()
+}
