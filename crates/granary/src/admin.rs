@@ -141,8 +141,19 @@ enum KeyCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke an API key by its id; requests with it get 401 from then on.
-    Revoke { id: String },
+    /// Revoke an API key by its id, or a user's keys by name (`--user bob --name laptop`);
+    /// requests with it get 401 from then on.
+    Revoke {
+        /// The key's id (`granary admin key list`)
+        #[arg(required_unless_present = "name", conflicts_with_all = ["user", "name"])]
+        id: Option<String>,
+        /// With --name: whose key
+        #[arg(long, requires = "name")]
+        user: Option<String>,
+        /// The label the key was created with (`key create --name`); needs --user
+        #[arg(long, requires = "user")]
+        name: Option<String>,
+    },
 }
 
 async fn user(db: &dyn MetadataStore, username: &str) -> Result<granary_db::User> {
@@ -373,7 +384,28 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 );
             }
         }
-        AdminCommand::Key(KeyCmd::Revoke { id }) => {
+        AdminCommand::Key(KeyCmd::Revoke {
+            id: None,
+            user: Some(who),
+            name: Some(name),
+        }) => {
+            let u = user(db, &who).await?;
+            let live: Vec<_> = db
+                .list_api_keys(Some(u.id))
+                .await?
+                .into_iter()
+                .filter(|k| k.name == name && k.revoked_at.is_none())
+                .collect();
+            if live.is_empty() {
+                bail!("{who} has no live API key named {name:?}; see `granary admin key list --user {who}`");
+            }
+            for k in live {
+                db.revoke_api_key(k.id).await?;
+                println!("revoked key {}", k.id);
+            }
+        }
+        AdminCommand::Key(KeyCmd::Revoke { id, .. }) => {
+            let id = id.unwrap_or_default();
             let id =
                 Uuid::parse_str(&id).with_context(|| format!("invalid key id {id:?}; see `granary admin key list`"))?;
             if !db.revoke_api_key(id).await? {
