@@ -135,7 +135,7 @@ impl Interner {
             tags: folded(&f.tags),
             tasks: folded(&f.task_categories),
             licenses: folded(&f.licenses),
-            formats: ids(&f.formats),
+            formats: folded(&f.formats),
             sizes: ids(&f.size_categories),
         }
     }

@@ -111,6 +111,8 @@ impl Client {
             )
         } else if e.is_connect() && cause.contains("refused") {
             format!("{cause}; is `granary serve` running there?")
+        } else if cause.contains("dns error") || cause.contains("failed to lookup address") {
+            format!("{cause}; check the host name in the server URL")
         } else {
             cause
         };
@@ -134,12 +136,21 @@ impl Client {
                 resp.url()
             );
         }
+        let url = resp.url().clone();
         let text = resp.text().await.unwrap_or_default();
-        let detail = serde_json::from_str::<Value>(&text)
+        let Some(detail) = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v["detail"].as_str().map(str::to_string))
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
-        Err(anyhow!("{detail} (HTTP {})", status.as_u16()))
+        else {
+            // No error envelope: whatever answered is not a granary registry.
+            let reason = status.canonical_reason().unwrap_or("error");
+            bail!(
+                "{reason} (HTTP {}) from {}: is --server the root URL of a granary registry?",
+                status.as_u16(),
+                url.origin().ascii_serialization()
+            );
+        };
+        Err(anyhow!("{} (HTTP {})", with_hint(&detail, status), status.as_u16()))
     }
 
     /// GET of a JSON resource that may not exist: `None` on 404.
@@ -286,7 +297,7 @@ impl Client {
         }
         t.say(format!(
             "{}: resuming the upload at {} of {}",
-            path.display(),
+            t.name(),
             crate::output::bytes(offset),
             crate::output::bytes(size)
         ));
@@ -338,7 +349,7 @@ impl Client {
             Err(e) if size == 0 => return Err(e),
             // Interrupted: hash the file on its own, then resume where the server stopped.
             Err(e) => {
-                t.say(format!("upload of {} interrupted ({e}); resuming", path.display()));
+                t.say(format!("upload of {} interrupted ({e}); resuming", t.name()));
                 t.note("hashing the file to resume its upload");
                 let file = path.to_path_buf();
                 let (d, _) = tokio::task::spawn_blocking(move || crate::local::hash_file(&file)).await??;
@@ -386,7 +397,7 @@ impl Client {
             match self.patch_from(&location, path, offset, size, t).await {
                 Ok(()) => offset = size,
                 Err(e) if attempt < UPLOAD_ATTEMPTS => {
-                    t.say(format!("upload of {} interrupted ({e}); resuming", path.display()));
+                    t.say(format!("upload of {} interrupted ({e}); resuming", t.name()));
                     offset = self.upload_offset(&location).await?;
                 }
                 Err(e) => return Err(e.context(format!("uploading {}", path.display()))),
@@ -497,6 +508,42 @@ impl Client {
             .map(str::to_string)
             .unwrap_or(fallback))
     }
+}
+
+/// The CLI flag a request field (`query.limit`, `body.split`) came from.
+fn flag_of(field: &str) -> String {
+    match field {
+        "user_id" => "--user".into(),
+        "dataset_name" => "--dataset".into(),
+        "tags" => "--tag".into(),
+        "task_categories" => "--task-category".into(),
+        f => format!("--{}", f.replace('_', "-")),
+    }
+}
+
+/// A registry error detail as the CLI says it: request fields named by the flags that set
+/// them, and what to do after a "not found".
+fn with_hint(detail: &str, status: StatusCode) -> String {
+    let mut d = detail.to_string();
+    for prefix in ["query.", "body."] {
+        if let Some(rest) = d.strip_prefix(prefix) {
+            if let Some((field, msg)) = rest.split_once(':') {
+                d = format!("{}:{msg}", flag_of(field));
+            }
+        }
+    }
+    if status == StatusCode::NOT_FOUND {
+        if d == "no such route" {
+            d.push_str(": is --server the root URL of a granary registry?");
+        } else if d.starts_with("version ") && d.contains(" of dataset ") {
+            d.push_str(": `granary dataset info NAME` lists its versions");
+        } else if d.starts_with("dataset ") {
+            d.push_str(": `granary dataset list` shows the datasets there are");
+        } else if d.starts_with("organization ") {
+            d.push_str(": `granary whoami` lists your organizations");
+        }
+    }
+    d
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

@@ -439,6 +439,17 @@ async fn push(dir: PathBuf, opts: PushOptions, remote: Remote) -> Result<()> {
     // The target version first: if it exists, it holds either these files (nothing to do)
     // or others (the registry would refuse the manifest once every byte was sent).
     progress.step(format!("checking {org}/{name}@{version} on {}", client.base()));
+    // The organization first: a push (or a dry run) to one the key cannot write to fails
+    // here, not after the files were read and sent.
+    match client.get_json_opt(&format!("/api/v1/org/{org}")).await? {
+        None => bail!(
+            "organization {org:?} not found, or you are not a member of it: `granary whoami` lists yours"
+        ),
+        Some(o) if o["role"].as_str() == Some("reader") => bail!(
+            "you are a reader of organization {org}; publishing needs the contributor or owner role: ask an owner of {org}"
+        ),
+        Some(_) => {}
+    }
     if let Some(d) = client
         .get_json_opt(&format!("/api/v1/org/{org}/datasets/{name}/{version}"))
         .await?
@@ -555,18 +566,20 @@ async fn push(dir: PathBuf, opts: PushOptions, remote: Remote) -> Result<()> {
                 if uploaded {
                     t.finish();
                 }
-                Ok::<_, anyhow::Error>((crate::local::FileFacts { digest, size, inferred }, uploaded))
+                let sent = t.moved();
+                Ok::<_, anyhow::Error>((crate::local::FileFacts { digest, size, inferred }, uploaded, sent))
             }
         });
-    let results: Vec<(crate::local::FileFacts, bool)> = futures::stream::iter(work)
+    let results: Vec<(crate::local::FileFacts, bool, u64)> = futures::stream::iter(work)
         .buffered(PARALLEL_FILES)
         .try_collect()
         .await?;
     cache.save();
-    let uploaded = results.iter().filter(|(_, u)| *u).count();
-    let uploaded_bytes: u64 = results.iter().filter(|(_, u)| *u).map(|(f, _)| f.size).sum();
+    let uploaded = results.iter().filter(|(_, u, _)| *u).count();
+    // What this run sent: a resumed upload counts only the rest it sent.
+    let uploaded_bytes: u64 = results.iter().map(|(_, _, sent)| sent).sum();
     let skipped = results.len() - uploaded;
-    let ds = crate::local::finish(plan, results.into_iter().map(|(f, _)| f).collect())?;
+    let ds = crate::local::finish(plan, results.into_iter().map(|(f, _, _)| f).collect())?;
     progress.phase(
         format!("publishing {org}/{name}@{version}: the registry verifies the manifest"),
         total,
@@ -765,9 +778,15 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
         v => v.to_string(),
     };
     let list = |k: &str| {
-        d[k].as_array()
+        let joined = d[k]
+            .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if joined.is_empty() {
+            "-".to_string()
+        } else {
+            joined
+        }
     };
     println!("{}@{}", s("name"), s("version"));
     if d["summary"].is_string() {

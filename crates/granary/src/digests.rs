@@ -2,9 +2,10 @@
 //! server whether it has the blob instead of uploading it: a push streams a large file
 //! while hashing it (one read), so its digest is known only after it was sent.
 //!
-//! A file is known by its absolute path, size, modification time (ns) and inode; any change
-//! to those makes it unknown again. The cache is a text file, one `digest size mtime inode
-//! path` line per file, in `$GRANARY_CACHE_DIR` (else the platform's cache directory +
+//! A file is known by its absolute path, size, modification and status-change times (ns)
+//! and inode; any change to those makes it unknown again (the status-change time moves on
+//! every write, even when a tool puts the old modification time back). The cache is a text
+//! file, one `digest size mtime ctime inode path` line per file, in `$GRANARY_CACHE_DIR` (else the platform's cache directory +
 //! `granary`), `digests`; at most [`MAX_ENTRIES`] are kept. A cache that cannot be read or
 //! written is ignored: it only saves uploads.
 
@@ -21,6 +22,7 @@ struct Key {
     path: PathBuf,
     size: u64,
     mtime_ns: i128,
+    ctime_ns: i128,
     inode: u64,
 }
 
@@ -45,13 +47,20 @@ fn key(path: &Path, meta: &std::fs::Metadata) -> Option<Key> {
         Err(e) => -(e.duration().as_nanos() as i128),
     };
     #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    let (inode, ctime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (
+            meta.ino(),
+            meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        )
+    };
     #[cfg(not(unix))]
-    let inode = 0;
+    let (inode, ctime_ns) = (0, 0);
     Some(Key {
         path: std::path::absolute(path).ok()?,
         size: meta.len(),
         mtime_ns,
+        ctime_ns,
         inode,
     })
 }
@@ -66,15 +75,24 @@ impl DigestCache {
         let mut n = 0u64;
         if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
             for line in text.lines() {
-                let mut parts = line.splitn(5, ' ');
-                let (Some(d), Some(size), Some(mtime), Some(inode), Some(path)) =
-                    (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-                else {
+                let mut parts = line.splitn(6, ' ');
+                let (Some(d), Some(size), Some(mtime), Some(ctime), Some(inode), Some(path)) = (
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                ) else {
                     continue;
                 };
-                let (Ok(d), Ok(size), Ok(mtime_ns), Ok(inode)) =
-                    (d.parse::<Digest>(), size.parse(), mtime.parse(), inode.parse())
-                else {
+                let (Ok(d), Ok(size), Ok(mtime_ns), Ok(ctime_ns), Ok(inode)) = (
+                    d.parse::<Digest>(),
+                    size.parse(),
+                    mtime.parse(),
+                    ctime.parse(),
+                    inode.parse(),
+                ) else {
                     continue;
                 };
                 n += 1;
@@ -83,6 +101,7 @@ impl DigestCache {
                         path: PathBuf::from(path),
                         size,
                         mtime_ns,
+                        ctime_ns,
                         inode,
                     },
                     (d, n),
@@ -136,7 +155,10 @@ impl DigestCache {
             let Some(path) = k.path.to_str().filter(|p| !p.contains('\n')) else {
                 continue;
             };
-            text.push_str(&format!("{d} {} {} {} {path}\n", k.size, k.mtime_ns, k.inode));
+            text.push_str(&format!(
+                "{d} {} {} {} {} {path}\n",
+                k.size, k.mtime_ns, k.ctime_ns, k.inode
+            ));
         }
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));
         let written = file

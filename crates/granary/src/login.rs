@@ -84,7 +84,7 @@ fn load_config() -> Result<ConfigFile> {
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).map_err(|e| {
             anyhow!(
-                "invalid profile file {}: {}",
+                "invalid profile file {}: {}: correct it, or delete it and run `granary login` again",
                 path.display(),
                 crate::serve::toml_error(&text, &e)
             )
@@ -138,8 +138,18 @@ pub struct Remote {
     pub profile: Option<String>,
 }
 
+/// An environment variable's value; unset, empty and blank are all "not given".
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A profile name as a shell word, quoted when it needs to be.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// What the flags, environment and profile together say.
@@ -152,13 +162,16 @@ pub struct Resolved {
 }
 
 impl Remote {
-    /// The profile named by `--profile`, else `GRANARY_PROFILE`, else `default`.
-    pub fn profile_name(&self) -> String {
-        self.profile
-            .clone()
-            .filter(|p| !p.trim().is_empty())
-            .or_else(|| env("GRANARY_PROFILE"))
-            .unwrap_or_else(|| DEFAULT_PROFILE.to_string())
+    /// The profile named by `--profile`, else `GRANARY_PROFILE`, else `default`. An empty
+    /// `--profile` is an error.
+    pub fn profile_name(&self) -> Result<String> {
+        match &self.profile {
+            Some(p) if p.trim().is_empty() => {
+                bail!("--profile is empty: name a profile, or leave the flag out for the default one")
+            }
+            Some(p) => Ok(p.clone()),
+            None => Ok(env("GRANARY_PROFILE").unwrap_or_else(|| DEFAULT_PROFILE.to_string())),
+        }
     }
 
     /// The effective server, key (with where it came from), org and profile. A named
@@ -170,13 +183,14 @@ impl Remote {
     /// As [`Self::resolve`]; a missing profile reads as empty unless `must_exist`.
     fn resolve_with(&self, must_exist: bool) -> Result<Resolved> {
         let config = load_config()?;
-        let name = self.profile_name();
+        let name = self.profile_name()?;
         let p = match config.get(&name) {
             Some(p) => p.clone(),
             None if !must_exist => Profile::default(),
             None => bail!(
-                "no profile {name:?} in {}: run `granary login --profile {name} --server URL --api-key KEY`{}",
+                "no profile {name:?} in {}: run `granary login --profile {} --server URL --api-key KEY`{}",
                 profile_path()?.display(),
+                shell_word(&name),
                 match config.names() {
                     n if n.is_empty() => String::new(),
                     n => format!(" (saved profiles: {})", n.join(", ")),
@@ -189,7 +203,10 @@ impl Remote {
             .or_else(|| env("GRANARY_SERVER"))
             .or(p.server)
             .unwrap_or_else(|| DEFAULT_SERVER.into());
-        let flag = self.api_key.clone().filter(|k| !k.trim().is_empty());
+        if self.api_key.as_ref().is_some_and(|k| k.trim().is_empty()) {
+            bail!("--api-key is empty: pass the key, or leave the flag out to use GRANARY_API_KEY or the profile");
+        }
+        let flag = self.api_key.clone();
         let key = match (flag, env("GRANARY_API_KEY"), p.api_key) {
             (Some(k), _, _) => Some((k, "--api-key".to_string())),
             (None, Some(k), _) => Some((k, "GRANARY_API_KEY".to_string())),
@@ -221,7 +238,7 @@ pub struct LoginArgs {
 }
 
 pub async fn run(args: LoginArgs) -> Result<()> {
-    let name = args.remote.profile_name();
+    let name = args.remote.profile_name()?;
     // Logging in creates the profile it names.
     let r = args.remote.resolve_with(false)?;
     let (key, source) = r
@@ -325,7 +342,7 @@ pub async fn logout(args: LogoutArgs) -> Result<()> {
         profile: args.profile,
         ..Remote::default()
     };
-    let name = remote.profile_name();
+    let name = remote.profile_name()?;
     let mut config = load_config()?;
     let had = match config.get(&name) {
         Some(p) => *p != Profile::default(),

@@ -14,6 +14,7 @@ mod serve;
 mod sessions;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -97,8 +98,16 @@ fn main() -> ExitCode {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
-            std::process::exit(141);
+        if msg.starts_with("failed printing to std") {
+            if msg.contains("Broken pipe") {
+                std::process::exit(141);
+            }
+            // Any other failure to write the output (a full disk, a closed terminal) is
+            // one line and exit 1, like every other failure.
+            let reason = msg.split_once(": ").map_or(msg, |(_, r)| r);
+            let stream = if msg.contains("stderr") { "stderr" } else { "stdout" };
+            let _ = writeln!(std::io::stderr(), "error: cannot write to {stream}: {reason}");
+            std::process::exit(1);
         }
         default_hook(info);
     }));
@@ -125,9 +134,12 @@ fn main() -> ExitCode {
             Command::Logout(args) => login::logout(args).await,
             Command::Completions { shell } => {
                 use clap::CommandFactory;
-                let mut cmd = Cli::command();
-                clap_complete::generate(shell, &mut cmd, "granary", &mut std::io::stdout());
-                Ok(())
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "granary", &mut script);
+                match std::io::stdout().write_all(&script) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+                    r => r.map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}")),
+                }
             }
             Command::Dataset(cmd) => dataset::run(cmd).await,
         }

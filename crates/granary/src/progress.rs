@@ -116,6 +116,7 @@ impl Progress {
                 from: 0,
                 started: Instant::now(),
                 said: false,
+                moved: 0,
             })),
         }
     }
@@ -133,6 +134,8 @@ struct Clock {
     started: Instant,
     /// Whether the start line was printed (line mode).
     said: bool,
+    /// Bytes moved by this run, over every attempt.
+    moved: u64,
 }
 
 /// One file's bytes moving. Cheap to clone; clones count into the same bar.
@@ -171,15 +174,25 @@ impl Transfer {
         }
     }
 
+    /// The file's name as the dataset knows it (its path in the dataset).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bytes this run moved, over every attempt (bytes sent twice count twice).
+    pub fn moved(&self) -> u64 {
+        self.clock.lock().expect("poisoned").moved
+    }
+
     /// `n` more bytes moved.
     pub fn inc(&self, n: u64) {
-        if self.lines {
-            let mut c = self.clock.lock().expect("poisoned");
-            if !c.said {
-                c.said = true;
-                eprintln!("{} {} ({})", self.verb, self.name, bytes(self.size));
-            }
+        let mut c = self.clock.lock().expect("poisoned");
+        c.moved += n;
+        if self.lines && !c.said {
+            c.said = true;
+            eprintln!("{} {} ({})", self.verb, self.name, bytes(self.size));
         }
+        drop(c);
         self.bar.inc(n);
     }
 

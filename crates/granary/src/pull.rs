@@ -306,15 +306,35 @@ pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path, progress: 
         }
         let bar = progress.transfer("downloading", &f.path, f.size);
         let part = PathBuf::from(format!("{}.part", dest.display()));
-        match fetch_one(client, f, &part, &bar).await {
-            Ok(()) => {}
-            // A bad partial file: start that file over once.
-            Err(e) if part.exists() => {
-                bar.say(format!("{}: {e}; starting over", f.path));
-                tokio::fs::remove_file(&part).await.ok();
-                fetch_one(client, f, &part, &bar).await?;
+        let mut attempt = 0;
+        let mut restarted = false;
+        loop {
+            attempt += 1;
+            match fetch_one(client, f, &part, &bar).await {
+                Ok(()) => break,
+                // Bytes that do not hash to the digest: start that file over, once.
+                Err(e) if e.is::<Corrupt>() && !restarted => {
+                    bar.say(format!("{}: {e}; starting over", f.path));
+                    tokio::fs::remove_file(&part).await.ok();
+                    restarted = true;
+                }
+                // The connection broke (or the server went away): the part file keeps
+                // what arrived; try again from there a few times, then say how to resume.
+                Err(e) if !e.is::<Corrupt>() && attempt < FETCH_ATTEMPTS => {
+                    bar.say(format!("{}: {e}; retrying", f.path));
+                    tokio::time::sleep(std::time::Duration::from_secs(attempt as u64)).await;
+                }
+                Err(e) if e.is::<Corrupt>() => return Err(e),
+                Err(e) => {
+                    let kept = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                    return Err(e.context(format!(
+                        "{}: {} of {} downloaded and kept; run the same pull again to resume",
+                        f.path,
+                        crate::output::bytes(kept),
+                        crate::output::bytes(f.size)
+                    )));
+                }
             }
-            Err(e) => return Err(e),
         }
         tokio::fs::rename(&part, &dest)
             .await
@@ -325,6 +345,15 @@ pub async fn fetch_all(client: &Client, files: &[Wanted], out: &Path, progress: 
     Ok((fetched, present))
 }
 
+/// How often one file's download is tried when its connection breaks.
+const FETCH_ATTEMPTS: usize = 3;
+
+/// A downloaded file (or partial file) whose bytes are not the ones its digest names; a
+/// connection that breaks is another error, and keeps the partial file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Corrupt(String);
+
 async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &Transfer) -> Result<()> {
     let mut h = sha2::Sha256::new();
     let mut have = if part.is_file() {
@@ -333,7 +362,7 @@ async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &Transfer) -> 
         0
     };
     if have > f.size {
-        bail!("partial file is larger than the file");
+        return Err(Corrupt("the partial file is larger than the file".into()).into());
     }
     let resp = client.fetch_link(&f.url, have).await?;
     let mut file = std::fs::OpenOptions::new()
@@ -372,10 +401,7 @@ async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &Transfer) -> 
                 }
             }
             Err(e) => {
-                broke = Some(anyhow!(
-                    "download of {} broke off: {e}; run pull again to resume",
-                    f.path
-                ));
+                broke = Some(anyhow!("the download broke off: {e}"));
                 break;
             }
         }
@@ -389,7 +415,11 @@ async fn fetch_one(client: &Client, f: &Wanted, part: &Path, bar: &Transfer) -> 
     }
     let got = Digest::from_hasher(h);
     if got != f.digest {
-        bail!("{} does not match its digest (got {got}, want {})", f.path, f.digest);
+        return Err(Corrupt(format!(
+            "{} does not match its digest (got {got}, want {})",
+            f.path, f.digest
+        ))
+        .into());
     }
     Ok(())
 }

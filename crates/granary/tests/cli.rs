@@ -408,7 +408,10 @@ fn list_pull_publish_activity_and_delete() {
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(row[..4], ["default/qa", "1.0.0", "parquet", "1,234"], "{table}");
     let err = fails(&run(root, &["dataset", "list", "--sort-by", "size"]));
-    assert!(err.contains("sort_by") && err.ends_with("(HTTP 422)"), "{err}");
+    assert!(
+        err.starts_with("error: --sort-by: ") && err.ends_with("(HTTP 422)"),
+        "{err}"
+    );
 
     // pull writes every file, verified
     let out = root.join("out");
@@ -947,10 +950,18 @@ fn connection_mistakes_get_one_line_that_says_what_to_do() {
         .args(["dataset", "list"]);
     let err = fails(&cmd.output().unwrap());
     assert!(err.contains("refused the API key from GRANARY_API_KEY"), "{err}");
-    // an empty --api-key falls back to the profile's key
-    ok(&run(root, &["dataset", "list", "--api-key", ""]));
+    // an empty --api-key (`--api-key "$UNSET"`) is a mistake, never another key's stand-in
+    let err = fails(&run(root, &["dataset", "list", "--api-key", ""]));
+    assert!(err.starts_with("error: --api-key is empty: "), "{err}");
+    // a blank GRANARY_API_KEY counts as unset
     std::fs::remove_file(root.join("cfg/config.toml")).unwrap();
-    let err = fails(&run(root, &["dataset", "list", "--server", &s.url, "--api-key", ""]));
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .current_dir(root)
+        .env("GRANARY_CONFIG_DIR", root.join("cfg"))
+        .env("GRANARY_API_KEY", "  ")
+        .args(["dataset", "list", "--server", &s.url]);
+    let err = fails(&cmd.output().unwrap());
     assert!(
         err.starts_with("error: no API key: run `granary login --api-key KEY`"),
         "{err}"
@@ -1092,6 +1103,13 @@ fn push_checks_the_version_first_and_resumes_across_restarts() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("resuming the upload at"), "{stderr}");
     assert!(stdout.starts_with("Pushed default/big@1.0.0 (sha256:"), "{stdout}");
+    // what this run sent is the rest, not the whole file
+    let whole = stderr
+        .lines()
+        .find_map(|l| l.split_once("resuming the upload at ").map(|(_, r)| r.to_string()))
+        .and_then(|r| r.split_once(" of ").map(|(_, w)| w.to_string()))
+        .unwrap();
+    assert!(!stderr.contains(&format!("({whole} sent)")), "{stderr}");
     let pulled = root.join("pulled");
     ok(&run(
         root,
@@ -1142,6 +1160,13 @@ fn push_checks_the_version_first_and_resumes_across_restarts() {
             cut.join(".granary-pull.json").is_file(),
             "the links are kept until the pull completes"
         );
+        // the bytes that arrived are kept, and the error says how to go on
+        let err = fails_after_progress(&out);
+        assert!(
+            err.contains("downloaded and kept; run the same pull again to resume"),
+            "{err}"
+        );
+        assert!(cut.join("train.parquet.part").is_file(), "{err}");
         let s2 = start_on(root, &listen, &[]);
         let again = run(root, &["dataset", "pull", "big@1.0.0", "-o", cut.to_str().unwrap()]);
         ok(&again);
@@ -1258,6 +1283,56 @@ fn profiles_whoami_logout_and_completions() {
     }
     let err = String::from_utf8(run(root, &["completions", "tcsh"]).stderr).unwrap();
     assert!(err.contains("invalid value 'tcsh'"), "{err}");
+    // a reader that goes away, or output that cannot be written: no panic
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd).current_dir(root).args(["completions", "zsh"]);
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    if Path::new("/dev/full").exists() {
+        let mut cmd = Command::new(BIN);
+        clean(&mut cmd)
+            .current_dir(root)
+            .args(["completions", "bash"])
+            .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+        let err = fails(&cmd.output().unwrap());
+        assert!(err.starts_with("error: cannot write to stdout: "), "{err}");
+        let mut cmd = Command::new(BIN);
+        clean(&mut cmd)
+            .current_dir(root)
+            .env("GRANARY_CONFIG_DIR", root.join("cfg"))
+            .args(["whoami", "--server", &s.url, "--api-key", &key])
+            .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+        let err = fails(&cmd.output().unwrap());
+        assert!(err.starts_with("error: cannot write to stdout: "), "{err}");
+    }
+    // empty keys and profile names are mistakes, not silent fallbacks
+    assert_eq!(
+        fails(&run(root, &["whoami", "--api-key", ""])),
+        "error: --api-key is empty: pass the key, or leave the flag out to use GRANARY_API_KEY or the profile"
+    );
+    assert_eq!(
+        fails(&run(root, &["whoami", "--profile", ""])),
+        "error: --profile is empty: name a profile, or leave the flag out for the default one"
+    );
+    let err = fails(&run(root, &["whoami", "--profile", "my x"]));
+    assert!(
+        err.contains("run `granary login --profile 'my x' --server URL"),
+        "{err}"
+    );
+    // a broken profile file says how to recover
+    std::fs::write(root.join("cfg/config.toml"), "[profiles\n").unwrap();
+    let err = fails(&run(root, &["whoami"]));
+    assert!(
+        err.ends_with(": correct it, or delete it and run `granary login` again"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1443,6 +1518,28 @@ fn push_and_pull_options_and_aliases() {
     assert_eq!(as_json["files"][0]["size"], train);
     assert!(as_json["expires_at"].as_str().unwrap().ends_with('Z'), "{as_json}");
     assert!(!root.join("qa-copy").exists());
+
+    // a dry run checks the organization too; "not found" says where to look
+    let err = fails(&run(
+        root,
+        &["dataset", "push", d, "--name", "nosuchorg/x", "--dry-run"],
+    ));
+    assert_eq!(
+        err,
+        "error: organization \"nosuchorg\" not found, or you are not a member of it: `granary whoami` lists yours"
+    );
+    let err = fails(&run(root, &["dataset", "info", "nope"]));
+    assert_eq!(
+        err,
+        "error: dataset default/nope not found: `granary dataset list` shows the datasets there are (HTTP 404)"
+    );
+    let err = fails(&run(root, &["dataset", "info", "qa-copy@9.9.9"]));
+    assert!(
+        err.ends_with(": `granary dataset info NAME` lists its versions (HTTP 404)"),
+        "{err}"
+    );
+    let err = fails(&run(root, &["dataset", "activity", "--limit", "1000"]));
+    assert!(err.starts_with("error: --limit: "), "{err}");
 
     // `rm` is `delete`
     ok(&run(root, &["dataset", "rm", "qa-copy@2.0.1", "--yes"]));

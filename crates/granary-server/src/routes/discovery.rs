@@ -23,16 +23,17 @@ pub struct FilterParams {
     pub name: Option<String>,
     /// Case-insensitive substring of the name or summary.
     pub search: Option<String>,
-    /// Any of these tags.
+    /// Any of these tags (case-insensitive).
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Any of these licenses.
+    /// Any of these licenses (case-insensitive).
     #[serde(default)]
     pub license: Vec<String>,
-    /// Any of these task categories.
+    /// Any of these task categories (case-insensitive).
     #[serde(default)]
     pub task_categories: Vec<String>,
-    /// Any of these formats (`parquet`, `csv`, `json`, `jsonl`, `arrow`, `feather`).
+    /// Any of these formats (`parquet`, `csv`, `json`, `jsonl`, `arrow`, `feather`;
+    /// case-insensitive).
     #[serde(default)]
     pub format: Vec<String>,
     /// Any of these size categories (`n<1K`, `1K<n<10K`, …).

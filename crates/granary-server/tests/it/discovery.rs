@@ -806,7 +806,7 @@ backend_test! {
         .publish(&app.admin, "default", "birds", "1.0.0", &files(), json!({"tags": ["aviation"], "license": "mit"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    for q in ["tags=Aviation", "tags=AVIATION", "tags=aviation", "license=Mit"] {
+    for q in ["tags=Aviation", "tags=AVIATION", "tags=aviation", "license=Mit", "format=PARQUET", "format=Parquet"] {
         let v = app.get(&format!("/api/v1/org/default/datasets?{q}"), &app.admin).await.json();
         assert_eq!(v["total"], 2, "{q}");
         let f = app.get(&format!("/api/v1/org/default/datasets/facets?{q}"), &app.admin).await.json();
