@@ -61,6 +61,9 @@ pub struct Caller {
     /// The store's change marks, read after the request arrived: what the request's cached
     /// lookups (roles, the catalog) must reflect.
     pub marks: granary_db::ChangeMarks,
+    /// The registry token the request came with, when it came with one rather than the key
+    /// itself (`/v2/` only; see [`crate::token`]).
+    pub token: Option<crate::token::Claims>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -76,13 +79,45 @@ impl FromRequestParts<AppState> for Caller {
             )
         })?;
         let marks = state.fresh.marks(state.db.as_ref()).await?;
+        let (hash, claims) = if token.starts_with(crate::token::TOKEN_PREFIX) {
+            let claims = registry_token(parts, state, &token).await?;
+            (claims.key_hash.clone(), Some(claims))
+        } else {
+            (hash_token(&token), None)
+        };
         let (key, user) = state
             .fresh
-            .key(state.db.as_ref(), marks, &hash_token(&token))
+            .key(state.db.as_ref(), marks, &hash)
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
-        let caller = Caller { user, key, marks };
+        let caller = Caller {
+            user,
+            key,
+            marks,
+            token: claims,
+        };
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
+}
+
+/// Checks a registry token for this request: valid, unexpired, on `/v2/`, and granting the
+/// action the request needs on its repository (401 otherwise, which `token::challenge`
+/// answers with the scope to ask for).
+async fn registry_token(parts: &Parts, state: &AppState, token: &str) -> Result<crate::token::Claims, ApiError> {
+    let claims = crate::token::verify(state.link_secret().await?, token, chrono::Utc::now().timestamp())?;
+    let path = parts.uri.path();
+    if !(path == "/v2" || path.starts_with("/v2/")) {
+        return Err(ApiError::unauthorized(
+            "registry tokens are for /v2/ only; send the API key itself",
+        ));
+    }
+    if let Some((repository, action)) = crate::token::needed(path, &parts.method) {
+        if !claims.allows(&repository, action) {
+            return Err(ApiError::unauthorized(format!(
+                "the token does not grant {action} on {repository}; ask /v2/token for scope repository:{repository}:{action}"
+            )));
+        }
+    }
+    Ok(claims)
 }

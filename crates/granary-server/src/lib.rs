@@ -22,6 +22,7 @@ mod publish;
 pub mod ratelimit;
 mod routes;
 pub mod s3;
+pub mod token;
 pub mod ui;
 mod wire;
 
@@ -116,6 +117,7 @@ impl AppState {
 /// The whole application: routes plus the edge layers every response passes through.
 pub fn app(state: AppState) -> Router {
     let router = routes::router(state.clone())
+        .layer(middleware::from_fn_with_state(state.clone(), token::challenge))
         .layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(middleware::from_fn_with_state(state, metrics::track))
         .layer(middleware::map_request(|req: Request| async move {

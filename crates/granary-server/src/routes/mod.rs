@@ -4,7 +4,7 @@
 pub(crate) mod datasets;
 pub(crate) mod discovery;
 pub(crate) mod downloads;
-mod oci;
+pub(crate) mod oci;
 pub(crate) mod platform;
 
 use axum::routing::{any, get, patch, post};
@@ -62,7 +62,8 @@ pub fn router(state: AppState) -> Router {
     let api_oci = oci_routes("/api/v1").route("/api/v1/{org}/blobs/{digest}", get(oci::org_blob));
     let v2 = oci_routes("/v2")
         .route("/v2/", get(oci::base))
-        .route("/v2", get(oci::base));
+        .route("/v2", get(oci::base))
+        .route("/v2/token", get(crate::token::token));
 
     rest.merge(api_oci)
         .merge(v2)

@@ -139,7 +139,12 @@ impl FromRequestParts<AppState> for Viewer {
         let secret = state.link_secret().await?;
         let orgs = state.db.list_user_orgs(user.id).await?;
         Ok(Viewer {
-            caller: Caller { user, key, marks },
+            caller: Caller {
+                user,
+                key,
+                marks,
+                token: None,
+            },
             orgs,
             csrf: csrf_for(secret, &token),
             session_hash,

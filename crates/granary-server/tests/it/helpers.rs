@@ -20,6 +20,7 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
+#[derive(Debug)]
 pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,

@@ -12,7 +12,10 @@ backend_test! {
     async fn v2_base_challenges_for_credentials(app) {
     let r = app.call(Method::GET, "/v2/", None, Body::empty()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.header("www-authenticate").starts_with("Basic realm="));
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"http://registry.test/v2/token\",service=\"granary\""
+    );
     assert_eq!(r.json()["errors"][0]["code"], "UNAUTHORIZED");
     let r = app.get("/v2/", &app.admin).await;
     assert_eq!((r.status, r.json()), (StatusCode::OK, json!({})));
@@ -102,5 +105,97 @@ backend_test! {
         .get(&format!("/api/v1/default/blobs/{}", Digest::of(b"x")), key)
         .await;
     assert_eq!(r.json()["type"], "not_found");
+}
+}
+
+/// `GET /v2/token` with Basic `user:key`; the token, or the response when there is none.
+async fn token(app: &crate::helpers::TestApp, key: Option<&str>, query: &str) -> Result<String, crate::helpers::Resp> {
+    use base64::Engine;
+    let mut b = Request::get(format!("/v2/token?{query}"));
+    if let Some(k) = key {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{k}"));
+        b = b.header("Authorization", format!("Basic {basic}"));
+    }
+    let r = app.send(b.body(Body::empty()).unwrap()).await;
+    if r.status != StatusCode::OK {
+        return Err(r);
+    }
+    let v = r.json();
+    assert_eq!(v["token"], v["access_token"]);
+    assert_eq!(v["expires_in"], 300);
+    Ok(v["token"].as_str().unwrap().to_string())
+}
+
+backend_test! {
+    async fn the_token_flow_grants_what_the_role_allows(app) {
+    use granary_core::Role;
+    let data = parquet(5);
+    let d = app.push_blob(&app.admin, "default", "tok", &data).await;
+    // without credentials: a challenge naming the realm, the service and the scope needed
+    let r = app.call(Method::HEAD, &format!("/v2/default/tok/blobs/{d}"), None, Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"http://registry.test/v2/token\",service=\"granary\",scope=\"repository:default/tok:pull\""
+    );
+    let r = app.call(Method::POST, "/v2/default/tok/blobs/uploads/", None, Body::empty()).await;
+    assert!(r.header("www-authenticate").ends_with("scope=\"repository:default/tok:pull,push\""));
+    // the token endpoint wants the API key (Basic, any user name) and the right service
+    let r = token(&app, None, "service=granary&scope=repository:default/tok:pull").await.unwrap_err();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.header("www-authenticate").starts_with("Basic realm="));
+    let r = token(&app, Some("gra_wrong"), "service=granary&scope=repository:default/tok:pull").await.unwrap_err();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = token(&app, Some(&app.admin), "service=other&scope=repository:default/tok:pull").await.unwrap_err();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // a reader asking for push gets pull only: reads pass, an upload is refused with the
+    // scope to ask for
+    let reader = app.member("default", "rita", Role::Reader).await;
+    let t = token(&app, Some(&reader), "service=granary&scope=repository:default/tok:pull,push").await.unwrap();
+    let r = app.call(Method::HEAD, &format!("/v2/default/tok/blobs/{d}"), Some(&t), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call(Method::POST, "/v2/default/tok/blobs/uploads/", Some(&t), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.header("www-authenticate").ends_with("scope=\"repository:default/tok:pull,push\""));
+    // another repository is not in the token
+    let r = app.call(Method::HEAD, &format!("/v2/default/other/blobs/{d}"), Some(&t), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // a contributor's token pushes; several scopes in one request
+    let writer = app.member("default", "wendy", Role::Contributor).await;
+    let t = token(&app, Some(&writer), "service=granary&scope=repository:default/tok:pull,push&scope=repository:default/tok2:pull%20repository:default/tok3:delete").await.unwrap();
+    let r = app.call(Method::POST, "/v2/default/tok/blobs/uploads/", Some(&t), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = app.call(Method::GET, "/v2/default/tok2/tags/list", Some(&t), Body::empty()).await;
+    assert_ne!(r.status, StatusCode::UNAUTHORIZED);
+    // a contributor cannot be granted delete: the token holds what was granted, no more
+    let claims = {
+        use base64::Engine;
+        let payload = t.strip_prefix("grt_").unwrap().split_once('.').unwrap().0;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    assert_eq!(
+        claims["s"],
+        json!([{"r": "default/tok", "a": ["pull", "push"]}, {"r": "default/tok2", "a": ["pull"]}])
+    );
+    // a token is for /v2/ only
+    let r = app.get("/api/v1/user", &t).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // a forged token is refused
+    let forged = format!("{}x", &t[..t.len() - 1]);
+    let r = app.call(Method::HEAD, &format!("/v2/default/tok/blobs/{d}"), Some(&forged), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // revoking the key ends its tokens at once
+    let keys = app.state.db.list_api_keys(None).await.unwrap();
+    let wendy_key = keys.iter().find(|k| k.username == "wendy").unwrap();
+    assert!(app.state.db.revoke_api_key(wendy_key.id).await.unwrap());
+    let r = app.call(Method::POST, "/v2/default/tok/blobs/uploads/", Some(&t), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // API keys keep working directly
+    let r = app.call(Method::HEAD, &format!("/v2/default/tok/blobs/{d}"), Some(&app.admin), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::OK);
 }
 }
