@@ -757,6 +757,14 @@ impl BlobStore {
                 [(only, size)] if *size <= self.inner.max_rename => {
                     self.store().rename(only, &dest).await?;
                 }
+                // On a local store the parts (a resumable upload sends one per window) are
+                // concatenated in the kernel (`copy_file_range`), not streamed through
+                // object_store's multipart writer: 25 parts of 32 MiB took 8.4 s that way.
+                many if self.inner.local_root.is_some() => {
+                    let root = self.inner.local_root.clone().expect("checked");
+                    let sources = many.iter().map(|(key, _)| (root.join(key.as_ref()), None)).collect();
+                    assemble_local(root, id, sources, dest, expected.clone(), false, true).await?;
+                }
                 many => {
                     let upload = self.store().put_multipart(&dest).await?;
                     let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);

@@ -81,11 +81,18 @@ async fn chunked_upload_checks_offsets_and_commits_once_verified() {
     assert_eq!(store.stat("acme", &d).await.unwrap(), None, "not visible before finish");
     let (info, size) = store.finish(up.id, &d).await.unwrap();
     assert_eq!((info.repo.as_str(), size), ("mnist", 50_000));
+    // the two parts were concatenated into the blob, and nothing of the session is left
     assert_eq!(read_all(&store, "acme", &d, None).await, bytes);
     assert!(matches!(
         store.upload_status(up.id).await,
         Err(BlobError::UploadNotFound)
     ));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("uploads"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
 }
 
 #[tokio::test]
