@@ -647,7 +647,7 @@ impl BlobStore {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         let info = self.upload_info(id).await?;
-        let (_, offset) = self.parts(id).await?;
+        let (parts, offset) = self.parts(id).await?;
         if let Some(start) = start {
             if start != offset {
                 return Err(BlobError::OffsetMismatch {
@@ -664,6 +664,54 @@ impl BlobStore {
             }
         };
         let mut body = std::pin::pin!(body);
+        // On a local store, a chunk that continues the session (a resumable upload's next
+        // window) is appended to its last part: the session stays one file, which finish
+        // renames into place instead of copying many parts into a new one.
+        if let (Some(root), Some((last, _))) = (self.inner.local_root.as_ref(), parts.last()) {
+            let path = root.join(last.as_ref());
+            let io = |e: std::io::Error| BlobError::Backend(format!("appending to upload {id}: {e}"));
+            let file = tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .await
+                .map_err(io)?;
+            let mut out = tokio::io::BufWriter::with_capacity(CHUNK, file);
+            let mut written = 0u64;
+            let mut failure = None;
+            while let Some(item) = body.next().await {
+                let chunk = match item {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failure = Some(BlobError::Body(e.to_string()));
+                        break;
+                    }
+                };
+                if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await {
+                    failure = Some(io(e));
+                    break;
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                written += chunk.len() as u64;
+            }
+            // What was written stays (bytes that arrived before a broken connection are
+            // kept); the running hash covers exactly those bytes.
+            let flushed = tokio::io::AsyncWriteExt::flush(&mut out).await.map_err(io);
+            let new_offset = offset + written;
+            {
+                let mut cache = self.inner.hashers.lock().expect("poisoned");
+                match (hasher, &flushed) {
+                    (Some(h), Ok(())) => cache.insert(id, (new_offset, h)),
+                    _ => cache.remove(&id),
+                };
+            }
+            flushed?;
+            return match failure {
+                Some(e) => Err(e),
+                None => Ok((info, new_offset)),
+            };
+        }
         let mut writer: Option<WriteMultipart> = None;
         let mut written = 0u64;
         let mut failure = None;

@@ -78,6 +78,13 @@ async fn chunked_upload_checks_offsets_and_commits_once_verified() {
         .await
         .unwrap();
     assert_eq!(off, 50_000);
+    // on a local store the second chunk continued the first one's file
+    let parts = std::fs::read_dir(dir.path().join("uploads").join(up.id.to_string()))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+        .count();
+    assert_eq!(parts, 1);
     assert_eq!(store.stat("acme", &d).await.unwrap(), None, "not visible before finish");
     let (info, size) = store.finish(up.id, &d).await.unwrap();
     assert_eq!((info.repo.as_str(), size), ("mnist", 50_000));
