@@ -280,18 +280,6 @@ impl Client {
             return Ok(None);
         }
         let offset = Self::offset_of(&Self::check(resp).await?).min(size);
-        let digest = match digest {
-            Some(d) => d,
-            None => {
-                t.note("hashing the file to resume its upload");
-                let file = path.to_path_buf();
-                let d = tokio::task::spawn_blocking(move || crate::local::hash_file(&file))
-                    .await??
-                    .0;
-                t.note("");
-                d
-            }
-        };
         if offset == size {
             t.start_at(size);
         }
@@ -301,7 +289,24 @@ impl Client {
             crate::output::bytes(offset),
             crate::output::bytes(size)
         ));
-        self.finish_upload(location, path, &digest, offset, size, t).await?;
+        let digest = match digest {
+            Some(d) => {
+                self.send_rest(location, path, offset, size, t).await?;
+                d
+            }
+            // The digest is needed only to commit: the file is hashed on a thread of its
+            // own while the rest of it is sent.
+            None => {
+                let file = path.to_path_buf();
+                let hashing = tokio::task::spawn_blocking(move || crate::local::hash_file(&file));
+                self.send_rest(location, path, offset, size, t).await?;
+                t.note("hashing the file to commit it");
+                let d = hashing.await??.0;
+                t.note("");
+                d
+            }
+        };
+        self.commit(location, &digest).await?;
         Ok(Some(digest))
     }
 
@@ -384,25 +389,36 @@ impl Client {
         location: &str,
         path: &Path,
         digest: &Digest,
-        mut offset: u64,
+        offset: u64,
         size: u64,
         t: &Transfer,
     ) -> Result<()> {
-        let location = location.to_string();
+        self.send_rest(location, path, offset, size, t).await?;
+        self.commit(location, digest).await
+    }
+
+    /// Sends the file from `offset` to its end, resuming from the registry's offset when
+    /// the connection breaks (at most [`UPLOAD_ATTEMPTS`] times).
+    async fn send_rest(&self, location: &str, path: &Path, mut offset: u64, size: u64, t: &Transfer) -> Result<()> {
         let mut attempt = 0;
         while offset < size {
             attempt += 1;
             // Rate and ETA count the bytes moved from here on, not those already held.
             t.start_at(offset);
-            match self.patch_from(&location, path, offset, size, t).await {
+            match self.patch_from(location, path, offset, size, t).await {
                 Ok(()) => offset = size,
                 Err(e) if attempt < UPLOAD_ATTEMPTS => {
                     t.say(format!("upload of {} interrupted ({e}); resuming", t.name()));
-                    offset = self.upload_offset(&location).await?;
+                    offset = self.upload_offset(location).await?;
                 }
                 Err(e) => return Err(e.context(format!("uploading {}", path.display()))),
             }
         }
+        Ok(())
+    }
+
+    /// Commits the session's bytes as the blob `digest` (the registry verifies them).
+    async fn commit(&self, location: &str, digest: &Digest) -> Result<()> {
         let sep = if location.contains('?') { '&' } else { '?' };
         Self::check(
             self.send(

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncReadExt;
 
 use crate::client::Client;
 use crate::progress::{Progress, Transfer};
@@ -272,18 +271,29 @@ pub async fn all_present(
     Ok(any)
 }
 
+/// Feeds the file at `path` into `h` on a blocking thread (large reads; tokio's file reads
+/// hop threads per call) and returns its length.
 async fn hash_file(path: &Path, h: &mut sha2::Sha256) -> Result<u64> {
-    let mut f = tokio::fs::File::open(path).await?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).await?;
-        if k == 0 {
-            return Ok(n);
+    let path = path.to_path_buf();
+    let state = std::mem::take(h);
+    let (state, n) = tokio::task::spawn_blocking(move || -> std::io::Result<(sha2::Sha256, u64)> {
+        use std::io::Read;
+        let mut h = state;
+        let mut f = std::fs::File::open(&path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            let k = f.read(&mut buf)?;
+            if k == 0 {
+                return Ok((h, n));
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
         }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
+    })
+    .await??;
+    *h = state;
+    Ok(n)
 }
 
 /// Downloads every wanted file into `out`, skipping files already there intact.
