@@ -65,12 +65,17 @@ fn key(path: &Path, meta: &std::fs::Metadata) -> Option<Key> {
     })
 }
 
+/// Where the CLI keeps what it remembers between runs: `$GRANARY_CACHE_DIR`, else the
+/// platform's cache directory + `granary`; `None` when there is neither.
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("GRANARY_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("granary")))
+}
+
 impl DigestCache {
     pub fn load() -> Self {
-        let file = std::env::var_os("GRANARY_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("granary")))
-            .map(|d| d.join("digests"));
+        let file = cache_dir().map(|d| d.join("digests"));
         let mut map = HashMap::new();
         let mut n = 0u64;
         if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {

@@ -237,6 +237,17 @@ pub struct LoginArgs {
     remote: Remote,
 }
 
+/// The user the registry takes the client's key for, and the keys of their organizations.
+async fn user_and_orgs(client: &Client) -> Result<(serde_json::Value, Vec<String>)> {
+    let user = client.get_json("/api/v1/user").await?;
+    let orgs = client.get_json("/api/v1/user/organizations").await?;
+    let keys = orgs
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["key"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    Ok((user, keys))
+}
+
 pub async fn run(args: LoginArgs) -> Result<()> {
     let name = args.remote.profile_name()?;
     // Logging in creates the profile it names.
@@ -245,12 +256,7 @@ pub async fn run(args: LoginArgs) -> Result<()> {
         .key
         .ok_or_else(|| anyhow!("pass --api-key KEY (or set GRANARY_API_KEY)"))?;
     let client = Client::new(&r.server, &key, &source)?;
-    let user = client.get_json("/api/v1/user").await?;
-    let orgs = client.get_json("/api/v1/user/organizations").await?;
-    let keys: Vec<String> = orgs
-        .as_array()
-        .map(|a| a.iter().filter_map(|o| o["key"].as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let (user, keys) = user_and_orgs(&client).await?;
     let org = match r.org {
         Some(o) if keys.contains(&o) => o,
         Some(o) => bail!("you are not a member of organization {o:?}; yours: {}", keys.join(", ")),
@@ -302,12 +308,7 @@ pub async fn whoami(args: WhoamiArgs) -> Result<()> {
         .key
         .ok_or_else(|| anyhow!("not logged in: run `granary login --api-key KEY` or set GRANARY_API_KEY"))?;
     let client = Client::new(&r.server, &key, &source)?;
-    let user = client.get_json("/api/v1/user").await?;
-    let orgs = client.get_json("/api/v1/user/organizations").await?;
-    let keys: Vec<String> = orgs
-        .as_array()
-        .map(|a| a.iter().filter_map(|o| o["key"].as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let (user, keys) = user_and_orgs(&client).await?;
     let username = user["username"].as_str().unwrap_or("?");
     if args.json {
         println!(

@@ -29,10 +29,7 @@ pub struct SavedSession {
 impl UploadSessions {
     /// Opens the store, removing entries older than [`MAX_AGE`].
     pub fn open() -> Self {
-        let dir = std::env::var_os("GRANARY_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("granary")))
-            .map(|d| d.join("uploads"));
+        let dir = crate::digests::cache_dir().map(|d| d.join("uploads"));
         if let Some(entries) = dir.as_ref().and_then(|d| std::fs::read_dir(d).ok()) {
             let now = SystemTime::now();
             for e in entries.flatten() {
