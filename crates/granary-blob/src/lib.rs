@@ -208,7 +208,8 @@ struct OrderedHash {
 
 fn blob_key(org: &str, digest: &Digest) -> ObjPath {
     let hex = digest.hex();
-    ObjPath::from(format!("blobs/{org}/sha256/{}/{hex}", &hex[..2]))
+    let algorithm = digest.algorithm().as_str();
+    ObjPath::from(format!("blobs/{org}/{algorithm}/{}/{hex}", &hex[..2]))
 }
 
 fn upload_prefix(id: Uuid) -> ObjPath {
@@ -481,9 +482,9 @@ impl BlobStore {
             .filter_map(|m| {
                 let parts: Vec<&str> = m.location.as_ref().split('/').collect();
                 match parts.as_slice() {
-                    ["blobs", org, "sha256", _, hex] => Some(StoredBlob {
+                    ["blobs", org, algorithm @ ("sha256" | "sha512"), _, hex] => Some(StoredBlob {
                         org: org.to_string(),
-                        digest: format!("sha256:{hex}").parse().ok()?,
+                        digest: format!("{algorithm}:{hex}").parse().ok()?,
                         size: m.size,
                         last_modified: m.last_modified,
                     }),
@@ -768,24 +769,28 @@ impl BlobStore {
         let _guard = lock.lock().await;
         let info = self.upload_info(id).await?;
         let (parts, total) = self.parts(id).await?;
-        let cached = {
+        // The running hash is sha256; a blob named by another algorithm is hashed here.
+        let cached = if expected.algorithm() == granary_core::Algorithm::Sha256 {
             let cache = self.inner.hashers.lock().expect("poisoned");
             match cache.get(&id) {
                 Some((o, h)) if *o == total => Some(h.clone()),
                 _ => None,
             }
+        } else {
+            None
         };
-        let hasher = match cached {
-            Some(h) => h,
+        let algorithm = expected.algorithm();
+        let actual = match cached {
+            Some(h) => Digest::from_hasher(h),
             // A session this process did not see arrive (another replica took it, or the
             // server restarted): on a local store its files are read on a blocking thread
             // with large reads (object_store's stream read them at a third of the speed).
             None if self.inner.local_root.is_some() => {
                 let root = self.inner.local_root.clone().expect("checked");
                 let files: Vec<std::path::PathBuf> = parts.iter().map(|(k, _)| root.join(k.as_ref())).collect();
-                tokio::task::spawn_blocking(move || -> std::io::Result<Sha256> {
+                tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
                     use std::io::Read;
-                    let mut h = Sha256::new();
+                    let mut h = algorithm.hasher();
                     let mut buf = vec![0u8; 1 << 20];
                     for f in files {
                         let mut f = std::fs::File::open(f)?;
@@ -797,24 +802,23 @@ impl BlobStore {
                             h.update(&buf[..n]);
                         }
                     }
-                    Ok(h)
+                    Ok(h.finish())
                 })
                 .await
                 .map_err(|e| BlobError::Backend(e.to_string()))?
                 .map_err(|e| BlobError::Backend(format!("reading upload {id}: {e}")))?
             }
             None => {
-                let mut h = Sha256::new();
+                let mut h = algorithm.hasher();
                 for (key, _) in &parts {
                     let mut s = self.store().get(key).await?.into_stream();
                     while let Some(chunk) = s.next().await {
                         h.update(&chunk?);
                     }
                 }
-                h
+                h.finish()
             }
         };
-        let actual = Digest::from_hasher(hasher);
         if &actual != expected {
             self.discard(id).await?;
             return Err(BlobError::DigestMismatch {

@@ -6,7 +6,7 @@ pub mod manifest;
 pub mod names;
 pub mod version;
 
-pub use digest::{Digest, DigestError};
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{
     artifacts_hash, size_category, validate_artifact_path, DataFormat, DatasetManifest, Descriptor, ManifestError,
     OciManifest, SIZE_CATEGORIES,

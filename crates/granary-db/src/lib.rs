@@ -111,7 +111,39 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The org's download events, newest first, and how many match in all.
     async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)>;
 
-    /// Every blob digest a version of the org references (data files and config blobs).
+    // OCI content under /v2/ (OCI distribution-spec)
+    /// Stores a manifest (idempotent by digest) and, when `tag` is given, points the tag at
+    /// it, in one transaction. A tag that is a dataset version's is not moved.
+    async fn oci_put_manifest(
+        &self,
+        org_id: Uuid,
+        repo: &str,
+        content: &OciContent,
+        tag: Option<&str>,
+    ) -> DbResult<OciPutOutcome>;
+    /// The manifest with this digest in the repository.
+    async fn oci_manifest(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<Option<OciManifestRecord>>;
+    /// The manifest the tag points at.
+    async fn oci_tagged(&self, org_id: Uuid, repo: &str, tag: &str) -> DbResult<Option<OciManifestRecord>>;
+    /// The repository's tags in lexical order, after `last` when given, at most `n`.
+    async fn oci_tags(&self, org_id: Uuid, repo: &str, last: Option<&str>, n: Option<u32>) -> DbResult<Vec<String>>;
+    /// Manifests whose `subject` is `digest`, without bodies, oldest first.
+    async fn oci_referrers(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<Vec<OciManifestRecord>>;
+    /// Removes a manifest, every tag pointing at it and its references. False if absent.
+    async fn oci_delete_manifest(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<bool>;
+    /// Removes a tag (the manifest stays, reachable by digest). False if absent.
+    async fn oci_delete_tag(&self, org_id: Uuid, repo: &str, tag: &str) -> DbResult<bool>;
+    /// Whether any dataset version of the org references the blob (as a file, config or
+    /// manifest): such a blob is never deleted.
+    async fn blob_in_version(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool>;
+    /// Versions that have no `/v2/` view yet (published before views were stored), at most
+    /// `limit`.
+    async fn versions_without_view(&self, limit: u32) -> DbResult<Vec<VersionRecord>>;
+    /// Stores the `/v2/` view of an existing version and tags it with the version.
+    async fn set_version_view(&self, version: &VersionRecord, view: &OciContent) -> DbResult<()>;
+
+    /// Every blob digest the org references: dataset versions' data files and config blobs,
+    /// and every descriptor of a stored OCI manifest.
     async fn referenced_digests(&self, org_id: Uuid) -> DbResult<std::collections::HashSet<String>>;
 
     /// A server-wide setting, stored as `init` by whichever replica asks first.

@@ -91,6 +91,54 @@ pub struct NewVersion {
     pub meta: VersionMeta,
     pub files: Vec<FileRecord>,
     pub created_by: Option<Uuid>,
+    /// The version's view under `/v2/`, stored with it and tagged with the version: the
+    /// pushed manifest of an ORAS-style push, or a layered rendering of a dataset manifest.
+    pub view: Option<OciContent>,
+}
+
+/// One OCI manifest or index to store under `/v2/{org}/{repo}` (OCI distribution-spec,
+/// "Pushing manifests"). `body` is kept byte for byte; `digest` is its digest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OciContent {
+    pub digest: Digest,
+    /// The manifest's media type (`application/vnd.oci.image.manifest.v1+json`, …).
+    pub media_type: String,
+    /// `artifactType`, or for an image manifest without one its config's media type (the
+    /// referrers API's rule).
+    pub artifact_type: Option<String>,
+    /// The `subject` descriptor's digest.
+    pub subject: Option<Digest>,
+    /// The manifest's `annotations`, as a JSON object, for the referrers API.
+    pub annotations: Option<String>,
+    pub body: String,
+    /// Every digest a descriptor of the manifest names: config, layers, child manifests,
+    /// subject. Garbage collection keeps these.
+    pub refs: Vec<Digest>,
+}
+
+/// A stored OCI manifest (see [`OciContent`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OciManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+    /// Empty when the record comes from a listing (the referrers API).
+    pub body: String,
+    /// The body's length in bytes.
+    pub size: u64,
+    /// The dataset version this is the view of, if any.
+    pub version_id: Option<Uuid>,
+}
+
+/// What storing a manifest did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OciPutOutcome {
+    Stored,
+    /// The tag names a dataset version with other content; versions are immutable.
+    TagIsVersion {
+        existing: Digest,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,6 +171,8 @@ pub enum PublishOutcome {
     Unchanged(Box<VersionRecord>),
     /// The version exists with other content.
     Conflict { existing: Digest },
+    /// The version's tag already names other OCI content in the repository (`/v2/`).
+    TagTaken { existing: Digest },
 }
 
 /// Where the catalog, access rules and download counts stood when read (see

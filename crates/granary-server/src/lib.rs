@@ -16,6 +16,7 @@ pub mod gc;
 mod idle;
 pub mod links;
 pub mod metrics;
+pub mod oci_content;
 pub mod openapi;
 mod preview;
 mod publish;
@@ -231,6 +232,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let views = state.clone();
+    tokio::spawn(async move {
+        match backfill_views(&views).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                versions = n,
+                "stored the /v2/ view of versions published before views were kept"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e.detail, "storing /v2/ views of older versions failed; retried at next start")
+            }
+        }
+    });
     let bg = state.clone();
     let folder = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
@@ -313,6 +327,12 @@ async fn accept_loop(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Stores the `/v2/` view (the version's files as OCI layers) of every dataset version
+/// published before views were kept; returns how many. Run by [`serve`] at start-up.
+pub async fn backfill_views(state: &AppState) -> Result<u64, error::ApiError> {
+    routes::registry::backfill_views(state).await
 }
 
 /// One run of the download fold, counted in the metrics.

@@ -136,6 +136,121 @@ pub async fn publish(
     let config: DatasetManifest = serde_json::from_slice(&config_bytes)
         .map_err(|e| invalid(format!("config blob is not a dataset manifest: {e}")))?;
 
+    let (meta, files) = analyze(state, access, &config).await?;
+    let manifest = String::from_utf8(body.to_vec()).map_err(|_| invalid("manifest is not UTF-8"))?;
+    let view = crate::oci_content::dataset_view(&manifest, &canonical, version, &meta.format, &files)?;
+    let new = NewVersion {
+        org_id: org.id,
+        name: name.to_string(),
+        version,
+        manifest_digest,
+        manifest,
+        config_digest,
+        meta,
+        files,
+        created_by: Some(user_id),
+        view: Some(view),
+    };
+    commit(state, new, &canonical).await
+}
+
+/// An ORAS-style push read as a dataset (see [`crate::oci_content::oras_files`]): the
+/// server writes the dataset manifest such a version would have been published with (its
+/// config blob is stored in the org, so the official client and `granary dataset pull` read
+/// the version like any other), and keeps the pushed manifest, byte for byte, as the
+/// version's `/v2/` view. Errors as [`publish`].
+pub async fn publish_oras(
+    state: &AppState,
+    access: &OrgAccess,
+    user_id: Uuid,
+    name: &str,
+    version: Version,
+    files: BTreeMap<String, Digest>,
+    meta: crate::oci_content::OrasMeta,
+    pushed: granary_db::OciContent,
+) -> ApiResult<Published> {
+    let org = &access.org;
+    let canonical = format!("{}/{name}", org.key);
+    let artifacts: BTreeMap<String, String> = files.iter().map(|(p, d)| (p.clone(), d.to_string())).collect();
+    let format = files
+        .keys()
+        .find_map(|p| DataFormat::from_path(p))
+        .unwrap_or(DataFormat::Parquet);
+    let mut config = DatasetManifest {
+        artifacts_hash: Some(artifacts_hash(&artifacts).to_string()),
+        artifacts,
+        format: format.to_string(),
+        summary: meta.summary,
+        license: meta.license,
+        origin: meta.origin,
+        pretty_name: meta.pretty_name,
+        ..Default::default()
+    };
+    let (version_meta, file_records) = analyze(state, access, &config).await?;
+    config.row_count = Some(version_meta.row_count as i64);
+    config.data_schema = version_meta
+        .data_schema
+        .iter()
+        .map(|(c, t)| (c.clone(), serde_json::Value::String(t.clone())))
+        .collect();
+    config.size_category = Some(version_meta.size_category.clone());
+    let config_bytes = serde_json::to_vec(&config).map_err(ApiError::internal)?;
+    let config_digest = Digest::of(&config_bytes);
+    let len = config_bytes.len() as u64;
+    state
+        .blobs
+        .put(
+            &org.key,
+            &config_digest,
+            futures::stream::once(async move { Ok::<_, std::convert::Infallible>(Bytes::from(config_bytes)) }),
+        )
+        .await?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_OCI_MANIFEST,
+        "config": {"mediaType": MEDIA_DATASET_CONFIG, "digest": config_digest.to_string(), "size": len},
+        "layers": [],
+        "annotations": {ANN_TYPE: "dataset", ANN_NAME: canonical, ANN_VERSION: version.to_string()},
+    })
+    .to_string();
+    let new = NewVersion {
+        org_id: org.id,
+        name: name.to_string(),
+        version,
+        manifest_digest: Digest::of(manifest.as_bytes()),
+        manifest,
+        config_digest,
+        meta: version_meta,
+        files: file_records,
+        created_by: Some(user_id),
+        view: Some(pushed),
+    };
+    commit(state, new, &canonical).await
+}
+
+/// Creates the version, or finds it already there with the same manifest.
+async fn commit(state: &AppState, new: NewVersion, canonical: &str) -> ApiResult<Published> {
+    let (digest, version) = (new.manifest_digest.clone(), new.version);
+    match state.db.publish_version(new).await? {
+        PublishOutcome::Created(_) => Ok(Published { digest, created: true }),
+        PublishOutcome::Unchanged(_) => Ok(Published { digest, created: false }),
+        PublishOutcome::Conflict { existing } => Err(ApiError::conflict(format!(
+            "{canonical}@{version} is already published with different content ({existing}); versions are immutable, publish a new version"
+        ))),
+        PublishOutcome::TagTaken { existing } => Err(ApiError::conflict(format!(
+            "tag {version} of {canonical} already names other OCI content ({existing}); delete that tag under /v2/ first, or publish another version"
+        ))),
+    }
+}
+
+/// Checks a dataset manifest's files against the org's blobs and computes the version's
+/// metadata from the stored bytes: schema and rows of each file, sizes, size category.
+async fn analyze(
+    state: &AppState,
+    access: &OrgAccess,
+    config: &DatasetManifest,
+) -> ApiResult<(VersionMeta, Vec<FileRecord>)> {
+    let org = &access.org;
     // Validate what needs no IO.
     if config.artifacts.is_empty() {
         return Err(invalid(
@@ -260,43 +375,28 @@ pub async fn publish(
         })
         .collect();
     let schema = version_schema(&tables).map_err(|e| invalid(e.to_string()))?;
-    let meta = VersionMeta {
-        format: default_format.to_string(),
-        data_schema: schema,
-        row_count: rows,
-        file_size_bytes: files.iter().map(|f| f.size).sum(),
-        size_category: config
-            .size_category
-            .clone()
-            .unwrap_or_else(|| size_category(rows).to_string()),
-        summary: config.summary.clone(),
-        pretty_name: config.pretty_name.clone(),
-        license: config.license.clone(),
-        language: config.language.clone(),
-        tags: config.tags.clone().unwrap_or_default(),
-        task_categories: config.task_categories.clone().unwrap_or_default(),
-        origin: config.origin.clone(),
-        splits: config.splits.clone(),
-        artifacts_hash: computed_hash,
-    };
-    let new = NewVersion {
-        org_id: org.id,
-        name: name.to_string(),
-        version,
-        manifest_digest: manifest_digest.clone(),
-        manifest: String::from_utf8(body.to_vec()).map_err(|_| invalid("manifest is not UTF-8"))?,
-        config_digest,
-        meta,
+    Ok((
+        VersionMeta {
+            format: default_format.to_string(),
+            data_schema: schema,
+            row_count: rows,
+            file_size_bytes: files.iter().map(|f| f.size).sum(),
+            size_category: config
+                .size_category
+                .clone()
+                .unwrap_or_else(|| size_category(rows).to_string()),
+            summary: config.summary.clone(),
+            pretty_name: config.pretty_name.clone(),
+            license: config.license.clone(),
+            language: config.language.clone(),
+            tags: config.tags.clone().unwrap_or_default(),
+            task_categories: config.task_categories.clone().unwrap_or_default(),
+            origin: config.origin.clone(),
+            splits: config.splits.clone(),
+            artifacts_hash: computed_hash,
+        },
         files,
-        created_by: Some(user_id),
-    };
-    match state.db.publish_version(new).await? {
-        PublishOutcome::Created(_) => Ok(Published { digest: manifest_digest, created: true }),
-        PublishOutcome::Unchanged(_) => Ok(Published { digest: manifest_digest, created: false }),
-        PublishOutcome::Conflict { existing } => Err(ApiError::conflict(format!(
-            "{canonical}@{version} is already published with different content ({existing}); versions are immutable, publish a new version"
-        ))),
-    }
+    ))
 }
 
 /// Files of one manifest inferred at once.

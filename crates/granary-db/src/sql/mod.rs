@@ -22,6 +22,7 @@ use crate::*;
 
 mod activity;
 mod builder;
+mod oci;
 pub mod seed;
 
 /// Events folded per transaction, so one fold never holds locks for long.
@@ -565,6 +566,14 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        if let Some(view) = &new.view {
+            let tag = new.version.to_string();
+            if let OciPutOutcome::TagIsVersion { existing } =
+                oci::insert_content(&mut tx, new.org_id, &new.name, view, Some(&vid), Some(&tag), &t).await?
+            {
+                return Ok(PublishOutcome::TagTaken { existing });
+            }
+        }
         for f in &new.files {
             sqlx::query(
                 "INSERT INTO version_files (version_id, path, digest, size, split, data_schema, row_count)
@@ -1319,10 +1328,75 @@ impl MetadataStore for SqlStore {
         activity::downloads(&self.pool, q).await
     }
 
+    async fn oci_put_manifest(
+        &self,
+        org_id: Uuid,
+        repo: &str,
+        content: &OciContent,
+        tag: Option<&str>,
+    ) -> DbResult<OciPutOutcome> {
+        let mut tx = self.begin_write().await?;
+        let out = oci::insert_content(&mut tx, org_id, repo, content, None, tag, &ts(now())).await?;
+        if out == OciPutOutcome::Stored {
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(out)
+    }
+
+    async fn oci_manifest(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<Option<OciManifestRecord>> {
+        oci::manifest(&self.pool, org_id, repo, digest).await
+    }
+
+    async fn oci_tagged(&self, org_id: Uuid, repo: &str, tag: &str) -> DbResult<Option<OciManifestRecord>> {
+        oci::tagged(&self.pool, org_id, repo, tag).await
+    }
+
+    async fn oci_tags(&self, org_id: Uuid, repo: &str, last: Option<&str>, n: Option<u32>) -> DbResult<Vec<String>> {
+        oci::tags(&self.pool, self.dialect, org_id, repo, last, n).await
+    }
+
+    async fn oci_referrers(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<Vec<OciManifestRecord>> {
+        oci::referrers(&self.pool, org_id, repo, digest).await
+    }
+
+    async fn oci_delete_manifest(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let gone = oci::delete_manifest(&mut tx, org_id, repo, digest).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(gone)
+    }
+
+    async fn oci_delete_tag(&self, org_id: Uuid, repo: &str, tag: &str) -> DbResult<bool> {
+        oci::delete_tag(&self.pool, org_id, repo, tag).await
+    }
+
+    async fn blob_in_version(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
+        oci::blob_in_version(&self.pool, org_id, digest).await
+    }
+
+    async fn versions_without_view(&self, limit: u32) -> DbResult<Vec<VersionRecord>> {
+        let ids = oci::versions_without_view(&self.pool, limit).await?;
+        self.versions_by_id(&ids).await
+    }
+
+    async fn set_version_view(&self, version: &VersionRecord, view: &OciContent) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
+        let tag = version.version.to_string();
+        let t = ts(now());
+        let vid = version.id.to_string();
+        let (org, repo) = (version.org_id, version.name.as_str());
+        // A tag taken by other content keeps it; the view is still stored, by digest.
+        if oci::insert_content(&mut tx, org, repo, view, Some(&vid), Some(&tag), &t).await? != OciPutOutcome::Stored {
+            oci::insert_content(&mut tx, org, repo, view, Some(&vid), None, &t).await?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn referenced_digests(&self, org_id: Uuid) -> DbResult<std::collections::HashSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT f.digest FROM version_files f JOIN dataset_versions v ON v.id = f.version_id WHERE v.org_id = $1
-             UNION SELECT v.config_digest FROM dataset_versions v WHERE v.org_id = $1",
+             UNION SELECT v.config_digest FROM dataset_versions v WHERE v.org_id = $1
+             UNION SELECT r.target FROM oci_refs r WHERE r.org_id = $1",
         )
         .bind(org_id.to_string())
         .fetch_all(&self.pool)

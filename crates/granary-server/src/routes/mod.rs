@@ -6,6 +6,7 @@ pub(crate) mod discovery;
 pub(crate) mod downloads;
 pub(crate) mod oci;
 pub(crate) mod platform;
+pub(crate) mod registry;
 
 use axum::routing::{any, get, patch, post};
 
@@ -63,7 +64,16 @@ pub fn router(state: AppState) -> Router {
     let v2 = oci_routes("/v2")
         .route("/v2/", get(oci::base))
         .route("/v2", get(oci::base))
-        .route("/v2/token", get(crate::token::token));
+        .route("/v2/token", get(crate::token::token))
+        .route("/v2/{org}/{name}/referrers/{digest}", get(registry::referrers))
+        .route(
+            "/v2/{org}/{name}/blobs/{digest}",
+            axum::routing::delete(registry::delete_blob),
+        )
+        .route(
+            "/v2/{org}/{name}/manifests/{reference}",
+            axum::routing::delete(registry::delete_manifest),
+        );
 
     rest.merge(api_oci)
         .merge(v2)

@@ -48,12 +48,12 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-fn parse_digest(s: &str) -> ApiResult<Digest> {
+pub(crate) fn parse_digest(s: &str) -> ApiResult<Digest> {
     s.parse()
         .map_err(|e: granary_core::DigestError| ApiError::bad_request(e.to_string()).oci("DIGEST_INVALID"))
 }
 
-fn check_name(name: &str) -> ApiResult<()> {
+pub(crate) fn check_name(name: &str) -> ApiResult<()> {
     validate_dataset_name(name)
         .map_err(|e| ApiError::invalid_field(&["path", "name"], e.to_string(), "invalid_name").oci("NAME_INVALID"))
 }
@@ -117,18 +117,57 @@ pub async fn repo_blob(
     State(s): State<AppState>,
     caller: Caller,
     method: Method,
+    uri: OriginalUri,
     Path((org, name, digest)): Path<(String, String, String)>,
     params: Result<Query<BlobParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_name(&name)?;
     let params = params.map(|q| q.0).unwrap_or_default();
+    if root(&uri) == "/v2" && inverted_range(&headers) {
+        let d = readable_blob(&s, &caller, &org, &digest).await?;
+        let size = s
+            .blobs
+            .stat(&org, &d)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("blob {d} not found")).oci("BLOB_UNKNOWN"))?;
+        let mut e = ApiError::new(
+            crate::ErrorKind::RangeNotSatisfiable,
+            "the Range ends before it starts: ask for bytes=<first>-<last> with last >= first",
+        )
+        .oci("BLOB_UPLOAD_INVALID");
+        e.range_size = Some(size);
+        return Err(e);
+    }
     blob_response(&s, &caller, &org, &digest, params, &headers, &method).await
+}
+
+/// Whether `Range` is one `bytes=A-B` with `B < A`. RFC 9110 would ignore such a header and
+/// send the whole blob; the distribution-spec conformance suite asks a registry for 416
+/// ("range 500-0"), so `/v2/` blob routes answer that.
+fn inverted_range(headers: &HeaderMap) -> bool {
+    let Some(spec) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return false;
+    };
+    match spec.trim().split_once('-') {
+        Some((a, b)) if !spec.contains(',') => match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
+            (Ok(a), Ok(b)) => b < a,
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 #[derive(Deserialize)]
 pub struct DigestQuery {
     digest: Option<String>,
+    /// Cross-repository mount (`?mount=<digest>&from=<repo>`): blobs belong to the org, so
+    /// a blob the org holds is mounted whatever `from` names.
+    mount: Option<String>,
 }
 
 fn upload_response(status: StatusCode, location: &str, id: Uuid, offset: u64) -> Response {
@@ -184,7 +223,7 @@ fn committed_response(uri: &OriginalUri, org: &str, name: &str, digest: &Digest)
     resp
 }
 
-async fn writable(state: &AppState, caller: &Caller, org: &str, name: &str) -> ApiResult<OrgAccess> {
+pub(crate) async fn writable(state: &AppState, caller: &Caller, org: &str, name: &str) -> ApiResult<OrgAccess> {
     let access = state.org_access(caller, org).await?;
     check_name(name)?;
     access.require_write()?;
@@ -203,6 +242,13 @@ pub async fn start_upload(
 ) -> ApiResult<Response> {
     writable(&s, &caller, &org, &name).await?;
     let digest = q.digest.as_deref().map(parse_digest).transpose()?;
+    // A mount the org can serve is done at once (201); otherwise an upload session opens
+    // (202), as distribution-spec "Mounting a blob from another repository" allows.
+    if let Some(mount) = q.mount.as_deref().and_then(|m| parse_digest(m).ok()) {
+        if s.blobs.stat(&org, &mount).await?.is_some() {
+            return Ok(committed_response(&uri, &org, &name, &mount));
+        }
+    }
     let info = s.blobs.start_upload(&org, &name).await?;
     if let Some(digest) = digest {
         s.blobs.append(info.id, Some(0), body.into_data_stream()).await?;
@@ -314,6 +360,11 @@ pub async fn put_manifest(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    if root(&uri) == "/v2" {
+        let q: super::registry::PutQuery = serde_html_form::from_str(uri.query().unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+        return super::registry::put_manifest(&s, &caller, &org, &name, &reference, &q.tag, &headers, body).await;
+    }
     let access = writable(&s, &caller, &org, &name).await?;
     let version: Version = reference.parse().map_err(|e: granary_core::VersionError| {
         ApiError::invalid_field(
@@ -385,21 +436,32 @@ async fn manifest_response(
         .map_err(ApiError::internal)
 }
 
-/// `GET`/`HEAD …/manifests/{ref}`: by version, `latest`, or digest.
+/// `GET`/`HEAD …/manifests/{ref}`: under `/api/v1`, a dataset manifest by version, `latest`,
+/// or digest; under `/v2`, any stored manifest (see [`super::registry::get_manifest`]).
 pub async fn manifest(
     State(s): State<AppState>,
     caller: Caller,
     method: Method,
+    uri: OriginalUri,
     Path((org, name, reference)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
+    if root(&uri) == "/v2" {
+        return super::registry::get_manifest(&s, &caller, &org, &name, &reference, method == Method::HEAD).await;
+    }
     manifest_response(&s, &caller, &org, &name, &reference, method == Method::HEAD).await
 }
 
 pub async fn tags(
     State(s): State<AppState>,
     caller: Caller,
+    uri: OriginalUri,
     Path((org, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+    q: Result<Query<super::registry::TagsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    if root(&uri) == "/v2" {
+        let q = q.map_err(|e| ApiError::bad_request(e.body_text()))?.0;
+        return super::registry::tags(&s, &caller, &org, &name, q).await;
+    }
     check_name(&name)?;
     let access = s.org_access(&caller, &org).await?;
     s.require_visible_dataset(&access, &name).await?;
@@ -409,5 +471,5 @@ pub async fn tags(
             .iter()
             .map(|v| v.to_string())
             .collect();
-    Ok(Json(json!({"name": format!("{org}/{name}"), "tags": versions})))
+    Ok(Json(json!({"name": format!("{org}/{name}"), "tags": versions})).into_response())
 }

@@ -93,6 +93,7 @@ async fn world(app: TestApp) -> World {
             meta,
             files: vec![],
             created_by: None,
+            view: None,
         };
         assert!(matches!(
             db.publish_version(new).await.unwrap(),

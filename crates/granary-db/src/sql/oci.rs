@@ -1,0 +1,272 @@
+//! OCI content under `/v2/`: manifests stored byte for byte, tags, and the descriptors each
+//! manifest names. A dataset version's view is one of these rows, tied to the version.
+
+use sqlx::{AnyPool, Row};
+
+use super::{get_uuid, map_err, Dialect};
+use crate::*;
+
+pub(super) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+const MANIFEST_COLS: &str = "m.digest, m.media_type, m.artifact_type, m.annotations, m.size, m.version_id";
+
+fn record_from(row: &sqlx::any::AnyRow, with_body: bool) -> DbResult<OciManifestRecord> {
+    let digest: String = row.try_get("digest").map_err(map_err)?;
+    let size: i64 = row.try_get("size").map_err(map_err)?;
+    let version_id: Option<String> = row.try_get("version_id").map_err(map_err)?;
+    Ok(OciManifestRecord {
+        digest: digest.parse().map_err(|_| super::corrupt("digest", &digest))?,
+        media_type: row.try_get("media_type").map_err(map_err)?,
+        artifact_type: row.try_get("artifact_type").map_err(map_err)?,
+        annotations: row.try_get("annotations").map_err(map_err)?,
+        body: if with_body {
+            row.try_get("body").map_err(map_err)?
+        } else {
+            String::new()
+        },
+        size: size as u64,
+        version_id: match version_id {
+            Some(_) => Some(get_uuid(row, "version_id")?),
+            None => None,
+        },
+    })
+}
+
+/// The digest a tag points at, and whether that manifest is a dataset version's view.
+async fn tag_target(tx: &mut Tx, org_id: Uuid, repo: &str, tag: &str) -> DbResult<Option<(Digest, bool)>> {
+    let row = sqlx::query(
+        "SELECT t.digest, m.version_id FROM oci_tags t
+         JOIN oci_manifests m ON m.org_id = t.org_id AND m.repo = t.repo AND m.digest = t.digest
+         WHERE t.org_id = $1 AND t.repo = $2 AND t.tag = $3",
+    )
+    .bind(org_id.to_string())
+    .bind(repo)
+    .bind(tag)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    row.map(|r| {
+        let d: String = r.try_get("digest").map_err(map_err)?;
+        let v: Option<String> = r.try_get("version_id").map_err(map_err)?;
+        Ok((d.parse().map_err(|_| super::corrupt("digest", &d))?, v.is_some()))
+    })
+    .transpose()
+}
+
+/// Stores `content` (a no-op when the digest is already stored, except that a version's
+/// view claims an existing row) and its references; then, when `tag` is given, points the
+/// tag at it. Within the caller's transaction.
+pub(super) async fn insert_content(
+    tx: &mut Tx,
+    org_id: Uuid,
+    repo: &str,
+    content: &OciContent,
+    version_id: Option<&str>,
+    tag: Option<&str>,
+    t: &str,
+) -> DbResult<OciPutOutcome> {
+    if let Some(tag) = tag {
+        if let Some((existing, is_version)) = tag_target(tx, org_id, repo, tag).await? {
+            if existing != content.digest && (is_version || version_id.is_some()) {
+                return Ok(OciPutOutcome::TagIsVersion { existing });
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO oci_manifests (org_id, repo, digest, media_type, artifact_type, subject, annotations, body, size,
+            version_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (org_id, repo, digest) DO UPDATE SET version_id = COALESCE(oci_manifests.version_id, excluded.version_id)",
+    )
+    .bind(org_id.to_string())
+    .bind(repo)
+    .bind(content.digest.to_string())
+    .bind(&content.media_type)
+    .bind(&content.artifact_type)
+    .bind(content.subject.as_ref().map(|d| d.to_string()))
+    .bind(&content.annotations)
+    .bind(&content.body)
+    .bind(content.body.len() as i64)
+    .bind(version_id)
+    .bind(t)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    for target in &content.refs {
+        sqlx::query(
+            "INSERT INTO oci_refs (org_id, repo, digest, target) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id, repo, digest, target) DO NOTHING",
+        )
+        .bind(org_id.to_string())
+        .bind(repo)
+        .bind(content.digest.to_string())
+        .bind(target.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    if let Some(tag) = tag {
+        sqlx::query(
+            "INSERT INTO oci_tags (org_id, repo, tag, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (org_id, repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+        )
+        .bind(org_id.to_string())
+        .bind(repo)
+        .bind(tag)
+        .bind(content.digest.to_string())
+        .bind(t)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(OciPutOutcome::Stored)
+}
+
+pub(super) async fn manifest(
+    pool: &AnyPool,
+    org_id: Uuid,
+    repo: &str,
+    digest: &Digest,
+) -> DbResult<Option<OciManifestRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MANIFEST_COLS}, m.body FROM oci_manifests m WHERE m.org_id = $1 AND m.repo = $2 AND m.digest = $3"
+    ))
+    .bind(org_id.to_string())
+    .bind(repo)
+    .bind(digest.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?;
+    row.map(|r| record_from(&r, true)).transpose()
+}
+
+pub(super) async fn tagged(pool: &AnyPool, org_id: Uuid, repo: &str, tag: &str) -> DbResult<Option<OciManifestRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MANIFEST_COLS}, m.body FROM oci_tags t
+         JOIN oci_manifests m ON m.org_id = t.org_id AND m.repo = t.repo AND m.digest = t.digest
+         WHERE t.org_id = $1 AND t.repo = $2 AND t.tag = $3"
+    ))
+    .bind(org_id.to_string())
+    .bind(repo)
+    .bind(tag)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?;
+    row.map(|r| record_from(&r, true)).transpose()
+}
+
+/// Tags in byte order on both backends (PostgreSQL's default collation would sort by
+/// locale; the distribution-spec asks for lexical order).
+pub(super) async fn tags(
+    pool: &AnyPool,
+    dialect: Dialect,
+    org_id: Uuid,
+    repo: &str,
+    last: Option<&str>,
+    n: Option<u32>,
+) -> DbResult<Vec<String>> {
+    let collate = match dialect {
+        Dialect::Sqlite => "BINARY",
+        Dialect::Postgres => "\"C\"",
+    };
+    let limit = n.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    let after = if last.is_some() {
+        format!(" AND tag COLLATE {collate} > $3")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT tag FROM oci_tags WHERE org_id = $1 AND repo = $2{after} ORDER BY tag COLLATE {collate}{limit}"
+    );
+    let mut q = sqlx::query_scalar(&sql).bind(org_id.to_string()).bind(repo);
+    if let Some(last) = last {
+        q = q.bind(last);
+    }
+    q.fetch_all(pool).await.map_err(map_err)
+}
+
+pub(super) async fn referrers(
+    pool: &AnyPool,
+    org_id: Uuid,
+    repo: &str,
+    digest: &Digest,
+) -> DbResult<Vec<OciManifestRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MANIFEST_COLS} FROM oci_manifests m WHERE m.org_id = $1 AND m.repo = $2 AND m.subject = $3
+         ORDER BY m.created_at, m.digest"
+    ))
+    .bind(org_id.to_string())
+    .bind(repo)
+    .bind(digest.to_string())
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter().map(|r| record_from(r, false)).collect()
+}
+
+pub(super) async fn delete_manifest(tx: &mut Tx, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<bool> {
+    // Tags and references go with it (ON DELETE CASCADE), stated here too so the result
+    // does not hang on the connection's foreign-key setting.
+    for table in ["oci_tags", "oci_refs"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE org_id = $1 AND repo = $2 AND digest = $3"
+        ))
+        .bind(org_id.to_string())
+        .bind(repo)
+        .bind(digest.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    let gone = sqlx::query("DELETE FROM oci_manifests WHERE org_id = $1 AND repo = $2 AND digest = $3")
+        .bind(org_id.to_string())
+        .bind(repo)
+        .bind(digest.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+    Ok(gone > 0)
+}
+
+pub(super) async fn delete_tag(pool: &AnyPool, org_id: Uuid, repo: &str, tag: &str) -> DbResult<bool> {
+    let gone = sqlx::query("DELETE FROM oci_tags WHERE org_id = $1 AND repo = $2 AND tag = $3")
+        .bind(org_id.to_string())
+        .bind(repo)
+        .bind(tag)
+        .execute(pool)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+    Ok(gone > 0)
+}
+
+pub(super) async fn blob_in_version(pool: &AnyPool, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(1 AS BIGINT) FROM dataset_versions v
+         WHERE v.org_id = $1
+           AND (v.config_digest = $2 OR v.manifest_digest = $2
+                OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2))
+         LIMIT 1",
+    )
+    .bind(org_id.to_string())
+    .bind(digest.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(found.is_some())
+}
+
+/// Ids of versions with no stored view, at most `limit`.
+pub(super) async fn versions_without_view(pool: &AnyPool, limit: u32) -> DbResult<Vec<Uuid>> {
+    let ids: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT v.id FROM dataset_versions v
+         WHERE NOT EXISTS (SELECT 1 FROM oci_manifests m WHERE m.version_id = v.id) LIMIT {limit}"
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    ids.iter()
+        .map(|s| Uuid::parse_str(s).map_err(|_| super::corrupt("id", s)))
+        .collect()
+}
