@@ -2,7 +2,8 @@
 # Moving bytes, side by side on loopback: granary (release, SQLite + local disk), CNCF
 # distribution (Debian's `docker-registry`, filesystem storage) and nginx (static file).
 # One random blob; downloads of all three and uploads (monolithic, with digest) of the two
-# registries, interleaved, curl as the client; and `openssl dgst -sha256` of the same file,
+# registries over the standard `/v2/` routes (granary's `/api/v1` routes are the same code),
+# interleaved, curl as the client; and `openssl dgst -sha256` of the same file,
 # the hash limit an upload with a digest cannot beat. Prints every run, the medians and ratios.
 #   Usage: bench/transfer.sh [SIZE_MIB] [RUNS]   (defaults 1024, 5)
 #   Needs: apt-get install docker-registry nginx-light
@@ -44,8 +45,8 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$reg_port/v2/" >/dev/null && 
 
 t() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }'; }
 auth=(-H "Authorization: Bearer $key")
-g_up() { curl -sSf -o /dev/null -X POST "${auth[@]}" -T "$work/blob" "$url/api/v1/default/bench/blobs/uploads?digest=$digest"; }
-g_down() { curl -sSf -o /dev/null "${auth[@]}" "$url/api/v1/default/blobs/$digest"; }
+g_up() { curl -sSf -o /dev/null -X POST "${auth[@]}" -T "$work/blob" "$url/v2/default/bench/blobs/uploads?digest=$digest"; }
+g_down() { curl -sSf -o /dev/null "${auth[@]}" "$url/v2/default/bench/blobs/$digest"; }
 r_up() {
   local loc
   loc=$(curl -sSf -D - -o /dev/null -X POST "http://127.0.0.1:$reg_port/v2/bench/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')

@@ -101,9 +101,10 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Checks a registry token for this request: valid, unexpired, on `/v2/`, and granting the
-/// action the request needs on its repository (401 otherwise, which `token::challenge`
-/// answers with the scope to ask for).
+/// Checks a registry token for this request: valid, unexpired (401 otherwise), on `/v2/`,
+/// and granting the action the request needs on its repository: 403 otherwise, RFC 6750's
+/// `insufficient_scope`, which `token::challenge` answers with the scope to ask for (ORAS
+/// asks for a new token on a 403; on a 401 it retries with the token it has).
 async fn registry_token(parts: &Parts, state: &AppState, token: &str) -> Result<crate::token::Claims, ApiError> {
     let claims = crate::token::verify(state.link_secret().await?, token, chrono::Utc::now().timestamp())?;
     let path = parts.uri.path();
@@ -114,7 +115,7 @@ async fn registry_token(parts: &Parts, state: &AppState, token: &str) -> Result<
     }
     if let Some((repository, action)) = crate::token::needed(path, &parts.method) {
         if !claims.allows(&repository, action) {
-            return Err(ApiError::unauthorized(format!(
+            return Err(ApiError::forbidden(format!(
                 "the token does not grant {action} on {repository}; ask /v2/token for scope repository:{repository}:{action}"
             )));
         }

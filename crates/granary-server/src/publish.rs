@@ -37,6 +37,12 @@ fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::bad_request(detail).oci("MANIFEST_INVALID")
 }
 
+/// Publishes a dataset manifest (`body`, sent with `content_type`) as `name@version`.
+/// `pushed_view` is the manifest's `/v2/` rendering when it was pushed there; otherwise a
+/// layered view is rendered. Errors: 400 `MANIFEST_INVALID`/`MANIFEST_BLOB_UNKNOWN` for a
+/// manifest or file that fails a check, 409 when the version (or its `/v2/` tag) exists with
+/// other content, 413 for an oversized config.
+#[allow(clippy::too_many_arguments)]
 pub async fn publish(
     state: &AppState,
     access: &OrgAccess,
@@ -45,6 +51,7 @@ pub async fn publish(
     version: Version,
     content_type: Option<&str>,
     body: Bytes,
+    pushed_view: Option<granary_db::OciContent>,
 ) -> ApiResult<Published> {
     let org = &access.org;
     if let Some(ct) = content_type {
@@ -138,7 +145,13 @@ pub async fn publish(
 
     let (meta, files) = analyze(state, access, &config).await?;
     let manifest = String::from_utf8(body.to_vec()).map_err(|_| invalid("manifest is not UTF-8"))?;
-    let view = crate::oci_content::dataset_view(&manifest, &canonical, version, &meta.format, &files)?;
+    // Pushed through /v2/, the manifest is the view itself: OCI tools read back by tag what
+    // they pushed. Pushed through /api/v1 (the dataset clients), the view lists the files
+    // as layers, so `oras pull` writes them.
+    let view = match pushed_view {
+        Some(v) => v,
+        None => crate::oci_content::dataset_view(&manifest, &canonical, version, &meta.format, &files)?,
+    };
     let new = NewVersion {
         org_id: org.id,
         name: name.to_string(),
@@ -159,6 +172,7 @@ pub async fn publish(
 /// config blob is stored in the org, so the official client and `granary dataset pull` read
 /// the version like any other), and keeps the pushed manifest, byte for byte, as the
 /// version's `/v2/` view. Errors as [`publish`].
+#[allow(clippy::too_many_arguments)]
 pub async fn publish_oras(
     state: &AppState,
     access: &OrgAccess,

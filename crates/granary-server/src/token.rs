@@ -248,7 +248,15 @@ pub async fn challenge(State(state): State<AppState>, req: Request, next: Next) 
     let method = req.method().clone();
     let headers = req.headers().clone();
     let mut resp = next.run(req).await;
-    if resp.status() != StatusCode::UNAUTHORIZED {
+    // A 403 to a registry token (not an API key) is a token without the scope the request
+    // needs: challenged like a 401, with `error="insufficient_scope"` (RFC 6750 §3.1).
+    let with_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().starts_with(crate::auth::KEY_PREFIX));
+    let insufficient = resp.status() == StatusCode::FORBIDDEN && with_token;
+    if resp.status() != StatusCode::UNAUTHORIZED && !insufficient {
         return resp;
     }
     let base = crate::routes::oci::base_url(&state, &headers);
@@ -259,6 +267,9 @@ pub async fn challenge(State(state): State<AppState>, req: Request, next: Next) 
             a => a,
         };
         value.push_str(&format!(",scope=\"repository:{repository}:{actions}\""));
+    }
+    if insufficient {
+        value.push_str(",error=\"insufficient_scope\"");
     }
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);

@@ -383,7 +383,7 @@ pub async fn put_manifest(
         .oci("SIZE_INVALID")
     })?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let published = publish(&s, &access, caller.user.id, &name, version, ct, bytes).await?;
+    let published = publish(&s, &access, caller.user.id, &name, version, ct, bytes, None).await?;
     if published.created {
         tracing::info!(dataset = %format!("{org}/{name}@{version}"), digest = %published.digest, "published");
     }

@@ -127,9 +127,18 @@ pub async fn put_manifest(
             ))
             .oci("TAG_INVALID")
         })?;
-        publish(s, &access, caller.user.id, name, version, ct, bytes)
-            .await?
-            .digest
+        publish(
+            s,
+            &access,
+            caller.user.id,
+            name,
+            version,
+            ct,
+            bytes,
+            Some(parsed.content),
+        )
+        .await?
+        .digest
     } else if let (Some(version), Some(files)) = (
         version,
         parsed
@@ -248,7 +257,9 @@ async fn find_manifest(
             None => None,
         },
     };
-    let rec = found.ok_or_else(|| manifest_unknown(reference_str))?;
+    let Some(rec) = found else {
+        return Err(missing(s, access, name, reference_str).await?);
+    };
     if access.is_member() {
         return Ok(rec);
     }
@@ -260,6 +271,24 @@ async fn find_manifest(
         Ok(rec)
     } else {
         Err(manifest_unknown(reference_str))
+    }
+}
+
+/// The error for a reference that names nothing: `NAME_UNKNOWN` for a repository with no
+/// dataset and no tags, a missing version named as such in a dataset the caller may see,
+/// else `MANIFEST_UNKNOWN`.
+async fn missing(s: &AppState, access: &OrgAccess, name: &str, reference_str: &str) -> ApiResult<ApiError> {
+    let org = &access.org.key;
+    match s.db.dataset(access.org.id, name).await? {
+        Some(d) if d.is_public || access.is_member() => Ok(match reference_str.parse::<Version>() {
+            Ok(v) => crate::access::not_found(org, name, Some(v)),
+            Err(_) => manifest_unknown(reference_str),
+        }),
+        Some(_) => Ok(crate::access::not_found(org, name, None)),
+        None if access.is_member() && !s.db.oci_tags(access.org.id, name, None, Some(1)).await?.is_empty() => {
+            Ok(manifest_unknown(reference_str))
+        }
+        None => Ok(crate::access::not_found(org, name, None)),
     }
 }
 

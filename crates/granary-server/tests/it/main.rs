@@ -14,6 +14,7 @@ mod operations;
 mod preview;
 mod publish;
 mod pyarrow;
+mod registry;
 mod scale;
 mod ui;
 mod uploads;

@@ -155,12 +155,21 @@ backend_test! {
     let t = token(&app, Some(&reader), "service=granary&scope=repository:default/tok:pull,push").await.unwrap();
     let r = app.call(Method::HEAD, &format!("/v2/default/tok/blobs/{d}"), Some(&t), Body::empty()).await;
     assert_eq!(r.status, StatusCode::OK);
+    // (403 insufficient_scope, RFC 6750 §3.1: ORAS asks for a new token on a 403)
     let r = app.call(Method::POST, "/v2/default/tok/blobs/uploads/", Some(&t), Body::empty()).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.header("www-authenticate").ends_with("scope=\"repository:default/tok:pull,push\""));
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"http://registry.test/v2/token\",service=\"granary\",scope=\"repository:default/tok:pull,push\",error=\"insufficient_scope\""
+    );
     // another repository is not in the token
     let r = app.call(Method::HEAD, &format!("/v2/default/other/blobs/{d}"), Some(&t), Body::empty()).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.header("www-authenticate").ends_with("scope=\"repository:default/other:pull\",error=\"insufficient_scope\""));
+    // a role's 403 to an API key is no scope question: no challenge
+    let r = app.call(Method::POST, "/v2/default/tok/blobs/uploads/", Some(&reader), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.headers.get("www-authenticate").is_none());
 
     // a contributor's token pushes; several scopes in one request
     let writer = app.member("default", "wendy", Role::Contributor).await;

@@ -152,3 +152,81 @@ pub fn fails_after_progress(out: &Output) -> String {
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err:?}");
     last.to_string()
 }
+
+/// One backend pair: its label and the flags `serve` and `admin` take for it beyond
+/// `--data-dir` (none for the embedded default).
+pub struct Backend {
+    pub label: &'static str,
+    pub store: Vec<String>,
+}
+
+pub fn backends(rt: &tokio::runtime::Runtime) -> Vec<Backend> {
+    let mut out = vec![Backend {
+        label: "sqlite+disk",
+        store: vec![],
+    }];
+    match (
+        std::env::var("GRANARY_TEST_DATABASE_URL"),
+        std::env::var("GRANARY_TEST_S3_URL"),
+    ) {
+        (Ok(db_url), Ok(s3_url)) => {
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let url = rt
+                .block_on(granary_db::sql::create_postgres_database(&db_url, &name))
+                .unwrap();
+            let (base, query) = s3_url.split_once('?').unwrap_or((&s3_url, ""));
+            let blobs = format!("{}/{name}?{query}", base.trim_end_matches('/'));
+            out.push(Backend {
+                label: "postgres+s3",
+                store: vec!["--database-url".into(), url, "--blob-store".into(), blobs],
+            });
+        }
+        _ => eprintln!(
+            "postgres+s3 skipped: set GRANARY_TEST_DATABASE_URL and GRANARY_TEST_S3_URL to run against PostgreSQL + S3"
+        ),
+    }
+    out
+}
+
+pub fn serve(root: &Path, b: &Backend, extra: &[&str]) -> Server {
+    let mut args: Vec<&str> = b.store.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
+    start(root, &args)
+}
+
+pub fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Where `.ci/run` installs the official client (`dreadnode` 2.0.52): `GRANARY_DN_VENV`,
+/// else `target/dn-venv` at the workspace root.
+pub fn dn_venv() -> PathBuf {
+    std::env::var_os("GRANARY_DN_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dn-venv"))
+}
+
+/// Runs `dn` with the server and key, in a home of its own; returns (success, stdout+stderr).
+pub fn dn(venv: &Path, home: &Path, s: &Server, key: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(venv.join("bin/dn"))
+        .args(args)
+        .args(["--server", &s.url, "--api-key", key])
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .env_remove("DREADNODE_SERVER")
+        .env_remove("DREADNODE_API_KEY")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
