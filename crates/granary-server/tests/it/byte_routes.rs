@@ -132,6 +132,13 @@ backend_test! {
     ];
     for (path, key) in &routes {
         for (method, headers, status, want) in &rows {
+            // `/v2/` answers an inverted range 416, as the OCI conformance suite asks.
+            let inverted = path.starts_with("/v2/") && headers.iter().any(|(_, v)| v == "bytes=9-3");
+            let (status, want) = if inverted {
+                (&StatusCode::RANGE_NOT_SATISFIABLE, &None)
+            } else {
+                (status, want)
+            };
             let r = request(&app, method.clone(), path, *key, headers).await;
             assert_eq!(r.status, *status, "{method} {path} {headers:?}: {:?}", String::from_utf8_lossy(&r.body));
             if status.is_success() || *status == StatusCode::NOT_MODIFIED {

@@ -781,18 +781,19 @@ backend_test! {
     let want = json!([vs[1], vs[2], vs[0]]);
     let d = app.get("/api/v1/org/default/datasets/huge", &app.admin).await.json();
     assert_eq!((d["version"].clone(), d["versions"].clone()), (want[0].clone(), want.clone()));
-    let tags = app.get("/v2/default/huge/tags/list", &app.admin).await.json();
+    // /api/v1 lists versions highest first; /v2/ lists tags in lexical order (distribution-spec).
+    let tags = app.get("/api/v1/default/huge/tags/list", &app.admin).await.json();
     assert_eq!(tags["tags"], want);
+    let tags = app.get("/v2/default/huge/tags/list", &app.admin).await.json();
+    assert_eq!(tags["tags"], json!([vs[0], vs[2], vs[1]]));
     let latest = app.get("/v2/default/huge/manifests/latest", &app.admin).await;
     let exact = app.get(&format!("/v2/default/huge/manifests/{max}.0.0"), &app.admin).await;
     assert_eq!((latest.status, &latest.body), (StatusCode::OK, &exact.body));
-    for path in [
-        "/api/v1/org/default/datasets/huge/9223372036854775808.0.0".to_string(),
-        "/v2/default/huge/manifests/1.9223372036854775808.0".to_string(),
-    ] {
-        let r = app.get(&path, &app.admin).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
-    }
+    let r = app.get("/api/v1/org/default/datasets/huge/9223372036854775808.0.0", &app.admin).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Under /v2/ it is a valid tag that names nothing.
+    let r = app.get("/v2/default/huge/manifests/1.9223372036854775808.0", &app.admin).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::NOT_FOUND, Some("MANIFEST_UNKNOWN")));
 }
 }
 
