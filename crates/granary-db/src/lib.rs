@@ -112,14 +112,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)>;
 
     // OCI content under /v2/ (OCI distribution-spec)
-    /// Stores a manifest (idempotent by digest) and, when `tag` is given, points the tag at
-    /// it, in one transaction. A tag that is a dataset version's is not moved.
+    /// Stores a manifest (idempotent by digest) and points each of `tags` at it, in one
+    /// transaction: all or nothing. A tag that is a dataset version's is not moved.
     async fn oci_put_manifest(
         &self,
         org_id: Uuid,
         repo: &str,
         content: &OciContent,
-        tag: Option<&str>,
+        tags: &[&str],
     ) -> DbResult<OciPutOutcome>;
     /// The manifest with this digest in the repository.
     async fn oci_manifest(&self, org_id: Uuid, repo: &str, digest: &Digest) -> DbResult<Option<OciManifestRecord>>;
@@ -136,11 +136,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Whether any dataset version of the org references the blob (as a file, config or
     /// manifest): such a blob is never deleted.
     async fn blob_in_version(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool>;
-    /// Versions that have no `/v2/` view yet (published before views were stored), at most
-    /// `limit`.
+    /// Versions without a `/v2/` tag (published before views were stored), at most `limit`,
+    /// without their files.
     async fn versions_without_view(&self, limit: u32) -> DbResult<Vec<VersionRecord>>;
-    /// Stores the `/v2/` view of an existing version and tags it with the version.
-    async fn set_version_view(&self, version: &VersionRecord, view: &OciContent) -> DbResult<()>;
+    /// Stores the `/v2/` view of an existing version and tags it with the version. False
+    /// when the version's tag already names other content (the view is then not stored).
+    async fn set_version_view(&self, version: &VersionRecord, view: &OciContent) -> DbResult<bool>;
 
     /// Every blob digest the org references: dataset versions' data files and config blobs,
     /// and every descriptor of a stored OCI manifest.

@@ -127,16 +127,19 @@ pub struct OciManifestRecord {
     pub body: String,
     /// The body's length in bytes.
     pub size: u64,
-    /// The dataset version this is the view of, if any.
-    pub version_id: Option<Uuid>,
+    /// The dataset versions whose tag names this manifest: the tag's version when read by
+    /// tag, every such version when read by digest; empty for generic content.
+    pub versions: Vec<Uuid>,
 }
 
 /// What storing a manifest did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OciPutOutcome {
     Stored,
-    /// The tag names a dataset version with other content; versions are immutable.
+    /// `tag` is a dataset version's tag with other content (or a version was to take a tag
+    /// that names other content); versions are immutable. Nothing was written.
     TagIsVersion {
+        tag: String,
         existing: Digest,
     },
 }

@@ -53,8 +53,9 @@ pub fn is_tag(tag: &str) -> bool {
 /// A parsed manifest PUT.
 pub struct Parsed {
     pub content: OciContent,
-    /// Blobs the org must hold for the manifest to be accepted.
-    pub required_blobs: Vec<Digest>,
+    /// Blobs the org must hold for the manifest to be accepted, with the size each
+    /// descriptor declares.
+    pub required_blobs: Vec<(Digest, u64)>,
     /// The image manifest, for the dataset readings (None for indexes).
     pub image: Option<ImageManifest>,
 }
@@ -111,12 +112,12 @@ pub fn parse(body: &[u8], content_type: Option<&str>, digest: Digest) -> ApiResu
             let mut required = Vec::new();
             let config = digest_of(m.config())?;
             if config.to_string() != EMPTY_DIGEST {
-                required.push(config);
+                required.push((config, m.config().size()));
             }
             for l in m.layers() {
                 let d = digest_of(l)?;
                 if !non_distributable(l) && d.to_string() != EMPTY_DIGEST {
-                    required.push(d.clone());
+                    required.push((d.clone(), l.size()));
                 }
                 refs.push(d);
             }
@@ -319,7 +320,7 @@ mod tests {
             "layers": [{"mediaType": "application/octet-stream", "digest": layer.to_string(), "size": 5}]})
         .to_string();
         let p = parse(image.as_bytes(), Some(MEDIA_OCI_MANIFEST), d(image.as_bytes())).unwrap();
-        assert_eq!(p.required_blobs, vec![cfg.clone(), layer.clone()]);
+        assert_eq!(p.required_blobs, vec![(cfg.clone(), 3), (layer.clone(), 5)]);
         assert_eq!(p.content.artifact_type.as_deref(), Some("application/vnd.example+json"));
         assert_eq!(p.content.body, image);
 

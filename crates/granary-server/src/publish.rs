@@ -293,6 +293,13 @@ async fn analyze(
         let d: Digest = digest
             .parse()
             .map_err(|e: granary_core::DigestError| invalid(format!("artifact {path}: {e}")))?;
+        // Dataset clients (this CLI, the official one) check files by sha256.
+        if d.algorithm() != granary_core::Algorithm::Sha256 {
+            return Err(invalid(format!(
+                "artifact {path}: dataset files are addressed by sha256 digests, not {}; push it as sha256",
+                d.algorithm().as_str()
+            )));
+        }
         artifacts.insert(path.clone(), d);
     }
     let computed_hash = artifacts_hash(&config.artifacts);

@@ -568,8 +568,8 @@ impl SqlStore {
         .map_err(map_err)?;
         if let Some(view) = &new.view {
             let tag = new.version.to_string();
-            if let OciPutOutcome::TagIsVersion { existing } =
-                oci::insert_content(&mut tx, new.org_id, &new.name, view, Some(&vid), Some(&tag), &t).await?
+            if let OciPutOutcome::TagIsVersion { existing, .. } =
+                oci::insert_content(&mut tx, new.org_id, &new.name, view, Some(&vid), &[&tag], &t).await?
             {
                 return Ok(PublishOutcome::TagTaken { existing });
             }
@@ -1002,7 +1002,10 @@ impl MetadataStore for SqlStore {
             "SELECT CAST(1 AS BIGINT) FROM dataset_versions v
              WHERE v.org_id = $1 AND v.is_public = 1
                AND (v.config_digest = $2 OR v.manifest_digest = $2
-                    OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2))
+                    OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2)
+                    OR EXISTS (SELECT 1 FROM oci_tags t JOIN oci_refs r
+                                 ON r.org_id = t.org_id AND r.repo = t.repo AND r.digest = t.digest
+                               WHERE t.version_id = v.id AND r.target = $2))
              LIMIT 1",
         )
         .bind(org_id.to_string())
@@ -1118,6 +1121,27 @@ impl MetadataStore for SqlStore {
             .await
             .map_err(map_err)?;
         let Some(dataset_id) = dataset_id else { return Ok(false) };
+        // The version's /v2/ tag goes with it (stated, not left to the foreign key), and its
+        // view too once no other tag names it.
+        let version_id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM dataset_versions WHERE org_id = $1 AND name = $2 AND version = $3")
+                .bind(org_id.to_string())
+                .bind(name)
+                .bind(version.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if let Some(vid) = &version_id {
+            let view = oci::view_digest(&mut tx, vid).await?;
+            sqlx::query("DELETE FROM oci_tags WHERE version_id = $1")
+                .bind(vid)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if let Some((repo, digest)) = view {
+                oci::drop_if_untagged(&mut tx, org_id, &repo, &digest).await?;
+            }
+        }
         let gone = sqlx::query("DELETE FROM dataset_versions WHERE org_id = $1 AND name = $2 AND version = $3")
             .bind(org_id.to_string())
             .bind(name)
@@ -1333,10 +1357,10 @@ impl MetadataStore for SqlStore {
         org_id: Uuid,
         repo: &str,
         content: &OciContent,
-        tag: Option<&str>,
+        tags: &[&str],
     ) -> DbResult<OciPutOutcome> {
         let mut tx = self.begin_write().await?;
-        let out = oci::insert_content(&mut tx, org_id, repo, content, None, tag, &ts(now())).await?;
+        let out = oci::insert_content(&mut tx, org_id, repo, content, None, tags, &ts(now())).await?;
         if out == OciPutOutcome::Stored {
             tx.commit().await.map_err(map_err)?;
         }
@@ -1379,17 +1403,19 @@ impl MetadataStore for SqlStore {
         self.versions_by_id(&ids).await
     }
 
-    async fn set_version_view(&self, version: &VersionRecord, view: &OciContent) -> DbResult<()> {
+    async fn set_version_view(&self, version: &VersionRecord, view: &OciContent) -> DbResult<bool> {
         let mut tx = self.begin_write().await?;
         let tag = version.version.to_string();
-        let t = ts(now());
         let vid = version.id.to_string();
         let (org, repo) = (version.org_id, version.name.as_str());
-        // A tag taken by other content keeps it; the view is still stored, by digest.
-        if oci::insert_content(&mut tx, org, repo, view, Some(&vid), Some(&tag), &t).await? != OciPutOutcome::Stored {
-            oci::insert_content(&mut tx, org, repo, view, Some(&vid), None, &t).await?;
+        // A tag taken by other content keeps it.
+        if oci::insert_content(&mut tx, org, repo, view, Some(&vid), &[&tag], &ts(now())).await?
+            != OciPutOutcome::Stored
+        {
+            return Ok(false);
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn referenced_digests(&self, org_id: Uuid) -> DbResult<std::collections::HashSet<String>> {

@@ -244,7 +244,7 @@ pub async fn start_upload(
     let digest = q.digest.as_deref().map(parse_digest).transpose()?;
     // A mount the org can serve is done at once (201); otherwise an upload session opens
     // (202), as distribution-spec "Mounting a blob from another repository" allows.
-    if let Some(mount) = q.mount.as_deref().and_then(|m| parse_digest(m).ok()) {
+    if let Some(mount) = q.mount.as_deref().map(parse_digest).transpose()? {
         if s.blobs.stat(&org, &mount).await?.is_some() {
             return Ok(committed_response(&uri, &org, &name, &mount));
         }

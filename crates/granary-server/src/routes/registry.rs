@@ -5,7 +5,7 @@
 //! content of the repository, visible to the org's members only.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -84,6 +84,13 @@ pub async fn put_manifest(
 ) -> ApiResult<Response> {
     let access = writable(s, caller, org, name).await?;
     let reference = reference(reference_str)?;
+    if tag_params.len() > MAX_TAG_PARAMS {
+        return Err(ApiError::bad_request(format!(
+            "{} tag parameters; a push names at most {MAX_TAG_PARAMS} tags",
+            tag_params.len()
+        ))
+        .oci("TAG_INVALID"));
+    }
     for t in tag_params {
         if !is_tag(t) {
             return Err(ApiError::bad_request(format!(
@@ -120,6 +127,25 @@ pub async fn put_manifest(
     let config_type = parsed.image.as_ref().map(|m| m.config().media_type().to_string());
     let subject = parsed.content.subject.clone();
 
+    let oras = match &parsed.image {
+        Some(m) if config_type.as_deref() != Some(MEDIA_DATASET_CONFIG) => oci_content::oras_files(m)?,
+        _ => None,
+    };
+    let dataset = config_type.as_deref() == Some(MEDIA_DATASET_CONFIG) || oras.is_some();
+    if dataset && tag_params.len() > 1 {
+        return Err(ApiError::bad_request(
+            "a dataset version is pushed under one tag, its version; tag it further after the push",
+        )
+        .oci("TAG_INVALID"));
+    }
+    // A tag shaped like a version that is not one (a component past 2^63 - 1) is refused
+    // for dataset content rather than stored as a generic tag.
+    if let (true, None, Some(t)) = (dataset, version, tag) {
+        if looks_like_version(t) {
+            let e = t.parse::<Version>().expect_err("not a version");
+            return Err(ApiError::bad_request(format!("tag {t}: {e}")).oci("TAG_INVALID"));
+        }
+    }
     let stored_digest = if config_type.as_deref() == Some(MEDIA_DATASET_CONFIG) {
         let version = version.ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -139,31 +165,26 @@ pub async fn put_manifest(
         )
         .await?
         .digest
-    } else if let (Some(version), Some(files)) = (
-        version,
-        parsed
-            .image
-            .as_ref()
-            .map(oci_content::oras_files)
-            .transpose()?
-            .flatten(),
-    ) {
+    } else if let (Some(version), Some(files)) = (version, oras) {
+        require_blobs(s, &access, &parsed.required_blobs).await?;
         let meta = oci_content::oras_meta(parsed.image.as_ref().expect("image"));
         publish_oras(s, &access, caller.user.id, name, version, files, meta, parsed.content).await?;
         tracing::info!(dataset = %format!("{org}/{name}@{version}"), %digest, "published from an OCI artifact");
         digest
     } else {
         require_blobs(s, &access, &parsed.required_blobs).await?;
-        let extra = tag_params.iter().skip(1).map(|t| Some(t.as_str()));
-        for t in std::iter::once(tag).chain(extra) {
-            match s.db.oci_put_manifest(access.org.id, name, &parsed.content, t).await? {
-                OciPutOutcome::Stored => {}
-                OciPutOutcome::TagIsVersion { existing } => {
-                    let t = t.unwrap_or(reference_str);
-                    return Err(ApiError::conflict(format!(
-                        "tag {t} is version {t} of dataset {org}/{name} ({existing}); versions are immutable, push another tag"
-                    )));
-                }
+        let mut tags: Vec<&str> = tag.into_iter().collect();
+        tags.extend(tag_params.iter().skip(1).map(String::as_str));
+        match s
+            .db
+            .oci_put_manifest(access.org.id, name, &parsed.content, &tags)
+            .await?
+        {
+            OciPutOutcome::Stored => {}
+            OciPutOutcome::TagIsVersion { tag: t, existing } => {
+                return Err(ApiError::conflict(format!(
+                    "tag {t} is version {t} of dataset {org}/{name} ({existing}); versions are immutable, push another tag"
+                )));
             }
         }
         digest
@@ -202,26 +223,67 @@ pub struct PutQuery {
     pub tag: Vec<String>,
 }
 
-/// Every blob must be in the org, else 400 `MANIFEST_BLOB_UNKNOWN` naming the missing ones.
-async fn require_blobs(s: &AppState, access: &OrgAccess, blobs: &[Digest]) -> ApiResult<()> {
-    let mut missing = Vec::new();
-    for d in blobs {
-        if s.blobs.stat(&access.org.key, d).await?.is_none() {
-            missing.push(d.to_string());
+/// Most tags one push may name with `?tag=`.
+const MAX_TAG_PARAMS: usize = 100;
+
+/// Missing blobs named in one error; the rest are counted.
+const MAX_NAMED_MISSING: usize = 10;
+
+/// `MAJOR.MINOR.PATCH` in shape: three runs of digits.
+fn looks_like_version(t: &str) -> bool {
+    let parts: Vec<&str> = t.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every blob must be in the org with the size its descriptor declares: else 400
+/// `MANIFEST_BLOB_UNKNOWN` naming the missing ones (the first ten, and how many more), or
+/// `MANIFEST_INVALID` for a size that differs. Each digest is looked up once, 16 at a time.
+async fn require_blobs(s: &AppState, access: &OrgAccess, blobs: &[(Digest, u64)]) -> ApiResult<()> {
+    use futures::{StreamExt, TryStreamExt};
+    let unique: std::collections::BTreeMap<Digest, u64> = blobs.iter().cloned().collect();
+    let found: Vec<(Digest, u64, Option<u64>)> = futures::stream::iter(unique)
+        .map(|(d, declared)| {
+            let (store, org) = (s.blobs.clone(), access.org.key.clone());
+            async move { store.stat(&org, &d).await.map(|got| (d, declared, got)) }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let missing: Vec<String> = found
+        .iter()
+        .filter(|(_, _, got)| got.is_none())
+        .map(|(d, _, _)| d.to_string())
+        .collect();
+    if !missing.is_empty() {
+        let more = missing.len().saturating_sub(MAX_NAMED_MISSING);
+        let mut named = missing
+            .into_iter()
+            .take(MAX_NAMED_MISSING)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if more > 0 {
+            named.push_str(&format!(" and {more} more"));
         }
+        return Err(ApiError::bad_request(format!(
+            "manifest references blobs this org does not have: {named}; upload them first"
+        ))
+        .oci("MANIFEST_BLOB_UNKNOWN"));
     }
-    if missing.is_empty() {
-        return Ok(());
+    if let Some((d, declared, Some(got))) = found.iter().find(|(_, declared, got)| *got != Some(*declared)) {
+        return Err(
+            ApiError::bad_request(format!("a descriptor says blob {d} has {declared} bytes; it has {got}"))
+                .oci("MANIFEST_INVALID"),
+        );
     }
-    Err(ApiError::bad_request(format!(
-        "manifest references blobs this org does not have: {}; upload them first",
-        missing.join(", ")
-    ))
-    .oci("MANIFEST_BLOB_UNKNOWN"))
+    Ok(())
 }
 
 /// The stored manifest a reference names that the caller may read. Non-members read only
-/// the views of public dataset versions.
+/// the views of public dataset versions (and `latest` falls back to the highest version's
+/// view when they may not read a generic `latest`).
 async fn find_manifest(
     s: &AppState,
     access: &OrgAccess,
@@ -243,34 +305,44 @@ async fn find_manifest(
                         annotations: None,
                         size: v.manifest.len() as u64,
                         body: v.manifest,
-                        version_id: Some(v.id),
+                        versions: vec![v.id],
                     })
             }
         },
         Reference::Tag(t) => match s.db.oci_tagged(org_id, name, &t).await? {
-            Some(r) => Some(r),
-            // `latest` without such a tag: the highest version of the dataset.
-            None if t == "latest" => match s.db.version(org_id, name, None).await? {
-                Some(v) => s.db.oci_tagged(org_id, name, &v.version.to_string()).await?,
-                None => None,
-            },
-            None => None,
+            Some(r) if access.is_member() || t != "latest" || readable(s, access, &r).await? => Some(r),
+            // `latest` without such a tag (or one the caller may not read): the highest
+            // version of the dataset.
+            _ if t == "latest" => latest_view(s, access, name).await?,
+            other => other,
         },
     };
     let Some(rec) = found else {
         return Err(missing(s, access, name, reference_str).await?);
     };
-    if access.is_member() {
-        return Ok(rec);
-    }
-    let public = match rec.version_id {
-        Some(id) => s.db.versions_by_id(&[id]).await?.first().is_some_and(|v| v.is_public),
-        None => false,
-    };
-    if public {
+    if readable(s, access, &rec).await? {
         Ok(rec)
     } else {
         Err(manifest_unknown(reference_str))
+    }
+}
+
+/// Whether the caller may read a stored manifest: members always; others when a version it
+/// is the view of is public.
+async fn readable(s: &AppState, access: &OrgAccess, rec: &OciManifestRecord) -> ApiResult<bool> {
+    if access.is_member() {
+        return Ok(true);
+    }
+    Ok(s.db.versions_by_id(&rec.versions).await?.iter().any(|v| v.is_public))
+}
+
+/// The view of the highest version the caller may read.
+async fn latest_view(s: &AppState, access: &OrgAccess, name: &str) -> ApiResult<Option<OciManifestRecord>> {
+    match s.db.version(access.org.id, name, None).await? {
+        Some(v) if v.is_public || access.is_member() => {
+            Ok(s.db.oci_tagged(access.org.id, name, &v.version.to_string()).await?)
+        }
+        _ => Ok(None),
     }
 }
 
@@ -316,9 +388,11 @@ pub async fn get_manifest(
 }
 
 /// `DELETE /v2/{org}/{name}/manifests/{reference}` (owners): by digest removes the manifest
-/// and every tag pointing at it; by tag removes the tag. The view of a dataset version (by
-/// either) deletes the version, as `DELETE /api/v1/org/{org}/datasets/{name}/{version}`
-/// does. 202 Accepted; 404 `MANIFEST_UNKNOWN` when there is nothing to delete.
+/// and every tag pointing at it; by tag removes the tag. A version's tag deletes that
+/// version, and a digest that versions' tags name deletes those versions, as `DELETE
+/// /api/v1/org/{org}/datasets/{name}/{version}` does; a generic tag on a version's view
+/// removes only that tag. 202 Accepted; 404 `MANIFEST_UNKNOWN` when there is nothing to
+/// delete.
 pub async fn delete_manifest(
     State(s): State<AppState>,
     caller: Caller,
@@ -328,19 +402,20 @@ pub async fn delete_manifest(
     let access = s.org_access(&caller, &org).await?;
     require_owner(&access)?;
     let rec = find_manifest(&s, &access, &name, &reference_str).await?;
-    if let Some(id) = rec.version_id {
-        if let Some(v) = s.db.versions_by_id(&[id]).await?.into_iter().next() {
-            s.db.delete_version(access.org.id, &name, v.version).await?;
-            tracing::info!(dataset = %format!("{org}/{name}@{}", v.version), user = %caller.user.username, "deleted through /v2/");
-            return Ok(StatusCode::ACCEPTED);
-        }
+    for v in s.db.versions_by_id(&rec.versions).await? {
+        s.db.delete_version(access.org.id, &name, v.version).await?;
+        tracing::info!(dataset = %format!("{org}/{name}@{}", v.version), user = %caller.user.username, "deleted through /v2/");
     }
-    let gone = match reference(&reference_str)? {
-        Reference::Digest(d) => s.db.oci_delete_manifest(access.org.id, &name, &d).await?,
-        Reference::Tag(t) => s.db.oci_delete_tag(access.org.id, &name, &t).await?,
-    };
-    if !gone {
-        return Err(manifest_unknown(&reference_str));
+    match reference(&reference_str)? {
+        Reference::Digest(d) => {
+            s.db.oci_delete_manifest(access.org.id, &name, &d).await?;
+        }
+        Reference::Tag(t) if rec.versions.is_empty() => {
+            if !s.db.oci_delete_tag(access.org.id, &name, &t).await? {
+                return Err(manifest_unknown(&reference_str));
+            }
+        }
+        Reference::Tag(_) => {}
     }
     Ok(StatusCode::ACCEPTED)
 }
@@ -372,6 +447,14 @@ pub async fn delete_blob(
 
 #[derive(Deserialize, Default)]
 pub struct TagsQuery {
+    n: Option<String>,
+    last: Option<String>,
+}
+
+/// Most tags one page lists; a larger `n` is served as this many, with a `Link` to the rest.
+const MAX_PAGE: u64 = 10_000;
+
+struct TagsPage {
     n: Option<u32>,
     last: Option<String>,
 }
@@ -381,6 +464,16 @@ pub struct TagsQuery {
 /// Members see every tag; others the versions of a public dataset.
 pub async fn tags(s: &AppState, caller: &Caller, org: &str, name: &str, q: TagsQuery) -> ApiResult<Response> {
     check_name(name)?;
+    let n: Option<u32> =
+        q.n.as_deref()
+            .map(|n| {
+                n.parse::<u64>().map(|n| n.min(MAX_PAGE) as u32).map_err(|_| {
+                    ApiError::bad_request(format!("n={n:?} is not a page size: give a whole number, 0 or more"))
+                        .oci("PAGINATION_NUMBER_INVALID")
+                })
+            })
+            .transpose()?;
+    let q = TagsPage { n, last: q.last };
     let access = s.org_access(caller, org).await?;
     let tags: Vec<String> = if access.is_member() {
         s.db.oci_tags(access.org.id, name, q.last.as_deref(), q.n).await?
@@ -411,8 +504,9 @@ pub async fn tags(s: &AppState, caller: &Caller, org: &str, name: &str, q: TagsQ
 
 #[derive(Deserialize, Default)]
 pub struct ReferrersQuery {
-    #[serde(rename = "artifactType")]
-    artifact_type: Option<String>,
+    /// Repeated, the first counts.
+    #[serde(rename = "artifactType", default)]
+    artifact_type: Vec<String>,
 }
 
 /// `GET /v2/{org}/{name}/referrers/{digest}?artifactType=`: an image index listing the
@@ -424,12 +518,14 @@ pub async fn referrers(
     State(s): State<AppState>,
     caller: Caller,
     Path((org, name, digest)): Path<(String, String, String)>,
-    q: Result<Query<ReferrersQuery>, axum::extract::rejection::QueryRejection>,
+    uri: axum::extract::OriginalUri,
 ) -> ApiResult<Response> {
     check_name(&name)?;
     let access = s.org_access(&caller, &org).await?;
     let digest = parse_digest(&digest)?;
-    let q = q.map(|q| q.0).unwrap_or_default();
+    let q: ReferrersQuery = serde_html_form::from_str(uri.query().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+    let wanted = q.artifact_type.into_iter().next();
     let found = if access.is_member() {
         s.db.oci_referrers(access.org.id, &name, &digest).await?
     } else {
@@ -437,7 +533,7 @@ pub async fn referrers(
     };
     let manifests: Vec<Value> = found
         .into_iter()
-        .filter(|r| q.artifact_type.is_none() || r.artifact_type == q.artifact_type)
+        .filter(|r| wanted.is_none() || r.artifact_type == wanted)
         .map(|r| {
             let mut d = json!({"mediaType": r.media_type, "digest": r.digest.to_string(), "size": r.size});
             if let Some(t) = r.artifact_type {
@@ -454,7 +550,7 @@ pub async fn referrers(
         .header(header::CONTENT_TYPE, MEDIA_OCI_INDEX)
         .body(Body::from(body))
         .map_err(ApiError::internal)?;
-    if q.artifact_type.is_some() {
+    if wanted.is_some() {
         resp.headers_mut()
             .insert("OCI-Filters-Applied", HeaderValue::from_static("artifactType"));
     }
@@ -476,8 +572,9 @@ pub async fn backfill_views(s: &AppState) -> ApiResult<u64> {
             &full.meta.format,
             &full.files,
         )?;
-        s.db.set_version_view(&full, &view).await?;
-        done += 1;
+        if s.db.set_version_view(&full, &view).await? {
+            done += 1;
+        }
     }
     Ok(done)
 }

@@ -297,10 +297,19 @@ backend_test! {
     let r = put(&app, &key, "/v2/default/weather/manifests/2.0.0", IMAGE, &bad).await;
     assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("MANIFEST_INVALID")));
 
-    // Deleting the version (API) removes its /v2/ view and tag.
+    // Deleting the version (API) removes its /v2/ tag; its view stays while the generic
+    // `latest` names the same bytes, and goes with the last tag.
     let r = app.call(Method::DELETE, "/api/v1/org/default/datasets/weather/1.0.0", Some(&key), Body::empty()).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/v2/default/weather/manifests/1.0.0", &key).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/v2/default/weather/tags/list", &key).await.json()["tags"], json!(["latest"]));
+    assert_eq!(app.get("/v2/default/weather/manifests/latest", &key).await.body.as_ref(), m.as_slice());
+    let again = put(&app, &key, "/v2/default/weather/manifests/1.0.0", IMAGE, &m).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    let r = app.call(Method::DELETE, "/v2/default/weather/manifests/latest", Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = app.call(Method::DELETE, "/api/v1/org/default/datasets/weather/1.0.0", Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&format!("/v2/default/weather/manifests/{}", Digest::of(&m)), &key).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/v2/default/weather/tags/list", &key).await.json()["tags"], json!([]));
 }
@@ -355,5 +364,118 @@ backend_test! {
     assert_eq!(granary_server::backfill_views(&app.state).await.unwrap(), 1);
     assert_eq!(app.get("/v2/default/qa/manifests/1.0.0", &key).await.body, view.body);
     assert_eq!(granary_server::backfill_views(&app.state).await.unwrap(), 0);
+}
+}
+
+/// An ORAS-style manifest of one titled parquet file (pushed), with `annotations`.
+async fn oras_manifest(app: &TestApp, repo: &str, rows: i64, annotations: Value) -> Vec<u8> {
+    let data = parquet(rows);
+    let d = app.push_blob(&app.admin, "default", repo, &data).await;
+    app.push_blob(&app.admin, "default", repo, b"{}").await;
+    serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": IMAGE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY, "size": 2},
+        "layers": [{"mediaType": "application/vnd.apache.parquet", "digest": d.to_string(), "size": data.len(),
+                    "annotations": {"org.opencontainers.image.title": "t.parquet"}}],
+        "annotations": annotations}))
+    .unwrap()
+}
+
+backend_test! {
+    async fn versions_sharing_a_view_keep_their_own_fate(app) {
+    let key = app.admin.clone();
+    let m = oras_manifest(&app, "twin", 4, json!({})).await;
+    let d = Digest::of(&m);
+    for v in ["1.0.0", "1.0.1"] {
+        assert_eq!(put(&app, &key, &format!("/v2/default/twin/manifests/{v}"), IMAGE, &m).await.status, StatusCode::CREATED);
+    }
+    // A generic tag on the same bytes.
+    assert_eq!(put(&app, &key, "/v2/default/twin/manifests/mine", IMAGE, &m).await.status, StatusCode::CREATED);
+    // Deleting the generic tag leaves both versions.
+    let r = app.call(Method::DELETE, "/v2/default/twin/manifests/mine", Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(app.get("/api/v1/default/twin/tags/list", &key).await.json()["tags"], json!(["1.0.1", "1.0.0"]));
+    // Deleting 1.0.1 by its tag deletes 1.0.1 only; 1.0.0 keeps its view and tag.
+    let r = app.call(Method::DELETE, "/v2/default/twin/manifests/1.0.1", Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(app.get("/api/v1/default/twin/tags/list", &key).await.json()["tags"], json!(["1.0.0"]));
+    assert_eq!(app.get("/v2/default/twin/tags/list", &key).await.json()["tags"], json!(["1.0.0"]));
+    assert_eq!(app.get("/v2/default/twin/manifests/1.0.0", &key).await.body.as_ref(), m.as_slice());
+    assert_eq!(app.get("/v2/default/twin/manifests/latest", &key).await.body.as_ref(), m.as_slice());
+    // The API delete of a version leaves a generic tag on the same bytes.
+    assert_eq!(put(&app, &key, "/v2/default/twin/manifests/keep", IMAGE, &m).await.status, StatusCode::CREATED);
+    let r = app.call(Method::DELETE, "/api/v1/org/default/datasets/twin/1.0.0", Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/v2/default/twin/manifests/keep", &key).await.body.as_ref(), m.as_slice());
+    assert_eq!(app.get("/v2/default/twin/tags/list", &key).await.json()["tags"], json!(["keep"]));
+    // Deleting by digest takes the manifest and every tag; with versions on it, them too.
+    for v in ["2.0.0", "2.0.1"] {
+        assert_eq!(put(&app, &key, &format!("/v2/default/twin/manifests/{v}"), IMAGE, &m).await.status, StatusCode::CREATED);
+    }
+    let r = app.call(Method::DELETE, &format!("/v2/default/twin/manifests/{d}"), Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(app.get("/v2/default/twin/tags/list", &key).await.json()["tags"], json!([]));
+    assert_eq!(app.get("/api/v1/org/default/datasets/twin", &key).await.status, StatusCode::NOT_FOUND);
+}
+}
+
+backend_test! {
+    async fn hostile_pushes_are_refused_whole(app) {
+    let key = app.admin.clone();
+    let m = oras_manifest(&app, "hostile", 3, json!({})).await;
+    // A dataset is pushed under one tag.
+    let d = Digest::of(&m);
+    let r = put(&app, &key, &format!("/v2/default/hostile/manifests/{d}?tag=1.0.0&tag=extra"), IMAGE, &m).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A version-shaped tag past 2^63 - 1 is refused, not stored as a generic tag.
+    let r = put(&app, &key, "/v2/default/hostile/manifests/9223372036854775808.0.0", IMAGE, &m).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("TAG_INVALID")));
+    assert_eq!(app.get("/v2/default/hostile/tags/list", &key).await.json()["tags"], json!([]));
+    // Tags named with ?tag= are set all or none.
+    assert_eq!(put(&app, &key, "/v2/default/hostile/manifests/1.0.0", IMAGE, &m).await.status, StatusCode::CREATED);
+    let (generic, _, _) = image(&app, "hostile", b"g").await;
+    let gd = Digest::of(&generic);
+    let r = put(&app, &key, &format!("/v2/default/hostile/manifests/{gd}?tag=pa&tag=1.0.0&tag=pb"), IMAGE, &generic).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(app.get("/v2/default/hostile/tags/list", &key).await.json()["tags"], json!(["1.0.0"]));
+    // A config the org does not have, or a layer of another size, is refused for datasets
+    // and generic content alike.
+    let mut v: Value = serde_json::from_slice(&m).unwrap();
+    v["config"] = desc("application/vnd.custom.config", &Digest::of(b"absent"), 6);
+    let r = put(&app, &key, "/v2/default/hostile/manifests/1.1.0", IMAGE, &serde_json::to_vec(&v).unwrap()).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("MANIFEST_BLOB_UNKNOWN")));
+    let mut v: Value = serde_json::from_slice(&m).unwrap();
+    v["layers"][0]["size"] = json!(5);
+    for tag in ["1.2.0", "generic-size"] {
+        let r = put(&app, &key, &format!("/v2/default/hostile/manifests/{tag}"), IMAGE, &serde_json::to_vec(&v).unwrap()).await;
+        assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("MANIFEST_INVALID")), "{tag}");
+    }
+    // Dataset files are sha256 (what dataset clients verify).
+    let data = b"id\n1\n".to_vec();
+    let d512 = Digest::of_with(Algorithm::Sha512, &data);
+    let r = app.call(Method::POST, &format!("/v2/default/hostile/blobs/uploads/?digest={d512}"), Some(&key), data.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let m512 = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": IMAGE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY, "size": 2},
+        "layers": [{"mediaType": "text/csv", "digest": d512.to_string(), "size": data.len(),
+                    "annotations": {"org.opencontainers.image.title": "c.csv"}}]})).unwrap();
+    let r = put(&app, &key, "/v2/default/hostile/manifests/3.0.0", IMAGE, &m512).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("sha256"));
+    // Page sizes and mount digests are checked.
+    let r = app.get("/v2/default/hostile/tags/list?n=-1", &key).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("PAGINATION_NUMBER_INVALID")));
+    let r = app.call(Method::POST, "/v2/default/hostile/blobs/uploads/?mount=sha256:zz", Some(&key), Body::empty()).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("DIGEST_INVALID")));
+    // A version's view config is the version's: kept, and readable where the version is.
+    let r = app.call(Method::DELETE, &format!("/v2/default/hostile/blobs/{EMPTY}"), Some(&key), Body::empty()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app.json_call(Method::PATCH, "/api/v1/org/default/datasets/hostile/visibility", &key, &json!({"is_public": true})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let outsider = app.member("elsewhere", "outsider", Role::Owner).await;
+    assert_eq!(app.get(&format!("/v2/default/hostile/blobs/{EMPTY}"), &outsider).await.body.as_ref(), b"{}");
+    // A generic `latest` the outsider may not read does not hide the public versions.
+    assert_eq!(put(&app, &key, "/v2/default/hostile/manifests/latest", IMAGE, &generic).await.status, StatusCode::CREATED);
+    assert_eq!(app.get("/v2/default/hostile/manifests/latest", &outsider).await.body.as_ref(), m.as_slice());
+    assert_eq!(app.get("/v2/default/hostile/manifests/latest", &key).await.body.as_ref(), generic.as_slice());
 }
 }
