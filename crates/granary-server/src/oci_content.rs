@@ -111,6 +111,11 @@ pub fn parse(body: &[u8], content_type: Option<&str>, digest: Digest) -> ApiResu
             let mut refs = vec![digest_of(m.config())?];
             let mut required = Vec::new();
             let config = digest_of(m.config())?;
+            for d in std::iter::once(m.config()).chain(m.layers()) {
+                if d.digest().to_string() == EMPTY_DIGEST && d.size() != 2 {
+                    return Err(invalid(format!("the empty descriptor {EMPTY_DIGEST} is 2 bytes, not {}", d.size())));
+                }
+            }
             if config.to_string() != EMPTY_DIGEST {
                 required.push((config, m.config().size()));
             }
@@ -181,6 +186,10 @@ pub fn oras_files(m: &ImageManifest) -> ApiResult<Option<BTreeMap<String, Digest
     }
     let mut files = BTreeMap::new();
     for l in m.layers() {
+        // A layer served from elsewhere is no file of the dataset.
+        if non_distributable(l) {
+            return Ok(None);
+        }
         let Some(title) = l.annotations().as_ref().and_then(|a| a.get(ANN_TITLE)) else {
             return Ok(None);
         };

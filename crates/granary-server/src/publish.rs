@@ -237,9 +237,24 @@ pub async fn publish_oras(
         meta: version_meta,
         files: file_records,
         created_by: Some(user_id),
-        view: Some(pushed),
+        view: Some(pushed.clone()),
     };
-    commit(state, new, &canonical).await
+    let published = commit(state, new, &canonical).await?;
+    // The same files under the same version with another manifest (another config or
+    // layer media types) is other content: the version's view says which was pushed.
+    if !published.created {
+        let view = state.db.oci_tagged(org.id, name, &version.to_string()).await?;
+        if let Some(v) = view.filter(|v| v.digest != pushed.digest) {
+            return Err(ApiError::conflict(format!(
+                "{canonical}@{version} is already published with different content ({}); versions are immutable, publish a new version",
+                v.digest
+            )));
+        }
+    }
+    Ok(Published {
+        digest: pushed.digest,
+        created: published.created,
+    })
 }
 
 /// Creates the version, or finds it already there with the same manifest.

@@ -132,7 +132,13 @@ pub async fn put_manifest(
         _ => None,
     };
     let dataset = config_type.as_deref() == Some(MEDIA_DATASET_CONFIG) || oras.is_some();
-    if dataset && tag_params.len() > 1 {
+    // Every tag the push names: the path's, when it is one, and each `?tag=`.
+    let mut tags: Vec<&str> = match &reference {
+        Reference::Tag(t) => vec![t.as_str()],
+        Reference::Digest(_) => Vec::new(),
+    };
+    tags.extend(tag_params.iter().map(String::as_str));
+    if dataset && tags.len() > 1 {
         return Err(ApiError::bad_request(
             "a dataset version is pushed under one tag, its version; tag it further after the push",
         )
@@ -173,8 +179,6 @@ pub async fn put_manifest(
         digest
     } else {
         require_blobs(s, &access, &parsed.required_blobs).await?;
-        let mut tags: Vec<&str> = tag.into_iter().collect();
-        tags.extend(tag_params.iter().skip(1).map(String::as_str));
         match s
             .db
             .oci_put_manifest(access.org.id, name, &parsed.content, &tags)
@@ -467,10 +471,19 @@ pub async fn tags(s: &AppState, caller: &Caller, org: &str, name: &str, q: TagsQ
     let n: Option<u32> =
         q.n.as_deref()
             .map(|n| {
-                n.parse::<u64>().map(|n| n.min(MAX_PAGE) as u32).map_err(|_| {
-                    ApiError::bad_request(format!("n={n:?} is not a page size: give a whole number, 0 or more"))
-                        .oci("PAGINATION_NUMBER_INVALID")
-                })
+                let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+                let n = if digits {
+                    n.parse::<u64>().unwrap_or(u64::MAX)
+                } else {
+                    u64::MAX
+                };
+                Some(n)
+                    .filter(|_| digits)
+                    .map(|n| n.min(MAX_PAGE) as u32)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("n={n:?} is not a page size: give a whole number, 0 or more"))
+                            .oci("PAGINATION_NUMBER_INVALID")
+                    })
             })
             .transpose()?;
     let q = TagsPage { n, last: q.last };

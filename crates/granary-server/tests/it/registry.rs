@@ -430,6 +430,9 @@ backend_test! {
     let r = put(&app, &key, "/v2/default/hostile/manifests/9223372036854775808.0.0", IMAGE, &m).await;
     assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("TAG_INVALID")));
     assert_eq!(app.get("/v2/default/hostile/tags/list", &key).await.json()["tags"], json!([]));
+    // The path's tag counts: a dataset pushed by tag with a ?tag= is two tags.
+    let r = put(&app, &key, "/v2/default/hostile/manifests/1.0.0?tag=1.0.1", IMAGE, &m).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("TAG_INVALID")));
     // Tags named with ?tag= are set all or none.
     assert_eq!(put(&app, &key, "/v2/default/hostile/manifests/1.0.0", IMAGE, &m).await.status, StatusCode::CREATED);
     let (generic, _, _) = image(&app, "hostile", b"g").await;
@@ -437,6 +440,31 @@ backend_test! {
     let r = put(&app, &key, &format!("/v2/default/hostile/manifests/{gd}?tag=pa&tag=1.0.0&tag=pb"), IMAGE, &generic).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(app.get("/v2/default/hostile/tags/list", &key).await.json()["tags"], json!(["1.0.0"]));
+    // A push by tag sets its path tag and every ?tag=.
+    let r = put(&app, &key, "/v2/default/hostile/manifests/p?tag=qa&tag=qb", IMAGE, &generic).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(app.get("/v2/default/hostile/tags/list", &key).await.json()["tags"], json!(["1.0.0", "p", "qa", "qb"]));
+    for t in ["p", "qa", "qb"] {
+        let r = app.call(Method::DELETE, &format!("/v2/default/hostile/manifests/{t}"), Some(&key), Body::empty()).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    // The same files under the same version with another config is other content.
+    let cfg = app.push_blob(&key, "default", "hostile", br#"{"k":2}"#).await;
+    let mut v: Value = serde_json::from_slice(&m).unwrap();
+    v["config"] = desc("application/vnd.oras.config.v1+json", &cfg, 7);
+    let r = put(&app, &key, "/v2/default/hostile/manifests/1.0.0", IMAGE, &serde_json::to_vec(&v).unwrap()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    // A layer served from elsewhere is no dataset file: generic content, not a version.
+    let mut v: Value = serde_json::from_slice(&m).unwrap();
+    v["layers"][0]["urls"] = json!(["http://example.org/t.parquet"]);
+    let r = put(&app, &key, "/v2/default/hostile/manifests/4.0.0", IMAGE, &serde_json::to_vec(&v).unwrap()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(app.get("/api/v1/default/hostile/tags/list", &key).await.json()["tags"], json!(["1.0.0"]));
+    // The empty descriptor is two bytes.
+    let mut v: Value = serde_json::from_slice(&m).unwrap();
+    v["config"]["size"] = json!(3);
+    let r = put(&app, &key, "/v2/default/hostile/manifests/odd", IMAGE, &serde_json::to_vec(&v).unwrap()).await;
+    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("MANIFEST_INVALID")));
     // A config the org does not have, or a layer of another size, is refused for datasets
     // and generic content alike.
     let mut v: Value = serde_json::from_slice(&m).unwrap();
@@ -462,8 +490,12 @@ backend_test! {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("sha256"));
     // Page sizes and mount digests are checked.
-    let r = app.get("/v2/default/hostile/tags/list?n=-1", &key).await;
-    assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("PAGINATION_NUMBER_INVALID")));
+    for n in ["-1", "%2B5", "1.5", "abc"] {
+        let r = app.get(&format!("/v2/default/hostile/tags/list?n={n}"), &key).await;
+        assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("PAGINATION_NUMBER_INVALID")), "{n}");
+    }
+    let r = app.get("/v2/default/hostile/tags/list?n=18446744073709551616", &key).await;
+    assert_eq!(r.status, StatusCode::OK);
     let r = app.call(Method::POST, "/v2/default/hostile/blobs/uploads/?mount=sha256:zz", Some(&key), Body::empty()).await;
     assert_eq!((r.status, r.json()["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("DIGEST_INVALID")));
     // A version's view config is the version's: kept, and readable where the version is.
