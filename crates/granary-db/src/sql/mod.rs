@@ -997,23 +997,7 @@ impl MetadataStore for SqlStore {
     }
 
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
-        let d = digest.to_string();
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(1 AS BIGINT) FROM dataset_versions v
-             WHERE v.org_id = $1 AND v.is_public = 1
-               AND (v.config_digest = $2 OR v.manifest_digest = $2
-                    OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2)
-                    OR EXISTS (SELECT 1 FROM oci_tags t JOIN oci_refs r
-                                 ON r.org_id = t.org_id AND r.repo = t.repo AND r.digest = t.digest
-                               WHERE t.version_id = v.id AND r.target = $2))
-             LIMIT 1",
-        )
-        .bind(org_id.to_string())
-        .bind(d)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(found.is_some())
+        oci::version_uses_blob(&self.pool, org_id, digest, true).await
     }
 
     async fn versions_by_id(&self, ids: &[Uuid]) -> DbResult<Vec<VersionRecord>> {
@@ -1395,7 +1379,7 @@ impl MetadataStore for SqlStore {
     }
 
     async fn blob_in_version(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
-        oci::blob_in_version(&self.pool, org_id, digest).await
+        oci::version_uses_blob(&self.pool, org_id, digest, false).await
     }
 
     async fn versions_without_view(&self, limit: u32) -> DbResult<Vec<VersionRecord>> {

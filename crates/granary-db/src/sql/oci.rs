@@ -294,17 +294,25 @@ pub(super) async fn delete_tag(pool: &AnyPool, org_id: Uuid, repo: &str, tag: &s
     Ok(gone > 0)
 }
 
-pub(super) async fn blob_in_version(pool: &AnyPool, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
-    let found: Option<i64> = sqlx::query_scalar(
+/// Whether a version of the org (a public one, when `public_only`) uses the blob: as a
+/// file, its config, its manifest, or a descriptor of its `/v2/` view.
+pub(super) async fn version_uses_blob(
+    pool: &AnyPool,
+    org_id: Uuid,
+    digest: &Digest,
+    public_only: bool,
+) -> DbResult<bool> {
+    let public = if public_only { " AND v.is_public = 1" } else { "" };
+    let found: Option<i64> = sqlx::query_scalar(&format!(
         "SELECT CAST(1 AS BIGINT) FROM dataset_versions v
-         WHERE v.org_id = $1
+         WHERE v.org_id = $1{public}
            AND (v.config_digest = $2 OR v.manifest_digest = $2
                 OR EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id AND f.digest = $2)
                 OR EXISTS (SELECT 1 FROM oci_tags t JOIN oci_refs r
                              ON r.org_id = t.org_id AND r.repo = t.repo AND r.digest = t.digest
                            WHERE t.version_id = v.id AND r.target = $2))
-         LIMIT 1",
-    )
+         LIMIT 1"
+    ))
     .bind(org_id.to_string())
     .bind(digest.to_string())
     .fetch_optional(pool)

@@ -425,13 +425,18 @@ async fn manifest_response(
         Some(s.visible_version(&access, name, Some(v)).await?)
     };
     let rec = rec.ok_or_else(|| not_found(org, name, None).oci("MANIFEST_UNKNOWN"))?;
-    let len = rec.manifest.len();
-    let body = if head { Body::empty() } else { Body::from(rec.manifest) };
+    manifest_bytes(MEDIA_OCI_MANIFEST, &rec.manifest_digest, rec.manifest, head)
+}
+
+/// A manifest's bytes (none for `HEAD`) with its media type, length, digest and ETag.
+pub(crate) fn manifest_bytes(media_type: &str, digest: &Digest, body: String, head: bool) -> ApiResult<Response> {
+    let len = body.len();
+    let body = if head { Body::empty() } else { Body::from(body) };
     Response::builder()
-        .header(header::CONTENT_TYPE, MEDIA_OCI_MANIFEST)
+        .header(header::CONTENT_TYPE, media_type)
         .header(header::CONTENT_LENGTH, len)
-        .header(header::ETAG, format!("\"{}\"", rec.manifest_digest))
-        .header("Docker-Content-Digest", rec.manifest_digest.to_string())
+        .header(header::ETAG, format!("\"{digest}\""))
+        .header("Docker-Content-Digest", digest.to_string())
         .body(body)
         .map_err(ApiError::internal)
 }

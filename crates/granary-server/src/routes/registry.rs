@@ -381,14 +381,7 @@ pub async fn get_manifest(
     check_name(name)?;
     let access = s.org_access(caller, org).await?;
     let rec = find_manifest(s, &access, name, reference_str).await?;
-    let body = if head { Body::empty() } else { Body::from(rec.body) };
-    Response::builder()
-        .header(header::CONTENT_TYPE, rec.media_type)
-        .header(header::CONTENT_LENGTH, rec.size)
-        .header(header::ETAG, format!("\"{}\"", rec.digest))
-        .header("Docker-Content-Digest", rec.digest.to_string())
-        .body(body)
-        .map_err(ApiError::internal)
+    super::oci::manifest_bytes(&rec.media_type, &rec.digest, rec.body, head)
 }
 
 /// `DELETE /v2/{org}/{name}/manifests/{reference}` (owners): by digest removes the manifest
