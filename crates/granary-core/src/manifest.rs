@@ -57,6 +57,9 @@ pub struct DatasetManifest {
     pub splits: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub summary: Option<String>,
+    /// The dataset card, markdown (a granary extension; absent from other clients' configs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]

@@ -69,6 +69,8 @@ pub struct VersionMeta {
     pub file_size_bytes: u64,
     pub size_category: String,
     pub summary: Option<String>,
+    /// The dataset card: markdown, as published (`description` in the config blob).
+    pub description: Option<String>,
     pub pretty_name: Option<String>,
     pub license: Option<String>,
     pub language: Option<Vec<String>>,

@@ -422,6 +422,7 @@ async fn analyze(
                 .clone()
                 .unwrap_or_else(|| size_category(rows).to_string()),
             summary: config.summary.clone(),
+            description: config.description.clone(),
             pretty_name: config.pretty_name.clone(),
             license: config.license.clone(),
             language: config.language.clone(),

@@ -102,6 +102,9 @@ pub fn file_facts<'a>(r: &'a VersionRecord, f: &'a FileRecord) -> (Option<&'a Co
 pub struct DatasetDetail {
     #[serde(flatten)]
     pub summary: DatasetSummary,
+    /// The dataset card: markdown as published, or null. Render it sanitized: it is
+    /// author-controlled text.
+    pub description: Option<String>,
     /// Column name → arrow type name, in column order.
     #[schema(value_type = Object)]
     pub data_schema: Map<String, Value>,
@@ -119,6 +122,7 @@ impl DatasetDetail {
         let latest = versions.first().cloned().unwrap_or_else(|| r.version.to_string());
         DatasetDetail {
             summary: DatasetSummary::new(r),
+            description: r.meta.description.clone(),
             data_schema: schema_object(&r.meta.data_schema),
             splits: r.meta.splits.clone(),
             artifacts: r.files.iter().map(|f| (f.path.clone(), f.digest.to_string())).collect(),

@@ -863,6 +863,13 @@ async fn info(reference: String, as_json: bool, remote: Remote) -> Result<()> {
         })
         .collect();
     schemas(&version, &own);
+    if let Some(card) = d["description"].as_str().filter(|c| !c.trim().is_empty()) {
+        println!();
+        println!("card:");
+        for line in card.trim_end().lines() {
+            println!("  {line}");
+        }
+    }
     Ok(())
 }
 

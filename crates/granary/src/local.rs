@@ -34,6 +34,33 @@ const KNOWN_KEYS: &[&str] = &[
     "origin",
 ];
 
+/// The dataset card read when `dataset.yaml` has no `description:`: markdown beside it.
+pub const CARD_FILE: &str = "README.md";
+
+/// The most characters of a card's first paragraph that become the summary.
+const SUMMARY_CHARS: usize = 280;
+
+/// The summary published: `summary:`, else the card's first paragraph that is not a
+/// heading, as one line, cut at [`SUMMARY_CHARS`] characters.
+fn summary_of(y: &DatasetYaml) -> Option<String> {
+    if y.summary.is_some() {
+        return y.summary.clone();
+    }
+    let card = y.description.as_deref()?;
+    let para: Vec<&str> = card
+        .split("\n\n")
+        .map(str::trim)
+        .find(|p| !p.is_empty() && !p.starts_with('#') && !p.starts_with("```") && !p.starts_with('<'))?
+        .lines()
+        .map(str::trim)
+        .collect();
+    let line = para.join(" ");
+    Some(match line.char_indices().nth(SUMMARY_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    })
+}
+
 /// The keys `dataset.yaml` may hold. Unknown keys are not published; they get a warning
 /// naming the closest known key.
 #[derive(Deserialize, Default)]
@@ -151,7 +178,7 @@ fn discover(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<S
         }
         if ft.is_dir() {
             discover(root, &path, out, skipped)?;
-        } else if name == "dataset.yaml" && dir == root {
+        } else if (name == "dataset.yaml" || name == CARD_FILE) && dir == root {
             continue;
         } else if ft.is_file() && DataFormat::from_path(&name).is_some() {
             out.push(path);
@@ -284,7 +311,8 @@ impl Plan {
         let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
         let list = |v: &Option<Vec<String>>| v.clone().map_or(Value::Null, |v| json!(v));
         let fields = [
-            ("summary", text(&y.summary)),
+            ("summary", text(&summary_of(y))),
+            ("description", text(&y.description)),
             ("license", text(&y.license)),
             ("pretty_name", text(&y.pretty_name)),
             ("tags", list(&y.tags)),
@@ -468,8 +496,15 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", yaml_path.display())),
     };
-    let (y, warnings) = parse_yaml(&text)?;
+    let (mut y, warnings) = parse_yaml(&text)?;
     let at = |key: &str| yaml_place(&text, key);
+    if y.description.is_none() {
+        let card = root.join(CARD_FILE);
+        if card.is_file() {
+            let text = std::fs::read_to_string(&card).with_context(|| format!("cannot read {}", card.display()))?;
+            y.description = Some(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()).filter(|t| !t.trim().is_empty());
+        }
+    }
 
     let full_name = y.name.clone().unwrap_or_else(|| {
         root.file_name()
@@ -672,7 +707,8 @@ pub fn finish(plan: Plan, facts: Vec<FileFacts>) -> Result<LocalDataset> {
             .collect(),
         row_count: Some(rows as i64),
         splits: y.splits.clone().filter(|s| !s.is_empty()),
-        summary: y.summary.clone().or(y.description.clone()),
+        summary: summary_of(&y),
+        description: y.description.clone(),
         tags: y.tags.clone(),
         license: y.license.clone(),
         pretty_name: y.pretty_name.clone(),

@@ -518,6 +518,17 @@ pub async fn write_dataset_yaml(
         splits,
     };
     let body = serde_yaml_ng::to_string(&yaml)?;
+    // The card goes beside it as README.md, which a push reads back as the card.
+    if let Some(card) = d["description"].as_str() {
+        let readme = out.join(crate::local::CARD_FILE);
+        if readme.exists() {
+            eprintln!("note: {} exists and was left as it is", readme.display());
+        } else {
+            let tmp = out.join("README.md.tmp");
+            std::fs::write(&tmp, card).with_context(|| format!("cannot write {}", readme.display()))?;
+            std::fs::rename(&tmp, &readme).with_context(|| format!("cannot write {}", readme.display()))?;
+        }
+    }
     let tmp = out.join("dataset.yaml.tmp");
     std::fs::write(
         &tmp,

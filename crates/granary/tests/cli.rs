@@ -1546,3 +1546,46 @@ fn push_and_pull_options_and_aliases() {
     let err = fails(&run(root, &["dataset", "info", "qa-copy@2.0.1"]));
     assert!(err.contains("(HTTP 404)"), "{err}");
 }
+
+#[test]
+fn dataset_cards_come_from_readme_or_description_and_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let s = start(root, &[]);
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let dir = root.join("carded");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.csv"), "x\n1\n").unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: carded\nversion: 1.0.0\n").unwrap();
+    let card = "# Carded\n\nScores of a small\nexperiment.\n\n## Use\n\n- one\n";
+    std::fs::write(dir.join("README.md"), card).unwrap();
+    let pushed = run(root, &["dataset", "push", dir.to_str().unwrap()]);
+    ok(&pushed);
+    // README.md is the card, not a skipped file.
+    assert!(!String::from_utf8_lossy(&pushed.stderr).contains("README.md"));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "info", "carded", "--json"]))).unwrap();
+    assert_eq!(info["description"], card);
+    // Without `summary:`, the card's first paragraph is the summary.
+    assert_eq!(info["summary"], "Scores of a small experiment.");
+    let human = ok(&run(root, &["dataset", "info", "carded"]));
+    assert!(
+        human.ends_with("card:\n  # Carded\n  \n  Scores of a small\n  experiment.\n  \n  ## Use\n  \n  - one\n"),
+        "{human}"
+    );
+    // pull writes it back as README.md, and the pulled directory pushes the same card.
+    let out = root.join("out");
+    ok(&run(root, &["dataset", "pull", "carded", "-o", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(out.join("README.md")).unwrap(), card);
+    // `description:` wins over README.md.
+    std::fs::write(
+        dir.join("dataset.yaml"),
+        "name: carded\nversion: 1.0.1\nsummary: Short.\ndescription: |\n  Inline *card*.\n",
+    )
+    .unwrap();
+    ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "info", "carded@1.0.1", "--json"]))).unwrap();
+    assert_eq!(info["description"], "Inline *card*.\n");
+    assert_eq!(info["summary"], "Short.");
+}

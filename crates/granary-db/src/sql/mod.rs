@@ -360,7 +360,7 @@ fn dataset_from(row: &AnyRow) -> DbResult<Dataset> {
 const VERSION_COLS: &str =
     "v.id, v.dataset_id, v.org_id, v.name, v.full_name, v.is_public, v.version, v.manifest_digest,
     v.manifest, v.config_digest, v.format, v.data_schema, v.row_count, v.file_size_bytes, v.size_category,
-    v.summary, v.pretty_name, v.license, v.language, v.tags, v.task_categories, v.origin, v.splits,
+    v.summary, v.description, v.pretty_name, v.license, v.language, v.tags, v.task_categories, v.origin, v.splits,
     v.artifacts_hash, v.created_at, v.updated_at,
     v.download_count + (SELECT COUNT(*) FROM download_pending p WHERE p.version_id = v.id) AS download_count";
 
@@ -449,6 +449,7 @@ fn version_from(row: &AnyRow) -> DbResult<VersionRecord> {
             file_size_bytes: get_u64(row, "file_size_bytes")?,
             size_category: get_str(row, "size_category")?,
             summary: row.try_get("summary").map_err(map_err)?,
+            description: row.try_get("description").map_err(map_err)?,
             pretty_name: row.try_get("pretty_name").map_err(map_err)?,
             license: row.try_get("license").map_err(map_err)?,
             language: get_opt_json(row, "language")?,
@@ -530,9 +531,9 @@ impl SqlStore {
             "INSERT INTO dataset_versions (id, dataset_id, version, major, minor, patch, manifest_digest, manifest,
                 config_digest, format, data_schema, row_count, file_size_bytes, size_category, summary, pretty_name,
                 license, language, tags, task_categories, origin, splits, artifacts_hash, created_by, created_at, updated_at,
-                org_id, name, full_name, is_public)
+                org_id, name, full_name, is_public, description)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, $25, $25, $26, $27, $28, $29)",
+                $23, $24, $25, $25, $26, $27, $28, $29, $30)",
         )
         .bind(&vid)
         .bind(dataset_id.to_string())
@@ -563,6 +564,7 @@ impl SqlStore {
         .bind(&new.name)
         .bind(format!("{org_key}/{}", new.name))
         .bind(is_public)
+        .bind(&m.description)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

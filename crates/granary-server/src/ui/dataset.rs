@@ -12,6 +12,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::card::Card;
 use super::catalog::badges;
 use super::view::{self, bytes, count, query, when};
 use super::{parse_form, UiError, UiResult, Viewer};
@@ -104,6 +105,12 @@ pub async fn page(
             div { dt { "Published" } dd { (when(rec.created_at)) } }
             @if let Some(langs) = &m.language {
                 div { dt { "Languages" } dd { (langs.join(", ")) } }
+            }
+        }
+        @if let Some(card) = m.description.as_deref().filter(|c| !c.trim().is_empty()) {
+            section.datacard aria-labelledby="card-h" {
+                h2 #card-h { "Dataset card" }
+                div.markdown { (Card::render(card)) }
             }
         }
         @if let Some(origin) = &m.origin {

@@ -5,6 +5,7 @@
 //! sooner. A browser signs in with an API key and gets a session cookie; every form that
 //! changes something carries a CSRF token derived from that session.
 
+mod card;
 mod catalog;
 mod dataset;
 mod org;

@@ -70,6 +70,7 @@ async fn world(app: TestApp) -> World {
             } else {
                 format!("beta images {i}")
             }),
+            description: None,
             pretty_name: None,
             license: LICENSES[(i % 3) as usize].map(str::to_string),
             language: None,

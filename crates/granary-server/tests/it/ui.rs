@@ -602,3 +602,34 @@ backend_test!(
         assert!(page.contains("<code>timestamp[us, tz=America/New_York]</code>"));
     }
 );
+
+backend_test!(
+    async fn dataset_cards_are_stored_returned_and_rendered_sanitized(app) {
+        let card = format!(
+            "# Questions\n\nA **small** set; see [the paper](https://example.org/p).\n\n\
+             {XSS_SCRIPT}\n\n{XSS_ATTR}\n\n[click](javascript:alert(3))\n\n| split | rows |\n|---|---|\n| train | 10 |\n"
+        );
+        publish(&app, &app.admin, "default", "carded", "1.0.0", json!({"description": card})).await;
+        // The API returns the markdown exactly as published.
+        let d = app.get("/api/v1/org/default/datasets/carded/1.0.0", &app.admin).await.json();
+        assert_eq!(d["description"], json!(card));
+        // A version without one says null.
+        publish(&app, &app.admin, "default", "plain", "1.0.0", json!({})).await;
+        let d = app.get("/api/v1/org/default/datasets/plain", &app.admin).await.json();
+        assert_eq!(d["description"], Value::Null);
+
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/datasets/carded").await);
+        assert_escaped(&page);
+        assert!(!page.contains("javascript:"), "script links are dropped");
+        assert!(page.contains("<h2 id=\"card-h\">Dataset card</h2>"));
+        assert!(page.contains("<h3>Questions</h3>"), "{page}");
+        assert!(page.contains("<strong>small</strong>"));
+        assert!(page.contains(
+            "<a href=\"https://example.org/p\" rel=\"noopener noreferrer nofollow\">the paper</a>"
+        ));
+        assert!(page.contains("<td>train</td>"));
+        let page = html(&b.get("/orgs/default/datasets/plain").await);
+        assert!(!page.contains("card-h"), "no card section without a card");
+    }
+);
