@@ -22,7 +22,10 @@ pub use bounds::{
     check_parquet_footer, decompressed_len, parse_page_header, Budget, BudgetReader, PageInfo, Unbounded,
     MAX_FOOTER_BYTES, MAX_SCHEMA_DEPTH, MAX_THRIFT_DEPTH,
 };
-pub use preview::{preview_parquet, preview_reader, preview_reader_typed, Preview, MAX_CELL_CHARS, MAX_PREVIEW_ROWS};
+pub use preview::{
+    preview_parquet, preview_reader, preview_reader_typed, rows_parquet, rows_reader_typed, Preview, MAX_CELL_CHARS,
+    MAX_PREVIEW_ROWS,
+};
 pub use tables::{same_columns, same_reader, unify_type, version_schema, TableFile, TableMismatch};
 pub use types::arrow_type_name;
 

@@ -152,15 +152,32 @@ pub fn preview_reader_typed<R: Read>(
     budget: &Budget,
     columns: Option<&[(String, String)]>,
 ) -> Result<Preview, InferError> {
+    rows_reader_typed(format, reader, 0, limit, budget, columns)
+}
+
+/// As [`preview_reader_typed`], from row `offset` (0-based) on: the `offset` rows before
+/// are read and dropped without being converted, so memory holds only the rows returned;
+/// every byte read on the way is charged to `budget`, which bounds how deep a text file
+/// can be read (parquet skips by row group and page: [`rows_parquet`]).
+pub fn rows_reader_typed<R: Read>(
+    format: DataFormat,
+    reader: R,
+    offset: u64,
+    limit: usize,
+    budget: &Budget,
+    columns: Option<&[(String, String)]>,
+) -> Result<Preview, InferError> {
     let limit = check_limit(limit);
     let reader = BudgetReader::new(reader, budget);
     let out = match format {
-        DataFormat::Csv => guarded(InferError::Csv, || preview_csv(reader, limit, columns)),
+        DataFormat::Csv => guarded(InferError::Csv, || preview_csv(reader, offset, limit, columns)),
         DataFormat::Jsonl => guarded(InferError::Json, || {
-            preview_jsonl(BufReader::with_capacity(1 << 16, reader), limit, columns)
+            preview_jsonl(BufReader::with_capacity(1 << 16, reader), offset, limit, columns)
         }),
-        DataFormat::Json => guarded(InferError::Json, || preview_json(reader, limit, columns)),
-        DataFormat::Arrow | DataFormat::Feather => guarded(InferError::Arrow, || preview_ipc(reader, limit, budget)),
+        DataFormat::Json => guarded(InferError::Json, || preview_json(reader, offset, limit, columns)),
+        DataFormat::Arrow | DataFormat::Feather => {
+            guarded(InferError::Arrow, || preview_ipc(reader, offset, limit, budget))
+        }
         DataFormat::Parquet => Err(InferError::Parquet(
             "parquet previews need ranged reads; use preview_parquet".into(),
         )),
@@ -200,15 +217,30 @@ pub fn preview_parquet<R: ChunkReader + 'static>(
     limit: usize,
     budget: Arc<Budget>,
 ) -> Result<Preview, InferError> {
+    rows_parquet(input, 0, limit, budget)
+}
+
+/// `limit` rows of a parquet file from row `offset` (0-based; past the end gives no rows),
+/// under the same checks as [`preview_parquet`]. Row groups before `offset` are never
+/// read; inside the first group read, the file's offset index (when it has one, as
+/// pyarrow and arrow-rs write by default) lets whole pages before `offset` go unread, so
+/// the cost is a few pages per column wherever the rows are.
+pub fn rows_parquet<R: ChunkReader + 'static>(
+    input: R,
+    offset: u64,
+    limit: usize,
+    budget: Arc<Budget>,
+) -> Result<Preview, InferError> {
     let limit = check_limit(limit);
     guarded(InferError::Parquet, || {
-        preview_parquet_inner(input, limit, budget.clone())
+        preview_parquet_inner(input, offset, limit, budget.clone())
     })
     .map_err(|e| budget_error(&budget, e))
 }
 
 fn preview_parquet_inner<R: ChunkReader + 'static>(
     input: R,
+    offset: u64,
     limit: usize,
     budget: Arc<Budget>,
 ) -> Result<Preview, InferError> {
@@ -229,7 +261,43 @@ fn preview_parquet_inner<R: ChunkReader + 'static>(
         .get_bytes(len - PARQUET_TAIL as u64 - meta_len, meta_len as usize)
         .map_err(perr)?;
     check_parquet_footer(&footer)?;
-    let meta = ParquetMetaDataReader::decode_metadata(&footer).map_err(perr)?;
+    let mut meta = ParquetMetaDataReader::decode_metadata(&footer).map_err(perr)?;
+    // The row groups holding rows from `offset` on, and the rows to pass over in the first.
+    let mut first = None;
+    let mut before = 0u64;
+    for (i, rg) in meta.row_groups().iter().enumerate() {
+        let n = rg.num_rows().max(0) as u64;
+        if before + n > offset {
+            first = Some((i, offset - before));
+            break;
+        }
+        before += n;
+    }
+    let (groups, skip_in_group) = match first {
+        Some((i, skip)) => ((i..meta.num_row_groups()).collect::<Vec<_>>(), skip),
+        None => (Vec::new(), 0),
+    };
+    if skip_in_group > 0 {
+        // The offset index says where each page starts, so pages before the offset are
+        // skipped unread. Its bytes are charged before they are read.
+        let ranges = meta.row_groups().iter().flat_map(|rg| rg.columns()).filter_map(|c| {
+            let start = u64::try_from(c.offset_index_offset()?).ok()?;
+            Some(start..start.saturating_add(u64::try_from(c.offset_index_length()?).ok()?))
+        });
+        let span = ranges.fold(None::<std::ops::Range<u64>>, |acc, r| {
+            Some(match acc {
+                None => r,
+                Some(a) => a.start.min(r.start)..a.end.max(r.end),
+            })
+        });
+        if let Some(span) = span {
+            budget.charge(span.end.saturating_sub(span.start))?;
+            let mut reader = ParquetMetaDataReader::new_with_metadata(meta)
+                .with_offset_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+            reader.read_page_indexes(&input).map_err(perr)?;
+            meta = reader.finish().map_err(perr)?;
+        }
+    }
     let mut chunks = Vec::new();
     for rg in meta.row_groups() {
         for c in rg.columns() {
@@ -256,6 +324,8 @@ fn preview_parquet_inner<R: ChunkReader + 'static>(
     };
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, meta)
         .with_batch_size(limit)
+        .with_row_groups(groups)
+        .with_offset(usize::try_from(skip_in_group).unwrap_or(usize::MAX))
         .with_limit(limit)
         .build()
         .map_err(perr)?;
@@ -311,6 +381,11 @@ impl<R: ChunkReader> ChunkReader for Bounded<R> {
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         self.budget.check().map_err(to_parquet)?;
         let mut r = self.inner.get_read(start)?;
+        // parquet opens a reader at a page's body too, once it has peeked at the header
+        // (skipping rows): that header is already read and charged.
+        if self.pages.lock().expect("not poisoned").contains_key(&start) {
+            return Ok(Cursor::new(Vec::new()).chain(r));
+        }
         let mut head = Vec::new();
         loop {
             let want = (head.len() * 2).clamp(256, MAX_PAGE_HEADER);
@@ -339,7 +414,25 @@ impl<R: ChunkReader> ChunkReader for Bounded<R> {
         self.budget.check().map_err(to_parquet)?;
         let bytes = self.inner.get_bytes(start, length)?;
         let page = self.pages.lock().expect("not poisoned").remove(&start);
+        // Read through the offset index, a page comes whole (header and body) from here:
+        // its header is read and charged as `get_read` does.
+        let (page, body) = match page {
+            Some(info) => (Some(info), 0),
+            None => match parse_page_header(&bytes) {
+                Ok(Some(info)) if info.header_len < bytes.len() => {
+                    let charge = info
+                        .compressed_size
+                        .saturating_add(info.uncompressed_size)
+                        .saturating_add(info.num_values.saturating_mul(BYTES_PER_VALUE));
+                    self.budget.charge(charge).map_err(to_parquet)?;
+                    let at = info.header_len;
+                    (Some(info), at)
+                }
+                _ => (None, 0),
+            },
+        };
         if let (Some(info), Some(codec)) = (page, self.codec_at(start)) {
+            let bytes = &bytes[body..];
             let levels = (info.levels_len as usize).min(bytes.len());
             if info.compressed && info.uncompressed_size > info.levels_len {
                 decompressed_len(codec, &bytes[levels..], info.uncompressed_size - info.levels_len)
@@ -354,7 +447,12 @@ impl<R: ChunkReader> ChunkReader for Bounded<R> {
 /// (the file's published schema; without it every cell is text). Reading stops after
 /// those rows. A byte order mark is dropped, blank lines are not rows, invalid UTF-8 is
 /// shown with replacement characters.
-fn preview_csv<R: Read>(reader: R, limit: usize, columns: Option<&[(String, String)]>) -> Result<Preview, InferError> {
+fn preview_csv<R: Read>(
+    reader: R,
+    skip: u64,
+    limit: usize,
+    columns: Option<&[(String, String)]>,
+) -> Result<Preview, InferError> {
     let cerr = |e: csv::Error| match e.into_kind() {
         csv::ErrorKind::Io(io) => InferError::Io(io),
         other => InferError::Csv(format!("{other:?}")),
@@ -385,6 +483,11 @@ fn preview_csv<R: Read>(reader: R, limit: usize, columns: Option<&[(String, Stri
         .collect();
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
+    for _ in 0..skip {
+        if !csv.read_byte_record(&mut record).map_err(cerr)? {
+            break;
+        }
+    }
     while rows.len() < limit && csv.read_byte_record(&mut record).map_err(cerr)? {
         let mut row = Map::new();
         for (i, name) in header.iter().enumerate() {
@@ -445,6 +548,7 @@ fn objects_preview(
 
 fn preview_jsonl<R: BufRead>(
     reader: R,
+    mut skip: u64,
     limit: usize,
     columns: Option<&[(String, String)]>,
 ) -> Result<Preview, InferError> {
@@ -460,6 +564,10 @@ fn preview_jsonl<R: BufRead>(
             if !v.is_object() {
                 return Err(InferError::Json(format!("line {}: expected a JSON object", i + 1)));
             }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
             values.push(v);
             if values.len() == limit {
                 break;
@@ -473,7 +581,12 @@ fn preview_jsonl<R: BufRead>(
 }
 
 /// A top-level array of objects (read only as far as `limit` elements), or JSON lines.
-fn preview_json<R: Read>(reader: R, limit: usize, columns: Option<&[(String, String)]>) -> Result<Preview, InferError> {
+fn preview_json<R: Read>(
+    reader: R,
+    skip: u64,
+    limit: usize,
+    columns: Option<&[(String, String)]>,
+) -> Result<Preview, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut blank = false;
     let first = loop {
@@ -492,7 +605,7 @@ fn preview_json<R: Read>(reader: R, limit: usize, columns: Option<&[(String, Str
         }
     };
     if first != b'[' {
-        return preview_jsonl(reader, limit, columns);
+        return preview_jsonl(reader, skip, limit, columns);
     }
     let mut values = Vec::with_capacity(limit);
     let mut de = serde_json::Deserializer::from_reader(reader);
@@ -500,6 +613,7 @@ fn preview_json<R: Read>(reader: R, limit: usize, columns: Option<&[(String, Str
         &mut de,
         FirstElements {
             out: &mut values,
+            skip,
             limit,
         },
     );
@@ -516,6 +630,8 @@ fn preview_json<R: Read>(reader: R, limit: usize, columns: Option<&[(String, Str
 /// Collects the first `limit` elements of an array, then stops reading.
 struct FirstElements<'a> {
     out: &'a mut Vec<Value>,
+    /// Elements read past first (checked to be objects, not kept).
+    skip: u64,
     limit: usize,
 }
 
@@ -525,6 +641,12 @@ impl<'de> serde::de::Visitor<'de> for FirstElements<'_> {
         f.write_str("a JSON array of objects")
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for _ in 0..self.skip {
+            match seq.next_element::<SkippedObject>()? {
+                Some(SkippedObject) => {}
+                None => return Ok(()),
+            }
+        }
         while self.out.len() < self.limit {
             match seq.next_element::<Value>()? {
                 Some(v) => self.out.push(v),
@@ -535,7 +657,30 @@ impl<'de> serde::de::Visitor<'de> for FirstElements<'_> {
     }
 }
 
-fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Preview, InferError> {
+/// An array element read past: must be an object, its contents are not kept.
+struct SkippedObject;
+
+impl<'de> serde::Deserialize<'de> for SkippedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SkippedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of objects")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SkippedObject, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(SkippedObject)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn preview_ipc<R: Read>(reader: R, skip: u64, limit: usize, budget: &Budget) -> Result<Preview, InferError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut head = [0u8; 8];
     let n = read_full(&mut reader, &mut head)?;
@@ -566,10 +711,19 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     let mut dict_ids = Vec::new();
     let mut batches = Vec::new();
     let mut rows = 0;
+    // Rows still to pass over before the first one kept.
+    let mut skip = skip;
     let mut feed = |message: Vec<u8>, rows: &mut usize| -> Result<(), InferError> {
         let mut buffer = arrow_buffer::Buffer::from_vec(message);
         while !buffer.is_empty() {
             if let Some(b) = decoder.decode(&mut buffer).map_err(aerr)? {
+                let n = b.num_rows() as u64;
+                if skip >= n {
+                    skip -= n;
+                    continue;
+                }
+                let b = b.slice(skip as usize, (n - skip) as usize);
+                skip = 0;
                 *rows += b.num_rows();
                 batches.push(b);
             }
@@ -609,7 +763,10 @@ fn preview_ipc<R: Read>(reader: R, limit: usize, budget: &Budget) -> Result<Prev
     if rows < limit {
         let mut end = arrow_buffer::Buffer::from_vec(vec![0xffu8, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
         if let Some(b) = decoder.decode(&mut end).map_err(aerr)? {
-            batches.push(b);
+            let n = b.num_rows() as u64;
+            if skip < n {
+                batches.push(b.slice(skip as usize, (n - skip) as usize));
+            }
         }
     }
     let schema = decoder

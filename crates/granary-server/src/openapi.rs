@@ -166,6 +166,7 @@ impl Modify for Tighten {
         datasets::version,
         datasets::delete,
         datasets::preview,
+        datasets::rows,
         datasets::blob_schema,
         downloads::download,
         downloads::signed_file,

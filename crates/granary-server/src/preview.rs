@@ -25,6 +25,9 @@ pub struct SplitPreview {
     pub split: Option<String>,
     pub files: Vec<String>,
     pub preview: Preview,
+    /// Rows in the split, from the files' published row counts; `None` when a file of a
+    /// version published before files carried them has none.
+    pub total: Option<u64>,
 }
 
 /// The split a preview shows when none is asked for: `train` if there is one, else the
@@ -71,7 +74,22 @@ pub async fn preview_split(
     split: Option<String>,
     limit: usize,
 ) -> ApiResult<SplitPreview> {
-    let out = preview_split_inner(state, rec, split, limit).await;
+    rows_split(state, rec, split, 0, limit).await
+}
+
+/// `limit` rows of `split` from row `offset` (0-based, across the split's files in order),
+/// under the same budget, slots and errors as [`preview_split`]. Files wholly before
+/// `offset` are passed over by their published row counts and never opened; in the file
+/// holding `offset`, parquet skips by row group and page, text formats read and drop the
+/// rows before it (within the byte budget). An offset at or past the end gives no rows.
+pub async fn rows_split(
+    state: &AppState,
+    rec: &VersionRecord,
+    split: Option<String>,
+    offset: u64,
+    limit: usize,
+) -> ApiResult<SplitPreview> {
+    let out = preview_split_inner(state, rec, split, offset, limit).await;
     let kind = match &out {
         Ok(_) => "ok",
         Err(e) if e.kind == ErrorKind::Validation || e.kind == ErrorKind::RateLimited => "refused",
@@ -89,6 +107,7 @@ async fn preview_split_inner(
     state: &AppState,
     rec: &VersionRecord,
     split: Option<String>,
+    offset: u64,
     limit: usize,
 ) -> ApiResult<SplitPreview> {
     let files =
@@ -118,21 +137,44 @@ async fn preview_split_inner(
         })?;
     state.metrics.previews_running.inc();
     let _running = running_preview(state);
+    let total = files
+        .iter()
+        .map(|f| crate::wire::file_facts(rec, f).1)
+        .sum::<Option<u64>>();
     let mut out = SplitPreview {
         split,
         files: Vec::new(),
         preview: Preview::default(),
+        total,
     };
+    let mut skip = offset;
     for &f in &files {
         if out.preview.rows.len() >= limit {
             break;
+        }
+        match crate::wire::file_facts(rec, f).1 {
+            Some(n) if skip >= n => {
+                skip -= n;
+                continue;
+            }
+            None if skip > 0 => {
+                return Err(ApiError::invalid_field(
+                    &["query", "offset"],
+                    format!(
+                        "{}@{} was published before files carried row counts; only the first rows of this split can be read",
+                        rec.full_name, rec.version
+                    ),
+                    "unsupported",
+                ))
+            }
+            _ => {}
         }
         let want = limit - out.preview.rows.len();
         // A file is read as its extension says (splits may differ in format), else as the
         // version's format.
         let format = DataFormat::from_path(&f.path).unwrap_or(format);
         let columns = crate::wire::file_facts(rec, f).0.map(<[_]>::to_vec);
-        let p = match preview_file(state, &org, f, format, want, budget.clone(), columns).await {
+        let p = match preview_file(state, &org, f, format, skip, want, budget.clone(), columns).await {
             Ok(p) => p,
             // The version was deleted (and its blobs collected) while this preview ran.
             Err(_) if matches!(state.blobs.stat(&org, &f.digest).await, Ok(None)) => {
@@ -143,6 +185,7 @@ async fn preview_split_inner(
             }
             Err(e) => return Err(preview_error(state, &f.path, e)),
         };
+        skip = 0;
         out.files.push(f.path.clone());
         out.preview.append(p, limit);
     }
@@ -196,13 +239,15 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The first `limit` rows of one stored file (`file`'s digest and size), read as `format`;
-/// `columns` is its published schema, which a text file's preview shows.
+/// `limit` rows of one stored file (`file`'s digest and size) from row `offset`, read as
+/// `format`; `columns` is its published schema, which a text file's preview shows.
+#[allow(clippy::too_many_arguments)]
 async fn preview_file(
     state: &AppState,
     org: &str,
     file: &FileRecord,
     format: DataFormat,
+    offset: u64,
     limit: usize,
     budget: Arc<Budget>,
     columns: Option<Vec<(String, String)>>,
@@ -218,7 +263,7 @@ async fn preview_file(
             handle,
             budget: budget.clone(),
         };
-        return tokio::task::spawn_blocking(move || granary_infer::preview_parquet(source, limit, budget))
+        return tokio::task::spawn_blocking(move || granary_infer::rows_parquet(source, offset, limit, budget))
             .await
             .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?;
     }
@@ -232,7 +277,7 @@ async fn preview_file(
         let _guard = handle.enter();
         let sync = tokio_util::io::SyncIoBridge::new(reader);
         let reader = std::io::BufReader::with_capacity(1 << 16, sync);
-        granary_infer::preview_reader_typed(format, reader, limit, &budget, columns.as_deref())
+        granary_infer::rows_reader_typed(format, reader, offset, limit, &budget, columns.as_deref())
     })
     .await
     .map_err(|e| InferError::Io(std::io::Error::other(e.to_string())))?

@@ -256,3 +256,57 @@ impl PreviewOut {
         }
     }
 }
+
+/// One row of the rows endpoint: its index in the split and its values.
+#[derive(Serialize, ToSchema)]
+pub struct RowOut {
+    /// 0-based index of the row in the split (its files in order).
+    pub row_idx: u64,
+    /// Values keyed by column, in column order.
+    #[schema(value_type = Object)]
+    pub row: Map<String, Value>,
+}
+
+/// The body of the rows endpoint (the Hugging Face dataset viewer's `/rows` vocabulary:
+/// `row_idx`, `row`, `num_rows_total`).
+#[derive(Serialize, ToSchema)]
+pub struct RowsOut {
+    pub name: String,
+    pub version: String,
+    /// The split read; null when the version has no splits (then all its files are read).
+    pub split: Option<String>,
+    /// The first row asked for (0-based).
+    pub offset: u64,
+    /// How many rows were asked for (1–100); `rows` is shorter at the end of the split.
+    pub length: u64,
+    /// Rows in the split; null only for versions published before files carried counts.
+    pub num_rows_total: Option<u64>,
+    pub columns: Vec<ColumnOut>,
+    pub rows: Vec<RowOut>,
+}
+
+impl RowsOut {
+    pub fn new(r: &VersionRecord, p: crate::preview::SplitPreview, offset: u64, length: u64) -> Self {
+        RowsOut {
+            name: r.full_name.clone(),
+            version: r.version.to_string(),
+            split: p.split,
+            offset,
+            length,
+            num_rows_total: p.total,
+            columns: p
+                .preview
+                .columns
+                .into_iter()
+                .map(|(name, kind)| ColumnOut { name, kind })
+                .collect(),
+            rows: p
+                .preview
+                .rows
+                .into_iter()
+                .zip(offset..)
+                .map(|(row, row_idx)| RowOut { row_idx, row })
+                .collect(),
+        }
+    }
+}

@@ -502,7 +502,8 @@ pub fn plan(dir: &Path) -> Result<Plan> {
         let card = root.join(CARD_FILE);
         if card.is_file() {
             let text = std::fs::read_to_string(&card).with_context(|| format!("cannot read {}", card.display()))?;
-            y.description = Some(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()).filter(|t| !t.trim().is_empty());
+            y.description =
+                Some(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()).filter(|t| !t.trim().is_empty());
         }
     }
 

@@ -364,3 +364,111 @@ async fn everything_core_works_without_javascript() {
     assert!(feed.contains("default/notes") && feed.contains("0.3.0"), "{feed}");
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_rows_at_any_offset_and_a_phone_layout() {
+    let Some(sess) = session(true).await else {
+        return;
+    };
+    let (c, base, root) = (&sess.c, &sess.base, &sess.root);
+    // A dataset of 12,000 rows whose card carries script payloads.
+    let dir = root.join("years");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("year,label,long\n");
+    for i in 0..12_000 {
+        csv.push_str(&format!("{},row {i},{}\n", 2000 + i % 30, "word ".repeat(60)));
+    }
+    std::fs::write(dir.join("years.csv"), csv).unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: years\nversion: 1.0.0\n").unwrap();
+    std::fs::write(
+        dir.join("README.md"),
+        "# Years\n\nA **card**.\n\n<script>window.__xss = 1</script>\n\n<img src=x onerror=\"window.__xss = 2\">\n\n[x](javascript:window.__xss=3)\n",
+    )
+    .unwrap();
+    ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
+
+    c.goto(&format!("{base}/orgs/default/datasets/years")).await.unwrap();
+    let card = text(c, "section.datacard .markdown").await;
+    assert!(card.starts_with("Years\nA card."), "{card}");
+    assert_eq!(
+        c.find(Locator::Css("section.datacard h3"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Years"
+    );
+    let xss = c.execute("return window.__xss === undefined", vec![]).await.unwrap();
+    assert_eq!(xss, serde_json::json!(true), "no script of the card ran");
+
+    // Rows at offset 10,000: through the form, then on to the next page.
+    let goto = c.find(Locator::Css("form.goto input[name=offset]")).await.unwrap();
+    goto.clear().await.unwrap();
+    goto.send_keys("10000").await.unwrap();
+    click(c, Locator::Css("form.goto button[type=submit]")).await;
+    wait_url(c, "offset=10000").await;
+    let first = text(c, "table.preview tbody tr:first-child").await;
+    assert!(first.starts_with("10000") && first.contains("row 10000"), "{first}");
+    assert_eq!(
+        text(c, "#preview p.hint").await,
+        "Rows 10,000–10,099 of 12,000 of default/years@1.0.0."
+    );
+    click(c, Locator::Css("nav.pager a[rel=next]")).await;
+    wait_url(c, "offset=10100").await;
+    let first = text(c, "table.preview tbody tr:first-child").await;
+    assert!(first.contains("row 10100"), "{first}");
+    // The header stays in view while the grid scrolls.
+    let sticky = c
+        .execute(
+            "const g = document.querySelector('.scroll.grid'); g.scrollTop = 600; \
+             const th = document.querySelector('table.preview thead th'); \
+             return Math.round(th.getBoundingClientRect().top - g.getBoundingClientRect().top);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        sticky.as_i64().unwrap().abs() <= 2,
+        "header at the top of the grid: {sticky}"
+    );
+
+    // A phone: 390 px wide.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/orgs/default/datasets/years?offset=0"))
+        .await
+        .unwrap();
+    wait_for(c, Locator::Css("table.preview")).await;
+    shot(c, "dataset-390").await;
+    // A year is one line, whole: a cell no taller than a row of text.
+    let heights = c
+        .execute(
+            "return [...document.querySelectorAll('table.preview tbody tr')].slice(0, 20) \
+               .map(r => Math.round(r.getBoundingClientRect().height));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for h in heights.as_array().unwrap() {
+        assert!(h.as_i64().unwrap() <= 30, "compact rows, one line each: {heights}");
+    }
+    let year = text(c, "table.preview tbody tr:first-child td.n").await;
+    assert_eq!(year, "2000");
+    // The catalog: the first card above the fold, the filters behind a button.
+    c.goto(&format!("{base}/orgs/default")).await.unwrap();
+    wait_for(c, Locator::Css("article.card")).await;
+    shot(c, "catalog-390").await;
+    let top = c
+        .execute(
+            "return document.querySelector('article.card').getBoundingClientRect().top",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(top.as_f64().unwrap() < 844.0, "first card at {top} px");
+    let facets_shown = "return getComputedStyle(document.querySelector('aside.facets')).display !== 'none'";
+    assert_eq!(c.execute(facets_shown, vec![]).await.unwrap(), serde_json::json!(false));
+    click(c, Locator::Css("label.filters-toggle")).await;
+    assert_eq!(c.execute(facets_shown, vec![]).await.unwrap(), serde_json::json!(true));
+    c.clone().close().await.unwrap();
+}

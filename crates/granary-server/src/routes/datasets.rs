@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
 use crate::preview::{default_split, preview_split};
-use crate::wire::{DatasetDetail, PreviewOut, VersionsOut};
+use crate::wire::{DatasetDetail, PreviewOut, RowsOut, VersionsOut};
 use crate::AppState;
 
 /// Accepts `name` or `org/name` (URL-encoded) as the dataset segment.
@@ -193,6 +193,52 @@ pub async fn preview(
     let split = p.split.filter(|s| !s.is_empty()).or_else(|| default_split(&rec));
     let out = preview_split(&state, &rec, split, limit as usize).await?;
     Ok(Json(PreviewOut::new(&rec, out, limit)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RowsParams {
+    /// The split to read; default `train` if there is one, else the first split.
+    split: Option<String>,
+    /// The first row, 0-based (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// How many rows, 1 to 100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
+    length: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}/{version}/rows", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH"), RowsParams), responses((status = 200, description = "Up to `length` rows of the split from `offset`, each with its `row_idx`; none past the end", body = RowsOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Bad offset or length, unknown split, or a file that cannot be read to that offset within the read budget", body = ErrorEnvelope), (status = 429, description = "Every row reader is busy", body = ErrorEnvelope)))]
+/// `GET …/{name}/{version}/rows?split=&offset=&length=`: rows at any offset of a split.
+pub async fn rows(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name, version)): Path<(String, String, String)>,
+    ApiQuery(p): ApiQuery<RowsParams>,
+) -> ApiResult<Json<RowsOut>> {
+    let mut errors = Vec::new();
+    let length = bounded(
+        &mut errors,
+        "length",
+        p.length,
+        MAX_PREVIEW_ROWS as i64,
+        1,
+        MAX_PREVIEW_ROWS as i64,
+    );
+    let offset = bounded(&mut errors, "offset", p.offset, 0, 0, i64::MAX);
+    let version: Result<Version, _> = version.parse();
+    if let Err(e) = &version {
+        errors.push(FieldError::new(&["path", "version"], e.to_string(), "invalid_version"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let access = state.org_access(&caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    let rec = state.visible_version(&access, name, version.ok()).await?;
+    let split = p.split.filter(|s| !s.is_empty()).or_else(|| default_split(&rec));
+    let out = crate::preview::rows_split(&state, &rec, split, offset, length as usize).await?;
+    Ok(Json(RowsOut::new(&rec, out, offset, length)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

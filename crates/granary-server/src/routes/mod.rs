@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/org/{org}/datasets/{name}/{version}/preview",
             get(datasets::preview),
         )
+        .route("/api/v1/org/{org}/datasets/{name}/{version}/rows", get(datasets::rows))
         .route(
             "/api/v1/org/{org}/datasets/{name}/{version}/download",
             post(downloads::download),

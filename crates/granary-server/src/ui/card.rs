@@ -16,14 +16,17 @@ impl Card {
     pub fn render(markdown: &str) -> Card {
         let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
         let parser = Parser::new_ext(markdown, options).map(|event| match event {
-            pulldown_cmark::Event::Start(pulldown_cmark::Tag::Heading { level, id, classes, attrs }) => {
-                pulldown_cmark::Event::Start(pulldown_cmark::Tag::Heading {
-                    level: demote(level),
-                    id,
-                    classes,
-                    attrs,
-                })
-            }
+            pulldown_cmark::Event::Start(pulldown_cmark::Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => pulldown_cmark::Event::Start(pulldown_cmark::Tag::Heading {
+                level: demote(level),
+                id,
+                classes,
+                attrs,
+            }),
             pulldown_cmark::Event::End(pulldown_cmark::TagEnd::Heading(level)) => {
                 pulldown_cmark::Event::End(pulldown_cmark::TagEnd::Heading(demote(level)))
             }

@@ -109,6 +109,9 @@ pub async fn page(
 
     let body = html! {
         h1 { "Datasets" }
+        // Below 768 px the filters fold away behind this toggle (CSS only; not submitted).
+        input #show-filters.visually-hidden type="checkbox" aria-controls="facets";
+        label.filters-toggle for="show-filters" { "Filters" }
         form.catalog #filters method="get" action={ "/orgs/" (org) } data-autosubmit {
             div.searchbar {
                 label.visually-hidden for="search" { "Search datasets" }
@@ -132,7 +135,7 @@ pub async fn page(
                 button type="submit" { "Apply" }
             }
             div.layout {
-                aside.facets aria-label="Filters" {
+                aside.facets #facets aria-label="Filters" {
                     @for (label, param, values, selected) in facet_groups {
                         (facet(label, param, values, selected))
                     }

@@ -16,7 +16,7 @@ use super::card::Card;
 use super::catalog::badges;
 use super::view::{self, bytes, count, query, when};
 use super::{parse_form, UiError, UiResult, Viewer};
-use crate::preview::{default_split, preview_split, SplitPreview};
+use crate::preview::{default_split, rows_split, SplitPreview};
 use crate::routes::datasets::local_name;
 use crate::routes::downloads::grant;
 use crate::wire::file_facts;
@@ -26,6 +26,8 @@ use crate::AppState;
 pub struct PageQuery {
     version: Option<String>,
     split: Option<String>,
+    /// The first row of the grid, 0-based (the rows endpoint's `offset`).
+    offset: Option<String>,
 }
 
 fn parse_version(v: &str) -> UiResult<Version> {
@@ -48,7 +50,14 @@ pub async fn page(
     let rec = s.visible_version(&access, name, version).await?;
     let versions = s.db.list_versions(access.org.id, name).await?;
     let split = q.split.filter(|s| !s.is_empty()).or_else(|| default_split(&rec));
-    let preview = preview_split(&s, &rec, split.clone(), MAX_PREVIEW_ROWS).await;
+    let offset: u64 = match q.offset.as_deref().filter(|o| !o.is_empty()) {
+        None => 0,
+        Some(o) => o
+            .trim()
+            .parse()
+            .map_err(|_| UiError::bad_request(format!("offset {o:?} is not a row number (0 or more)")))?,
+    };
+    let preview = rows_split(&s, &rec, split.clone(), offset, MAX_PREVIEW_ROWS).await;
     let title = rec.meta.pretty_name.clone().unwrap_or_else(|| rec.full_name.clone());
     let m = &rec.meta;
     let base = format!("/orgs/{org}/datasets/{name}");
@@ -187,7 +196,7 @@ pub async fn page(
                     }
                 }
             }
-            (preview_table(&rec, preview))
+            (preview_table(&rec, &base, split.as_deref(), offset, preview))
         }
     };
     Ok(view::page(&title, Some(&viewer), Some(&org), body))
@@ -217,35 +226,96 @@ fn json_text(v: &Value) -> String {
     }
 }
 
-fn preview_table(rec: &VersionRecord, preview: Result<SplitPreview, crate::error::ApiError>) -> Markup {
+/// The grid of rows from `offset`, with links to the pages before and after and a form
+/// to go to any row. Numbers and booleans never wrap; long text is cut to one line, the
+/// whole cell in its `title`.
+fn preview_table(
+    rec: &VersionRecord,
+    base: &str,
+    split: Option<&str>,
+    offset: u64,
+    preview: Result<SplitPreview, crate::error::ApiError>,
+) -> Markup {
+    let page = MAX_PREVIEW_ROWS as u64;
+    let link = |at: u64| {
+        let mut q = vec![("version", rec.version.to_string())];
+        if let Some(sp) = split {
+            q.push(("split", sp.to_string()));
+        }
+        if at > 0 {
+            q.push(("offset", at.to_string()));
+        }
+        format!("{base}{}#preview", query(&q))
+    };
     match preview {
         Err(e) => html! { p.error role="alert" { "No preview: " (e.detail) } },
-        Ok(p) => html! {
-            p.hint {
-                "First " (p.preview.rows.len()) " rows"
-                @if let Some(sp) = &p.split { " of the " strong { (sp) } " split" }
-                " of " (rec.full_name) "@" (rec.version) "."
-            }
-            div.scroll {
-                table.preview {
-                    thead { tr {
-                        th scope="col" { "#" }
-                        @for (c, _) in &p.preview.columns { th scope="col" { (c) } }
-                    } }
-                    tbody {
-                        @for (i, row) in p.preview.rows.iter().enumerate() {
-                            tr {
-                                td.num { (i + 1) }
-                                @for (c, _) in &p.preview.columns {
-                                    @let v = row.get(c).unwrap_or(&Value::Null);
-                                    @if v.is_null() { td.null { "null" } } @else { td { (json_text(v)) } }
+        Ok(p) => {
+            let shown = p.preview.rows.len() as u64;
+            let total = p.total;
+            html! {
+                p.hint role="status" {
+                    @if shown == 0 {
+                        "No rows at " (count(offset))
+                    } @else {
+                        "Rows " (count(offset)) "–" (count(offset + shown - 1))
+                    }
+                    @if let Some(t) = total { " of " (count(t)) }
+                    @if let Some(sp) = &p.split { " in the " strong { (sp) } " split" }
+                    " of " (rec.full_name) "@" (rec.version) "."
+                }
+                nav.pager aria-label="Rows" {
+                    @if offset > 0 {
+                        a rel="prev" href=(link(offset.saturating_sub(page))) { "← Previous " (page) }
+                    }
+                    @if total.is_none_or(|t| offset + shown < t) && shown == page {
+                        a rel="next" href=(link(offset + page)) { "Next " (page) " →" }
+                    }
+                    form.goto method="get" action={ (base) "#preview" } {
+                        input type="hidden" name="version" value=(rec.version);
+                        @if let Some(sp) = split { input type="hidden" name="split" value=(sp); }
+                        label for="offset" { "Go to row" }
+                        input #offset type="number" name="offset" min="0" max=[total.map(|t| t.saturating_sub(1))] value=(offset) inputmode="numeric";
+                        button type="submit" { "Go" }
+                    }
+                }
+                div.scroll.grid {
+                    table.preview {
+                        thead { tr {
+                            th scope="col" { "#" }
+                            @for (c, ty) in &p.preview.columns { th scope="col" title=(ty) { (c) } }
+                        } }
+                        tbody {
+                            @for (i, row) in p.preview.rows.iter().enumerate() {
+                                tr {
+                                    th.idx scope="row" { (offset + i as u64) }
+                                    @for (c, _) in &p.preview.columns {
+                                        @let v = row.get(c).unwrap_or(&Value::Null);
+                                        (cell(v))
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-        },
+        }
+    }
+}
+
+/// Longest text shown in a grid cell before it is cut (the whole text is in `title`).
+const CELL_CHARS: usize = 120;
+
+fn cell(v: &Value) -> Markup {
+    match v {
+        Value::Null => html! { td.null { "null" } },
+        Value::Number(_) | Value::Bool(_) => html! { td.n { (json_text(v)) } },
+        other => {
+            let text = json_text(other);
+            match text.char_indices().nth(CELL_CHARS) {
+                Some((cut, _)) => html! { td title=(text) { (&text[..cut]) "…" } },
+                None => html! { td { (text) } },
+            }
+        }
     }
 }
 

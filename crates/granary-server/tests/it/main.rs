@@ -15,6 +15,7 @@ mod preview;
 mod publish;
 mod pyarrow;
 mod registry;
+mod rows;
 mod scale;
 mod ui;
 mod uploads;

@@ -33,6 +33,7 @@ async fn document_covers_every_rest_route_and_the_preview() {
         ("/api/v1/org/{org}/datasets/{name}/visibility", &["patch"]),
         ("/api/v1/org/{org}/datasets/{name}/{version}", &["get", "delete"]),
         ("/api/v1/org/{org}/datasets/{name}/{version}/preview", &["get"]),
+        ("/api/v1/org/{org}/datasets/{name}/{version}/rows", &["get"]),
         ("/api/v1/org/{org}/datasets/{name}/{version}/download", &["post"]),
         ("/api/v1/org/{org}/blobs/{digest}/schema", &["get"]),
         ("/files/{org}/{digest}/{file}", &["get"]),

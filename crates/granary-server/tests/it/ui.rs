@@ -345,7 +345,7 @@ backend_test!(
         let page = html(&b.get("/orgs/default/datasets/evil").await);
         // summary, column names and cells all rendered as text
         assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
-        assert!(page.contains("<th scope=\"col\">&quot;&gt;&lt;img src=x onerror=alert(2)&gt;</th>"), "{page}");
+        assert!(page.contains("<th scope=\"col\" title=\"int64\">&quot;&gt;&lt;img src=x onerror=alert(2)&gt;</th>"), "{page}");
         assert!(page.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
         // the search box echoes its query escaped too
         let page = html(&b.get(&format!("/orgs/default?search={}", form(&[("q", XSS_ATTR)]).trim_start_matches("q="))).await);
@@ -383,15 +383,30 @@ backend_test!(
         assert!(page.contains(&format!("<code class=\"digest\">{digest}</code>")), "the full digest");
         assert!(page.contains("<td>train</td>"));
         // preview: 100 rows of the train split by default
-        assert!(page.contains("First 100 rows of the <strong>train</strong> split"));
-        assert_eq!(page.matches("<td class=\"num\">").count() - 4, 100, "100 numbered rows (+2 size, +2 row-count cells)");
+        assert!(page.contains("Rows 0–99 of 150 in the <strong>train</strong> split"), "{page}");
+        assert_eq!(page.matches("<th class=\"idx\" scope=\"row\">").count(), 100, "100 numbered rows");
+        assert!(page.contains("<th class=\"idx\" scope=\"row\">99</th><td class=\"n\">99</td>"), "numbers stay whole");
+        assert!(page.contains("<a rel=\"next\" href=\"/orgs/default/datasets/qa?version=1.0.0&amp;split=train&amp;offset=100#preview\">Next 100 →</a>"), "{page}");
+        assert!(!page.contains("rel=\"prev\""));
+        // the next page: the last 50 rows, a way back and none further
+        let next = html(&b.get("/orgs/default/datasets/qa?version=1.0.0&split=train&offset=100").await);
+        assert!(next.contains("Rows 100–149 of 150 in the <strong>train</strong> split"), "{next}");
+        assert_eq!(next.matches("<th class=\"idx\" scope=\"row\">").count(), 50);
+        assert!(next.contains("<th class=\"idx\" scope=\"row\">149</th><td class=\"n\">149</td><td>t149</td>"), "{next}");
+        assert!(next.contains("<a rel=\"prev\" href=\"/orgs/default/datasets/qa?version=1.0.0&amp;split=train#preview\">← Previous 100</a>"));
+        assert!(!next.contains("rel=\"next\""));
+        let past = html(&b.get("/orgs/default/datasets/qa?version=1.0.0&split=train&offset=150").await);
+        assert!(past.contains("No rows at 150 of 150"), "{past}");
+        let r = b.get("/orgs/default/datasets/qa?version=1.0.0&offset=-3").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(html(&r).contains("offset &quot;-3&quot; is not a row number (0 or more)"));
         assert!(page.contains("<td>train</td><td class=\"num\">150</td>"), "the train file's rows");
         assert!(page.contains("<td>test</td><td class=\"num\">5</td>"), "the test file's rows");
         assert!(page.contains("<td>t99</td>"));
         assert!(!page.contains("<td>t100</td>"));
         // any split
         let page = html(&b.get("/orgs/default/datasets/qa?version=1.0.0&split=test").await);
-        assert!(page.contains("First 5 rows of the <strong>test</strong> split"));
+        assert!(page.contains("Rows 0–4 of 5 in the <strong>test</strong> split"));
         assert!(page.contains("href=\"/orgs/default/datasets/qa?version=1.0.0&amp;split=train#preview\""));
         let r = b.get("/orgs/default/datasets/qa?version=1.0.0&split=nope").await;
         assert_eq!(r.status, StatusCode::OK, "the page stands; the preview says why it is empty");
