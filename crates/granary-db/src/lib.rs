@@ -110,6 +110,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn fold_downloads(&self) -> DbResult<u64>;
     /// The org's download events, newest first, and how many match in all.
     async fn list_downloads(&self, q: &ActivityQuery) -> DbResult<(Vec<DownloadEvent>, u64)>;
+    /// Downloads of the dataset `dataset_name` (`org/name`) per UTC day and version, for
+    /// events recorded at or after `since`, in day then version order; days without
+    /// downloads are absent. Counted from the events themselves: exact, folded or not.
+    async fn downloads_per_day(
+        &self,
+        org_id: Uuid,
+        dataset_name: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<Vec<DailyDownloads>>;
 
     // OCI content under /v2/ (OCI distribution-spec)
     /// Stores a manifest (idempotent by digest) and points each of `tags` at it, in one

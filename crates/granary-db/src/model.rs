@@ -246,6 +246,15 @@ pub struct DownloadEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// Downloads of one version on one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DailyDownloads {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub version: String,
+    pub count: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ActivityQuery {
     pub org_id: Uuid,

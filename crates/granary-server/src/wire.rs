@@ -215,7 +215,7 @@ impl OrgOut {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct ColumnOut {
     pub name: String,
     #[serde(rename = "type")]

@@ -46,6 +46,18 @@ pub enum DatasetCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// What changed between two versions: [org/]name[@from] [[org/]name@to | to].
+    ///
+    /// Without versions: the highest version against the one before it. Shows columns
+    /// added, removed and retyped, row and size deltas, files changed and fields changed.
+    Diff {
+        from: String,
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Show the first rows of a published version: [org/]name[@version].
     Preview {
         reference: String,
@@ -169,6 +181,7 @@ pub async fn run(cmd: DatasetCommand) -> Result<()> {
             json,
             remote,
         } => preview(reference, split, limit, json, remote).await,
+        DatasetCommand::Diff { from, to, json, remote } => diff(from, to, json, remote).await,
         DatasetCommand::List(args) => list(args).await,
         DatasetCommand::Pull {
             reference,
@@ -702,6 +715,93 @@ fn connect(remote: &Remote, org: Option<String>) -> Result<(Client, String)> {
         anyhow!("no organization: write the reference as org/name, pass --org, or run `granary login`")
     })?;
     Ok((client, org))
+}
+
+async fn diff(from: String, to: Option<String>, as_json: bool, remote: Remote) -> Result<()> {
+    let (org, name, from_version) = parse_ref(&from)?;
+    // The second reference: another `[org/]name@version` of the same dataset, or a bare version.
+    let to_version = match to.as_deref() {
+        None => None,
+        Some(t) => match t.parse::<Version>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                let (to_org, to_name, v) = parse_ref(t)?;
+                if to_name != name || (to_org.is_some() && org.is_some() && to_org != org) {
+                    bail!("a diff compares two versions of one dataset: {from} and {t} name different datasets");
+                }
+                Some(v.ok_or_else(|| anyhow!("{t}: name the version to compare with, as {to_name}@MAJOR.MINOR.PATCH"))?)
+            }
+        },
+    };
+    let (client, org) = connect(&remote, org)?;
+    let mut q = Vec::new();
+    if let Some(v) = from_version {
+        q.push(format!("from={v}"));
+    }
+    if let Some(v) = to_version {
+        q.push(format!("to={v}"));
+    }
+    let d = client
+        .get_json(&format!("/api/v1/org/{org}/datasets/{name}/diff?{}", q.join("&")))
+        .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    let signed = |n: i64, show: &dyn Fn(u64) -> String| match n {
+        0 => "no change".to_string(),
+        n if n > 0 => format!("+{}", show(n as u64)),
+        n => format!("-{}", show(n.unsigned_abs())),
+    };
+    let delta = |v: &Value, show: &dyn Fn(u64) -> String| {
+        format!(
+            "{} → {} ({})",
+            show(v["from"].as_u64().unwrap_or(0)),
+            show(v["to"].as_u64().unwrap_or(0)),
+            signed(v["delta"].as_i64().unwrap_or(0), show)
+        )
+    };
+    let list = |v: &Value, f: &dyn Fn(&Value) -> String| {
+        let items: Vec<String> = v.as_array().map(|a| a.iter().map(f).collect()).unwrap_or_default();
+        if items.is_empty() {
+            "-".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    println!("{} {} → {}", s(&d["name"]), s(&d["from"]), s(&d["to"]));
+    println!("rows:             {}", delta(&d["row_count"], &count));
+    println!("size:             {}", delta(&d["file_size_bytes"], &bytes));
+    let c = &d["columns"];
+    println!(
+        "columns added:    {}",
+        list(&c["added"], &|x| format!("{} ({})", s(&x["name"]), s(&x["type"])))
+    );
+    println!(
+        "columns removed:  {}",
+        list(&c["removed"], &|x| format!("{} ({})", s(&x["name"]), s(&x["type"])))
+    );
+    println!(
+        "columns retyped:  {}",
+        list(&c["retyped"], &|x| format!(
+            "{}: {} → {}",
+            s(&x["name"]),
+            s(&x["from"]),
+            s(&x["to"])
+        ))
+    );
+    let f = &d["files"];
+    println!("files added:      {}", list(&f["added"], &|x| s(&x["path"])));
+    println!("files removed:    {}", list(&f["removed"], &|x| s(&x["path"])));
+    println!("files changed:    {}", list(&f["changed"], &|x| s(&x["path"])));
+    println!("fields changed:   {}", list(&d["fields_changed"], &s));
+    if let Some(splits) = d["splits"].as_object().filter(|o| !o.is_empty()) {
+        for (split, v) in splits {
+            println!("split {split}: {}", delta(v, &count));
+        }
+    }
+    Ok(())
 }
 
 async fn preview(reference: String, split: Option<String>, limit: u32, as_json: bool, remote: Remote) -> Result<()> {

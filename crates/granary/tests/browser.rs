@@ -433,9 +433,33 @@ async fn card_rows_at_any_offset_and_a_phone_layout() {
         "header at the top of the grid: {sticky}"
     );
 
+    // Another version: the history links to its diff; the chart shows the day's downloads.
+    std::fs::write(dir.join("more.csv"), "year,label,long\n2031,extra,x\n").unwrap();
+    ok(&run(
+        root,
+        &["dataset", "push", dir.to_str().unwrap(), "--version", "1.1.0"],
+    ));
+    ok(&run(root, &["dataset", "pull", "years@1.1.0", "--urls"]));
+    c.goto(&format!("{base}/orgs/default/datasets/years")).await.unwrap();
+    assert_eq!(
+        c.find_all(Locator::Css("figure.chart svg rect.bar"))
+            .await
+            .unwrap()
+            .len(),
+        30
+    );
+    let chart = text(c, "#downloads-h + p.hint").await;
+    assert_eq!(chart, "1 download of all versions; 1 in the last 30 days.");
+    click(c, Locator::LinkText("Diff from 1.0.0")).await;
+    wait_url(c, "/diff").await;
+    assert_eq!(text(c, "h1").await, "default/years 1.0.0 → 1.1.0");
+    let files = text(c, "table.diff tbody").await;
+    assert!(files.contains("added more.csv"), "{files}");
+    assert!(text(c, "dl.facts").await.contains("12,000 → 12,001 (+1)"));
+
     // A phone: 390 px wide.
     c.set_window_size(390, 844).await.unwrap();
-    c.goto(&format!("{base}/orgs/default/datasets/years?offset=0"))
+    c.goto(&format!("{base}/orgs/default/datasets/years?version=1.0.0"))
         .await
         .unwrap();
     wait_for(c, Locator::Css("table.preview")).await;

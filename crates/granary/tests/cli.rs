@@ -1589,3 +1589,44 @@ fn dataset_cards_come_from_readme_or_description_and_round_trip() {
     assert_eq!(info["description"], "Inline *card*.\n");
     assert_eq!(info["summary"], "Short.");
 }
+
+#[test]
+fn diff_shows_what_changed_between_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let s = start(root, &[]);
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let dir = root.join("ds");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("data.csv"), "a,b\n1,x\n2,y\n").unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: ds\nversion: 1.0.0\nlicense: mit\n").unwrap();
+    ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
+    std::fs::write(dir.join("data.csv"), "a,c\n1.5,true\n2,false\n3,true\n").unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: ds\nversion: 1.1.0\nlicense: mit\n").unwrap();
+    ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
+    let human = ok(&run(root, &["dataset", "diff", "ds@1.0.0", "ds@1.1.0"]));
+    assert_eq!(
+        human,
+        "default/ds 1.0.0 → 1.1.0\n\
+         rows:             2 → 3 (+1)\n\
+         size:             12 B → 28 B (+16 B)\n\
+         columns added:    c (bool)\n\
+         columns removed:  b (string)\n\
+         columns retyped:  a: int64 → double\n\
+         files added:      -\n\
+         files removed:    -\n\
+         files changed:    data.csv\n\
+         fields changed:   -\n"
+    );
+    // The same by default (latest against the one before), by a bare version, and as JSON.
+    assert_eq!(ok(&run(root, &["dataset", "diff", "ds"])), human);
+    assert_eq!(ok(&run(root, &["dataset", "diff", "default/ds@1.0.0", "1.1.0"])), human);
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "diff", "ds@1.0.0", "ds@1.1.0", "--json"]))).unwrap();
+    assert_eq!(j["row_count"]["delta"], 1);
+    let err = fails(&run(root, &["dataset", "diff", "ds@1.0.0", "other@1.1.0"]));
+    assert_eq!(
+        err.trim_end(),
+        "error: a diff compares two versions of one dataset: ds@1.0.0 and other@1.1.0 name different datasets"
+    );
+}

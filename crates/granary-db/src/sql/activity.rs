@@ -59,3 +59,33 @@ pub(super) async fn downloads(pool: &AnyPool, q: &ActivityQuery) -> DbResult<(Ve
     let total: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
     Ok((events, total as u64))
 }
+
+pub(super) async fn per_day(
+    pool: &AnyPool,
+    org_id: Uuid,
+    dataset_name: &str,
+    since: DateTime<Utc>,
+) -> DbResult<Vec<DailyDownloads>> {
+    // `created_at` is RFC 3339 UTC text: its first ten characters are the day, and text
+    // order is time order (the org/dataset/time index serves the range).
+    let rows = sqlx::query(
+        "SELECT SUBSTR(created_at, 1, 10) AS day, version, COUNT(*) AS n FROM download_events
+         WHERE org_id = $1 AND dataset_name = $2 AND created_at >= $3
+         GROUP BY SUBSTR(created_at, 1, 10), version ORDER BY day, version",
+    )
+    .bind(org_id.to_string())
+    .bind(dataset_name)
+    .bind(super::ts(since))
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(DailyDownloads {
+                day: r.try_get("day").map_err(map_err)?,
+                version: r.try_get("version").map_err(map_err)?,
+                count: super::get_u64(r, "n")?,
+            })
+        })
+        .collect()
+}

@@ -1338,6 +1338,15 @@ impl MetadataStore for SqlStore {
         activity::downloads(&self.pool, q).await
     }
 
+    async fn downloads_per_day(
+        &self,
+        org_id: Uuid,
+        dataset_name: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<Vec<DailyDownloads>> {
+        activity::per_day(&self.pool, org_id, dataset_name, since).await
+    }
+
     async fn oci_put_manifest(
         &self,
         org_id: Uuid,

@@ -4,6 +4,7 @@
 pub(crate) mod datasets;
 pub(crate) mod discovery;
 pub(crate) mod downloads;
+pub(crate) mod history;
 pub(crate) mod oci;
 pub(crate) mod platform;
 pub(crate) mod registry;
@@ -38,6 +39,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/org/{org}/datasets/activity", get(discovery::activity))
         .route("/api/v1/org/{org}/datasets/{name}", get(datasets::latest))
         .route("/api/v1/org/{org}/datasets/{name}/versions", get(datasets::versions))
+        .route("/api/v1/org/{org}/datasets/{name}/diff", get(history::diff_route))
+        .route(
+            "/api/v1/org/{org}/datasets/{name}/downloads",
+            get(history::downloads_route),
+        )
         .route(
             "/api/v1/org/{org}/datasets/{name}/visibility",
             patch(datasets::visibility),

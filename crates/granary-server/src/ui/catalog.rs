@@ -69,6 +69,20 @@ pub async fn page(
         (ix.facets(scope, &q.filter), ix.list(&q))
     };
     let rows = rows_by_id(&s, &ids).await?;
+    // Each card counts the downloads of every version of its dataset.
+    let mut totals = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (_, n) =
+            s.db.list_downloads(&granary_db::ActivityQuery {
+                org_id: r.org_id,
+                user_id: None,
+                dataset_name: Some(r.full_name.clone()),
+                offset: 0,
+                limit: 0,
+            })
+            .await?;
+        totals.push(n);
+    }
     let total_pages = total.div_ceil(PAGE_SIZE).max(1);
 
     // The current query without its page, for sort/page links.
@@ -152,7 +166,7 @@ pub async fn page(
                         p.empty { "No datasets match. Try fewer filters or a shorter search." }
                     }
                     div.cards {
-                        @for r in &rows { (card(r)) }
+                        @for (r, n) in rows.iter().zip(&totals) { (card(r, *n)) }
                     }
                     (view::pager(page.min(total_pages), total_pages, page_link))
                 }
@@ -218,7 +232,8 @@ pub fn badges(r: &VersionRecord) -> Markup {
     }
 }
 
-fn card(r: &VersionRecord) -> Markup {
+/// A dataset's card: its latest version, with `downloads` of all its versions.
+fn card(r: &VersionRecord, downloads: u64) -> Markup {
     let (org, name) = r.full_name.split_once('/').unwrap_or(("", &r.full_name));
     let href = format!("/orgs/{org}/datasets/{name}");
     html! {
@@ -233,7 +248,7 @@ fn card(r: &VersionRecord) -> Markup {
                 div { dt { "Latest version" } dd { (r.version) } }
                 div { dt { "Rows" } dd { (count(r.meta.row_count)) } }
                 div { dt { "Size" } dd { (bytes(r.meta.file_size_bytes)) } }
-                div { dt { "Downloads" } dd { (count(r.download_count)) } }
+                div { dt { "Downloads" } dd { (count(downloads)) } }
                 div { dt { "Visibility" } dd { @if r.is_public { "Public" } @else { "Private" } } }
             }
         }

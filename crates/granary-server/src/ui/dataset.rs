@@ -58,6 +58,13 @@ pub async fn page(
             .map_err(|_| UiError::bad_request(format!("offset {o:?} is not a row number (0 or more)")))?,
     };
     let preview = rows_split(&s, &rec, split.clone(), offset, MAX_PREVIEW_ROWS).await;
+    let mut history = Vec::new();
+    for v in versions.iter().take(super::history::HISTORY_VERSIONS) {
+        if let Some(r) = s.db.version(access.org.id, name, Some(*v)).await? {
+            history.push(r);
+        }
+    }
+    let downloads = crate::routes::history::downloads(&s, &access, &rec, 30).await?;
     let title = rec.meta.pretty_name.clone().unwrap_or_else(|| rec.full_name.clone());
     let m = &rec.meta;
     let base = format!("/orgs/{org}/datasets/{name}");
@@ -110,7 +117,7 @@ pub async fn page(
             div { dt { "Visibility" } dd { @if rec.is_public { "Public" } @else { "Private" } } }
             div { dt { "Rows" } dd { (count(m.row_count)) } }
             div { dt { "Size" } dd { (bytes(m.file_size_bytes)) } }
-            div { dt { "Downloads" } dd { (count(rec.download_count)) } }
+            div { dt { "Downloads" } dd { (count(rec.download_count)) " of this version, " (count(downloads.total)) " in all" } }
             div { dt { "Published" } dd { (when(rec.created_at)) } }
             @if let Some(langs) = &m.language {
                 div { dt { "Languages" } dd { (langs.join(", ")) } }
@@ -198,8 +205,53 @@ pub async fn page(
             }
             (preview_table(&rec, &base, split.as_deref(), offset, preview))
         }
+        (snippets(&rec))
+        (super::history::versions_section(&base, &history, &downloads))
+        (super::history::downloads_section(&downloads))
     };
     Ok(view::page(&title, Some(&viewer), Some(&org), body))
+}
+
+/// How to load the version: the two CLIs, and DuckDB, polars and pandas over a download
+/// link (`granary dataset pull --urls` prints signed links; each is counted).
+fn snippets(rec: &VersionRecord) -> Markup {
+    let r = format!("{}@{}", rec.full_name, rec.version);
+    let file = rec
+        .files
+        .iter()
+        .find(|f| f.path.ends_with(".parquet"))
+        .or(rec.files.first())
+        .map(|f| f.path.clone())
+        .unwrap_or_default();
+    let reader = match granary_core::DataFormat::from_path(&file) {
+        Some(granary_core::DataFormat::Csv) => ("read_csv", "read_csv", "read_csv_auto"),
+        Some(granary_core::DataFormat::Json | granary_core::DataFormat::Jsonl) => {
+            ("read_ndjson", "read_json", "read_json_auto")
+        }
+        Some(granary_core::DataFormat::Arrow | granary_core::DataFormat::Feather) => {
+            ("read_ipc", "read_feather", "read_parquet")
+        }
+        _ => ("read_parquet", "read_parquet", "read_parquet"),
+    };
+    let pandas_extra = if reader.1 == "read_json" { ", lines=True" } else { "" };
+    let text = format!(
+        "# granary\ngranary dataset pull {r} --output ./data\n\n\
+         # dreadnode\ndn dataset pull {r}\n\n\
+         # a signed link to {file}\nURL=$(granary dataset pull {r} --include '{file}' --urls | cut -f2)\n\n\
+         # DuckDB\nduckdb -c \"SELECT * FROM {duck}('$URL') LIMIT 10\"\n\n\
+         # polars\npython -c \"import os, polars as pl; print(pl.{pl}(os.environ['URL']))\"\n\n\
+         # pandas\npython -c \"import os, pandas as pd; print(pd.{pd}(os.environ['URL']{pandas_extra}))\"",
+        duck = reader.2,
+        pl = reader.0,
+        pd = reader.1,
+    );
+    html! {
+        section aria-labelledby="use-h" {
+            h2 #use-h { "Use this dataset" }
+            p.hint { "Each command and link counts as a download. Signed links expire; " code { "--urls" } " prints fresh ones." }
+            pre.snippet { code { (text) } }
+        }
+    }
 }
 
 fn schema_table(columns: &[(String, String)]) -> Markup {

@@ -8,6 +8,7 @@
 mod card;
 mod catalog;
 mod dataset;
+mod history;
 mod org;
 mod session;
 mod view;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/sign-out", post(session::sign_out))
         .route("/orgs/{org}", get(catalog::page))
         .route("/orgs/{org}/datasets/{name}", get(dataset::page))
+        .route("/orgs/{org}/datasets/{name}/diff", get(history::diff_page))
         .route(
             "/orgs/{org}/datasets/{name}/{version}/download",
             post(dataset::download),

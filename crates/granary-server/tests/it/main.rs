@@ -7,6 +7,7 @@ mod downloads;
 mod failures;
 mod gc;
 mod helpers;
+mod history;
 mod hostile;
 mod oci_v2;
 mod openapi;

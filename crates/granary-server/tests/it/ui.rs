@@ -648,3 +648,61 @@ backend_test!(
         assert!(!page.contains("card-h"), "no card section without a card");
     }
 );
+
+backend_test!(
+    async fn history_downloads_chart_diff_page_and_snippets(app) {
+        publish(&app, &app.admin, "default", "hist", "1.0.0", json!({"license": "mit"})).await;
+        let r = app
+            .publish(
+                &app.admin,
+                "default",
+                "hist",
+                "1.1.0",
+                &[("data/train.parquet", parquet(12)), ("data/extra.parquet", parquet(3))],
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        for v in ["1.0.0", "1.1.0", "1.1.0"] {
+            let r = app
+                .post_json(&format!("/api/v1/org/default/datasets/hist/{v}/download"), &app.admin, &json!({}))
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/datasets/hist").await);
+        // the history, newest first, each linked to its diff
+        assert!(page.contains("<h2 id=\"versions-h\">Versions</h2>"));
+        assert!(page.contains(
+            "<a href=\"/orgs/default/datasets/hist/diff?from=1.0.0&amp;to=1.1.0\">Diff from 1.0.0</a>"
+        ), "{page}");
+        assert!(page.contains("<td>First version</td>"));
+        // downloads: this version's, all versions', and a bar per day
+        assert!(page.contains("<dd>2 of this version, 3 in all</dd>"), "{page}");
+        assert!(page.contains("<strong>3</strong> downloads of all versions; 3 in the last 30 days."));
+        assert_eq!(page.matches("<rect class=\"bar\"").count(), 30);
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        assert!(page.contains(&format!("<title>{today}: 3</title>")), "{page}");
+        // how to load it
+        assert!(page.contains("granary dataset pull default/hist@1.1.0 --output ./data"));
+        assert!(page.contains("dn dataset pull default/hist@1.1.0"));
+        assert!(page.contains("read_parquet(&#39;$URL&#39;)") || page.contains("read_parquet('$URL')"), "{page}");
+        // the catalog card counts every version
+        let cat = html(&b.get("/orgs/default").await);
+        assert!(cat.contains("<div><dt>Downloads</dt><dd>3</dd></div>"), "{cat}");
+
+        // the diff page
+        let r = b.get("/orgs/default/datasets/hist/diff?from=1.0.0&to=1.1.0").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let diff = html(&r);
+        assert!(diff.contains("<h1>default/hist 1.0.0 → 1.1.0</h1>"), "{diff}");
+        assert!(diff.contains("The same columns with the same types."));
+        assert!(diff.contains("<dd>10 → 15 <span class=\"up\">(+5)</span></dd>"), "{diff}");
+        assert!(diff.contains("<tr class=\"added\"><td>added</td><td><code>data/extra.parquet</code></td>"));
+        assert!(diff.contains("<tr class=\"changed\"><td>changed</td><td><code>data/train.parquet</code></td>"));
+        assert!(diff.contains("Changed: license"));
+        let r = b.get("/orgs/default/datasets/hist/diff?to=1.0.0").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html(&r).contains("default/hist@1.0.0 is the first version"));
+    }
+);
