@@ -427,7 +427,7 @@ backend_test!(
         assert_eq!(got.status, StatusCode::OK);
         assert_eq!(got.body.as_ref(), &train[..]);
         let page = html(&b.get("/orgs/default/datasets/qa?version=1.0.0").await);
-        assert!(page.contains("<dt>Downloads</dt><dd>1</dd>"), "exactly one counted");
+        assert!(page.contains("<dt>Downloads</dt><dd>1 of this version, 1 in all</dd>"), "exactly one counted");
 
         // and it is on the activity page, with filters
         let page = html(&b.get("/orgs/default/activity").await);
