@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::FieldError;
-use crate::routes::{datasets, discovery, downloads, history, platform};
+use crate::routes::{croissant, datasets, discovery, downloads, history, platform};
 
 /// The envelope every error response carries (under `/v2/` the OCI error body instead).
 #[derive(Serialize, ToSchema)]
@@ -167,6 +167,7 @@ impl Modify for Tighten {
         datasets::delete,
         datasets::preview,
         datasets::rows,
+        croissant::croissant,
         history::diff_route,
         history::downloads_route,
         datasets::blob_schema,

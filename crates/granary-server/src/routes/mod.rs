@@ -1,6 +1,7 @@
 //! The route table: every path the server answers, in one place. `get` routes answer
 //! `HEAD` too; handlers that stream bodies check the method and skip the body for `HEAD`.
 
+pub(crate) mod croissant;
 pub(crate) mod datasets;
 pub(crate) mod discovery;
 pub(crate) mod downloads;
@@ -57,6 +58,10 @@ pub fn router(state: AppState) -> Router {
             get(datasets::preview),
         )
         .route("/api/v1/org/{org}/datasets/{name}/{version}/rows", get(datasets::rows))
+        .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/croissant",
+            get(croissant::croissant),
+        )
         .route(
             "/api/v1/org/{org}/datasets/{name}/{version}/download",
             post(downloads::download),

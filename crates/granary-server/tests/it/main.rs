@@ -2,6 +2,7 @@
 
 mod auth_errors;
 mod byte_routes;
+mod croissant;
 mod discovery;
 mod downloads;
 mod failures;
