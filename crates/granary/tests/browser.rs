@@ -457,6 +457,26 @@ async fn card_rows_at_any_offset_and_a_phone_layout() {
     assert!(files.contains("added more.csv"), "{files}");
     assert!(text(c, "dl.facts").await.contains("12,000 → 12,001 (+1)"));
 
+    // Owner actions, each confirmed: publish the dataset, then delete its newest version.
+    c.goto(&format!("{base}/orgs/default/datasets/years")).await.unwrap();
+    click(c, Locator::Css("section.manage form.inline button")).await;
+    c.accept_alert().await.unwrap();
+    wait_for(
+        c,
+        Locator::XPath("//section[@class='manage']//button[text()='Make private']"),
+    )
+    .await;
+    assert!(text(c, "dl.facts").await.contains("Public"));
+    click(c, Locator::Css("form.delete input[name=confirm]")).await;
+    click(c, Locator::Css("form.delete button.danger")).await;
+    c.accept_alert().await.unwrap();
+    wait_for(
+        c,
+        Locator::XPath("//select[@id='version']/option[@selected and @value='1.0.0']"),
+    )
+    .await;
+    assert_eq!(c.find_all(Locator::Css("#version option")).await.unwrap().len(), 1);
+
     // A phone: 390 px wide.
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{base}/orgs/default/datasets/years?version=1.0.0"))

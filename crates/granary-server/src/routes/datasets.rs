@@ -104,7 +104,7 @@ pub async fn versions(
 
 /// Readers, and outsiders who can see the dataset, are refused; outsiders who cannot see
 /// it are told it does not exist.
-async fn writable_dataset(
+pub(crate) async fn writable_dataset(
     state: &AppState,
     caller: &Caller,
     org: &str,

@@ -205,11 +205,130 @@ pub async fn page(
             }
             (preview_table(&rec, &base, split.as_deref(), offset, preview))
         }
+        @if access.role.is_some_and(|r| r.can_write()) {
+            (manage(&base, &rec, &viewer.csrf))
+        }
         (snippets(&rec))
         (super::history::versions_section(&base, &history, &downloads))
         (super::history::downloads_section(&downloads))
     };
     Ok(view::page(&title, Some(&viewer), Some(&org), body))
+}
+
+/// Owner actions: visibility of the dataset, deletion of this version. Each asks first
+/// (`data-confirm`); deleting also needs its box ticked, which browsers enforce without
+/// script. The same role rule as the API applies when the form is posted.
+fn manage(base: &str, rec: &VersionRecord, csrf: &str) -> Markup {
+    let r = format!("{}@{}", rec.full_name, rec.version);
+    let (to, label, confirm) = if rec.is_public {
+        (
+            "false",
+            "Make private",
+            format!(
+                "Make {} private? Other organizations will no longer see any of its versions.",
+                rec.full_name
+            ),
+        )
+    } else {
+        (
+            "true",
+            "Publish",
+            format!(
+                "Publish {}? Every organization will see all of its versions.",
+                rec.full_name
+            ),
+        )
+    };
+    html! {
+        section.manage aria-labelledby="manage-h" {
+            h2 #manage-h { "Manage" }
+            form.inline method="post" action={ (base) "/visibility" } data-confirm=(confirm) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="is_public" value=(to);
+                button type="submit" { (label) }
+            }
+            form.delete method="post" action={ (base) "/" (rec.version) "/delete" }
+                data-confirm={ "Delete " (r) "? This cannot be undone." } {
+                input type="hidden" name="csrf" value=(csrf);
+                label { input type="checkbox" name="confirm" value="yes" required; " I want to delete " (r) }
+                button.danger type="submit" { "Delete this version" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct VisibilityForm {
+    #[serde(default)]
+    csrf: String,
+    is_public: String,
+}
+
+/// `POST …/{name}/visibility`: publishes or unpublishes the dataset (contributors and
+/// owners, as `PATCH …/visibility`), then back to its page.
+pub async fn set_visibility(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, name)): Path<(String, String)>,
+    body: Bytes,
+) -> UiResult {
+    let form: VisibilityForm = parse_form(&body)?;
+    viewer.check_csrf(&form.csrf)?;
+    let is_public = match form.is_public.as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(UiError::bad_request(format!(
+                "is_public must be true or false, not {other:?}"
+            )))
+        }
+    };
+    let name = local_name(&org, &name)?;
+    let access = crate::routes::datasets::writable_dataset(&s, &viewer.caller, &org, name).await?;
+    s.db.set_visibility(access.org.id, name, is_public)
+        .await?
+        .ok_or_else(|| UiError::not_found(format!("dataset {org}/{name} not found")))?;
+    tracing::info!(dataset = %format!("{org}/{name}"), is_public, user = %viewer.caller.user.username, "visibility set");
+    Ok(Redirect::to(&format!("/orgs/{org}/datasets/{name}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST …/{name}/{version}/delete`: deletes the version (contributors and owners, as
+/// `DELETE …/{version}`), then to the dataset's page, or the catalog when none is left.
+pub async fn delete_version(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, name, version)): Path<(String, String, String)>,
+    body: Bytes,
+) -> UiResult {
+    let form: DeleteForm = parse_form(&body)?;
+    viewer.check_csrf(&form.csrf)?;
+    if form.confirm != "yes" {
+        return Err(UiError::bad_request("tick the box to confirm the deletion"));
+    }
+    let version = parse_version(&version)?;
+    let name = local_name(&org, &name)?;
+    let access = crate::routes::datasets::writable_dataset(&s, &viewer.caller, &org, name).await?;
+    if !s.db.delete_version(access.org.id, name, version).await? {
+        return Err(UiError::not_found(format!(
+            "version {version} of dataset {org}/{name} not found"
+        )));
+    }
+    tracing::info!(dataset = %format!("{org}/{name}@{version}"), user = %viewer.caller.user.username, "deleted");
+    let left = s.db.list_versions(access.org.id, name).await?;
+    let to = if left.is_empty() {
+        format!("/orgs/{org}")
+    } else {
+        format!("/orgs/{org}/datasets/{name}")
+    };
+    Ok(Redirect::to(&to).into_response())
 }
 
 /// How to load the version: the two CLIs, and DuckDB, polars and pandas over a download

@@ -36,6 +36,11 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}/datasets/{name}/{version}/download",
             post(dataset::download),
         )
+        .route("/orgs/{org}/datasets/{name}/visibility", post(dataset::set_visibility))
+        .route(
+            "/orgs/{org}/datasets/{name}/{version}/delete",
+            post(dataset::delete_version),
+        )
         .route("/orgs/{org}/activity", get(org::activity))
         .route("/orgs/{org}/settings", get(org::settings))
         .route("/orgs/{org}/settings/keys", post(org::create_key))

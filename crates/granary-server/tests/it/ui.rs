@@ -706,3 +706,55 @@ backend_test!(
         assert!(html(&r).contains("default/hist@1.0.0 is the first version"));
     }
 );
+
+backend_test!(
+    async fn owners_publish_unpublish_and_delete_from_the_page(app) {
+        publish(&app, &app.admin, "default", "own", "1.0.0", json!({})).await;
+        publish(&app, &app.admin, "default", "own", "1.1.0", json!({})).await;
+        let reader = app.member("default", "rita", Role::Reader).await;
+        let r = Browser::sign_in(&app, &reader).await;
+        let page = html(&r.get("/orgs/default/datasets/own").await);
+        assert!(!page.contains("manage-h"), "readers see no owner actions");
+        let token = csrf(&page);
+        let res = r.post("/orgs/default/datasets/own/visibility", &[("csrf", &token), ("is_public", "true")]).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "the API's role rule");
+        assert!(html(&res).contains("your role in organization default is reader"));
+
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/datasets/own").await);
+        assert!(page.contains("<h2 id=\"manage-h\">Manage</h2>"));
+        assert!(page.contains("data-confirm=\"Publish default/own? Every organization will see all of its versions.\""));
+        assert!(page.contains("<input type=\"checkbox\" name=\"confirm\" value=\"yes\" required>"));
+        let token = csrf(&page);
+        // CSRF first
+        let res = b.post("/orgs/default/datasets/own/visibility", &[("csrf", "forged"), ("is_public", "true")]).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        let res = b.post("/orgs/default/datasets/own/visibility", &[("csrf", &token), ("is_public", "true")]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert_eq!(res.header("location"), "/orgs/default/datasets/own");
+        let d = app.get("/api/v1/org/default/datasets/own", &app.admin).await.json();
+        assert_eq!(d["is_public"], true);
+        let page = html(&b.get("/orgs/default/datasets/own").await);
+        assert!(page.contains(">Make private</button>"));
+        let res = b.post("/orgs/default/datasets/own/visibility", &[("csrf", &token), ("is_public", "false")]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert_eq!(app.get("/api/v1/org/default/datasets/own", &app.admin).await.json()["is_public"], false);
+
+        // delete: the box must be ticked; then the version is gone, the page shows the rest
+        let res = b.post("/orgs/default/datasets/own/1.1.0/delete", &[("csrf", &token)]).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert!(html(&res).contains("tick the box to confirm the deletion"));
+        let res = b.post("/orgs/default/datasets/own/1.1.0/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert_eq!(res.header("location"), "/orgs/default/datasets/own");
+        let v = app.get("/api/v1/org/default/datasets/own/versions", &app.admin).await.json();
+        assert_eq!(v["versions"], json!(["1.0.0"]));
+        let res = b.post("/orgs/default/datasets/own/1.1.0/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        // the last version: back to the catalog
+        let res = b.post("/orgs/default/datasets/own/1.0.0/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert_eq!(res.header("location"), "/orgs/default");
+        assert_eq!(app.get("/api/v1/org/default/datasets/own", &app.admin).await.status, StatusCode::NOT_FOUND);
+    }
+);
