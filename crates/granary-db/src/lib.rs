@@ -120,6 +120,32 @@ pub trait MetadataStore: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> DbResult<Vec<DailyDownloads>>;
 
+    // the viewer's background work
+    /// Claims the oldest pending job, or a running one whose lease ended before `now` (its
+    /// server stopped), for `lease` until `until`. Of servers racing, one wins; `None` when
+    /// nothing is claimable.
+    async fn viewer_claim(
+        &self,
+        lease: Uuid,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<ViewerClaim>>;
+    /// Extends a claim's lease; false when the claim is no longer this one's.
+    async fn viewer_renew(&self, claim: &ViewerClaim, until: DateTime<Utc>) -> DbResult<bool>;
+    /// Marks the job ready with its result and renditions, in one transaction, if `claim`
+    /// still holds it; false (nothing written) otherwise.
+    async fn viewer_finish(
+        &self,
+        claim: &ViewerClaim,
+        renditions: &[Rendition],
+        result: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool>;
+    /// Records a failed attempt: pending again when `retry`, else failed for good.
+    async fn viewer_fail(&self, claim: &ViewerClaim, error: &str, retry: bool, now: DateTime<Utc>) -> DbResult<()>;
+    /// A version's job and renditions; `None` for no job (the version is gone).
+    async fn viewer_status(&self, version_id: Uuid) -> DbResult<Option<ViewerStatus>>;
+
     // OCI content under /v2/ (OCI distribution-spec)
     /// Stores a manifest (idempotent by digest) and points each of `tags` at it, in one
     /// transaction: all or nothing. A tag that is a dataset version's is not moved.

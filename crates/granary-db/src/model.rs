@@ -264,3 +264,39 @@ pub struct ActivityQuery {
     pub offset: u64,
     pub limit: u64,
 }
+
+/// A viewer job claimed by one server: it alone may finish it while `lease` holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewerClaim {
+    pub version_id: Uuid,
+    pub org_id: Uuid,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+    pub lease: Uuid,
+}
+
+/// The parquet rendition of one file of a version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendition {
+    /// The file it renders (its path in the version).
+    pub source: String,
+    /// Its own path: the source's with `.parquet` appended.
+    pub path: String,
+    pub digest: Digest,
+    /// Bytes.
+    pub size: u64,
+    pub row_count: u64,
+}
+
+/// Where a version's viewer job stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewerStatus {
+    /// `pending`, `running`, `ready` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    /// The job's result (JSON: column statistics per split) once ready.
+    pub result: Option<String>,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    pub renditions: Vec<Rendition>,
+}

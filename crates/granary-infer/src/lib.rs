@@ -8,6 +8,8 @@ mod csv_types;
 mod json_types;
 mod parquet_types;
 mod preview;
+pub mod rendition;
+pub mod stats;
 mod tables;
 mod types;
 pub mod values;

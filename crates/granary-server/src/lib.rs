@@ -25,6 +25,7 @@ mod routes;
 pub mod s3;
 pub mod token;
 pub mod ui;
+pub mod viewer;
 mod wire;
 
 use axum::extract::Request;
@@ -225,8 +226,9 @@ fn to_oci_error(resp: Response, r: error::Rendered) -> Response {
 
 /// Serves the application on `listener` until `shutdown` completes, then drains in-flight
 /// requests. Background work: download events are folded into counters every two seconds
-/// (counts are exact without it; it keeps reads cheap) and once more on the way out, and
-/// idle rate-limit buckets are dropped every minute.
+/// (counts are exact without it; it keeps reads cheap) and once more on the way out,
+/// idle rate-limit buckets are dropped every minute, and the viewer's jobs (parquet
+/// renditions, column statistics) are claimed and run ([`viewer::run_once`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -259,8 +261,21 @@ pub async fn serve(
             }
         }
     });
+    let viewer = {
+        let bg = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(viewer::POLL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = viewer::run_once(&bg).await {
+                    tracing::warn!(error = %e.detail, "the viewer's background work could not ask the metadata store; retrying");
+                }
+            }
+        })
+    };
     let result = accept_loop(listener, app(state.clone()), shutdown).await;
     folder.abort();
+    viewer.abort();
     if let Err(e) = state.db.fold_downloads().await {
         tracing::warn!(error = %e, "final fold of download counts failed; the events are kept and fold on next start");
     }

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::FieldError;
-use crate::routes::{croissant, datasets, discovery, downloads, history, platform};
+use crate::routes::{croissant, datasets, discovery, downloads, history, platform, viewer};
 
 /// The envelope every error response carries (under `/v2/` the OCI error body instead).
 #[derive(Serialize, ToSchema)]
@@ -168,6 +168,8 @@ impl Modify for Tighten {
         datasets::preview,
         datasets::rows,
         croissant::croissant,
+        viewer::statistics,
+        viewer::parquet,
         history::diff_route,
         history::downloads_route,
         datasets::blob_schema,

@@ -147,6 +147,20 @@ async fn preview_split_inner(
         preview: Preview::default(),
         total,
     };
+    // Past the first rows, a text file's parquet rendition (when the viewer's job has
+    // written it) is read instead: by row group and page rather than from the front.
+    let renditions = if offset > 0 {
+        state
+            .db
+            .viewer_status(rec.id)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.renditions)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut skip = offset;
     for &f in &files {
         if out.preview.rows.len() >= limit {
@@ -174,7 +188,16 @@ async fn preview_split_inner(
         // version's format.
         let format = DataFormat::from_path(&f.path).unwrap_or(format);
         let columns = crate::wire::file_facts(rec, f).0.map(<[_]>::to_vec);
-        let p = match preview_file(state, &org, f, format, skip, want, budget.clone(), columns).await {
+        let rendered = renditions.iter().find(|r| r.source == f.path).map(|r| FileRecord {
+            digest: r.digest.clone(),
+            size: r.size,
+            ..f.clone()
+        });
+        let (source, format) = match &rendered {
+            Some(r) => (r, DataFormat::Parquet),
+            None => (f, format),
+        };
+        let p = match preview_file(state, &org, source, format, skip, want, budget.clone(), columns).await {
             Ok(p) => p,
             // The version was deleted (and its blobs collected) while this preview ran.
             Err(_) if matches!(state.blobs.stat(&org, &f.digest).await, Ok(None)) => {

@@ -115,6 +115,57 @@ pub struct DatasetDetail {
     pub manifest_digest: String,
     pub versions: Vec<String>,
     pub latest_version: String,
+    /// The viewer's work on this version: parquet renditions and column statistics.
+    pub viewer: ViewerOut,
+}
+
+/// Where the viewer's background job for a version stands, and the parquet renditions it
+/// wrote (one per csv, json, jsonl, arrow or feather file).
+#[derive(Serialize, ToSchema, Clone, Debug, Default)]
+pub struct ViewerOut {
+    /// `pending`, `running`, `ready` or `failed`.
+    pub state: String,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<String>,
+    pub renditions: Vec<RenditionOut>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct RenditionOut {
+    /// The file rendered.
+    pub source: String,
+    /// The rendition's own path (`{source}.parquet`).
+    pub path: String,
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+    pub row_count: u64,
+}
+
+impl ViewerOut {
+    pub fn new(status: Option<granary_db::ViewerStatus>) -> Self {
+        match status {
+            None => ViewerOut {
+                state: "pending".into(),
+                ..Default::default()
+            },
+            Some(s) => ViewerOut {
+                state: s.state,
+                error: s.error,
+                renditions: s
+                    .renditions
+                    .into_iter()
+                    .map(|r| RenditionOut {
+                        source: r.source,
+                        path: r.path,
+                        digest: r.digest.to_string(),
+                        size: r.size,
+                        row_count: r.row_count,
+                    })
+                    .collect(),
+            },
+        }
+    }
 }
 
 impl DatasetDetail {
@@ -145,6 +196,7 @@ impl DatasetDetail {
             manifest_digest: r.manifest_digest.to_string(),
             versions,
             latest_version: latest,
+            viewer: ViewerOut::default(),
         }
     }
 }

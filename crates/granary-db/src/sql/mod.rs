@@ -24,6 +24,7 @@ mod activity;
 mod builder;
 mod oci;
 pub mod seed;
+mod viewer;
 
 /// Events folded per transaction, so one fold never holds locks for long.
 const FOLD_BATCH: i64 = 1_000;
@@ -608,6 +609,7 @@ impl SqlStore {
                 .await
                 .map_err(map_err)?;
         }
+        viewer::enqueue(&mut tx, &vid, new.org_id, &t).await?;
         note_change(&mut tx, self.dialect, dataset_id).await?;
         tx.commit().await.map_err(map_err)?;
         let rec = self.version(new.org_id, &new.name, Some(new.version)).await?;
@@ -1127,6 +1129,7 @@ impl MetadataStore for SqlStore {
             if let Some((repo, digest)) = view {
                 oci::drop_if_untagged(&mut tx, org_id, &repo, &digest).await?;
             }
+            viewer::forget(&mut tx, vid).await?;
         }
         let gone = sqlx::query("DELETE FROM dataset_versions WHERE org_id = $1 AND name = $2 AND version = $3")
             .bind(org_id.to_string())
@@ -1338,6 +1341,37 @@ impl MetadataStore for SqlStore {
         activity::downloads(&self.pool, q).await
     }
 
+    async fn viewer_claim(
+        &self,
+        lease: Uuid,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<ViewerClaim>> {
+        viewer::claim(&self.pool, lease, until, now).await
+    }
+
+    async fn viewer_renew(&self, claim: &ViewerClaim, until: DateTime<Utc>) -> DbResult<bool> {
+        viewer::renew(&self.pool, claim, until).await
+    }
+
+    async fn viewer_finish(
+        &self,
+        claim: &ViewerClaim,
+        renditions: &[Rendition],
+        result: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        viewer::finish(self.begin_write().await?, claim, renditions, result, now).await
+    }
+
+    async fn viewer_fail(&self, claim: &ViewerClaim, error: &str, retry: bool, now: DateTime<Utc>) -> DbResult<()> {
+        viewer::fail(&self.pool, claim, error, retry, now).await
+    }
+
+    async fn viewer_status(&self, version_id: Uuid) -> DbResult<Option<ViewerStatus>> {
+        viewer::status(&self.pool, version_id).await
+    }
+
     async fn downloads_per_day(
         &self,
         org_id: Uuid,
@@ -1417,7 +1451,8 @@ impl MetadataStore for SqlStore {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT f.digest FROM version_files f JOIN dataset_versions v ON v.id = f.version_id WHERE v.org_id = $1
              UNION SELECT v.config_digest FROM dataset_versions v WHERE v.org_id = $1
-             UNION SELECT r.target FROM oci_refs r WHERE r.org_id = $1",
+             UNION SELECT r.target FROM oci_refs r WHERE r.org_id = $1
+             UNION SELECT x.digest FROM viewer_renditions x WHERE x.org_id = $1",
         )
         .bind(org_id.to_string())
         .fetch_all(&self.pool)

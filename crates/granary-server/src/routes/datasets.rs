@@ -49,10 +49,9 @@ async fn detail(
         Some(v) if v.contains(&rec.version) => v,
         _ => state.db.list_versions(access.org.id, name).await?,
     };
-    Ok(Json(DatasetDetail::new(
-        &rec,
-        versions.iter().map(|v| v.to_string()).collect(),
-    )))
+    let mut detail = DatasetDetail::new(&rec, versions.iter().map(|v| v.to_string()).collect());
+    detail.viewer = crate::wire::ViewerOut::new(state.db.viewer_status(rec.id).await?);
+    Ok(Json(detail))
 }
 
 #[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)")), responses((status = 200, description = "The highest version", body = DatasetDetail), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope)))]

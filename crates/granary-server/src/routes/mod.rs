@@ -9,6 +9,7 @@ pub(crate) mod history;
 pub(crate) mod oci;
 pub(crate) mod platform;
 pub(crate) mod registry;
+pub(crate) mod viewer;
 
 use axum::routing::{any, get, patch, post};
 
@@ -58,6 +59,14 @@ pub fn router(state: AppState) -> Router {
             get(datasets::preview),
         )
         .route("/api/v1/org/{org}/datasets/{name}/{version}/rows", get(datasets::rows))
+        .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/statistics",
+            get(viewer::statistics),
+        )
+        .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/parquet",
+            post(viewer::parquet),
+        )
         .route(
             "/api/v1/org/{org}/datasets/{name}/{version}/croissant",
             get(croissant::croissant),

@@ -21,3 +21,4 @@ mod rows;
 mod scale;
 mod ui;
 mod uploads;
+mod viewer;

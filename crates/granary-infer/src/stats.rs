@@ -1,0 +1,473 @@
+//! Column statistics of a parquet file (an original or a rendition), in the Hugging Face
+//! dataset viewer's vocabulary: per column `nan_count` and `nan_proportion` (nulls), and by
+//! kind: numbers `min`, `max`, `mean`, `median`, `std` (sample, ddof 1) and a 10-bin
+//! `histogram` (`hist`, `bin_edges`); strings `n_unique`, the ten most frequent values
+//! (`frequencies`) and a histogram of their lengths in characters; booleans `frequencies`;
+//! lists the same for their lengths; dates and timestamps `min`, `max` and a histogram.
+//!
+//! Memory is bounded by the columns, not the rows: the file is read three times, a batch
+//! at a time. The first pass counts and finds ranges, the second fills the histograms and
+//! a 4,096-bin histogram per number column that locates its median, the third keeps only
+//! the values of the median's bin and selects the exact median from them. A string
+//! column's distinct values are counted up to [`MAX_DISTINCT`]; past it `n_unique` and
+//! `frequencies` are null (not exact).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::InferError;
+
+/// Most distinct strings counted per column.
+pub const MAX_DISTINCT: usize = 100_000;
+/// Bins of the histograms shown.
+pub const BINS: usize = 10;
+/// Bins of the histogram that locates a median.
+const FINE: usize = 4096;
+/// Rows per batch read.
+const BATCH: usize = 65_536;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Int,
+    Float,
+    Bool,
+    Str,
+    List,
+    Time,
+    Other,
+}
+
+fn kind(dt: &DataType) -> Kind {
+    use DataType::*;
+    match dt {
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => Kind::Int,
+        Float16 | Float32 | Float64 | Decimal128(..) | Decimal256(..) => Kind::Float,
+        Boolean => Kind::Bool,
+        Utf8 | LargeUtf8 | Utf8View => Kind::Str,
+        List(_) | LargeList(_) | FixedSizeList(..) => Kind::List,
+        Date32 | Date64 | Timestamp(..) => Kind::Time,
+        Dictionary(_, v) if matches!(**v, Utf8 | LargeUtf8) => Kind::Str,
+        _ => Kind::Other,
+    }
+}
+
+/// The numbers of a column as `f64` (integers, floats, decimals, list lengths, string
+/// lengths, temporal values as integers), `None` for nulls.
+fn numbers(a: &ArrayRef, k: Kind) -> Vec<Option<f64>> {
+    let a = match a.data_type() {
+        DataType::Dictionary(..) => arrow_cast::cast(a, &DataType::Utf8).unwrap_or_else(|_| a.clone()),
+        _ => a.clone(),
+    };
+    match k {
+        Kind::Int | Kind::Float | Kind::Time => {
+            let cast = match k {
+                Kind::Time => {
+                    arrow_cast::cast(&a, &DataType::Int64).and_then(|x| arrow_cast::cast(&x, &DataType::Float64))
+                }
+                _ => arrow_cast::cast(&a, &DataType::Float64),
+            };
+            match cast {
+                Ok(f) => f.as_primitive::<Float64Type>().iter().collect(),
+                Err(_) => vec![None; a.len()],
+            }
+        }
+        Kind::Str => {
+            let s = arrow_cast::cast(&a, &DataType::Utf8).unwrap_or(a);
+            s.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(|v| v.chars().count() as f64))
+                .collect()
+        }
+        Kind::List => (0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    return None;
+                }
+                Some(match a.data_type() {
+                    DataType::List(_) => a.as_list::<i32>().value_length(i) as f64,
+                    DataType::LargeList(_) => a.as_list::<i64>().value_length(i) as f64,
+                    DataType::FixedSizeList(_, n) => *n as f64,
+                    _ => 0.0,
+                })
+            })
+            .collect(),
+        Kind::Bool | Kind::Other => vec![None; a.len()],
+    }
+}
+
+/// Running figures of one column.
+struct Col {
+    name: String,
+    arrow_type: String,
+    dt: DataType,
+    kind: Kind,
+    nulls: u64,
+    // numbers (or lengths): count, range, Welford mean and sum of squares
+    n: u64,
+    min: f64,
+    max: f64,
+    mean: f64,
+    m2: f64,
+    hist: Vec<u64>,
+    fine: Vec<u64>,
+    /// The fine bins holding the median's ranks, and the values seen in them.
+    median_bins: Option<(usize, usize)>,
+    median_values: Vec<f64>,
+    // strings and booleans
+    counts: HashMap<String, u64>,
+    overflow: bool,
+    trues: u64,
+    falses: u64,
+}
+
+impl Col {
+    fn new(name: &str, dt: &DataType) -> Col {
+        Col {
+            name: name.to_string(),
+            arrow_type: crate::arrow_type_name(dt),
+            dt: dt.clone(),
+            kind: kind(dt),
+            nulls: 0,
+            n: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            mean: 0.0,
+            m2: 0.0,
+            hist: Vec::new(),
+            fine: Vec::new(),
+            median_bins: None,
+            median_values: Vec::new(),
+            counts: HashMap::new(),
+            overflow: false,
+            trues: 0,
+            falses: 0,
+        }
+    }
+
+    fn integral(&self) -> bool {
+        matches!(self.kind, Kind::Int | Kind::Str | Kind::List | Kind::Time)
+    }
+
+    /// Bin edges of the shown histogram: 10 equal bins from min to max (integers: whole
+    /// widths, fewer bins when the range is small).
+    fn edges(&self) -> Vec<f64> {
+        if self.n == 0 || !self.min.is_finite() {
+            return Vec::new();
+        }
+        if self.integral() {
+            let span = self.max - self.min + 1.0;
+            let width = (span / BINS as f64).ceil().max(1.0);
+            let bins = (span / width).ceil() as usize;
+            let mut e: Vec<f64> = (0..bins).map(|i| self.min + i as f64 * width).collect();
+            e.push(self.max);
+            e
+        } else if self.max == self.min {
+            vec![self.min, self.max]
+        } else {
+            let w = (self.max - self.min) / BINS as f64;
+            let mut e: Vec<f64> = (0..BINS).map(|i| self.min + i as f64 * w).collect();
+            e.push(self.max);
+            e
+        }
+    }
+
+    fn bin(&self, v: f64, bins: usize) -> usize {
+        if self.integral() && bins != FINE {
+            let span = self.max - self.min + 1.0;
+            let width = (span / BINS as f64).ceil().max(1.0);
+            return (((v - self.min) / width) as usize).min(bins - 1);
+        }
+        if self.max == self.min {
+            return 0;
+        }
+        (((v - self.min) / (self.max - self.min) * bins as f64) as usize).min(bins - 1)
+    }
+
+    fn pass1(&mut self, a: &ArrayRef) {
+        self.nulls += a.null_count() as u64;
+        match self.kind {
+            Kind::Bool => {
+                let b = a.as_boolean();
+                let t = b.true_count() as u64;
+                self.trues += t;
+                self.falses += (b.len() - b.null_count()) as u64 - t;
+            }
+            Kind::Other => {}
+            k => {
+                if k == Kind::Str && !self.overflow {
+                    let s = arrow_cast::cast(a, &DataType::Utf8).unwrap_or_else(|_| a.clone());
+                    for v in s.as_string::<i32>().iter().flatten() {
+                        if let Some(c) = self.counts.get_mut(v) {
+                            *c += 1;
+                        } else if self.counts.len() < MAX_DISTINCT {
+                            self.counts.insert(v.to_string(), 1);
+                        } else {
+                            self.overflow = true;
+                            self.counts.clear();
+                            break;
+                        }
+                    }
+                }
+                for v in numbers(a, k).into_iter().flatten().filter(|v| !v.is_nan()) {
+                    self.n += 1;
+                    self.min = self.min.min(v);
+                    self.max = self.max.max(v);
+                    let d = v - self.mean;
+                    self.mean += d / self.n as f64;
+                    self.m2 += d * (v - self.mean);
+                }
+            }
+        }
+    }
+
+    fn start_pass2(&mut self) {
+        let bins = self.edges().len().saturating_sub(1).max(1);
+        self.hist = vec![0; bins];
+        if self.kind == Kind::Int || self.kind == Kind::Float {
+            self.fine = vec![0; FINE];
+        }
+    }
+
+    fn pass2(&mut self, a: &ArrayRef) {
+        if matches!(self.kind, Kind::Bool | Kind::Other) || self.n == 0 {
+            return;
+        }
+        let bins = self.hist.len();
+        for v in numbers(a, self.kind).into_iter().flatten().filter(|v| !v.is_nan()) {
+            let b = self.bin(v, bins);
+            self.hist[b] += 1;
+            if !self.fine.is_empty() {
+                let f = self.bin(v, FINE);
+                self.fine[f] += 1;
+            }
+        }
+    }
+
+    /// After pass 2: which fine bins hold the two middle ranks.
+    fn start_pass3(&mut self) -> bool {
+        if self.fine.is_empty() || self.n == 0 {
+            return false;
+        }
+        let (r1, r2) = ((self.n - 1) / 2, self.n / 2);
+        let find = |r: u64| {
+            let mut seen = 0;
+            for (i, c) in self.fine.iter().enumerate() {
+                seen += c;
+                if seen > r {
+                    return i;
+                }
+            }
+            FINE - 1
+        };
+        self.median_bins = Some((find(r1), find(r2)));
+        true
+    }
+
+    fn pass3(&mut self, a: &ArrayRef) {
+        let Some((b1, b2)) = self.median_bins else { return };
+        for v in numbers(a, self.kind).into_iter().flatten().filter(|v| !v.is_nan()) {
+            let f = self.bin(v, FINE);
+            if f == b1 || f == b2 {
+                self.median_values.push(v);
+            }
+        }
+    }
+
+    fn median(&mut self) -> Option<f64> {
+        let (b1, _) = self.median_bins?;
+        let below: u64 = self.fine[..b1].iter().sum();
+        let (r1, r2) = ((self.n - 1) / 2 - below, self.n / 2 - below);
+        self.median_values.sort_by(f64::total_cmp);
+        let v1 = *self.median_values.get(r1 as usize)?;
+        let v2 = *self.median_values.get(r2 as usize)?;
+        Some(v1 + (v2 - v1) / 2.0)
+    }
+
+    fn number(&self, v: f64) -> Value {
+        if self.integral() && v.fract() == 0.0 && v.abs() < 9.0e15 {
+            json!(v as i64)
+        } else {
+            json!(v)
+        }
+    }
+
+    fn time_text(&self, v: f64) -> Value {
+        let i = v as i64;
+        let arr: ArrayRef = std::sync::Arc::new(arrow_array::Int64Array::from(vec![i]));
+        let typed = match &self.dt {
+            DataType::Date32 => arrow_cast::cast(
+                &arrow_cast::cast(&arr, &DataType::Int32).unwrap_or(arr.clone()),
+                &self.dt,
+            ),
+            dt => arrow_cast::cast(&arr, dt),
+        };
+        typed
+            .ok()
+            .and_then(|t| arrow_cast::display::array_value_to_string(&t, 0).ok())
+            .map_or(Value::Null, Value::String)
+    }
+
+    fn finish(mut self, rows: u64) -> Value {
+        let mut s = Map::new();
+        s.insert("nan_count".into(), json!(self.nulls));
+        s.insert(
+            "nan_proportion".into(),
+            json!(if rows == 0 {
+                0.0
+            } else {
+                self.nulls as f64 / rows as f64
+            }),
+        );
+        let histogram = |c: &Col, show: &dyn Fn(f64) -> Value| {
+            if c.n == 0 {
+                return Value::Null;
+            }
+            json!({"hist": c.hist, "bin_edges": c.edges().into_iter().map(show).collect::<Vec<_>>()})
+        };
+        let column_type = match self.kind {
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Bool => "bool",
+            Kind::Str => "string",
+            Kind::List => "list",
+            Kind::Time => "datetime",
+            Kind::Other => "other",
+        };
+        match self.kind {
+            Kind::Int | Kind::Float => {
+                let median = self.median();
+                if self.n > 0 {
+                    s.insert("min".into(), self.number(self.min));
+                    s.insert("max".into(), self.number(self.max));
+                    s.insert("mean".into(), json!(self.mean));
+                    s.insert("median".into(), json!(median));
+                    let std = if self.n > 1 {
+                        Some((self.m2 / (self.n - 1) as f64).sqrt())
+                    } else {
+                        None
+                    };
+                    s.insert("std".into(), json!(std));
+                } else {
+                    for k in ["min", "max", "mean", "median", "std"] {
+                        s.insert(k.into(), Value::Null);
+                    }
+                }
+                s.insert("histogram".into(), histogram(&self, &|v| self.number(v)));
+            }
+            Kind::Bool => {
+                s.insert("frequencies".into(), json!({"true": self.trues, "false": self.falses}));
+            }
+            Kind::Str => {
+                if self.overflow {
+                    s.insert("n_unique".into(), Value::Null);
+                    s.insert("frequencies".into(), Value::Null);
+                } else {
+                    s.insert("n_unique".into(), json!(self.counts.len()));
+                    let mut top: Vec<(&String, &u64)> = self.counts.iter().collect();
+                    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                    let freq: Map<String, Value> =
+                        top.into_iter().take(10).map(|(k, v)| (k.clone(), json!(v))).collect();
+                    s.insert("frequencies".into(), Value::Object(freq));
+                }
+                s.insert("length_histogram".into(), histogram(&self, &|v| self.number(v)));
+            }
+            Kind::List => {
+                if self.n > 0 {
+                    s.insert("min".into(), self.number(self.min));
+                    s.insert("max".into(), self.number(self.max));
+                    s.insert("mean".into(), json!(self.mean));
+                }
+                s.insert("length_histogram".into(), histogram(&self, &|v| self.number(v)));
+            }
+            Kind::Time => {
+                if self.n > 0 {
+                    s.insert("min".into(), self.time_text(self.min));
+                    s.insert("max".into(), self.time_text(self.max));
+                }
+                s.insert("histogram".into(), histogram(&self, &|v| self.time_text(v)));
+            }
+            Kind::Other => {}
+        }
+        json!({
+            "column_name": self.name,
+            "column_type": column_type,
+            "arrow_type": self.arrow_type,
+            "column_statistics": s,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, InferError> {
+    let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
+    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)
+        .map_err(perr)?
+        .with_batch_size(BATCH)
+        .build()
+        .map_err(perr)
+}
+
+fn each(paths: &[PathBuf], mut f: impl FnMut(&RecordBatch)) -> Result<(), InferError> {
+    for path in paths {
+        for b in read(path)? {
+            f(&b.map_err(|e| InferError::Parquet(e.to_string()))?);
+        }
+    }
+    Ok(())
+}
+
+/// The statistics of the parquet files at `paths`, read as one table (a split's files, in
+/// order; columns are matched by position and typed by the first file): `{"num_rows", "columns": [{"column_name",
+/// "column_type", "arrow_type", "column_statistics"}]}`. `cancelled` is asked between
+/// batches; when it says so the work stops with [`InferError::Cancelled`].
+pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Result<Value, InferError> {
+    let first = paths.first().ok_or_else(|| InferError::Parquet("no files".into()))?;
+    let schema = read(first)?.schema();
+    let mut cols: Vec<Col> = schema
+        .fields()
+        .iter()
+        .map(|f| Col::new(f.name(), f.data_type()))
+        .collect();
+    let mut rows = 0u64;
+    let mut stop = false;
+    each(paths, |b| {
+        stop |= cancelled();
+        rows += b.num_rows() as u64;
+        for (c, a) in cols.iter_mut().zip(b.columns()) {
+            c.pass1(a);
+        }
+    })?;
+    cols.iter_mut().for_each(Col::start_pass2);
+    let needs2 = cols
+        .iter()
+        .any(|c| !matches!(c.kind, Kind::Bool | Kind::Other) && c.n > 0);
+    if needs2 && !stop {
+        each(paths, |b| {
+            stop |= cancelled();
+            for (c, a) in cols.iter_mut().zip(b.columns()) {
+                c.pass2(a);
+            }
+        })?;
+    }
+    let needs3 = cols.iter_mut().fold(false, |acc, c| c.start_pass3() | acc);
+    if needs3 && !stop {
+        each(paths, |b| {
+            stop |= cancelled();
+            for (c, a) in cols.iter_mut().zip(b.columns()) {
+                c.pass3(a);
+            }
+        })?;
+    }
+    if stop {
+        return Err(InferError::Cancelled);
+    }
+    Ok(json!({
+        "num_rows": rows,
+        "columns": cols.into_iter().map(|c| c.finish(rows)).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,273 @@
+//! The viewer's background work, once per version: a parquet rendition of every csv, json,
+//! jsonl, arrow and feather file (the published schema, stored as a blob of the org), then
+//! the column statistics of every split, read from parquet (the originals or renditions).
+//!
+//! Any server may do a job: it claims it in the metadata store under a lease
+//! ([`LEASE`], renewed every [`RENEW`] while it works). A server that dies leaves its lease
+//! to run out, and the job is claimed again; a finished job is recorded once, by the holder
+//! of the live lease. A job that fails [`MAX_ATTEMPTS`] times stays `failed` with the reason.
+//! [`serve`](crate::serve) runs [`run_once`] every few seconds; tests call it directly.
+
+use chrono::Utc;
+use futures::TryStreamExt;
+use granary_core::{DataFormat, Digest};
+use granary_db::{Rendition, VersionRecord, ViewerClaim};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// How long a claim holds without renewal.
+pub const LEASE: Duration = Duration::from_secs(600);
+/// How often a working server renews its claim.
+pub const RENEW: Duration = Duration::from_secs(60);
+/// Attempts before a job is left failed.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// How often `serve` looks for work.
+pub const POLL: Duration = Duration::from_secs(3);
+
+/// The split key of files without a split (the Hugging Face viewer's default config name).
+pub const DEFAULT_SPLIT: &str = "default";
+
+/// Why a job failed: `retry` when another attempt may succeed (a store outage), not when
+/// the data cannot be rendered.
+struct JobError {
+    message: String,
+    retry: bool,
+}
+
+impl From<ApiError> for JobError {
+    fn from(e: ApiError) -> Self {
+        JobError {
+            message: e.detail,
+            retry: true,
+        }
+    }
+}
+
+impl From<granary_db::DbError> for JobError {
+    fn from(e: granary_db::DbError) -> Self {
+        JobError {
+            message: e.to_string(),
+            retry: true,
+        }
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> JobError {
+    JobError {
+        message: format!("local scratch space: {e}"),
+        retry: true,
+    }
+}
+
+/// Claims and runs jobs until none is left to claim; returns how many this call finished.
+/// Errors only when the metadata store cannot be asked.
+pub async fn run_once(state: &AppState) -> Result<u64, ApiError> {
+    let mut done = 0;
+    loop {
+        let now = Utc::now();
+        let lease = uuid::Uuid::new_v4();
+        let until = now + chrono::Duration::from_std(LEASE).expect("fits");
+        let Some(claim) = state.db.viewer_claim(lease, until, now).await? else {
+            return Ok(done);
+        };
+        if claim.attempts > MAX_ATTEMPTS {
+            state
+                .db
+                .viewer_fail(
+                    &claim,
+                    "gave up after 3 attempts: the servers working on it stopped",
+                    false,
+                    Utc::now(),
+                )
+                .await?;
+            continue;
+        }
+        let heartbeat = {
+            let (db, claim) = (state.db.clone(), claim.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RENEW).await;
+                    let until = Utc::now() + chrono::Duration::from_std(LEASE).expect("fits");
+                    if !matches!(db.viewer_renew(&claim, until).await, Ok(true)) {
+                        return;
+                    }
+                }
+            })
+        };
+        let outcome = run_job(state, &claim).await;
+        heartbeat.abort();
+        match outcome {
+            Ok((renditions, result)) => {
+                if state
+                    .db
+                    .viewer_finish(&claim, &renditions, &result.to_string(), Utc::now())
+                    .await?
+                {
+                    done += 1;
+                    state.metrics.ran("viewer_job");
+                }
+            }
+            Err(e) => {
+                let retry = e.retry && claim.attempts < MAX_ATTEMPTS;
+                tracing::warn!(version = %claim.version_id, error = %e.message, retry, "viewer job failed");
+                state.db.viewer_fail(&claim, &e.message, retry, Utc::now()).await?;
+            }
+        }
+    }
+}
+
+/// The path of a file's rendition: its own with `.parquet` appended.
+pub fn rendition_path(source: &str) -> String {
+    format!("{source}.parquet")
+}
+
+async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition>, Value), JobError> {
+    let gone = || JobError {
+        message: "the version was deleted".into(),
+        retry: false,
+    };
+    // By id for its name, then whole (with its files).
+    let head = state
+        .db
+        .versions_by_id(&[claim.version_id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(gone)?;
+    let rec = state
+        .db
+        .version(head.org_id, &head.name, Some(head.version))
+        .await?
+        .filter(|r| r.id == claim.version_id)
+        .ok_or_else(gone)?;
+    let org = rec.full_name.split('/').next().unwrap_or_default().to_string();
+    let scratch = tempfile::tempdir().map_err(io)?;
+    let version_format: DataFormat = rec.meta.format.parse().unwrap_or(DataFormat::Parquet);
+    let mut renditions = Vec::new();
+    // Each file as local parquet, by split.
+    let mut splits: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for (i, f) in rec.files.iter().enumerate() {
+        let format = DataFormat::from_path(&f.path).unwrap_or(version_format);
+        let src = scratch.path().join(format!("{i}.src"));
+        spool(state, &org, &f.digest, &src).await?;
+        let parquet = if format == DataFormat::Parquet {
+            src
+        } else {
+            let out = scratch.path().join(format!("{i}.parquet"));
+            let columns = crate::wire::file_facts(&rec, f)
+                .0
+                .unwrap_or(&rec.meta.data_schema)
+                .to_vec();
+            let (from, to) = (src.clone(), out.clone());
+            let rows = tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::create(&to)?;
+                granary_infer::rendition::to_parquet(format, &from, &columns, std::io::BufWriter::new(file))
+            })
+            .await
+            .map_err(io)?
+            .map_err(|e| JobError {
+                message: format!("{}: no parquet rendition: {e}", f.path),
+                retry: false,
+            })?;
+            let _ = tokio::fs::remove_file(&src).await;
+            let (digest, size) = store(state, &org, &out).await?;
+            renditions.push(Rendition {
+                source: f.path.clone(),
+                path: rendition_path(&f.path),
+                digest,
+                size,
+                row_count: rows,
+            });
+            out
+        };
+        let key = f.split.clone().unwrap_or_else(|| DEFAULT_SPLIT.to_string());
+        match splits.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, paths)) => paths.push(parquet),
+            None => splits.push((key, vec![parquet])),
+        }
+    }
+    let mut stats = Map::new();
+    for (key, paths) in splits {
+        let value = tokio::task::spawn_blocking(move || granary_infer::stats::column_statistics(&paths, &|| false))
+            .await
+            .map_err(io)?
+            .map_err(|e| JobError {
+                message: format!("the {key} split: no statistics: {e}"),
+                retry: false,
+            })?;
+        stats.insert(key, value);
+    }
+    Ok((renditions, json!({ "statistics": stats })))
+}
+
+/// Copies a stored blob to `to`, checking its digest on the way.
+async fn spool(state: &AppState, org: &str, digest: &Digest, to: &Path) -> Result<(), JobError> {
+    let blob = state.blobs.get(org, digest, None).await.map_err(ApiError::from)?;
+    let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+    let mut hasher = digest.algorithm().hasher();
+    let mut stream = blob.stream;
+    while let Some(chunk) = stream.try_next().await.map_err(|e| JobError {
+        message: format!("reading {digest} from the store: {e}"),
+        retry: true,
+    })? {
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    let got = hasher.finish();
+    if got != *digest {
+        return Err(JobError {
+            message: format!("the stored blob {digest} reads back as {got}"),
+            retry: false,
+        });
+    }
+    Ok(())
+}
+
+/// Stores a local file as a blob of `org`; returns its digest and size.
+async fn store(state: &AppState, org: &str, path: &Path) -> Result<(Digest, u64), JobError> {
+    let p = path.to_path_buf();
+    let digest = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
+        let mut f = std::fs::File::open(&p)?;
+        let mut h = granary_core::Algorithm::Sha256.hasher();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(h.finish())
+    })
+    .await
+    .map_err(io)?
+    .map_err(io)?;
+    let file = tokio::fs::File::open(path).await.map_err(io)?;
+    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+    let size = state.blobs.put(org, &digest, body).await.map_err(ApiError::from)?;
+    Ok((digest, size))
+}
+
+/// The statistics of `split` of `rec` once its job is ready, with the job's state:
+/// `(state, error, statistics)`.
+pub async fn statistics(
+    state: &AppState,
+    rec: &VersionRecord,
+    split: &str,
+) -> Result<(String, Option<String>, Option<Value>), ApiError> {
+    let Some(status) = state.db.viewer_status(rec.id).await? else {
+        return Ok(("pending".into(), None, None));
+    };
+    let stats = status
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|v| v["statistics"].get(split).cloned());
+    Ok((status.state, status.error, stats))
+}
