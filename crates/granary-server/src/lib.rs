@@ -63,6 +63,8 @@ pub struct ServerConfig {
     pub rate_limits: ratelimit::RateLimits,
     /// How long credentials for the `/s3` ingest endpoint stay valid (default 1 h).
     pub s3_credential_ttl: std::time::Duration,
+    /// Whether [`serve`] runs the viewer's background jobs (default true).
+    pub viewer_jobs: bool,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +79,7 @@ impl Default for ServerConfig {
             preview_slots: 4,
             rate_limits: ratelimit::RateLimits::OFF,
             s3_credential_ttl: std::time::Duration::from_secs(3600),
+            viewer_jobs: true,
         }
     }
 }
@@ -263,7 +266,11 @@ pub async fn serve(
     });
     let viewer = {
         let bg = state.clone();
+        let on = state.config.viewer_jobs;
         tokio::spawn(async move {
+            if !on {
+                return;
+            }
             let mut tick = tokio::time::interval(viewer::POLL);
             loop {
                 tick.tick().await;

@@ -50,6 +50,12 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run the viewer's pending jobs (parquet renditions, column statistics) now, then exit.
+    /// Servers run them in the background; this does it at once, on this machine.
+    ViewerRun {
+        #[arg(long)]
+        json: bool,
+    },
     /// Fill the registry with generated demo data (for benchmarks and demos).
     SeedDemo {
         #[arg(long, default_value_t = 50)]
@@ -220,6 +226,20 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if let AdminCommand::ViewerRun { json } = args.command {
+        let (db, _) = open_db(&args.store).await?;
+        let blobs = crate::serve::open_blobs(&args.store).await?;
+        let state = granary_server::AppState::new(db, blobs, granary_server::ServerConfig::default());
+        let n = granary_server::viewer::run_once(&state)
+            .await
+            .map_err(|e| anyhow!("{}", e.detail))?;
+        if json {
+            print_json(&json!({"jobs_done": n}));
+        } else {
+            println!("ran {n} viewer job(s)");
+        }
+        return Ok(());
+    }
     if let AdminCommand::SeedDemo {
         orgs,
         names,
@@ -251,7 +271,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let db = db.as_ref();
     match args.command {
         AdminCommand::Migrate => println!("database schema is up to date"),
-        AdminCommand::SeedDemo { .. } | AdminCommand::Gc { .. } => unreachable!("handled above"),
+        AdminCommand::SeedDemo { .. } | AdminCommand::Gc { .. } | AdminCommand::ViewerRun { .. } => {
+            unreachable!("handled above")
+        }
         AdminCommand::Org(OrgCmd::Create { key, name, json }) => {
             validate_org_key(&key)?;
             let o = db.create_org(&key, name.as_deref().unwrap_or(&key)).await?;

@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// How download links serve bytes: stream (through the server) or redirect (to a presigned S3 URL) [default: stream]
     #[arg(long, env = "GRANARY_DOWNLOAD_MODE")]
     download_mode: Option<String>,
+    /// Run no viewer jobs (parquet renditions, column statistics) on this server: others do, or `granary admin viewer-run`
+    #[arg(long, env = "GRANARY_NO_VIEWER_JOBS")]
+    no_viewer_jobs: bool,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -343,6 +346,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             preview_max_bytes,
             preview_timeout,
             s3_credential_ttl,
+            viewer_jobs: !args.no_viewer_jobs,
             ..Default::default()
         },
     );

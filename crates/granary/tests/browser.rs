@@ -168,7 +168,8 @@ async fn session(javascript: bool) -> Option<Session> {
     };
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
-    let s = start(&root, &[]);
+    // The viewer's jobs run when a test says so (`granary admin viewer-run`), not on a timer.
+    let s = start(&root, &["--no-viewer-jobs"]);
     let key = s.admin_key();
     ok(&run(&root, &["login", "--server", &s.url, "--api-key", &key]));
     let qa = dataset_dir(&root, "qa", "1.0.0");
@@ -388,6 +389,26 @@ async fn card_rows_at_any_offset_and_a_phone_layout() {
     ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
 
     c.goto(&format!("{base}/orgs/default/datasets/years")).await.unwrap();
+    assert!(text(c, "#stats-h + p.hint").await.contains("are pending"));
+    let ran = ok(&run(
+        root,
+        &["admin", "viewer-run", "--data-dir", root.join("data").to_str().unwrap()],
+    ));
+    assert_eq!(ran.trim(), "ran 3 viewer job(s)", "qa, notes and years");
+    c.goto(&format!("{base}/orgs/default/datasets/years")).await.unwrap();
+    // A card per column, each with a chart; the rendition is offered for download.
+    assert_eq!(c.find_all(Locator::Css("article.stat")).await.unwrap().len(), 3);
+    assert_eq!(
+        c.find_all(Locator::Css("article.stat svg.mini")).await.unwrap().len(),
+        3
+    );
+    let bars = c
+        .find_all(Locator::Css("article.stat svg.mini rect"))
+        .await
+        .unwrap()
+        .len();
+    assert!(bars >= 3, "{bars} bars");
+    assert!(text(c, "ul.renditions").await.contains("years.csv.parquet"));
     let card = text(c, "section.datacard .markdown").await;
     assert!(card.starts_with("Years\nA card."), "{card}");
     assert_eq!(

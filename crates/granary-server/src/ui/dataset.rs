@@ -65,6 +65,15 @@ pub async fn page(
         }
     }
     let downloads = crate::routes::history::downloads(&s, &access, &rec, 30).await?;
+    let stats_split = split
+        .clone()
+        .unwrap_or_else(|| crate::viewer::DEFAULT_SPLIT.to_string());
+    let (job, job_error, stats) = crate::viewer::statistics(&s, &rec, &stats_split).await?;
+    let renditions =
+        s.db.viewer_status(rec.id)
+            .await?
+            .map(|x| x.renditions)
+            .unwrap_or_default();
     let title = rec.meta.pretty_name.clone().unwrap_or_else(|| rec.full_name.clone());
     let m = &rec.meta;
     let base = format!("/orgs/{org}/datasets/{name}");
@@ -184,6 +193,23 @@ pub async fn page(
                     }
                 }
             }
+            @if !renditions.is_empty() {
+                p.hint { "Parquet renditions (the published schema; read in place by DuckDB, polars and pandas):" }
+                ul.renditions {
+                    @for r in &renditions {
+                        li {
+                            code { (r.path) } " " span.count { (bytes(r.size)) } " "
+                            form.inline method="post" action={ (base) "/" (rec.version) "/download" } {
+                                input type="hidden" name="csrf" value=(viewer.csrf);
+                                input type="hidden" name="file" value=(r.path);
+                                button type="submit" aria-label={ "Download " (r.path) } { "Download" }
+                            }
+                        }
+                    }
+                }
+            } @else if job != "ready" && rec.files.iter().any(|f| !f.path.ends_with(".parquet")) {
+                p.hint { "Parquet renditions: " (job) "." }
+            }
             p.digests {
                 "Manifest " code { (rec.manifest_digest) } br;
                 "Artifacts hash " code { (m.artifacts_hash) }
@@ -205,6 +231,7 @@ pub async fn page(
             }
             (preview_table(&rec, &base, split.as_deref(), offset, preview))
         }
+        (super::history::statistics_section(&stats_split, &job, job_error.as_deref(), stats.as_ref()))
         @if access.role.is_some_and(|r| r.can_write()) {
             (manage(&base, &rec, &viewer.csrf))
         }
@@ -512,11 +539,31 @@ pub async fn download(
     let access = s.org_access(&viewer.caller, &org).await?;
     let name = local_name(&org, &name)?;
     let rec = s.visible_version(&access, name, Some(version)).await?;
-    let file = rec
-        .files
-        .iter()
-        .find(|f| f.path == form.file)
-        .ok_or_else(|| UiError::not_found(format!("{}@{version} has no file {:?}", rec.full_name, form.file)))?;
+    // A file of the version, or the parquet rendition of one.
+    let (rec, file) = match rec.files.iter().find(|f| f.path == form.file) {
+        Some(f) => (rec.clone(), f.clone()),
+        None => {
+            let r =
+                s.db.viewer_status(rec.id)
+                    .await?
+                    .and_then(|x| x.renditions.into_iter().find(|r| r.path == form.file))
+                    .ok_or_else(|| {
+                        UiError::not_found(format!("{}@{version} has no file {:?}", rec.full_name, form.file))
+                    })?;
+            let source = rec.files.iter().find(|f| f.path == r.source);
+            let file = granary_db::FileRecord {
+                path: r.path,
+                digest: r.digest,
+                size: r.size,
+                split: source.and_then(|f| f.split.clone()),
+                data_schema: None,
+                row_count: Some(r.row_count),
+            };
+            let mut only = rec.clone();
+            only.files = vec![file.clone()];
+            (only, file)
+        }
+    };
     let out = grant(&s, &viewer.caller, &headers, &access, &rec, file.split.clone()).await?;
     let url = out
         .files

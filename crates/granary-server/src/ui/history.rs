@@ -233,3 +233,119 @@ fn diff_body(d: &DiffOut) -> Markup {
         }
     }
 }
+
+/// Height of a column's mini chart, in SVG user units.
+const MINI_H: u32 = 40;
+const MINI_W: u32 = 160;
+
+/// A small bar chart of `bars` (label, count), labelled for screen readers.
+fn mini_chart(label: &str, bars: &[(String, u64)]) -> Markup {
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    let n = bars.len().max(1) as u32;
+    let slot = MINI_W / n;
+    let w = (slot * 5 / 6).max(1);
+    html! {
+        svg.mini viewBox={ "0 0 " (MINI_W) " " (MINI_H) } role="img" aria-label=(label) {
+            @for (i, (name, c)) in bars.iter().enumerate() {
+                @let h = (*c * u64::from(MINI_H - 2) / max) as u32;
+                @let h = if *c > 0 { h.max(1) } else { 0 };
+                rect x=(i as u32 * slot) y=(MINI_H - h) width=(w) height=(h) fill="#1f5fbf" {
+                    title { (name) ": " (count(*c)) }
+                }
+            }
+        }
+    }
+}
+
+fn num(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) if i < 0 => format!("-{}", count(i.unsigned_abs())),
+            Some(i) => count(i as u64).to_string(),
+            None => {
+                let f = n.as_f64().unwrap_or(0.0);
+                if f.abs() >= 1e6 || (f != 0.0 && f.abs() < 1e-3) {
+                    format!("{f:.3e}")
+                } else {
+                    format!("{:.4}", f)
+                        .trim_end_matches('0')
+                        .trim_end_matches('.')
+                        .to_string()
+                }
+            }
+        },
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The bars of a histogram (`hist`, `bin_edges`): each labelled by its range.
+fn histogram_bars(h: &serde_json::Value) -> Vec<(String, u64)> {
+    let counts = h["hist"].as_array().cloned().unwrap_or_default();
+    let edges = h["bin_edges"].as_array().cloned().unwrap_or_default();
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let lo = edges.get(i).map(num).unwrap_or_default();
+            let hi = edges.get(i + 1).map(num).unwrap_or_default();
+            (format!("{lo} – {hi}"), c.as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Column statistics of a split: a card per column with its figures and a small chart.
+/// `state` is the viewer job's; figures show once it is ready.
+pub fn statistics_section(split: &str, state: &str, error: Option<&str>, stats: Option<&serde_json::Value>) -> Markup {
+    html! {
+        section aria-labelledby="stats-h" {
+            h2 #stats-h { "Column statistics" }
+            @match stats {
+                None => {
+                    @if state == "failed" {
+                        p.error { "No statistics: " (error.unwrap_or("the job failed")) }
+                    } @else {
+                        p.hint role="status" { "Statistics of the " strong { (split) } " split are " (state) "; they are computed once, shortly after a publish." }
+                    }
+                }
+                Some(s) => {
+                    p.hint { "The " strong { (split) } " split: " (count(s["num_rows"].as_u64().unwrap_or(0))) " rows." }
+                    div.stats {
+                        @for c in s["columns"].as_array().into_iter().flatten() {
+                            @let st = &c["column_statistics"];
+                            @let name = c["column_name"].as_str().unwrap_or_default();
+                            article.stat {
+                                h3 { code { (name) } " " span.type { (c["arrow_type"].as_str().unwrap_or_default()) } }
+                                p.nulls {
+                                    (count(st["nan_count"].as_u64().unwrap_or(0))) " null ("
+                                    (format!("{:.1}", st["nan_proportion"].as_f64().unwrap_or(0.0) * 100.0)) "%)"
+                                }
+                                dl.figures {
+                                    @for k in ["min", "max", "mean", "median", "std", "n_unique"] {
+                                        @if let Some(v) = st.get(k).filter(|v| !v.is_null()) {
+                                            div { dt { (k) } dd { (num(v)) } }
+                                        }
+                                    }
+                                }
+                                @if let Some(h) = st.get("histogram").filter(|h| !h.is_null()) {
+                                    (mini_chart(&format!("Histogram of {name}"), &histogram_bars(h)))
+                                } @else if let Some(f) = st.get("frequencies").and_then(|f| f.as_object()) {
+                                    @let bars: Vec<(String, u64)> = f.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect();
+                                    (mini_chart(&format!("Most frequent values of {name}"), &bars))
+                                    @if c["column_type"] == "string" {
+                                        ol.top {
+                                            @for (k, v) in bars.iter().take(5) { li { span.v { (k) } " " span.count { (count(*v)) } } }
+                                        }
+                                    }
+                                } @else if let Some(h) = st.get("length_histogram").filter(|h| !h.is_null()) {
+                                    (mini_chart(&format!("Lengths of {name}"), &histogram_bars(h)))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -758,3 +758,40 @@ backend_test!(
         assert_eq!(app.get("/api/v1/org/default/datasets/own", &app.admin).await.status, StatusCode::NOT_FOUND);
     }
 );
+
+backend_test!(
+    async fn statistics_charts_and_rendition_downloads_in_the_page(app) {
+        let csv = "n,word,flag\n1,a,true\n2,b,false\n3,a,\n,a,true\n";
+        let r = app
+            .publish(&app.admin, "default", "small", "1.0.0", &[("t.csv", csv.into())], json!({"format": "csv"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let b = Browser::sign_in(&app, &app.admin).await;
+        let page = html(&b.get("/orgs/default/datasets/small").await);
+        assert!(page.contains("Statistics of the <strong>default</strong> split are pending"), "{page}");
+        assert!(page.contains("Parquet renditions: pending."));
+        granary_server::viewer::run_once(&app.state).await.unwrap();
+        let page = html(&b.get("/orgs/default/datasets/small").await);
+        assert!(page.contains("The <strong>default</strong> split: 4 rows."), "{page}");
+        assert_eq!(page.matches("<article class=\"stat\">").count(), 3);
+        assert!(page.contains("<h3><code>n</code> <span class=\"type\">int64</span></h3><p class=\"nulls\">1 null (25.0%)</p>"), "{page}");
+        assert!(page.contains("<div><dt>median</dt><dd>2</dd></div>"));
+        assert!(page.contains("<svg class=\"mini\" viewBox=\"0 0 160 40\" role=\"img\" aria-label=\"Histogram of n\">"));
+        assert!(page.contains("aria-label=\"Most frequent values of word\""));
+        assert!(page.contains("<title>a: 3</title>"));
+        assert!(page.contains("<div><dt>n_unique</dt><dd>2</dd></div>"));
+        // the rendition, downloaded from the page through a counted link
+        assert!(page.contains("<code>t.csv.parquet</code>"));
+        let token = csrf(&page);
+        let r = b
+            .post("/orgs/default/datasets/small/1.0.0/download", &[("csrf", &token), ("file", "t.csv.parquet")])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let got = app.fetch_link(r.header("location"), None).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(&got.body[..4], b"PAR1");
+        let d = app.get("/api/v1/org/default/datasets/small/1.0.0", &app.admin).await.json();
+        assert_eq!(granary_core::Digest::of(&got.body).to_string(), d["viewer"]["renditions"][0]["digest"].as_str().unwrap());
+        assert_eq!(d["download_count"], 1);
+    }
+);
