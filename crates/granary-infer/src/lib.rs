@@ -8,6 +8,7 @@ mod csv_types;
 mod json_types;
 mod parquet_types;
 mod preview;
+pub mod query;
 pub mod rendition;
 pub mod stats;
 mod tables;

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use granary_core::DataFormat;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -98,7 +98,7 @@ impl Preview {
 
 /// Cuts long text (see [`MAX_CELL_CHARS`]) and turns integers a double cannot hold into
 /// strings of their digits (text formats keep 64-bit integers as they were written).
-fn shorten(v: &mut Value) {
+pub(crate) fn shorten(v: &mut Value) {
     match v {
         Value::Number(n) if !n.is_f64() => {
             if let Some(big) = n
@@ -245,23 +245,7 @@ fn preview_parquet_inner<R: ChunkReader + 'static>(
     budget: Arc<Budget>,
 ) -> Result<Preview, InferError> {
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
-    let len = input.len();
-    if len < (PARQUET_TAIL as u64) + 4 {
-        return Err(InferError::Parquet("file is too small".into()));
-    }
-    let tail = input.get_bytes(len - PARQUET_TAIL as u64, PARQUET_TAIL).map_err(perr)?;
-    let tail: [u8; PARQUET_TAIL] = tail
-        .as_ref()
-        .try_into()
-        .map_err(|_| InferError::Parquet("short read".into()))?;
-    let meta_len = parquet_metadata_len(&tail)? as u64;
-    check_footer_len(meta_len, len)?;
-    budget.charge(meta_len)?;
-    let footer = input
-        .get_bytes(len - PARQUET_TAIL as u64 - meta_len, meta_len as usize)
-        .map_err(perr)?;
-    check_parquet_footer(&footer)?;
-    let mut meta = ParquetMetaDataReader::decode_metadata(&footer).map_err(perr)?;
+    let mut meta = read_footer(&input, &budget)?;
     // The row groups holding rows from `offset` on, and the rows to pass over in the first.
     let mut first = None;
     let mut before = 0u64;
@@ -298,6 +282,58 @@ fn preview_parquet_inner<R: ChunkReader + 'static>(
             meta = reader.finish().map_err(perr)?;
         }
     }
+    let (source, meta, schema) = bounded_source(input, meta, budget)?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, meta)
+        .with_batch_size(limit)
+        .with_row_groups(groups)
+        .with_offset(usize::try_from(skip_in_group).unwrap_or(usize::MAX))
+        .with_limit(limit)
+        .build()
+        .map_err(perr)?;
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    for b in reader {
+        let b = b.map_err(|e| InferError::Parquet(e.to_string()))?;
+        rows += b.num_rows();
+        batches.push(b);
+        if rows >= limit {
+            break;
+        }
+    }
+    Preview::from_batches(&schema, &batches, limit)
+}
+
+/// Reads and checks a parquet file's footer (its bytes charged to `budget` first).
+pub(crate) fn read_footer<R: ChunkReader>(input: &R, budget: &Budget) -> Result<ParquetMetaData, InferError> {
+    let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
+    let len = input.len();
+    if len < (PARQUET_TAIL as u64) + 4 {
+        return Err(InferError::Parquet("file is too small".into()));
+    }
+    let tail = input.get_bytes(len - PARQUET_TAIL as u64, PARQUET_TAIL).map_err(perr)?;
+    let tail: [u8; PARQUET_TAIL] = tail
+        .as_ref()
+        .try_into()
+        .map_err(|_| InferError::Parquet("short read".into()))?;
+    let meta_len = parquet_metadata_len(&tail)? as u64;
+    check_footer_len(meta_len, len)?;
+    budget.charge(meta_len)?;
+    let footer = input
+        .get_bytes(len - PARQUET_TAIL as u64 - meta_len, meta_len as usize)
+        .map_err(perr)?;
+    check_parquet_footer(&footer)?;
+    ParquetMetaDataReader::decode_metadata(&footer).map_err(perr)
+}
+
+/// `input` (whose checked footer is `meta`) as a source read through [`Bounded`], the
+/// reader metadata for pyarrow's types where arrow-rs can read them, and the schema the
+/// batches are shown with. Source and metadata are cheap to clone (a reader per row group).
+pub(crate) fn bounded_source<R: ChunkReader + 'static>(
+    input: R,
+    meta: ParquetMetaData,
+    budget: Arc<Budget>,
+) -> Result<(Bounded<R>, ArrowReaderMetadata, SchemaRef), InferError> {
+    let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
     let mut chunks = Vec::new();
     for rg in meta.row_groups() {
         for c in rg.columns() {
@@ -322,35 +358,29 @@ fn preview_parquet_inner<R: ChunkReader + 'static>(
         chunks: Arc::new(chunks),
         pages: Arc::default(),
     };
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, meta)
-        .with_batch_size(limit)
-        .with_row_groups(groups)
-        .with_offset(usize::try_from(skip_in_group).unwrap_or(usize::MAX))
-        .with_limit(limit)
-        .build()
-        .map_err(perr)?;
-    let mut batches = Vec::new();
-    let mut rows = 0;
-    for b in reader {
-        let b = b.map_err(|e| InferError::Parquet(e.to_string()))?;
-        rows += b.num_rows();
-        batches.push(b);
-        if rows >= limit {
-            break;
-        }
-    }
-    Preview::from_batches(&schema, &batches, limit)
+    Ok((source, meta, schema))
 }
 
 /// A [`ChunkReader`] that reads each page header before parquet does and charges the
 /// page to the budget, and checks what zstd/gzip/lz4-frame page bodies expand to.
-struct Bounded<R> {
+pub(crate) struct Bounded<R> {
     inner: Arc<R>,
     budget: Arc<Budget>,
     /// Byte range and codec of every column chunk.
     chunks: Arc<Vec<(u64, u64, Compression)>>,
     /// Headers read, by the offset of the page body that follows them.
     pages: Arc<Mutex<HashMap<u64, crate::PageInfo>>>,
+}
+
+impl<R> Clone for Bounded<R> {
+    fn clone(&self) -> Self {
+        Bounded {
+            inner: self.inner.clone(),
+            budget: self.budget.clone(),
+            chunks: self.chunks.clone(),
+            pages: self.pages.clone(),
+        }
+    }
 }
 
 fn to_parquet(e: InferError) -> parquet::errors::ParquetError {

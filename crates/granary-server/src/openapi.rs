@@ -170,6 +170,8 @@ impl Modify for Tighten {
         croissant::croissant,
         viewer::statistics,
         viewer::parquet,
+        viewer::search,
+        viewer::filter,
         history::diff_route,
         history::downloads_route,
         datasets::blob_schema,

@@ -376,3 +376,79 @@ impl std::io::Read for WindowReader {
         Ok(n)
     }
 }
+
+/// Search and filter rows of `split` (see `granary_infer::query`), over the split's parquet
+/// files: originals, and for other formats their renditions (422 while those are not
+/// written). Runs under a preview slot, within `ServerConfig::preview_timeout`; past it the
+/// answer is `partial`. Errors: 422 for an unknown split, a bad column or value, or a
+/// missing rendition; 429 when every slot stays busy.
+pub async fn query_split(
+    state: &AppState,
+    rec: &VersionRecord,
+    split: Option<String>,
+    query: granary_infer::query::Query,
+    offset: u64,
+    length: usize,
+) -> ApiResult<(Option<String>, granary_infer::query::Found)> {
+    let files =
+        split_files(rec, split.as_deref()).map_err(|m| ApiError::invalid_field(&["query", "split"], m, "not_found"))?;
+    let org = rec.full_name.split('/').next().unwrap_or_default().to_string();
+    let version_format: DataFormat = rec.meta.format.parse().unwrap_or(DataFormat::Parquet);
+    let status = state.db.viewer_status(rec.id).await?;
+    let handle = tokio::runtime::Handle::current();
+    // Search reads whole files: the byte budget is the time's (a page is still checked
+    // before it is decompressed).
+    let budget = Arc::new(Budget::new(u64::MAX / 2, Some(state.config.preview_timeout)));
+    let _cancel = CancelOnDrop(budget.clone());
+    let mut inputs = Vec::with_capacity(files.len());
+    for f in files {
+        let format = DataFormat::from_path(&f.path).unwrap_or(version_format);
+        let (digest, size) = if format == DataFormat::Parquet {
+            (f.digest.clone(), f.size)
+        } else {
+            let r = status
+                .as_ref()
+                .and_then(|s| s.renditions.iter().find(|r| r.source == f.path))
+                .ok_or_else(|| {
+                    let state = status.as_ref().map_or("pending", |s| s.state.as_str());
+                    ApiError::new(
+                        ErrorKind::Validation,
+                        format!(
+                            "searching {} needs its parquet rendition, which is {state}; try again in a minute",
+                            f.path
+                        ),
+                    )
+                })?;
+            (r.digest.clone(), r.size)
+        };
+        inputs.push(BlobChunks {
+            state: state.clone(),
+            org: org.clone(),
+            digest,
+            size,
+            handle: handle.clone(),
+            budget: budget.clone(),
+        });
+    }
+    let _slot = tokio::time::timeout(state.config.preview_timeout, state.preview_slots.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::rate_limited("every preview slot is busy; try again in a few seconds", 2))?;
+    let found = tokio::task::spawn_blocking(move || {
+        granary_infer::query::query_parquet(inputs, &query, offset, length, budget)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        InferError::Parquet(m) if m.starts_with("no column") || m.starts_with("column ") => {
+            ApiError::invalid_field(&["query", "where"], m, "invalid")
+        }
+        InferError::Io(io) => ApiError::new(
+            ErrorKind::BadGateway,
+            format!("reading a stored file failed: {}", io.kind()),
+        ),
+        other => ApiError::new(ErrorKind::Validation, format!("the split cannot be searched: {other}")),
+    })?;
+    Ok((split, found))
+}

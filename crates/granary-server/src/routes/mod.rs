@@ -68,6 +68,14 @@ pub fn router(state: AppState) -> Router {
             post(viewer::parquet),
         )
         .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/search",
+            get(viewer::search),
+        )
+        .route(
+            "/api/v1/org/{org}/datasets/{name}/{version}/filter",
+            get(viewer::filter),
+        )
+        .route(
             "/api/v1/org/{org}/datasets/{name}/{version}/croissant",
             get(croissant::croissant),
         )

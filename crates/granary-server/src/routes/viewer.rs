@@ -142,3 +142,165 @@ pub async fn parquet(
         .await
         .map(Json)
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// The split; default `train` if there is one, else the first split.
+    split: Option<String>,
+    /// Text any string column must contain, ignoring case (`search` only; required there).
+    query: Option<String>,
+    /// A condition (`filter` only; required there): comparisons, `IN`, `IS [NOT] NULL`,
+    /// `AND`, `OR`, `NOT`, parentheses; columns bare or `"double quoted"`, text `'single quoted'`.
+    #[serde(rename = "where")]
+    #[param(rename = "where")]
+    condition: Option<String>,
+    /// A column to order by, optionally followed by `ASC` or `DESC` (`filter` only);
+    /// ordered pages reach row 10,000 at most.
+    orderby: Option<String>,
+    /// The first match to return, 0-based (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// Matches per page, 1 to 100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
+    length: Option<i64>,
+}
+
+/// The body of the search and filter endpoints.
+#[derive(Serialize, ToSchema)]
+pub struct FoundOut {
+    pub name: String,
+    pub version: String,
+    pub split: Option<String>,
+    pub offset: u64,
+    pub length: u64,
+    /// Matching rows in the split (among those read, when `partial`).
+    pub num_rows_total: u64,
+    /// True when the time budget ended the scan early.
+    pub partial: bool,
+    pub columns: Vec<crate::wire::ColumnOut>,
+    /// Each with its index in the split.
+    pub rows: Vec<crate::wire::RowOut>,
+}
+
+async fn run_query(
+    state: AppState,
+    caller: Caller,
+    org: String,
+    name: String,
+    version: String,
+    p: SearchParams,
+    filter: bool,
+) -> ApiResult<Json<FoundOut>> {
+    use granary_infer::query::{parse_where, Query, MAX_ORDERED_ROWS};
+    let mut errors = Vec::new();
+    let max = granary_infer::MAX_PREVIEW_ROWS as i64;
+    let length = super::discovery::bounded(&mut errors, "length", p.length, max, 1, max);
+    let offset = super::discovery::bounded(&mut errors, "offset", p.offset, 0, 0, i64::MAX);
+    let mut q = Query::default();
+    if filter {
+        match p.condition.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+            None => errors.push(FieldError::new(
+                &["query", "where"],
+                "required: a condition such as \"age\" > 30",
+                "missing",
+            )),
+            Some(w) => match parse_where(w) {
+                Ok(e) => q.filter = Some(e),
+                Err(m) => errors.push(FieldError::new(&["query", "where"], m, "invalid")),
+            },
+        }
+        if let Some(o) = p.orderby.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+            let (col, desc) = match o.rsplit_once(char::is_whitespace) {
+                Some((c, d)) if d.eq_ignore_ascii_case("desc") => (c.trim(), true),
+                Some((c, a)) if a.eq_ignore_ascii_case("asc") => (c.trim(), false),
+                _ => (o, false),
+            };
+            let col = col.trim_matches('"').to_string();
+            q.order_by = Some((col, desc));
+            if offset + length > MAX_ORDERED_ROWS {
+                errors.push(FieldError::new(
+                    &["query", "offset"],
+                    format!("ordered pages reach row {MAX_ORDERED_ROWS} at most"),
+                    "out_of_range",
+                ));
+            }
+        }
+    } else {
+        match p.query.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => errors.push(FieldError::new(
+                &["query", "query"],
+                "required: the text to search for",
+                "missing",
+            )),
+            Some(s) => q.search = Some(s.to_string()),
+        }
+    }
+    let version = version.parse::<Version>();
+    if let Err(e) = &version {
+        errors.push(FieldError::new(&["path", "version"], e.to_string(), "invalid_version"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let access = state.org_access(&caller, &org).await?;
+    let name = local_name(&org, &name)?;
+    let rec = state.visible_version(&access, name, version.ok()).await?;
+    if let (Some((col, _)), false) = (&q.order_by, rec.meta.data_schema.is_empty()) {
+        let split_cols = rec.meta.data_schema.iter().any(|(c, _)| c == col)
+            || rec
+                .files
+                .iter()
+                .any(|f| f.data_schema.as_ref().is_some_and(|s| s.iter().any(|(c, _)| c == col)));
+        if !split_cols {
+            return Err(ApiError::invalid_field(
+                &["query", "orderby"],
+                format!("no column {col:?}"),
+                "invalid",
+            ));
+        }
+    }
+    let split = p.split.filter(|s| !s.is_empty()).or_else(|| default_split(&rec));
+    let (split, found) = crate::preview::query_split(&state, &rec, split, q, offset, length as usize).await?;
+    Ok(Json(FoundOut {
+        name: rec.full_name.clone(),
+        version: rec.version.to_string(),
+        split,
+        offset,
+        length,
+        num_rows_total: found.total,
+        partial: found.partial,
+        columns: found
+            .columns
+            .into_iter()
+            .map(|(name, kind)| crate::wire::ColumnOut { name, kind })
+            .collect(),
+        rows: found
+            .rows
+            .into_iter()
+            .map(|(row_idx, row)| crate::wire::RowOut { row_idx, row })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}/{version}/search", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH"), SearchParams), responses((status = 200, description = "Rows where a string column contains `query` (ignoring case), paged, with the number of matches", body = FoundOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "Missing query, bad paging, unknown split, or a rendition not written yet", body = ErrorEnvelope), (status = 429, description = "Every reader is busy", body = ErrorEnvelope)))]
+/// `GET …/{version}/search?split=&query=&offset=&length=`
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name, version)): Path<(String, String, String)>,
+    ApiQuery(p): ApiQuery<SearchParams>,
+) -> ApiResult<Json<FoundOut>> {
+    run_query(state, caller, org, name, version, p, false).await
+}
+
+#[utoipa::path(get, path = "/api/v1/org/{org}/datasets/{name}/{version}/filter", tag = "datasets", params(("org" = String, Path, description = "Organization key"), ("name" = String, Path, description = "Dataset name (or `org/name`, URL-encoded)"), ("version" = String, Path, description = "Version, MAJOR.MINOR.PATCH"), SearchParams), responses((status = 200, description = "Rows where `where` holds, optionally ordered, paged, with the number of matches", body = FoundOut), (status = 401, description = "No or invalid API key", body = ErrorEnvelope), (status = 404, description = "No such organization or dataset, or a private dataset of another organization", body = ErrorEnvelope), (status = 422, description = "A condition that does not parse or names an unknown column, bad paging, unknown split, or a rendition not written yet", body = ErrorEnvelope), (status = 429, description = "Every reader is busy", body = ErrorEnvelope)))]
+/// `GET …/{version}/filter?split=&where=&orderby=&offset=&length=`
+pub async fn filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, name, version)): Path<(String, String, String)>,
+    ApiQuery(p): ApiQuery<SearchParams>,
+) -> ApiResult<Json<FoundOut>> {
+    run_query(state, caller, org, name, version, p, true).await
+}

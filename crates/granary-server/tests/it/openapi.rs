@@ -37,6 +37,8 @@ async fn document_covers_every_rest_route_and_the_preview() {
         ("/api/v1/org/{org}/datasets/{name}/{version}/croissant", &["get"]),
         ("/api/v1/org/{org}/datasets/{name}/{version}/statistics", &["get"]),
         ("/api/v1/org/{org}/datasets/{name}/{version}/parquet", &["post"]),
+        ("/api/v1/org/{org}/datasets/{name}/{version}/search", &["get"]),
+        ("/api/v1/org/{org}/datasets/{name}/{version}/filter", &["get"]),
         ("/api/v1/org/{org}/datasets/{name}/diff", &["get"]),
         ("/api/v1/org/{org}/datasets/{name}/downloads", &["get"]),
         ("/api/v1/org/{org}/datasets/{name}/{version}/download", &["post"]),

@@ -206,3 +206,74 @@ backend_test!(
         assert_eq!(db.viewer_status(id).await.unwrap(), None);
     }
 );
+
+fn idx(v: &Value) -> Vec<u64> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row_idx"].as_u64().unwrap())
+        .collect()
+}
+
+backend_test!(
+    async fn search_and_filter_equal_pyarrow(app) {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(want) = published(&app, dir.path()).await else { return };
+        let base = "/api/v1/org/default/datasets/stats/1.0.0";
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        // Before the rendition exists a csv cannot be searched.
+        let r = app.get(&format!("{base}/search?query=alpha"), &app.admin).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["detail"], "searching data.csv needs its parquet rendition, which is pending; try again in a minute");
+        granary_server::viewer::run_once(&app.state).await.unwrap();
+
+        for (cond, expected) in want["filters"].as_object().unwrap() {
+            let expected: Vec<u64> = expected.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+            for offset in [0usize, 37] {
+                let uri = format!("{base}/filter?where={}&offset={offset}&length=50", enc(cond));
+                let r = app.get(&uri, &app.admin).await;
+                assert_eq!(r.status, StatusCode::OK, "{cond}: {}", String::from_utf8_lossy(&r.body));
+                let v = r.json();
+                assert_eq!(v["num_rows_total"], expected.len(), "{cond}");
+                assert_eq!(v["partial"], false);
+                let page: Vec<u64> = expected.iter().skip(offset).take(50).copied().collect();
+                assert_eq!(idx(&v), page, "{cond} at {offset}");
+                if let Some(first) = v["rows"][0]["row"].as_object() {
+                    assert_eq!(first["word"], want["rows"][page[0] as usize]["word"]);
+                }
+            }
+        }
+        // Ordered: pyarrow's sort, page by page.
+        let ordered: Vec<u64> = want["ordered"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        for offset in [0usize, 100, 990] {
+            let v = app
+                .get(&format!("{base}/filter?where={}&orderby={}&offset={offset}&length=20", enc("n >= 0"), enc("x DESC")), &app.admin)
+                .await
+                .json();
+            assert_eq!(v["num_rows_total"], ordered.len());
+            assert_eq!(idx(&v), ordered.iter().skip(offset).take(20).copied().collect::<Vec<_>>(), "ordered at {offset}");
+        }
+        // Search: case-insensitive substring, with the total.
+        let expected: Vec<u64> = want["search_alpha"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        let v = app.get(&format!("{base}/search?query=ALPHA&length=100"), &app.admin).await.json();
+        assert_eq!(v["num_rows_total"], expected.len());
+        assert_eq!(idx(&v), expected.iter().take(100).copied().collect::<Vec<_>>());
+        // Mistakes get one line each, at their parameter.
+        for (q, loc, msg) in [
+            ("filter?where=n%20%3E", "where", "expected a value, found the end"),
+            ("filter?where=nope%20%3D%201", "where", "no column \"nope\"; the columns are n, x, word, flag, day"),
+            ("filter?where=n%20%3D%20'abc'", "where", "column \"n\" is int64; Str(\"abc\") is not a value of it"),
+            ("filter", "where", "required: a condition such as \"age\" > 30"),
+            ("search", "query", "required: the text to search for"),
+            ("filter?where=n%3D1&orderby=zzz", "orderby", "no column \"zzz\""),
+            ("filter?where=n%3D1&orderby=x&offset=9990&length=20", "offset", "ordered pages reach row 10000 at most"),
+        ] {
+            let r = app.get(&format!("{base}/{q}"), &app.admin).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+            let v = r.json();
+            assert_eq!(v["errors"][0]["loc"], json!(["query", loc]), "{q}: {v}");
+            assert_eq!(v["errors"][0]["msg"], msg, "{q}");
+        }
+    }
+);

@@ -101,3 +101,25 @@ expected["columns"]["day"] = {
 }
 with open(f"{out}/expected.json", "w") as f:
     json.dump(expected, f, default=str)
+
+# Filters and searches, answered by pyarrow.compute: the matching row indexes, in order.
+idx = pa.array(range(table.num_rows))
+n, x, word, flag = table["n"], table["x"], table["word"], table["flag"]
+
+
+def indexes(mask):
+    return pc.filter(idx, pc.fill_null(mask, False)).to_pylist()
+
+
+queries = {
+    "n > 100 AND flag = true": indexes(pc.and_kleene(pc.greater(n, 100), pc.equal(flag, True))),
+    "word IN ('alpha', 'beta') OR n IS NULL": indexes(pc.or_kleene(pc.is_in(word, pa.array(["alpha", "beta"])), pc.is_null(n))),
+    "NOT (x < 10) AND NOT flag = false": indexes(pc.and_kleene(pc.invert(pc.less(x, 10)), pc.invert(pc.equal(flag, False)))),
+    "\"day\" >= '2024-06-01' AND n <= -400": indexes(pc.and_kleene(pc.greater_equal(table["day"], pa.scalar("2024-06-01").cast(pa.date32())), pc.less_equal(n, -400))),
+}
+ordered = pc.filter(table.append_column("i", idx), pc.fill_null(pc.greater_equal(n, 0), False)).sort_by([("x", "descending")])
+expected["filters"] = queries
+expected["ordered"] = ordered["i"].to_pylist()
+expected["search_alpha"] = indexes(pc.match_substring(word, "alpha", ignore_case=True))
+with open(f"{out}/expected.json", "w") as f:
+    json.dump(expected, f, default=str)

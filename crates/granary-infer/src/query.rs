@@ -1,0 +1,705 @@
+//! Search and filter over parquet files (a split's originals or renditions), a batch at a
+//! time: memory holds one batch and the page of rows asked for (with `order_by`, the best
+//! `offset + length` rows so far), whatever the files' size.
+//!
+//! A filter is a `where` condition in the Hugging Face dataset viewer's syntax: comparisons
+//! (`=`, `!=`/`<>`, `<`, `<=`, `>`, `>=`) of a column (bare, or `"double quoted"`) with a
+//! literal (numbers, `'single quoted'` text, `true`, `false`), `IN (…)`, `IS [NOT] NULL`,
+//! combined with `AND`, `OR`, `NOT` and parentheses; SQL's three-valued logic (a
+//! comparison with null is unknown, and only true keeps a row). A search keeps rows where
+//! any string column contains the text, ignoring case. Row groups whose statistics rule a
+//! top-level `AND` comparison out are never read.
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar};
+use arrow_schema::DataType;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::reader::ChunkReader;
+use parquet::file::statistics::Statistics;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use crate::bounds::Budget;
+use crate::InferError;
+
+/// A literal of a condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A parsed `where` condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Cmp {
+        column: String,
+        op: Op,
+        lit: Lit,
+    },
+    In {
+        column: String,
+        list: Vec<Lit>,
+        negated: bool,
+    },
+    IsNull {
+        column: String,
+        negated: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, String> {
+    let b: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        let c = b[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            out.push(Tok::LParen);
+            i += 1;
+        } else if c == ')' {
+            out.push(Tok::RParen);
+            i += 1;
+        } else if c == ',' {
+            out.push(Tok::Comma);
+            i += 1;
+        } else if c == '\'' || c == '"' {
+            // Quotes are escaped by doubling them, as in SQL.
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match b.get(i) {
+                    None => return Err(format!("unterminated {c}quoted{c} text")),
+                    Some(&q) if q == c && b.get(i + 1) == Some(&c) => {
+                        text.push(c);
+                        i += 2;
+                    }
+                    Some(&q) if q == c => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&ch) => {
+                        text.push(ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push(if c == '"' { Tok::Ident(text) } else { Tok::Str(text) });
+        } else if let Some(op) = ["<=", ">=", "!=", "<>", "=", "<", ">"]
+            .into_iter()
+            .find(|op| b[i..].iter().take(op.len()).copied().eq(op.chars()))
+        {
+            out.push(Tok::Op(op));
+            i += op.len();
+        } else if c.is_ascii_digit()
+            || ((c == '-' || c == '+' || c == '.') && b.get(i + 1).is_some_and(|d| d.is_ascii_digit() || *d == '.'))
+        {
+            let start = i;
+            i += 1;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric()
+                    || b[i] == '.'
+                    || ((b[i] == '-' || b[i] == '+') && matches!(b[i - 1], 'e' | 'E')))
+            {
+                i += 1;
+            }
+            out.push(Tok::Num(b[start..i].iter().collect()));
+        } else if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_') {
+                i += 1;
+            }
+            out.push(Tok::Ident(b[start..i].iter().collect()));
+        } else {
+            return Err(format!("unexpected {c:?} at character {}", i + 1));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek_kw(&self, kw: &str) -> bool {
+        matches!(self.toks.get(self.at), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(kw))
+    }
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        let hit = self.peek_kw(kw);
+        self.at += usize::from(hit);
+        hit
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.at).cloned();
+        self.at += 1;
+        t
+    }
+    fn or(&mut self) -> Result<Expr, String> {
+        let mut e = self.and()?;
+        while self.eat_kw("or") {
+            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+        }
+        Ok(e)
+    }
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut e = self.not()?;
+        while self.eat_kw("and") {
+            e = Expr::And(Box::new(e), Box::new(self.not()?));
+        }
+        Ok(e)
+    }
+    fn not(&mut self) -> Result<Expr, String> {
+        if self.eat_kw("not") {
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        self.atom()
+    }
+    fn lit(&mut self) -> Result<Lit, String> {
+        match self.next() {
+            Some(Tok::Str(s)) => Ok(Lit::Str(s)),
+            Some(Tok::Num(n)) => n
+                .parse::<i64>()
+                .map(Lit::Int)
+                .or_else(|_| n.parse::<f64>().map(Lit::Float))
+                .map_err(|_| format!("{n} is not a number")),
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("true") => Ok(Lit::Bool(true)),
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("false") => Ok(Lit::Bool(false)),
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("null") => {
+                Err("compare with null by IS NULL or IS NOT NULL".into())
+            }
+            Some(other) => Err(format!(
+                "expected a value ('text', a number, true or false), found {}",
+                show(&other)
+            )),
+            None => Err("expected a value, found the end".into()),
+        }
+    }
+    fn atom(&mut self) -> Result<Expr, String> {
+        match self.next() {
+            Some(Tok::LParen) => {
+                let e = self.or()?;
+                match self.next() {
+                    Some(Tok::RParen) => Ok(e),
+                    _ => Err("a parenthesis is not closed".into()),
+                }
+            }
+            Some(Tok::Ident(column)) => {
+                if self.eat_kw("is") {
+                    let negated = self.eat_kw("not");
+                    if !self.eat_kw("null") {
+                        return Err(format!(
+                            "expected NULL after IS{} for column {column:?}",
+                            if negated { " NOT" } else { "" }
+                        ));
+                    }
+                    return Ok(Expr::IsNull { column, negated });
+                }
+                let negated = self.eat_kw("not");
+                if self.eat_kw("in") {
+                    if self.next() != Some(Tok::LParen) {
+                        return Err("expected ( after IN".into());
+                    }
+                    let mut list = vec![self.lit()?];
+                    loop {
+                        match self.next() {
+                            Some(Tok::Comma) => list.push(self.lit()?),
+                            Some(Tok::RParen) => break,
+                            _ => return Err("expected , or ) in the IN list".into()),
+                        }
+                    }
+                    return Ok(Expr::In { column, list, negated });
+                }
+                if negated {
+                    return Err(format!("expected IN after NOT for column {column:?}"));
+                }
+                let op = match self.next() {
+                    Some(Tok::Op(o)) => match o {
+                        "=" => Op::Eq,
+                        "!=" | "<>" => Op::Ne,
+                        "<" => Op::Lt,
+                        "<=" => Op::Le,
+                        ">" => Op::Gt,
+                        _ => Op::Ge,
+                    },
+                    _ => {
+                        return Err(format!(
+                            "expected a comparison (=, !=, <, <=, >, >=), IN or IS after column {column:?}"
+                        ))
+                    }
+                };
+                Ok(Expr::Cmp {
+                    column,
+                    op,
+                    lit: self.lit()?,
+                })
+            }
+            Some(other) => Err(format!("expected a column name, found {}", show(&other))),
+            None => Err("the condition is empty".into()),
+        }
+    }
+}
+
+fn show(t: &Tok) -> String {
+    match t {
+        Tok::Ident(s) => format!("{s:?}"),
+        Tok::Str(s) => format!("'{s}'"),
+        Tok::Num(n) => n.clone(),
+        Tok::Op(o) => o.to_string(),
+        Tok::LParen => "(".into(),
+        Tok::RParen => ")".into(),
+        Tok::Comma => ",".into(),
+    }
+}
+
+/// Parses a `where` condition; the error says what is wrong, in one line.
+pub fn parse_where(s: &str) -> Result<Expr, String> {
+    let mut p = Parser { toks: lex(s)?, at: 0 };
+    let e = p.or()?;
+    match p.toks.get(p.at) {
+        None => Ok(e),
+        Some(t) => Err(format!("unexpected {} after the condition", show(t))),
+    }
+}
+
+impl Expr {
+    /// Every column the condition names.
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let mut v = a.columns();
+                v.extend(b.columns());
+                v
+            }
+            Expr::Not(a) => a.columns(),
+            Expr::Cmp { column, .. } | Expr::In { column, .. } | Expr::IsNull { column, .. } => vec![column.as_str()],
+        }
+    }
+}
+
+/// A search, filter and order of a split's rows.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub filter: Option<Expr>,
+    /// Text any string column must contain (case-insensitive).
+    pub search: Option<String>,
+    /// A column and whether descending; nulls last either way.
+    pub order_by: Option<(String, bool)>,
+}
+
+/// The most rows an ordered query may page through (`offset + length`).
+pub const MAX_ORDERED_ROWS: u64 = 10_000;
+
+/// What a query found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Found {
+    /// Columns (name, arrow type name) of the rows.
+    pub columns: Vec<(String, String)>,
+    /// The page of rows asked for, each with its index in the split.
+    pub rows: Vec<(u64, Map<String, Value>)>,
+    /// Rows that match, among those read.
+    pub total: u64,
+    /// True when the time budget ran out before every row was read (`total` counts the
+    /// rows read so far).
+    pub partial: bool,
+}
+
+fn lit_array(lit: &Lit) -> ArrayRef {
+    match lit {
+        Lit::Bool(b) => Arc::new(BooleanArray::from(vec![*b])),
+        Lit::Int(i) => Arc::new(arrow_array::Int64Array::from(vec![*i])),
+        Lit::Float(f) => Arc::new(arrow_array::Float64Array::from(vec![*f])),
+        Lit::Str(s) => Arc::new(arrow_array::StringArray::from(vec![s.as_str()])),
+    }
+}
+
+/// Three-valued truth per row.
+type Truth = Vec<Option<bool>>;
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, String> {
+    batch.column_by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = batch.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+        format!("no column {name:?}; the columns are {}", names.join(", "))
+    })
+}
+
+fn compare(col: &ArrayRef, op: Op, lit: &Lit, name: &str) -> Result<Truth, String> {
+    let target = col.data_type();
+    // A text literal against a number column, and the like, is cast to the column's type.
+    let lit_dt = lit_array(lit);
+    let (left, right): (ArrayRef, ArrayRef) = match (target, lit) {
+        (DataType::Dictionary(_, v), _) => (
+            arrow_cast::cast(col, v).map_err(|e| e.to_string())?,
+            arrow_cast::cast(&lit_dt, v).map_err(|e| e.to_string())?,
+        ),
+        (t, Lit::Int(_) | Lit::Float(_))
+            if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) =>
+        {
+            (
+                arrow_cast::cast(col, &DataType::Float64).map_err(|e| e.to_string())?,
+                arrow_cast::cast(&lit_dt, &DataType::Float64).map_err(|e| e.to_string())?,
+            )
+        }
+        (t, Lit::Float(_)) if t.is_integer() => (
+            arrow_cast::cast(col, &DataType::Float64).map_err(|e| e.to_string())?,
+            lit_dt,
+        ),
+        (t, _) => {
+            let cast = arrow_cast::cast_with_options(
+                &lit_dt,
+                t,
+                &arrow_cast::CastOptions {
+                    safe: false,
+                    ..Default::default()
+                },
+            )
+            .map_err(|_| {
+                format!(
+                    "column {name:?} is {}; {lit:?} is not a value of it",
+                    crate::arrow_type_name(t)
+                )
+            })?;
+            (col.clone(), cast)
+        }
+    };
+    let scalar = Scalar::new(right);
+    let out = match op {
+        Op::Eq => arrow_ord::cmp::eq(&left, &scalar),
+        Op::Ne => arrow_ord::cmp::neq(&left, &scalar),
+        Op::Lt => arrow_ord::cmp::lt(&left, &scalar),
+        Op::Le => arrow_ord::cmp::lt_eq(&left, &scalar),
+        Op::Gt => arrow_ord::cmp::gt(&left, &scalar),
+        Op::Ge => arrow_ord::cmp::gt_eq(&left, &scalar),
+    }
+    .map_err(|e| format!("column {name:?} cannot be compared so: {e}"))?;
+    Ok(out.iter().collect())
+}
+
+fn eval(e: &Expr, batch: &RecordBatch) -> Result<Truth, String> {
+    Ok(match e {
+        Expr::And(a, b) => eval(a, batch)?
+            .into_iter()
+            .zip(eval(b, batch)?)
+            .map(|(x, y)| match (x, y) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            })
+            .collect(),
+        Expr::Or(a, b) => eval(a, batch)?
+            .into_iter()
+            .zip(eval(b, batch)?)
+            .map(|(x, y)| match (x, y) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            })
+            .collect(),
+        Expr::Not(a) => eval(a, batch)?.into_iter().map(|x| x.map(|b| !b)).collect(),
+        Expr::Cmp { column: c, op, lit } => compare(column(batch, c)?, *op, lit, c)?,
+        Expr::In {
+            column: c,
+            list,
+            negated,
+        } => {
+            let col = column(batch, c)?;
+            let mut acc: Truth = vec![Some(false); batch.num_rows()];
+            for lit in list {
+                for (a, x) in acc.iter_mut().zip(compare(col, Op::Eq, lit, c)?) {
+                    *a = match (*a, x) {
+                        (Some(true), _) | (_, Some(true)) => Some(true),
+                        (Some(false), Some(false)) => Some(false),
+                        _ => None,
+                    };
+                }
+            }
+            if *negated {
+                acc.into_iter().map(|x| x.map(|b| !b)).collect()
+            } else {
+                acc
+            }
+        }
+        Expr::IsNull { column: c, negated } => {
+            let col = column(batch, c)?;
+            (0..batch.num_rows())
+                .map(|i| Some(col.is_null(i) != *negated))
+                .collect()
+        }
+    })
+}
+
+/// Whether a row group may hold rows the filter keeps: false only when a comparison that
+/// every kept row must pass (a top-level `AND` term) is impossible by the group's min/max.
+fn may_match(e: &Expr, rg: &RowGroupMetaData) -> bool {
+    match e {
+        Expr::And(a, b) => may_match(a, rg) && may_match(b, rg),
+        Expr::Cmp { column, op, lit } => {
+            let Some(c) = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().parts() == [column.clone()])
+            else {
+                return true;
+            };
+            let Some(stats) = c.statistics() else { return true };
+            let range: Option<(f64, f64)> = match stats {
+                Statistics::Int32(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+                Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+                Statistics::Float(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+                Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
+                _ => None,
+            };
+            let v = match lit {
+                Lit::Int(i) => *i as f64,
+                Lit::Float(f) => *f,
+                _ => return true,
+            };
+            // Integer columns of logical types (dates, decimals, times) are not compared here.
+            if c.column_descr().logical_type_ref().is_some() {
+                return true;
+            }
+            match range {
+                None => true,
+                Some((min, max)) if min.is_nan() || max.is_nan() => true,
+                Some((min, max)) => match op {
+                    Op::Eq => min <= v && v <= max,
+                    Op::Ne => !(min == v && max == v),
+                    Op::Lt => min < v,
+                    Op::Le => min <= v,
+                    Op::Gt => max > v,
+                    Op::Ge => max >= v,
+                },
+            }
+        }
+        _ => true,
+    }
+}
+
+fn search_truth(batch: &RecordBatch, needle: &str) -> Truth {
+    let mut hit = vec![Some(false); batch.num_rows()];
+    for col in batch.columns() {
+        let text = match col.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => {
+                match arrow_cast::cast(col, &DataType::Utf8) {
+                    Ok(t) => t,
+                    Err(_) => continue,
+                }
+            }
+            _ => continue,
+        };
+        let s = text.as_any().downcast_ref::<arrow_array::StringArray>().expect("utf8");
+        for (h, v) in hit.iter_mut().zip(s.iter()) {
+            if *h != Some(true) && v.is_some_and(|v| v.to_lowercase().contains(needle)) {
+                *h = Some(true);
+            }
+        }
+    }
+    hit
+}
+
+/// Orders JSON cells: numbers by value, text by bytes, booleans false first; nulls last.
+fn cmp_cells(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a, b) {
+        (Value::Null, Value::Null) => Equal,
+        (Value::Null, _) => Greater,
+        (_, Value::Null) => Less,
+        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (x, y) => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+fn row_of(batch: &RecordBatch, i: usize) -> Map<String, Value> {
+    let mut row = Map::with_capacity(batch.num_columns());
+    for (f, c) in batch.schema_ref().fields().iter().zip(batch.columns()) {
+        let mut v = crate::values::cell(c.as_ref(), i);
+        crate::preview::shorten(&mut v);
+        row.insert(f.name().clone(), v);
+    }
+    row
+}
+
+/// Runs `q` over `inputs` (a split's parquet files, in order, each read through the
+/// budget's checks), returning rows `offset..offset + length` of the matches. Past the
+/// budget's time the scan stops and the result is `partial`. Errors: a condition naming a
+/// column the files lack or comparing it with a value of another type
+/// ([`InferError::Parquet`] carrying the reason), and unreadable files.
+pub fn query_parquet<R: ChunkReader + 'static>(
+    inputs: Vec<R>,
+    q: &Query,
+    offset: u64,
+    length: usize,
+    budget: Arc<Budget>,
+) -> Result<Found, InferError> {
+    crate::guarded(InferError::Parquet, || {
+        query_inner(inputs, q, offset, length, budget.clone())
+    })
+}
+
+fn query_inner<R: ChunkReader + 'static>(
+    inputs: Vec<R>,
+    q: &Query,
+    offset: u64,
+    length: usize,
+    budget: Arc<Budget>,
+) -> Result<Found, InferError> {
+    let needle = q.search.as_ref().map(|s| s.to_lowercase());
+    let mut found = Found::default();
+    // With an order: the best `offset + length` matches so far, sorted.
+    let keep = (offset + length as u64) as usize;
+    let mut best: Vec<(Value, u64, Map<String, Value>)> = Vec::new();
+    let mut base = 0u64;
+    'files: for input in inputs {
+        let meta = crate::preview::read_footer(&input, &budget)?;
+        let groups: Vec<usize> = (0..meta.num_row_groups())
+            .filter(|&g| q.filter.as_ref().is_none_or(|f| may_match(f, meta.row_group(g))))
+            .collect();
+        // Row indexes: the first row of each group in the split.
+        let starts: Vec<u64> = meta
+            .row_groups()
+            .iter()
+            .scan(base, |acc, rg| {
+                let s = *acc;
+                *acc += rg.num_rows().max(0) as u64;
+                Some(s)
+            })
+            .collect();
+        let file_rows: u64 = meta.row_groups().iter().map(|rg| rg.num_rows().max(0) as u64).sum();
+        let (source, arrow_meta, schema) = crate::preview::bounded_source(input, meta, budget.clone())?;
+        if found.columns.is_empty() {
+            found.columns = schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), crate::types::field_type_name(f)))
+                .collect();
+        }
+        for g in groups {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(
+                source.clone(),
+                arrow_meta.clone(),
+            )
+            .with_row_groups(vec![g])
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| InferError::Parquet(e.to_string()))?;
+            let mut row = starts[g];
+            for batch in reader {
+                if budget.check().is_err() {
+                    found.partial = true;
+                    break 'files;
+                }
+                let batch = batch.map_err(|e| InferError::Parquet(e.to_string()))?;
+                let mut keep_row: Truth = vec![Some(true); batch.num_rows()];
+                if let Some(f) = &q.filter {
+                    keep_row = eval(f, &batch).map_err(InferError::Parquet)?;
+                }
+                if let Some(n) = &needle {
+                    for (k, s) in keep_row.iter_mut().zip(search_truth(&batch, n)) {
+                        *k = match (*k, s) {
+                            (Some(true), Some(true)) => Some(true),
+                            _ => Some(false),
+                        };
+                    }
+                }
+                for (i, k) in keep_row.iter().enumerate() {
+                    if *k != Some(true) {
+                        continue;
+                    }
+                    let idx = row + i as u64;
+                    match &q.order_by {
+                        None => {
+                            if found.total >= offset && found.rows.len() < length {
+                                found.rows.push((idx, row_of(&batch, i)));
+                            }
+                        }
+                        Some((col, desc)) => {
+                            let key =
+                                crate::values::cell(column(&batch, col).map_err(InferError::Parquet)?.as_ref(), i);
+                            let worse = |a: &(Value, u64, Map<String, Value>)| {
+                                let o = cmp_cells(&a.0, &key);
+                                let o = if *desc && !a.0.is_null() && !key.is_null() {
+                                    o.reverse()
+                                } else {
+                                    o
+                                };
+                                o == std::cmp::Ordering::Greater
+                            };
+                            if best.len() < keep || best.last().is_some_and(worse) {
+                                let at = best.partition_point(|a| !worse(a));
+                                best.insert(at, (key, idx, row_of(&batch, i)));
+                                best.truncate(keep);
+                            }
+                        }
+                    }
+                    found.total += 1;
+                }
+                row += batch.num_rows() as u64;
+            }
+        }
+        base += file_rows;
+    }
+    if q.order_by.is_some() {
+        found.rows = best.into_iter().skip(offset as usize).map(|(_, i, r)| (i, r)).collect();
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_parse() {
+        let e = parse_where("\"a b\" >= 3 AND (name = 'it''s' OR x IN (1, 2.5)) AND NOT y IS NULL").unwrap();
+        assert_eq!(e.columns(), ["a b", "name", "x", "y"]);
+        assert_eq!(
+            parse_where("n < -1.5e3").unwrap(),
+            Expr::Cmp {
+                column: "n".into(),
+                op: Op::Lt,
+                lit: Lit::Float(-1500.0)
+            }
+        );
+        assert_eq!(
+            parse_where("a = null").unwrap_err(),
+            "compare with null by IS NULL or IS NOT NULL"
+        );
+        assert_eq!(
+            parse_where("a = 1 b").unwrap_err(),
+            "unexpected \"b\" after the condition"
+        );
+        assert_eq!(parse_where("(a = 1").unwrap_err(), "a parenthesis is not closed");
+        assert_eq!(parse_where("a ~ 1").unwrap_err(), "unexpected '~' at character 3");
+        assert_eq!(parse_where("").unwrap_err(), "the condition is empty");
+    }
+}
