@@ -409,6 +409,16 @@ async fn card_rows_at_any_offset_and_a_phone_layout() {
         .len();
     assert!(bars >= 3, "{bars} bars");
     assert!(text(c, "ul.renditions").await.contains("years.csv.parquet"));
+    // Search from the page.
+    let q = c.find(Locator::Css("form.pick input[name=q]")).await.unwrap();
+    q.send_keys("ROW 1000").await.unwrap();
+    click(c, Locator::Css("form.pick button[type=submit]")).await;
+    wait_url(c, "q=ROW").await;
+    let hint = text(c, "#preview p.hint").await;
+    assert!(hint.starts_with("11 matching rows; 0–10 shown"), "{hint}");
+    let first = text(c, "table.preview tbody tr:first-child").await;
+    assert!(first.contains("row 1000"), "{first}");
+    c.goto(&format!("{base}/orgs/default/datasets/years")).await.unwrap();
     let card = text(c, "section.datacard .markdown").await;
     assert!(card.starts_with("Years\nA card."), "{card}");
     assert_eq!(

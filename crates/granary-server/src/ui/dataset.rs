@@ -28,6 +28,12 @@ pub struct PageQuery {
     split: Option<String>,
     /// The first row of the grid, 0-based (the rows endpoint's `offset`).
     offset: Option<String>,
+    /// Search text, filter condition and order (the search and filter endpoints' `query`,
+    /// `where` and `orderby`).
+    q: Option<String>,
+    #[serde(rename = "where")]
+    condition: Option<String>,
+    orderby: Option<String>,
 }
 
 fn parse_version(v: &str) -> UiResult<Version> {
@@ -57,7 +63,18 @@ pub async fn page(
             .parse()
             .map_err(|_| UiError::bad_request(format!("offset {o:?} is not a row number (0 or more)")))?,
     };
-    let preview = rows_split(&s, &rec, split.clone(), offset, MAX_PREVIEW_ROWS).await;
+    let pick = Pick {
+        search: q.q.clone().unwrap_or_default().trim().to_string(),
+        condition: q.condition.clone().unwrap_or_default().trim().to_string(),
+        orderby: q.orderby.clone().unwrap_or_default().trim().to_string(),
+    };
+    let grid: Result<Grid, crate::error::ApiError> = if pick.active() {
+        search_grid(&s, &rec, split.clone(), &pick, offset).await
+    } else {
+        rows_split(&s, &rec, split.clone(), offset, MAX_PREVIEW_ROWS)
+            .await
+            .map(Grid::from)
+    };
     let mut history = Vec::new();
     for v in versions.iter().take(super::history::HISTORY_VERSIONS) {
         if let Some(r) = s.db.version(access.org.id, name, Some(*v)).await? {
@@ -229,7 +246,8 @@ pub async fn page(
                     }
                 }
             }
-            (preview_table(&rec, &base, split.as_deref(), offset, preview))
+            (pick_form(&rec, &base, split.as_deref(), &pick))
+            (preview_table(&rec, &base, split.as_deref(), offset, &pick, grid))
         }
         (super::history::statistics_section(&stats_split, &job, job_error.as_deref(), stats.as_ref()))
         @if access.role.is_some_and(|r| r.can_write()) {
@@ -424,6 +442,85 @@ fn json_text(v: &Value) -> String {
     }
 }
 
+/// Rows for the grid: a page of the split, or of the rows a search or filter matched.
+struct Grid {
+    split: Option<String>,
+    columns: Vec<(String, String)>,
+    /// Each row with its index in the split.
+    rows: Vec<(u64, serde_json::Map<String, Value>)>,
+    /// Rows in the split, or matches; `None` when not known.
+    total: Option<u64>,
+    /// A search or filter: `total` counts matches (`partial`: of the rows read in time).
+    matching: bool,
+    partial: bool,
+}
+
+impl From<SplitPreview> for Grid {
+    fn from(p: SplitPreview) -> Self {
+        Grid {
+            split: p.split,
+            columns: p.preview.columns,
+            rows: Vec::new(),
+            total: p.total,
+            matching: false,
+            partial: false,
+        }
+        .with_rows(p.preview.rows)
+    }
+}
+
+impl Grid {
+    fn with_rows(mut self, rows: Vec<serde_json::Map<String, Value>>) -> Self {
+        self.rows = rows.into_iter().enumerate().map(|(i, r)| (i as u64, r)).collect();
+        self
+    }
+}
+
+/// What the grid shows: the split's rows, or those a search or filter picks.
+#[derive(Default)]
+struct Pick {
+    search: String,
+    condition: String,
+    orderby: String,
+}
+
+impl Pick {
+    fn active(&self) -> bool {
+        !self.search.is_empty() || !self.condition.is_empty()
+    }
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("q", &self.search),
+            ("where", &self.condition),
+            ("orderby", &self.orderby),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k, v.clone()))
+        .collect()
+    }
+}
+
+/// The search and filter form above the grid.
+fn pick_form(rec: &VersionRecord, base: &str, split: Option<&str>, pick: &Pick) -> Markup {
+    html! {
+        form.pick method="get" action={ (base) "#preview" } role="search" {
+            input type="hidden" name="version" value=(rec.version);
+            @if let Some(sp) = split { input type="hidden" name="split" value=(sp); }
+            label for="q" { "Search" }
+            input #q type="search" name="q" value=(pick.search) placeholder="text in any string column";
+            label for="where" { "Filter" }
+            input #where type="text" name="where" value=(pick.condition) placeholder="\"age\" > 30 AND name = 'x'";
+            label for="orderby" { "Order by" }
+            input #orderby type="text" name="orderby" value=(pick.orderby) placeholder="column DESC";
+            button type="submit" { "Apply" }
+            @if pick.active() {
+                a href={ (base) (query(&[("version", rec.version.to_string())])) "#preview" } { "Clear" }
+            }
+        }
+    }
+}
+
 /// The grid of rows from `offset`, with links to the pages before and after and a form
 /// to go to any row. Numbers and booleans never wrap; long text is cut to one line, the
 /// whole cell in its `title`.
@@ -432,7 +529,8 @@ fn preview_table(
     base: &str,
     split: Option<&str>,
     offset: u64,
-    preview: Result<SplitPreview, crate::error::ApiError>,
+    pick: &Pick,
+    grid: Result<Grid, crate::error::ApiError>,
 ) -> Markup {
     let page = MAX_PREVIEW_ROWS as u64;
     let link = |at: u64| {
@@ -440,25 +538,33 @@ fn preview_table(
         if let Some(sp) = split {
             q.push(("split", sp.to_string()));
         }
+        q.extend(pick.pairs());
         if at > 0 {
             q.push(("offset", at.to_string()));
         }
         format!("{base}{}#preview", query(&q))
     };
-    match preview {
-        Err(e) => html! { p.error role="alert" { "No preview: " (e.detail) } },
-        Ok(p) => {
-            let shown = p.preview.rows.len() as u64;
-            let total = p.total;
+    match grid {
+        Err(e) => html! { p.error role="alert" { "No rows: " (e.detail) } },
+        Ok(g) => {
+            let shown = g.rows.len() as u64;
+            let total = g.total;
             html! {
                 p.hint role="status" {
-                    @if shown == 0 {
-                        "No rows at " (count(offset))
+                    @if g.matching {
+                        (count(total.unwrap_or(0))) @if g.partial { "+" }
+                        @if total == Some(1) { " matching row" } @else { " matching rows" }
+                        @if shown > 0 { "; " (count(offset)) "–" (count(offset + shown - 1)) " shown" }
+                        @if g.partial { " (the search stopped at its time limit)" }
                     } @else {
-                        "Rows " (count(offset)) "–" (count(offset + shown - 1))
+                        @if shown == 0 {
+                            "No rows at " (count(offset))
+                        } @else {
+                            "Rows " (count(offset)) "–" (count(offset + shown - 1))
+                        }
+                        @if let Some(t) = total { " of " (count(t)) }
                     }
-                    @if let Some(t) = total { " of " (count(t)) }
-                    @if let Some(sp) = &p.split { " in the " strong { (sp) } " split" }
+                    @if let Some(sp) = &g.split { " in the " strong { (sp) } " split" }
                     " of " (rec.full_name) "@" (rec.version) "."
                 }
                 nav.pager aria-label="Rows" {
@@ -468,25 +574,27 @@ fn preview_table(
                     @if total.is_none_or(|t| offset + shown < t) && shown == page {
                         a rel="next" href=(link(offset + page)) { "Next " (page) " →" }
                     }
-                    form.goto method="get" action={ (base) "#preview" } {
-                        input type="hidden" name="version" value=(rec.version);
-                        @if let Some(sp) = split { input type="hidden" name="split" value=(sp); }
-                        label for="offset" { "Go to row" }
-                        input #offset type="number" name="offset" min="0" max=[total.map(|t| t.saturating_sub(1))] value=(offset) inputmode="numeric";
-                        button type="submit" { "Go" }
+                    @if !g.matching {
+                        form.goto method="get" action={ (base) "#preview" } {
+                            input type="hidden" name="version" value=(rec.version);
+                            @if let Some(sp) = split { input type="hidden" name="split" value=(sp); }
+                            label for="offset" { "Go to row" }
+                            input #offset type="number" name="offset" min="0" max=[total.map(|t| t.saturating_sub(1))] value=(offset) inputmode="numeric";
+                            button type="submit" { "Go" }
+                        }
                     }
                 }
                 div.scroll.grid {
                     table.preview {
                         thead { tr {
                             th scope="col" { "#" }
-                            @for (c, ty) in &p.preview.columns { th scope="col" title=(ty) { (c) } }
+                            @for (c, ty) in &g.columns { th scope="col" title=(ty) { (c) } }
                         } }
                         tbody {
-                            @for (i, row) in p.preview.rows.iter().enumerate() {
+                            @for (i, row) in &g.rows {
                                 tr {
-                                    th.idx scope="row" { (offset + i as u64) }
-                                    @for (c, _) in &p.preview.columns {
+                                    th.idx scope="row" { (if g.matching { *i } else { offset + i }) }
+                                    @for (c, _) in &g.columns {
                                         @let v = row.get(c).unwrap_or(&Value::Null);
                                         (cell(v))
                                     }
@@ -498,6 +606,47 @@ fn preview_table(
             }
         }
     }
+}
+
+/// The rows a search or filter picks, as the API's search and filter endpoints find them.
+async fn search_grid(
+    s: &AppState,
+    rec: &VersionRecord,
+    split: Option<String>,
+    pick: &Pick,
+    offset: u64,
+) -> Result<Grid, crate::error::ApiError> {
+    use granary_infer::query::{parse_where, Query, MAX_ORDERED_ROWS};
+    let invalid = |m: String| crate::error::ApiError::new(crate::error::ErrorKind::Validation, m);
+    let mut q = Query::default();
+    if !pick.search.is_empty() {
+        q.search = Some(pick.search.clone());
+    }
+    if !pick.condition.is_empty() {
+        q.filter = Some(parse_where(&pick.condition).map_err(|m| invalid(format!("the filter: {m}")))?);
+    }
+    if !pick.orderby.is_empty() {
+        let o = pick.orderby.as_str();
+        let (col, desc) = match o.rsplit_once(char::is_whitespace) {
+            Some((c, d)) if d.eq_ignore_ascii_case("desc") => (c.trim(), true),
+            Some((c, a)) if a.eq_ignore_ascii_case("asc") => (c.trim(), false),
+            _ => (o, false),
+        };
+        q.order_by = Some((col.trim_matches('"').to_string(), desc));
+        if offset + MAX_PREVIEW_ROWS as u64 > MAX_ORDERED_ROWS {
+            return Err(invalid(format!("ordered pages reach row {MAX_ORDERED_ROWS} at most")));
+        }
+    }
+    let (split, found) = crate::preview::query_split(s, rec, split, q, offset, MAX_PREVIEW_ROWS).await?;
+    let columns = found.columns;
+    Ok(Grid {
+        split,
+        columns,
+        rows: found.rows,
+        total: Some(found.total),
+        matching: true,
+        partial: found.partial,
+    })
 }
 
 /// Longest text shown in a grid cell before it is cut (the whole text is in `title`).

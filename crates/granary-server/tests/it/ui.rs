@@ -793,5 +793,18 @@ backend_test!(
         let d = app.get("/api/v1/org/default/datasets/small/1.0.0", &app.admin).await.json();
         assert_eq!(granary_core::Digest::of(&got.body).to_string(), d["viewer"]["renditions"][0]["digest"].as_str().unwrap());
         assert_eq!(d["download_count"], 1);
+
+        // search and filter in the page, as the API answers them
+        let page = html(&b.get("/orgs/default/datasets/small?q=A").await);
+        assert!(page.contains("3 matching rows; 0–2 shown of default/small@1.0.0."), "{page}");
+        assert!(page.contains("<th class=\"idx\" scope=\"row\">3</th>"), "row indexes are the split's");
+        let page = html(&b.get("/orgs/default/datasets/small?where=n%20%3E%201&orderby=n%20DESC").await);
+        assert!(page.contains("2 matching rows"), "{page}");
+        let first = page.find("<th class=\"idx\" scope=\"row\">2</th>").unwrap();
+        let second = page.find("<th class=\"idx\" scope=\"row\">1</th>").unwrap();
+        assert!(first < second, "n = 3 (row 2) before n = 2 (row 1)");
+        assert!(page.contains("value=\"n &gt; 1\""), "the form keeps the condition");
+        let page = html(&b.get("/orgs/default/datasets/small?where=n%20%3E").await);
+        assert!(page.contains("No rows: the filter: expected a value, found the end"), "{page}");
     }
 );
