@@ -422,11 +422,9 @@ impl<R: ChunkReader> ChunkReader for Bounded<R> {
             let got = (&mut r).take((want - head.len()) as u64).read_to_end(&mut head)?;
             match parse_page_header(&head).map_err(to_parquet)? {
                 Some(info) => {
-                    let charge = info
-                        .compressed_size
-                        .saturating_add(info.uncompressed_size)
-                        .saturating_add(info.num_values.saturating_mul(BYTES_PER_VALUE));
-                    self.budget.charge(charge).map_err(to_parquet)?;
+                    // Charged when the page's body is fetched: a page skipped whole (rows
+                    // before an offset) costs only its header.
+                    self.budget.charge(info.header_len as u64).map_err(to_parquet)?;
                     self.pages
                         .lock()
                         .expect("not poisoned")
@@ -446,15 +444,21 @@ impl<R: ChunkReader> ChunkReader for Bounded<R> {
         let page = self.pages.lock().expect("not poisoned").remove(&start);
         // Read through the offset index, a page comes whole (header and body) from here:
         // its header is read and charged as `get_read` does.
+        let charge = |info: &crate::PageInfo| {
+            let n = info
+                .compressed_size
+                .saturating_add(info.uncompressed_size)
+                .saturating_add(info.num_values.saturating_mul(BYTES_PER_VALUE));
+            self.budget.charge(n).map_err(to_parquet)
+        };
         let (page, body) = match page {
-            Some(info) => (Some(info), 0),
+            Some(info) => {
+                charge(&info)?;
+                (Some(info), 0)
+            }
             None => match parse_page_header(&bytes) {
                 Ok(Some(info)) if info.header_len < bytes.len() => {
-                    let charge = info
-                        .compressed_size
-                        .saturating_add(info.uncompressed_size)
-                        .saturating_add(info.num_values.saturating_mul(BYTES_PER_VALUE));
-                    self.budget.charge(charge).map_err(to_parquet)?;
+                    charge(&info)?;
                     let at = info.header_len;
                     (Some(info), at)
                 }
