@@ -64,10 +64,32 @@ fn io(e: impl std::fmt::Display) -> JobError {
     }
 }
 
-/// Claims and runs jobs until none is left to claim; returns how many this call finished.
+/// What one finished job did, with timings (for operators and benchmarks).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JobReport {
+    /// `org/name@version`
+    pub version: String,
+    /// Each rendition: the source file, its bytes, the rows and bytes written, milliseconds.
+    pub renditions: Vec<RenditionReport>,
+    /// Bytes of parquet the statistics read (each pass reads them again).
+    pub statistics_bytes: u64,
+    /// Milliseconds computing the statistics of every split.
+    pub statistics_ms: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RenditionReport {
+    pub source: String,
+    pub source_bytes: u64,
+    pub rows: u64,
+    pub parquet_bytes: u64,
+    pub ms: u64,
+}
+
+/// Claims and runs jobs until none is left to claim; returns what this call finished.
 /// Errors only when the metadata store cannot be asked.
-pub async fn run_once(state: &AppState) -> Result<u64, ApiError> {
-    let mut done = 0;
+pub async fn run_once(state: &AppState) -> Result<Vec<JobReport>, ApiError> {
+    let mut done = Vec::new();
     loop {
         let now = Utc::now();
         let lease = uuid::Uuid::new_v4();
@@ -102,13 +124,14 @@ pub async fn run_once(state: &AppState) -> Result<u64, ApiError> {
         let outcome = run_job(state, &claim).await;
         heartbeat.abort();
         match outcome {
-            Ok((renditions, result)) => {
+            Ok((renditions, result, report)) => {
                 if state
                     .db
                     .viewer_finish(&claim, &renditions, &result.to_string(), Utc::now())
                     .await?
                 {
-                    done += 1;
+                    tracing::info!(version = %report.version, statistics_ms = report.statistics_ms, renditions = report.renditions.len(), "viewer job done");
+                    done.push(report);
                     state.metrics.ran("viewer_job");
                 }
             }
@@ -126,7 +149,7 @@ pub fn rendition_path(source: &str) -> String {
     format!("{source}.parquet")
 }
 
-async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition>, Value), JobError> {
+async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition>, Value, JobReport), JobError> {
     let gone = || JobError {
         message: "the version was deleted".into(),
         retry: false,
@@ -149,6 +172,12 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
     let scratch = tempfile::tempdir().map_err(io)?;
     let version_format: DataFormat = rec.meta.format.parse().unwrap_or(DataFormat::Parquet);
     let mut renditions = Vec::new();
+    let mut report = JobReport {
+        version: format!("{}@{}", rec.full_name, rec.version),
+        renditions: Vec::new(),
+        statistics_bytes: 0,
+        statistics_ms: 0,
+    };
     // Each file as local parquet, by split.
     let mut splits: Vec<(String, Vec<PathBuf>)> = Vec::new();
     for (i, f) in rec.files.iter().enumerate() {
@@ -164,6 +193,7 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
                 .unwrap_or(&rec.meta.data_schema)
                 .to_vec();
             let (from, to) = (src.clone(), out.clone());
+            let started = std::time::Instant::now();
             let rows = tokio::task::spawn_blocking(move || {
                 let file = std::fs::File::create(&to)?;
                 granary_infer::rendition::to_parquet(format, &from, &columns, std::io::BufWriter::new(file))
@@ -176,6 +206,13 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
             })?;
             let _ = tokio::fs::remove_file(&src).await;
             let (digest, size) = store(state, &org, &out).await?;
+            report.renditions.push(RenditionReport {
+                source: f.path.clone(),
+                source_bytes: f.size,
+                rows,
+                parquet_bytes: size,
+                ms: started.elapsed().as_millis() as u64,
+            });
             renditions.push(Rendition {
                 source: f.path.clone(),
                 path: rendition_path(&f.path),
@@ -192,7 +229,13 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
         }
     }
     let mut stats = Map::new();
+    let started = std::time::Instant::now();
     for (key, paths) in splits {
+        report.statistics_bytes += paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum::<u64>();
         let value = tokio::task::spawn_blocking(move || granary_infer::stats::column_statistics(&paths, &|| false))
             .await
             .map_err(io)?
@@ -202,7 +245,8 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
             })?;
         stats.insert(key, value);
     }
-    Ok((renditions, json!({ "statistics": stats })))
+    report.statistics_ms = started.elapsed().as_millis() as u64;
+    Ok((renditions, json!({ "statistics": stats }), report))
 }
 
 /// Copies a stored blob to `to`, checking its digest on the way.

@@ -230,13 +230,13 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         let (db, _) = open_db(&args.store).await?;
         let blobs = crate::serve::open_blobs(&args.store).await?;
         let state = granary_server::AppState::new(db, blobs, granary_server::ServerConfig::default());
-        let n = granary_server::viewer::run_once(&state)
+        let done = granary_server::viewer::run_once(&state)
             .await
             .map_err(|e| anyhow!("{}", e.detail))?;
         if json {
-            print_json(&json!({"jobs_done": n}));
+            print_json(&json!({"jobs_done": done.len(), "jobs": done}));
         } else {
-            println!("ran {n} viewer job(s)");
+            println!("ran {} viewer job(s)", done.len());
         }
         return Ok(());
     }

@@ -62,8 +62,8 @@ backend_test!(
         assert_eq!(s["state"], "pending");
         assert_eq!(s["columns"], Value::Null);
 
-        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap(), 1);
-        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap(), 0, "done once");
+        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 1);
+        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 0, "done once");
         let d = app.get(base, &app.admin).await.json();
         assert_eq!(d["viewer"]["state"], "ready");
         let rendition = &d["viewer"]["renditions"][0];
@@ -163,7 +163,7 @@ backend_test!(
             .expect("claimable");
         assert_eq!(dead.attempts, 1);
         // While the lease holds, nobody else takes it.
-        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap(), 0);
+        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 0);
         let d = app.get("/api/v1/org/default/datasets/tiny/1.0.0", &app.admin).await.json();
         assert_eq!(d["viewer"]["state"], "running");
         // Later (as seen from 2 minutes on), its lease has run out: another server claims it.
@@ -188,7 +188,7 @@ backend_test!(
         assert_eq!(r.status, StatusCode::CREATED);
         let past = Utc::now() - chrono::Duration::seconds(3600);
         db.viewer_claim(uuid::Uuid::new_v4(), past, past).await.unwrap().expect("claimed, then the server died");
-        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap(), 1);
+        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 1);
         let d = app.get("/api/v1/org/default/datasets/tiny/1.0.1", &app.admin).await.json();
         assert_eq!(d["viewer"]["state"], "ready");
         assert_eq!(d["viewer"]["renditions"].as_array().unwrap().len(), 1);
