@@ -57,7 +57,7 @@ pub struct Metrics {
     /// `granary_rate_limited_total{kind}`: requests answered 429 (`metadata`, `blobs`,
     /// `previews`).
     pub rate_limited: Family<KindLabel, Counter>,
-    /// `granary_background_runs_total{kind}`: background work runs (`download_fold`,
+    /// `granary_background_runs_total{kind}`: background work runs (`viewer_job`, `download_fold`,
     /// `download_fold_failed`, `rate_limit_cleanup`).
     pub background: Family<KindLabel, Counter>,
     /// `granary_downloads_folded_total`: download events folded into counters.
