@@ -6,7 +6,8 @@
 #   - the statistics job over it: parquet bytes per second (three passes over the file);
 #   - csv → parquet on a CSV_MIB csv: granary's rendition (the viewer job's, timed by the job)
 #     against pyarrow.csv.read_csv + pyarrow.parquet.write_table of the same file; medians of
-#     RUNS, and the ratio.
+#     RUNS, and the ratio; the job's peak RSS (GNU time), to show memory does not follow
+#     the file's size.
 # Usage: bench/viewer.sh [ROWS] [CSV_MIB] [RUNS]   (defaults 10000000, 1024, 3)
 # Needs: python3 with pyarrow and numpy.
 set -euo pipefail
@@ -71,8 +72,9 @@ curl -sf "${auth[@]}" "$api/filter?$filter_q" | python3 -c 'import json,sys; v=j
 : >"$work/granary_csv.t"
 for i in $(seq "$runs"); do
   "$bin" dataset push "$work/csv" --version "1.0.$i" >/dev/null 2>&1
-  "$bin" admin viewer-run --data-dir "$work/data" --json \
+  /usr/bin/time -f %M -o "$work/rss.$i" "$bin" admin viewer-run --data-dir "$work/data" --json \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["renditions"][0]["ms"] / 1000)' >>"$work/granary_csv.t"
+  echo "viewer job on the csv: peak RSS $(cat "$work/rss.$i") KiB"
 done
 for _ in $(seq "$runs"); do
   python3 - "$work/csv/data.csv" "$work/pyarrow.parquet" <<'PY'
