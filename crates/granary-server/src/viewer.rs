@@ -9,7 +9,6 @@
 //! [`serve`](crate::serve) runs [`run_once`] every few seconds; tests call it directly.
 
 use chrono::Utc;
-use futures::TryStreamExt;
 use granary_core::{DataFormat, Digest};
 use granary_db::{Rendition, VersionRecord, ViewerClaim};
 use serde_json::{json, Map, Value};
@@ -89,12 +88,26 @@ pub struct RenditionReport {
 /// Claims and runs jobs until none is left to claim; returns what this call finished.
 /// Errors only when the metadata store cannot be asked.
 pub async fn run_once(state: &AppState) -> Result<Vec<JobReport>, ApiError> {
+    run(state, false).await
+}
+
+/// As [`run_once`], also taking over running jobs whose leases have not ended: for an
+/// operator who knows their servers died (`granary admin viewer-run --reclaim`). A server
+/// still working on one loses it; its result is refused when it finishes.
+pub async fn reclaim_and_run(state: &AppState) -> Result<Vec<JobReport>, ApiError> {
+    run(state, true).await
+}
+
+async fn run(state: &AppState, reclaim: bool) -> Result<Vec<JobReport>, ApiError> {
     let mut done = Vec::new();
+    let lease_for = chrono::Duration::from_std(LEASE).expect("fits");
     loop {
         let now = Utc::now();
         let lease = uuid::Uuid::new_v4();
-        let until = now + chrono::Duration::from_std(LEASE).expect("fits");
-        let Some(claim) = state.db.viewer_claim(lease, until, now).await? else {
+        let until = now + lease_for;
+        // Reclaiming: every lease, however long it has left, counts as ended.
+        let seen_at = if reclaim { until + lease_for } else { now };
+        let Some(claim) = state.db.viewer_claim(lease, until, seen_at).await? else {
             return Ok(done);
         };
         if claim.attempts > MAX_ATTEMPTS {
@@ -183,7 +196,7 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
     for (i, f) in rec.files.iter().enumerate() {
         let format = DataFormat::from_path(&f.path).unwrap_or(version_format);
         let src = scratch.path().join(format!("{i}.src"));
-        spool(state, &org, &f.digest, &src).await?;
+        spool(state, &org, &f.digest, f.size, &src).await?;
         let parquet = if format == DataFormat::Parquet {
             src
         } else {
@@ -249,18 +262,28 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
     Ok((renditions, json!({ "statistics": stats }), report))
 }
 
-/// Copies a stored blob to `to`, checking its digest on the way.
-async fn spool(state: &AppState, org: &str, digest: &Digest, to: &Path) -> Result<(), JobError> {
-    let blob = state.blobs.get(org, digest, None).await.map_err(ApiError::from)?;
+/// Bytes copied per read when spooling a blob: a window at a time, so the copy holds (and
+/// on a local store, maps) no more than this whatever the blob's size.
+const SPOOL_WINDOW: u64 = 8 << 20;
+
+/// Copies a stored blob (`size` bytes) to `to`, checking its digest on the way.
+async fn spool(state: &AppState, org: &str, digest: &Digest, size: u64, to: &Path) -> Result<(), JobError> {
     let mut file = tokio::fs::File::create(to).await.map_err(io)?;
     let mut hasher = digest.algorithm().hasher();
-    let mut stream = blob.stream;
-    while let Some(chunk) = stream.try_next().await.map_err(|e| JobError {
-        message: format!("reading {digest} from the store: {e}"),
-        retry: true,
-    })? {
+    let mut at = 0;
+    while at < size {
+        let end = (at + SPOOL_WINDOW).min(size);
+        let chunk = state
+            .blobs
+            .read_range(org, digest, at..end)
+            .await
+            .map_err(|e| JobError {
+                message: format!("reading {digest} from the store: {e}"),
+                retry: true,
+            })?;
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(io)?;
+        at = end;
     }
     file.flush().await.map_err(io)?;
     let got = hasher.finish();

@@ -53,6 +53,10 @@ enum AdminCommand {
     /// Run the viewer's pending jobs (parquet renditions, column statistics) now, then exit.
     /// Servers run them in the background; this does it at once, on this machine.
     ViewerRun {
+        /// Also take over jobs other servers hold (after those servers died), without
+        /// waiting for their claims to run out
+        #[arg(long)]
+        reclaim: bool,
         #[arg(long)]
         json: bool,
     },
@@ -226,13 +230,16 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         }
         return Ok(());
     }
-    if let AdminCommand::ViewerRun { json } = args.command {
+    if let AdminCommand::ViewerRun { reclaim, json } = args.command {
         let (db, _) = open_db(&args.store).await?;
         let blobs = crate::serve::open_blobs(&args.store).await?;
         let state = granary_server::AppState::new(db, blobs, granary_server::ServerConfig::default());
-        let done = granary_server::viewer::run_once(&state)
-            .await
-            .map_err(|e| anyhow!("{}", e.detail))?;
+        let run = if reclaim {
+            granary_server::viewer::reclaim_and_run(&state).await
+        } else {
+            granary_server::viewer::run_once(&state).await
+        };
+        let done = run.map_err(|e| anyhow!("{}", e.detail))?;
         if json {
             print_json(&json!({"jobs_done": done.len(), "jobs": done}));
         } else {

@@ -1630,3 +1630,72 @@ fn diff_shows_what_changed_between_versions() {
         "error: a diff compares two versions of one dataset: ds@1.0.0 and other@1.1.0 name different datasets"
     );
 }
+
+#[test]
+fn a_viewer_job_killed_mid_way_is_reclaimed_and_completes_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let s = start(root, &["--no-viewer-jobs"]);
+    ok(&run(root, &["login", "--server", &s.url, "--api-key", &s.admin_key()]));
+    let dir = root.join("wide");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("id,label,value\n");
+    for i in 0..400_000 {
+        csv.push_str(&format!("{i},label number {i},{}.5\n", i % 977));
+    }
+    std::fs::write(dir.join("rows.csv"), csv).unwrap();
+    std::fs::write(dir.join("dataset.yaml"), "name: wide\nversion: 1.0.0\n").unwrap();
+    ok(&run(root, &["dataset", "push", dir.to_str().unwrap()]));
+    let data = s.data.to_str().unwrap().to_string();
+    let state = || -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&ok(&run(root, &["dataset", "info", "wide", "--json"]))).unwrap()
+            ["viewer"]
+            .clone()
+    };
+    assert_eq!(state()["state"], "pending");
+
+    // A worker starts the job and is killed (SIGKILL) while it runs.
+    let mut worker = Command::new(BIN);
+    clean(&mut worker)
+        .current_dir(root)
+        .args(["admin", "viewer-run", "--data-dir", &data])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = worker.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = state()["state"].clone();
+    while seen == "pending" && std::time::Instant::now() < deadline {
+        seen = state()["state"].clone();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after_kill = state();
+    eprintln!("after the kill: {after_kill}");
+    if after_kill["state"] == "running" {
+        // Its claim holds: a plain run leaves the job alone ...
+        assert_eq!(
+            ok(&run(root, &["admin", "viewer-run", "--data-dir", &data])).trim(),
+            "ran 0 viewer job(s)"
+        );
+        // ... and an operator who knows the worker died takes it over.
+        assert_eq!(
+            ok(&run(root, &["admin", "viewer-run", "--reclaim", "--data-dir", &data])).trim(),
+            "ran 1 viewer job(s)"
+        );
+    } else {
+        // The worker finished before the kill landed.
+        assert_eq!(after_kill["state"], "ready", "{after_kill}");
+    }
+    let done = state();
+    assert_eq!(done["state"], "ready");
+    assert_eq!(done["renditions"].as_array().unwrap().len(), 1, "one rendition: {done}");
+    assert_eq!(done["renditions"][0]["row_count"], 400_000);
+    // Nothing is left to do, and nothing is done twice.
+    assert_eq!(
+        ok(&run(root, &["admin", "viewer-run", "--reclaim", "--data-dir", &data])).trim(),
+        "ran 0 viewer job(s)"
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&run(root, &["dataset", "info", "wide", "--json"]))).unwrap();
+    assert_eq!(rows["viewer"], done);
+}
