@@ -517,12 +517,25 @@ fn search_truth(batch: &RecordBatch, needle: &str) -> Truth {
         };
         let s = text.as_any().downcast_ref::<arrow_array::StringArray>().expect("utf8");
         for (h, v) in hit.iter_mut().zip(s.iter()) {
-            if *h != Some(true) && v.is_some_and(|v| v.to_lowercase().contains(needle)) {
+            if *h != Some(true) && v.is_some_and(|v| contains_ignoring_case(v, needle)) {
                 *h = Some(true);
             }
         }
     }
     hit
+}
+
+/// Whether `hay` contains `needle` (already lowercase), ignoring case: byte by byte when
+/// both are ASCII, else by lowercasing `hay`.
+fn contains_ignoring_case(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if hay.is_ascii() && needle.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        return h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(needle)
 }
 
 /// Orders JSON cells: numbers by value, text by bytes, booleans false first; nulls last.
@@ -573,13 +586,20 @@ fn query_inner<R: ChunkReader + 'static>(
     length: usize,
     budget: Arc<Budget>,
 ) -> Result<Found, InferError> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+    use parquet::arrow::ProjectionMask;
+    let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
     let needle = q.search.as_ref().map(|s| s.to_lowercase());
     let mut found = Found::default();
-    // With an order: the best `offset + length` matches so far, sorted.
+    // A match on the page: (file, row group, row in the group, row index in the split).
+    type At = (usize, usize, usize, u64);
+    let mut page: Vec<At> = Vec::new();
+    // With an order: the best `offset + length` matches so far, sorted, with their keys.
     let keep = (offset + length as u64) as usize;
-    let mut best: Vec<(Value, u64, Map<String, Value>)> = Vec::new();
+    let mut best: Vec<(Value, At)> = Vec::new();
+    let mut opened: Vec<(crate::preview::Bounded<R>, ArrowReaderMetadata)> = Vec::new();
     let mut base = 0u64;
-    'files: for input in inputs {
+    'files: for (file, input) in inputs.into_iter().enumerate() {
         let meta = crate::preview::read_footer(&input, &budget)?;
         let groups: Vec<usize> = (0..meta.num_row_groups())
             .filter(|&g| q.filter.as_ref().is_none_or(|f| may_match(f, meta.row_group(g))))
@@ -603,16 +623,59 @@ fn query_inner<R: ChunkReader + 'static>(
                 .map(|f| (f.name().clone(), crate::types::field_type_name(f)))
                 .collect();
         }
+        // The scan reads only the columns the condition, the search and the order need;
+        // the page's rows are read whole afterwards.
+        let reader_schema = arrow_meta.schema().clone();
+        let named = q
+            .filter
+            .as_ref()
+            .map(Expr::columns)
+            .unwrap_or_default()
+            .into_iter()
+            .chain(q.order_by.as_ref().map(|(c, _)| c.as_str()));
+        for name in named {
+            if reader_schema.field_with_name(name).is_err() {
+                let names: Vec<&str> = reader_schema.fields().iter().map(|f| f.name().as_str()).collect();
+                return Err(InferError::Parquet(format!(
+                    "no column {name:?}; the columns are {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        let mut wanted: Vec<usize> = Vec::new();
+        let mut want = |name: &str| {
+            if let Some(i) = reader_schema.fields().iter().position(|f| f.name() == name) {
+                if !wanted.contains(&i) {
+                    wanted.push(i);
+                }
+            }
+        };
+        if let Some(f) = &q.filter {
+            f.columns().into_iter().for_each(&mut want);
+        }
+        if let Some((col, _)) = &q.order_by {
+            want(col);
+        }
+        if needle.is_some() {
+            for f in reader_schema.fields() {
+                if matches!(
+                    f.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
+                ) {
+                    want(f.name());
+                }
+            }
+        }
+        wanted.sort_unstable();
+        let mask = ProjectionMask::roots(arrow_meta.metadata().file_metadata().schema_descr(), wanted);
         for g in groups {
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(
-                source.clone(),
-                arrow_meta.clone(),
-            )
-            .with_row_groups(vec![g])
-            .with_batch_size(8192)
-            .build()
-            .map_err(|e| InferError::Parquet(e.to_string()))?;
-            let mut row = starts[g];
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), arrow_meta.clone())
+                .with_row_groups(vec![g])
+                .with_projection(mask.clone())
+                .with_batch_size(8192)
+                .build()
+                .map_err(perr)?;
+            let mut row_in_group = 0usize;
             for batch in reader {
                 if budget.check().is_err() {
                     found.partial = true;
@@ -631,21 +694,19 @@ fn query_inner<R: ChunkReader + 'static>(
                         };
                     }
                 }
+                let key_column = match &q.order_by {
+                    Some((col, _)) => Some(column(&batch, col).map_err(InferError::Parquet)?),
+                    None => None,
+                };
                 for (i, k) in keep_row.iter().enumerate() {
                     if *k != Some(true) {
                         continue;
                     }
-                    let idx = row + i as u64;
-                    match &q.order_by {
-                        None => {
-                            if found.total >= offset && found.rows.len() < length {
-                                found.rows.push((idx, row_of(&batch, i)));
-                            }
-                        }
-                        Some((col, desc)) => {
-                            let key =
-                                crate::values::cell(column(&batch, col).map_err(InferError::Parquet)?.as_ref(), i);
-                            let worse = |a: &(Value, u64, Map<String, Value>)| {
+                    let at: At = (file, g, row_in_group + i, starts[g] + (row_in_group + i) as u64);
+                    match (&q.order_by, key_column) {
+                        (Some((_, desc)), Some(kc)) => {
+                            let key = crate::values::cell(kc.as_ref(), i);
+                            let worse = |a: &(Value, At)| {
                                 let o = cmp_cells(&a.0, &key);
                                 let o = if *desc && !a.0.is_null() && !key.is_null() {
                                     o.reverse()
@@ -655,22 +716,61 @@ fn query_inner<R: ChunkReader + 'static>(
                                 o == std::cmp::Ordering::Greater
                             };
                             if best.len() < keep || best.last().is_some_and(worse) {
-                                let at = best.partition_point(|a| !worse(a));
-                                best.insert(at, (key, idx, row_of(&batch, i)));
+                                let pos = best.partition_point(|a| !worse(a));
+                                best.insert(pos, (key, at));
                                 best.truncate(keep);
+                            }
+                        }
+                        _ => {
+                            if found.total >= offset && page.len() < length {
+                                page.push(at);
                             }
                         }
                     }
                     found.total += 1;
                 }
-                row += batch.num_rows() as u64;
+                row_in_group += batch.num_rows();
             }
         }
+        opened.push((source, arrow_meta));
         base += file_rows;
     }
     if q.order_by.is_some() {
-        found.rows = best.into_iter().skip(offset as usize).map(|(_, i, r)| (i, r)).collect();
+        page = best.into_iter().skip(offset as usize).map(|(_, at)| at).collect();
     }
+    // The page's rows, whole: each row group that holds one is read once.
+    let mut groups: Vec<(usize, usize)> = page.iter().map(|a| (a.0, a.1)).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut rows: std::collections::HashMap<(usize, usize, usize), Map<String, Value>> = Default::default();
+    for (file, g) in groups {
+        let Some((source, arrow_meta)) = opened.get(file) else {
+            continue;
+        };
+        let mut want: Vec<usize> = page.iter().filter(|a| a.0 == file && a.1 == g).map(|a| a.2).collect();
+        want.sort_unstable();
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), arrow_meta.clone())
+            .with_row_groups(vec![g])
+            .with_batch_size(8192)
+            .build()
+            .map_err(perr)?;
+        let mut first = 0usize;
+        for batch in reader {
+            let batch = batch.map_err(|e| InferError::Parquet(e.to_string()))?;
+            let end = first + batch.num_rows();
+            for &r in want.iter().filter(|&&r| r >= first && r < end) {
+                rows.insert((file, g, r), row_of(&batch, r - first));
+            }
+            first = end;
+            if want.last().is_none_or(|&last| last < first) {
+                break;
+            }
+        }
+    }
+    found.rows = page
+        .into_iter()
+        .filter_map(|(f, g, r, idx)| rows.remove(&(f, g, r)).map(|row| (idx, row)))
+        .collect();
     Ok(found)
 }
 
