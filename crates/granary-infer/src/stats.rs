@@ -101,6 +101,52 @@ fn numbers(a: &ArrayRef, k: Kind) -> Vec<Option<f64>> {
     }
 }
 
+/// Calls `f` with each non-null, non-NaN number of a column (as [`numbers`] gives them),
+/// without allocating for the common primitive types.
+fn for_each_number(a: &ArrayRef, k: Kind, mut f: impl FnMut(f64)) {
+    macro_rules! direct {
+        ($t:ty) => {{
+            let p = a.as_primitive::<$t>();
+            if p.null_count() == 0 {
+                for v in p.values().iter() {
+                    f(*v as f64);
+                }
+            } else {
+                for v in p.iter().flatten() {
+                    f(v as f64);
+                }
+            }
+            return;
+        }};
+    }
+    if matches!(k, Kind::Int | Kind::Float) {
+        match a.data_type() {
+            DataType::Int64 => direct!(Int64Type),
+            DataType::Int32 => direct!(Int32Type),
+            DataType::Float64 => {
+                let p = a.as_primitive::<Float64Type>();
+                for v in p.iter().flatten().filter(|v| !v.is_nan()) {
+                    f(v);
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+    if k == Kind::Str {
+        if let DataType::Utf8 = a.data_type() {
+            for v in a.as_string::<i32>().iter().flatten() {
+                let n = if v.is_ascii() { v.len() } else { v.chars().count() };
+                f(n as f64);
+            }
+            return;
+        }
+    }
+    for v in numbers(a, k).into_iter().flatten().filter(|v| !v.is_nan()) {
+        f(v);
+    }
+}
+
 /// Running figures of one column.
 struct Col {
     name: String,
@@ -214,14 +260,16 @@ impl Col {
                         }
                     }
                 }
-                for v in numbers(a, k).into_iter().flatten().filter(|v| !v.is_nan()) {
-                    self.n += 1;
-                    self.min = self.min.min(v);
-                    self.max = self.max.max(v);
-                    let d = v - self.mean;
-                    self.mean += d / self.n as f64;
-                    self.m2 += d * (v - self.mean);
-                }
+                let (mut n, mut min, mut max, mut mean, mut m2) = (self.n, self.min, self.max, self.mean, self.m2);
+                for_each_number(a, k, |v| {
+                    n += 1;
+                    min = min.min(v);
+                    max = max.max(v);
+                    let d = v - mean;
+                    mean += d / n as f64;
+                    m2 += d * (v - mean);
+                });
+                (self.n, self.min, self.max, self.mean, self.m2) = (n, min, max, mean, m2);
             }
         }
     }
@@ -239,14 +287,14 @@ impl Col {
             return;
         }
         let bins = self.hist.len();
-        for v in numbers(a, self.kind).into_iter().flatten().filter(|v| !v.is_nan()) {
-            let b = self.bin(v, bins);
-            self.hist[b] += 1;
-            if !self.fine.is_empty() {
-                let f = self.bin(v, FINE);
-                self.fine[f] += 1;
+        let (mut hist, mut fine) = (std::mem::take(&mut self.hist), std::mem::take(&mut self.fine));
+        for_each_number(a, self.kind, |v| {
+            hist[self.bin(v, bins)] += 1;
+            if !fine.is_empty() {
+                fine[self.bin(v, FINE)] += 1;
             }
-        }
+        });
+        (self.hist, self.fine) = (hist, fine);
     }
 
     /// After pass 2: which fine bins hold the two middle ranks.
@@ -271,12 +319,14 @@ impl Col {
 
     fn pass3(&mut self, a: &ArrayRef) {
         let Some((b1, b2)) = self.median_bins else { return };
-        for v in numbers(a, self.kind).into_iter().flatten().filter(|v| !v.is_nan()) {
+        let mut kept = std::mem::take(&mut self.median_values);
+        for_each_number(a, self.kind, |v| {
             let f = self.bin(v, FINE);
             if f == b1 || f == b2 {
-                self.median_values.push(v);
+                kept.push(v);
             }
-        }
+        });
+        self.median_values = kept;
     }
 
     fn median(&mut self) -> Option<f64> {
