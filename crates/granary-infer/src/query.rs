@@ -579,6 +579,86 @@ pub fn query_parquet<R: ChunkReader + 'static>(
     })
 }
 
+/// Threads a scan runs on.
+const SCAN_THREADS: usize = 2;
+
+/// A match's place: (file, row group, row in the group, row index in the split).
+type At = (usize, usize, usize, u64);
+
+/// One opened file: its source, reader metadata, the scan's projection, its groups' first
+/// row indexes.
+struct Opened<R: ChunkReader + 'static> {
+    source: crate::preview::Bounded<R>,
+    meta: parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    mask: parquet::arrow::ProjectionMask,
+    starts: Vec<u64>,
+}
+
+/// Reads row group `g` of `o` (projected), calling `hit(row_in_group, batch, i)` for each
+/// row the query keeps. Returns false when the budget stopped it.
+fn scan_group<R: ChunkReader + 'static>(
+    o: &Opened<R>,
+    g: usize,
+    q: &Query,
+    needle: Option<&str>,
+    budget: &Budget,
+    mut hit: impl FnMut(usize, &RecordBatch, usize) -> Result<(), InferError>,
+) -> Result<bool, InferError> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(
+        o.source.clone(),
+        o.meta.clone(),
+    )
+    .with_row_groups(vec![g])
+    .with_projection(o.mask.clone())
+    .with_batch_size(8192)
+    .build()
+    .map_err(|e| InferError::Parquet(e.to_string()))?;
+    let mut row_in_group = 0usize;
+    for batch in reader {
+        if budget.check().is_err() {
+            return Ok(false);
+        }
+        let batch = batch.map_err(|e| InferError::Parquet(e.to_string()))?;
+        let mut keep_row: Truth = vec![Some(true); batch.num_rows()];
+        if let Some(f) = &q.filter {
+            keep_row = eval(f, &batch).map_err(InferError::Parquet)?;
+        }
+        if let Some(n) = needle {
+            for (k, s) in keep_row.iter_mut().zip(search_truth(&batch, n)) {
+                *k = match (*k, s) {
+                    (Some(true), Some(true)) => Some(true),
+                    _ => Some(false),
+                };
+            }
+        }
+        for (i, k) in keep_row.iter().enumerate() {
+            if *k == Some(true) {
+                hit(row_in_group + i, &batch, i)?;
+            }
+        }
+        row_in_group += batch.num_rows();
+    }
+    Ok(true)
+}
+
+/// Keeps the best `keep` matches by key (nulls last), sorted.
+fn keep_best(best: &mut Vec<(Value, At)>, keep: usize, desc: bool, key: Value, at: At) {
+    let worse = |a: &(Value, At)| {
+        let o = cmp_cells(&a.0, &key);
+        let o = if desc && !a.0.is_null() && !key.is_null() {
+            o.reverse()
+        } else {
+            o
+        };
+        o == std::cmp::Ordering::Greater
+    };
+    if best.len() < keep || best.last().is_some_and(worse) {
+        let pos = best.partition_point(|a| !worse(a));
+        best.insert(pos, (key, at));
+        best.truncate(keep);
+    }
+}
+
 fn query_inner<R: ChunkReader + 'static>(
     inputs: Vec<R>,
     q: &Query,
@@ -586,25 +666,25 @@ fn query_inner<R: ChunkReader + 'static>(
     length: usize,
     budget: Arc<Budget>,
 ) -> Result<Found, InferError> {
-    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
     let needle = q.search.as_ref().map(|s| s.to_lowercase());
     let mut found = Found::default();
-    // A match on the page: (file, row group, row in the group, row index in the split).
-    type At = (usize, usize, usize, u64);
-    let mut page: Vec<At> = Vec::new();
-    // With an order: the best `offset + length` matches so far, sorted, with their keys.
     let keep = (offset + length as u64) as usize;
-    let mut best: Vec<(Value, At)> = Vec::new();
-    let mut opened: Vec<(crate::preview::Bounded<R>, ArrowReaderMetadata)> = Vec::new();
+    // Open every file; the groups to scan, in split order.
+    let mut opened: Vec<Opened<R>> = Vec::new();
+    let mut work: Vec<(usize, usize)> = Vec::new();
     let mut base = 0u64;
-    'files: for (file, input) in inputs.into_iter().enumerate() {
+    for (file, input) in inputs.into_iter().enumerate() {
         let meta = crate::preview::read_footer(&input, &budget)?;
-        let groups: Vec<usize> = (0..meta.num_row_groups())
-            .filter(|&g| q.filter.as_ref().is_none_or(|f| may_match(f, meta.row_group(g))))
-            .collect();
-        // Row indexes: the first row of each group in the split.
+        for g in 0..meta.num_row_groups() {
+            if q.filter.as_ref().is_none_or(|f| may_match(f, meta.row_group(g))) {
+                work.push((file, g));
+            }
+        }
         let starts: Vec<u64> = meta
             .row_groups()
             .iter()
@@ -614,7 +694,11 @@ fn query_inner<R: ChunkReader + 'static>(
                 Some(s)
             })
             .collect();
-        let file_rows: u64 = meta.row_groups().iter().map(|rg| rg.num_rows().max(0) as u64).sum();
+        base += meta
+            .row_groups()
+            .iter()
+            .map(|rg| rg.num_rows().max(0) as u64)
+            .sum::<u64>();
         let (source, arrow_meta, schema) = crate::preview::bounded_source(input, meta, budget.clone())?;
         if found.columns.is_empty() {
             found.columns = schema
@@ -623,8 +707,6 @@ fn query_inner<R: ChunkReader + 'static>(
                 .map(|f| (f.name().clone(), crate::types::field_type_name(f)))
                 .collect();
         }
-        // The scan reads only the columns the condition, the search and the order need;
-        // the page's rows are read whole afterwards.
         let reader_schema = arrow_meta.schema().clone();
         let named = q
             .filter
@@ -642,114 +724,139 @@ fn query_inner<R: ChunkReader + 'static>(
                 )));
             }
         }
+        // The scan reads only the columns the condition, the search and the order need.
         let mut wanted: Vec<usize> = Vec::new();
-        let mut want = |name: &str| {
-            if let Some(i) = reader_schema.fields().iter().position(|f| f.name() == name) {
-                if !wanted.contains(&i) {
-                    wanted.push(i);
-                }
-            }
-        };
-        if let Some(f) = &q.filter {
-            f.columns().into_iter().for_each(&mut want);
-        }
-        if let Some((col, _)) = &q.order_by {
-            want(col);
-        }
-        if needle.is_some() {
-            for f in reader_schema.fields() {
-                if matches!(
+        for (i, f) in reader_schema.fields().iter().enumerate() {
+            let by_name = q
+                .filter
+                .as_ref()
+                .is_some_and(|e| e.columns().contains(&f.name().as_str()))
+                || q.order_by.as_ref().is_some_and(|(c, _)| c == f.name());
+            let text = needle.is_some()
+                && matches!(
                     f.data_type(),
                     DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
-                ) {
-                    want(f.name());
-                }
+                );
+            if by_name || text {
+                wanted.push(i);
             }
         }
-        wanted.sort_unstable();
         let mask = ProjectionMask::roots(arrow_meta.metadata().file_metadata().schema_descr(), wanted);
-        for g in groups {
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), arrow_meta.clone())
-                .with_row_groups(vec![g])
-                .with_projection(mask.clone())
-                .with_batch_size(8192)
-                .build()
-                .map_err(perr)?;
-            let mut row_in_group = 0usize;
-            for batch in reader {
-                if budget.check().is_err() {
-                    found.partial = true;
-                    break 'files;
-                }
-                let batch = batch.map_err(|e| InferError::Parquet(e.to_string()))?;
-                let mut keep_row: Truth = vec![Some(true); batch.num_rows()];
-                if let Some(f) = &q.filter {
-                    keep_row = eval(f, &batch).map_err(InferError::Parquet)?;
-                }
-                if let Some(n) = &needle {
-                    for (k, s) in keep_row.iter_mut().zip(search_truth(&batch, n)) {
-                        *k = match (*k, s) {
-                            (Some(true), Some(true)) => Some(true),
-                            _ => Some(false),
-                        };
+        opened.push(Opened {
+            source,
+            meta: arrow_meta,
+            mask,
+            starts,
+        });
+    }
+
+    // Pass one, on every thread: each group's matches counted (and the best rows kept when
+    // ordering).
+    let counts: Mutex<Vec<(usize, usize, u64)>> = Mutex::new(Vec::new());
+    let best: Mutex<Vec<(Value, At)>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
+    let failure: Mutex<Option<InferError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..SCAN_THREADS.min(work.len().max(1)) {
+            scope.spawn(|| {
+                let mut mine: Vec<(Value, At)> = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(file, g)) = work.get(k) else { break };
+                    if stopped.load(Ordering::Relaxed) || failure.lock().expect("not poisoned").is_some() {
+                        break;
                     }
-                }
-                let key_column = match &q.order_by {
-                    Some((col, _)) => Some(column(&batch, col).map_err(InferError::Parquet)?),
-                    None => None,
-                };
-                for (i, k) in keep_row.iter().enumerate() {
-                    if *k != Some(true) {
-                        continue;
-                    }
-                    let at: At = (file, g, row_in_group + i, starts[g] + (row_in_group + i) as u64);
-                    match (&q.order_by, key_column) {
-                        (Some((_, desc)), Some(kc)) => {
-                            let key = crate::values::cell(kc.as_ref(), i);
-                            let worse = |a: &(Value, At)| {
-                                let o = cmp_cells(&a.0, &key);
-                                let o = if *desc && !a.0.is_null() && !key.is_null() {
-                                    o.reverse()
-                                } else {
-                                    o
-                                };
-                                o == std::cmp::Ordering::Greater
-                            };
-                            if best.len() < keep || best.last().is_some_and(worse) {
-                                let pos = best.partition_point(|a| !worse(a));
-                                best.insert(pos, (key, at));
-                                best.truncate(keep);
-                            }
+                    let o = &opened[file];
+                    let mut n = 0u64;
+                    let r = scan_group(o, g, q, needle.as_deref(), &budget, |row, batch, i| {
+                        n += 1;
+                        if let Some((col, desc)) = &q.order_by {
+                            let key = crate::values::cell(column(batch, col).map_err(InferError::Parquet)?.as_ref(), i);
+                            keep_best(&mut mine, keep, *desc, key, (file, g, row, o.starts[g] + row as u64));
                         }
-                        _ => {
-                            if found.total >= offset && page.len() < length {
-                                page.push(at);
-                            }
+                        Ok(())
+                    });
+                    match r {
+                        Ok(true) => counts.lock().expect("not poisoned").push((file, g, n)),
+                        Ok(false) => {
+                            stopped.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                        Err(e) => {
+                            *failure.lock().expect("not poisoned") = Some(e);
+                            break;
                         }
                     }
-                    found.total += 1;
                 }
-                row_in_group += batch.num_rows();
-            }
+                let mut all = best.lock().expect("not poisoned");
+                for (key, at) in mine {
+                    let desc = q.order_by.as_ref().is_some_and(|(_, d)| *d);
+                    keep_best(&mut all, keep, desc, key, at);
+                }
+            });
         }
-        opened.push((source, arrow_meta));
-        base += file_rows;
+    });
+    if let Some(e) = failure.into_inner().expect("not poisoned") {
+        return Err(e);
     }
-    if q.order_by.is_some() {
-        page = best.into_iter().skip(offset as usize).map(|(_, at)| at).collect();
-    }
+    found.partial = stopped.into_inner();
+    let mut counts = counts.into_inner().expect("not poisoned");
+    counts.sort_unstable();
+    // Only groups counted in full are in the total (and the pages), so a partial answer is
+    // a consistent prefix of the groups it read.
+    found.total = counts.iter().map(|c| c.2).sum();
+
+    let page: Vec<At> = if q.order_by.is_some() {
+        // Ties keep split order, whichever thread found them first.
+        let mut b = best.into_inner().expect("not poisoned");
+        let desc = q.order_by.as_ref().is_some_and(|(_, d)| *d);
+        b.sort_by(|x, y| {
+            let o = cmp_cells(&x.0, &y.0);
+            let o = if desc && !x.0.is_null() && !y.0.is_null() {
+                o.reverse()
+            } else {
+                o
+            };
+            o.then(x.1 .3.cmp(&y.1 .3))
+        });
+        b.into_iter()
+            .skip(offset as usize)
+            .take(length)
+            .map(|(_, at)| at)
+            .collect()
+    } else {
+        // Pass two: the groups that hold ranks offset..offset + length, scanned again in
+        // order for the rows themselves.
+        let mut page = Vec::new();
+        let mut before = 0u64;
+        for &(file, g, n) in &counts {
+            let end = before + n;
+            if end > offset && before < offset + length as u64 && page.len() < length {
+                let o = &opened[file];
+                let mut rank = before;
+                scan_group(o, g, q, needle.as_deref(), &budget, |row, _, _| {
+                    if rank >= offset && page.len() < length {
+                        page.push((file, g, row, o.starts[g] + row as u64));
+                    }
+                    rank += 1;
+                    Ok(())
+                })?;
+            }
+            before = end;
+        }
+        page
+    };
     // The page's rows, whole: each row group that holds one is read once.
     let mut groups: Vec<(usize, usize)> = page.iter().map(|a| (a.0, a.1)).collect();
     groups.sort_unstable();
     groups.dedup();
     let mut rows: std::collections::HashMap<(usize, usize, usize), Map<String, Value>> = Default::default();
     for (file, g) in groups {
-        let Some((source, arrow_meta)) = opened.get(file) else {
-            continue;
-        };
+        let o = &opened[file];
         let mut want: Vec<usize> = page.iter().filter(|a| a.0 == file && a.1 == g).map(|a| a.2).collect();
         want.sort_unstable();
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), arrow_meta.clone())
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(o.source.clone(), o.meta.clone())
             .with_row_groups(vec![g])
             .with_batch_size(8192)
             .build()

@@ -168,6 +168,8 @@ struct Col {
     // strings and booleans
     counts: HashMap<String, u64>,
     overflow: bool,
+    /// Strings and lists: how many values have each length.
+    lengths: HashMap<u64, u64>,
     trues: u64,
     falses: u64,
 }
@@ -191,6 +193,7 @@ impl Col {
             median_values: Vec::new(),
             counts: HashMap::new(),
             overflow: false,
+            lengths: HashMap::new(),
             trues: 0,
             falses: 0,
         }
@@ -261,7 +264,12 @@ impl Col {
                     }
                 }
                 let (mut n, mut min, mut max, mut mean, mut m2) = (self.n, self.min, self.max, self.mean, self.m2);
+                let lengths = matches!(k, Kind::Str | Kind::List).then_some(&mut self.lengths);
+                let mut lengths = lengths;
                 for_each_number(a, k, |v| {
+                    if let Some(l) = lengths.as_deref_mut() {
+                        *l.entry(v as u64).or_default() += 1;
+                    }
                     n += 1;
                     min = min.min(v);
                     max = max.max(v);
@@ -279,6 +287,13 @@ impl Col {
         self.hist = vec![0; bins];
         if self.kind == Kind::Int || self.kind == Kind::Float {
             self.fine = vec![0; FINE];
+        }
+        // Lengths are binned from their counts: no second pass.
+        if matches!(self.kind, Kind::Str | Kind::List) && self.n > 0 {
+            for (&len, &c) in &self.lengths {
+                let b = self.bin(len as f64, bins);
+                self.hist[b] += c;
+            }
         }
     }
 
@@ -453,18 +468,26 @@ impl Col {
     }
 }
 
-fn read(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, InferError> {
+/// A reader of `path`, of the top-level columns `only` (all when `None`).
+fn read(
+    path: &Path,
+    only: Option<&[usize]>,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, InferError> {
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
-    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)
+    let mut b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)
         .map_err(perr)?
-        .with_batch_size(BATCH)
-        .build()
-        .map_err(perr)
+        .with_batch_size(BATCH);
+    if let Some(only) = only {
+        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), only.iter().copied());
+        b = b.with_projection(mask);
+    }
+    b.build().map_err(perr)
 }
 
-fn each(paths: &[PathBuf], mut f: impl FnMut(&RecordBatch)) -> Result<(), InferError> {
+/// Calls `f` with each batch of the columns `only` (their indexes in `only`'s order).
+fn each(paths: &[PathBuf], only: Option<&[usize]>, mut f: impl FnMut(&RecordBatch)) -> Result<(), InferError> {
     for path in paths {
-        for b in read(path)? {
+        for b in read(path, only)? {
             f(&b.map_err(|e| InferError::Parquet(e.to_string()))?);
         }
     }
@@ -477,7 +500,7 @@ fn each(paths: &[PathBuf], mut f: impl FnMut(&RecordBatch)) -> Result<(), InferE
 /// batches; when it says so the work stops with [`InferError::Cancelled`].
 pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Result<Value, InferError> {
     let first = paths.first().ok_or_else(|| InferError::Parquet("no files".into()))?;
-    let schema = read(first)?.schema();
+    let schema = read(first, None)?.schema();
     let mut cols: Vec<Col> = schema
         .fields()
         .iter()
@@ -485,7 +508,7 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Res
         .collect();
     let mut rows = 0u64;
     let mut stop = false;
-    each(paths, |b| {
+    each(paths, None, |b| {
         stop |= cancelled();
         rows += b.num_rows() as u64;
         for (c, a) in cols.iter_mut().zip(b.columns()) {
@@ -493,23 +516,25 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Res
         }
     })?;
     cols.iter_mut().for_each(Col::start_pass2);
-    let needs2 = cols
-        .iter()
-        .any(|c| !matches!(c.kind, Kind::Bool | Kind::Other) && c.n > 0);
-    if needs2 && !stop {
-        each(paths, |b| {
+    // Passes two and three read only the columns they need: numbers and dates (lengths of
+    // strings and lists were counted in pass one).
+    let second: Vec<usize> = (0..cols.len())
+        .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].n > 0)
+        .collect();
+    if !second.is_empty() && !stop {
+        each(paths, Some(&second), |b| {
             stop |= cancelled();
-            for (c, a) in cols.iter_mut().zip(b.columns()) {
-                c.pass2(a);
+            for (&i, a) in second.iter().zip(b.columns()) {
+                cols[i].pass2(a);
             }
         })?;
     }
-    let needs3 = cols.iter_mut().fold(false, |acc, c| c.start_pass3() | acc);
-    if needs3 && !stop {
-        each(paths, |b| {
+    let third: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].start_pass3()).collect();
+    if !third.is_empty() && !stop {
+        each(paths, Some(&third), |b| {
             stop |= cancelled();
-            for (c, a) in cols.iter_mut().zip(b.columns()) {
-                c.pass3(a);
+            for (&i, a) in third.iter().zip(b.columns()) {
+                cols[i].pass3(a);
             }
         })?;
     }

@@ -118,6 +118,24 @@ backend_test!(
             json!([{"name": "id", "type": "int64"}, {"name": "name", "type": "string"}, {"name": "score", "type": "double"}, {"name": "flag", "type": "bool"}])
         );
         check(&v, &expected, 0, 100, "defaults");
+
+        // Search and filter across row groups (3,000 rows each, scanned on two threads):
+        // matches in split order, paged, counted exactly.
+        let ids = |v: &Value| -> Vec<u64> { v["rows"].as_array().unwrap().iter().map(|r| r["row"]["id"].as_u64().unwrap()).collect() };
+        let base = "/api/v1/org/default/datasets/rows/1.0.0";
+        let v = app.get(&format!("{base}/filter?split=train&where=id%20%3E%3D%202990%20AND%20id%20%3C%203010&offset=5&length=10"), &app.admin).await.json();
+        assert_eq!(v["num_rows_total"], 20);
+        assert_eq!(ids(&v), (2995..3005).collect::<Vec<u64>>());
+        let v = app.get(&format!("{base}/filter?split=indexed&where=id%20%3E%3D%200&orderby=id%20DESC&offset=3&length=4"), &app.admin).await.json();
+        assert_eq!(v["num_rows_total"], expected.len());
+        assert_eq!(ids(&v), [24996, 24995, 24994, 24993]);
+        let v = app.get(&format!("{base}/search?split=train&query=ROW%2001%25&length=100"), &app.admin).await.json();
+        assert_eq!(v["num_rows_total"], 0, "no name holds a percent sign");
+        let v = app.get(&format!("{base}/search?split=train&query=row%20123&length=100"), &app.admin).await.json();
+        // "row 0123x", "row 123xx" and "row 1x123"-like names, except ids that are multiples of 7 (null names).
+        let want: Vec<u64> = (0..expected.len() as u64).filter(|i| i % 7 != 0 && format!("row {i:05}").contains("row 123")).collect();
+        assert_eq!(v["num_rows_total"], want.len());
+        assert_eq!(ids(&v), want.iter().take(100).copied().collect::<Vec<_>>());
     }
 );
 
