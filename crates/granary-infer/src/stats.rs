@@ -498,17 +498,75 @@ fn each(paths: &[PathBuf], only: Option<&[usize]>, mut f: impl FnMut(&RecordBatc
 /// order; columns are matched by position and typed by the first file): `{"num_rows", "columns": [{"column_name",
 /// "column_type", "arrow_type", "column_statistics"}]}`. `cancelled` is asked between
 /// batches; when it says so the work stops with [`InferError::Cancelled`].
-pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Result<Value, InferError> {
+pub fn column_statistics(paths: &[PathBuf], cancelled: &(dyn Fn() -> bool + Sync)) -> Result<Value, InferError> {
     let first = paths.first().ok_or_else(|| InferError::Parquet("no files".into()))?;
     let schema = read(first, None)?.schema();
-    let mut cols: Vec<Col> = schema
-        .fields()
-        .iter()
-        .map(|f| Col::new(f.name(), f.data_type()))
+    // Columns are independent: two threads take every other column, each reading only its own.
+    let parts: Vec<Vec<usize>> = (0..THREADS)
+        .map(|t| (t..schema.fields().len()).step_by(THREADS).collect())
+        .filter(|p: &Vec<usize>| !p.is_empty())
         .collect();
+    let results: Vec<Result<Part, InferError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                let schema = schema.clone();
+                scope.spawn(move || {
+                    let cols: Vec<Col> = part
+                        .iter()
+                        .map(|&i| Col::new(schema.field(i).name(), schema.field(i).data_type()))
+                        .collect();
+                    let (rows, cols) = columns_of(paths, part, cols, cancelled)?;
+                    Ok((rows, part.iter().copied().zip(cols).collect()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(InferError::Parquet("statistics panicked".into())))
+            })
+            .collect()
+    });
+    let mut rows = 0u64;
+    let mut all: Vec<(usize, Col)> = Vec::new();
+    for r in results {
+        let (n, cols) = r?;
+        rows = rows.max(n);
+        all.extend(cols);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    // A file with no columns still has rows.
+    if all.is_empty() {
+        rows = paths
+            .iter()
+            .map(|p| read(p, None).map(|r| r.map(|b| b.map_or(0, |b| b.num_rows() as u64)).sum::<u64>()))
+            .sum::<Result<u64, _>>()?;
+    }
+    Ok(json!({
+        "num_rows": rows,
+        "columns": all.into_iter().map(|(_, c)| c.finish(rows)).collect::<Vec<_>>(),
+    }))
+}
+
+/// Threads the statistics run on.
+const THREADS: usize = 2;
+
+/// What one thread computed: rows read, and each column's figures by its index.
+type Part = (u64, Vec<(usize, Col)>);
+
+/// The three passes over the columns `part` (top-level indexes) of `paths`, into `cols`
+/// (one per index, in order). Returns the rows read and the columns' figures.
+fn columns_of(
+    paths: &[PathBuf],
+    part: &[usize],
+    mut cols: Vec<Col>,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<(u64, Vec<Col>), InferError> {
     let mut rows = 0u64;
     let mut stop = false;
-    each(paths, None, |b| {
+    each(paths, Some(part), |b| {
         stop |= cancelled();
         rows += b.num_rows() as u64;
         for (c, a) in cols.iter_mut().zip(b.columns()) {
@@ -517,12 +575,13 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Res
     })?;
     cols.iter_mut().for_each(Col::start_pass2);
     // Passes two and three read only the columns they need: numbers and dates (lengths of
-    // strings and lists were counted in pass one).
+    // strings and lists were counted in pass one). `at` are positions in `cols`.
     let second: Vec<usize> = (0..cols.len())
         .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].n > 0)
         .collect();
     if !second.is_empty() && !stop {
-        each(paths, Some(&second), |b| {
+        let roots: Vec<usize> = second.iter().map(|&i| part[i]).collect();
+        each(paths, Some(&roots), |b| {
             stop |= cancelled();
             for (&i, a) in second.iter().zip(b.columns()) {
                 cols[i].pass2(a);
@@ -531,7 +590,8 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Res
     }
     let third: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].start_pass3()).collect();
     if !third.is_empty() && !stop {
-        each(paths, Some(&third), |b| {
+        let roots: Vec<usize> = third.iter().map(|&i| part[i]).collect();
+        each(paths, Some(&roots), |b| {
             stop |= cancelled();
             for (&i, a) in third.iter().zip(b.columns()) {
                 cols[i].pass3(a);
@@ -541,8 +601,5 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &dyn Fn() -> bool) -> Res
     if stop {
         return Err(InferError::Cancelled);
     }
-    Ok(json!({
-        "num_rows": rows,
-        "columns": cols.into_iter().map(|c| c.finish(rows)).collect::<Vec<_>>(),
-    }))
+    Ok((rows, cols))
 }
