@@ -290,6 +290,18 @@ pub fn parse_where(s: &str) -> Result<Expr, String> {
     }
 }
 
+/// An `orderby` value: a column (bare or `"double quoted"`), optionally followed by `ASC`
+/// or `DESC`; returns the column and whether descending.
+pub fn parse_order_by(s: &str) -> (String, bool) {
+    let s = s.trim();
+    let (col, desc) = match s.rsplit_once(char::is_whitespace) {
+        Some((c, d)) if d.eq_ignore_ascii_case("desc") => (c.trim(), true),
+        Some((c, a)) if a.eq_ignore_ascii_case("asc") => (c.trim(), false),
+        _ => (s, false),
+    };
+    (col.trim_matches('"').to_string(), desc)
+}
+
 impl Expr {
     /// Every column the condition names.
     pub fn columns(&self) -> Vec<&str> {
@@ -908,5 +920,8 @@ mod tests {
         assert_eq!(parse_where("(a = 1").unwrap_err(), "a parenthesis is not closed");
         assert_eq!(parse_where("a ~ 1").unwrap_err(), "unexpected '~' at character 3");
         assert_eq!(parse_where("").unwrap_err(), "the condition is empty");
+        assert_eq!(parse_order_by(" \"a b\"  DESC "), ("a b".to_string(), true));
+        assert_eq!(parse_order_by("x asc"), ("x".to_string(), false));
+        assert_eq!(parse_order_by("x"), ("x".to_string(), false));
     }
 }

@@ -211,13 +211,7 @@ async fn run_query(
             },
         }
         if let Some(o) = p.orderby.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
-            let (col, desc) = match o.rsplit_once(char::is_whitespace) {
-                Some((c, d)) if d.eq_ignore_ascii_case("desc") => (c.trim(), true),
-                Some((c, a)) if a.eq_ignore_ascii_case("asc") => (c.trim(), false),
-                _ => (o, false),
-            };
-            let col = col.trim_matches('"').to_string();
-            q.order_by = Some((col, desc));
+            q.order_by = Some(granary_infer::query::parse_order_by(o));
             if offset + length > MAX_ORDERED_ROWS {
                 errors.push(FieldError::new(
                     &["query", "offset"],

@@ -626,13 +626,7 @@ async fn search_grid(
         q.filter = Some(parse_where(&pick.condition).map_err(|m| invalid(format!("the filter: {m}")))?);
     }
     if !pick.orderby.is_empty() {
-        let o = pick.orderby.as_str();
-        let (col, desc) = match o.rsplit_once(char::is_whitespace) {
-            Some((c, d)) if d.eq_ignore_ascii_case("desc") => (c.trim(), true),
-            Some((c, a)) if a.eq_ignore_ascii_case("asc") => (c.trim(), false),
-            _ => (o, false),
-        };
-        q.order_by = Some((col.trim_matches('"').to_string(), desc));
+        q.order_by = Some(granary_infer::query::parse_order_by(&pick.orderby));
         if offset + MAX_PREVIEW_ROWS as u64 > MAX_ORDERED_ROWS {
             return Err(invalid(format!("ordered pages reach row {MAX_ORDERED_ROWS} at most")));
         }
