@@ -50,7 +50,7 @@ const KINDS: [u16; 11] = [
 /// refuses a value longer than a block, so no longer value can be a number for it either.
 pub(crate) const MAX_TYPED_VALUE: usize = 1 << 20;
 
-const NULL_TOKENS: [&[u8]; 17] = [
+pub(crate) const NULL_TOKENS: [&[u8]; 17] = [
     b"",
     b"#N/A",
     b"#N/A N/A",
@@ -206,7 +206,7 @@ pub(crate) fn preview_cell(v: &[u8], kind: Option<&str>) -> serde_json::Value {
     }
 }
 
-fn trim(v: &[u8]) -> &[u8] {
+pub(crate) fn trim(v: &[u8]) -> &[u8] {
     let ws = |b: &u8| *b == b' ' || *b == b'\t';
     let start = v.iter().position(|b| !ws(b)).unwrap_or(v.len());
     let end = v.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
@@ -316,29 +316,47 @@ fn clock(v: &[u8], hours_only: bool) -> Option<usize> {
     (s <= 59).then_some(8)
 }
 
-/// Which of the date, time and timestamp types `v` converts to.
-fn temporal(v: &[u8]) -> u16 {
+/// A date, time or timestamp value as pyarrow reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Temporal {
+    /// `HH:MM[:SS]`: seconds since midnight.
+    Time(i64),
+    /// `YYYY-MM-DD`: days since 1970-01-01.
+    Date(i64),
+    /// A date and a clock: whole seconds since 1970-01-01 in UTC (the zone's offset
+    /// applied), the fraction's nanoseconds if it has one, and whether it named a zone.
+    Stamp { secs: i64, nanos: Option<i64>, zoned: bool },
+}
+
+/// Reads `v` as a time, a date or a timestamp by pyarrow's rules (see the module's list);
+/// `None` when it is none of them.
+pub(crate) fn parse_temporal(v: &[u8]) -> Option<Temporal> {
     if let Some(n) = clock(v, false) {
-        return if n == v.len() { TIME } else { 0 };
+        if n != v.len() {
+            return None;
+        }
+        let field = |at: usize| digits(&v[at.min(v.len())..], 2).map_or(0, i64::from);
+        return Some(Temporal::Time(
+            field(0) * 3600 + field(3) * 60 + if n == 8 { field(6) } else { 0 },
+        ));
     }
     if v.len() < 10 || !is_date(&v[..10]) {
-        return 0;
+        return None;
     }
     if v.len() == 10 {
-        let ns = i64::try_from(i128::from(days_from_civil(v) * 86_400) * 1_000_000_000).is_ok();
-        return DATE | TS_S | if ns { TS_NS } else { 0 };
+        return Some(Temporal::Date(days_from_civil(v)));
     }
     if !matches!(v[10], b'T' | b' ') {
-        return 0;
+        return None;
     }
     let clock_text = &v[11..];
-    let Some(n) = clock(clock_text, true) else { return 0 };
+    let n = clock(clock_text, true)?;
     let mut rest = &clock_text[n..];
     let mut nanos: Option<i64> = None;
     if n == 8 && rest.first() == Some(&b'.') {
         let f = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
         if f == 0 || f > 9 {
-            return 0;
+            return None;
         }
         let value = rest[1..1 + f].iter().fold(0i64, |a, b| a * 10 + i64::from(b - b'0'));
         nanos = Some(value * 10i64.pow(9 - f as u32));
@@ -360,27 +378,45 @@ fn temporal(v: &[u8]) -> u16 {
                     let secs = i64::from(h * 3600 + m * 60);
                     Some(if *sign == b'-' { -secs } else { secs })
                 }
-                _ => return 0,
+                _ => return None,
             }
         }
-        _ => return 0,
+        _ => return None,
     };
-    // Nanosecond timestamps hold 1677-09-21 to 2262-04-11 (int64 nanoseconds of UTC).
     let field = |at: usize| digits(&clock_text[at.min(clock_text.len())..], 2).map_or(0, i64::from);
     let secs = days_from_civil(&v[..10]) * 86_400
         + field(0) * 3600
         + if n >= 5 { field(3) * 60 } else { 0 }
         + if n == 8 { field(6) } else { 0 }
         - offset.unwrap_or(0);
+    Some(Temporal::Stamp {
+        secs,
+        nanos,
+        zoned: offset.is_some(),
+    })
+}
+
+/// Which of the date, time and timestamp types `v` converts to.
+fn temporal(v: &[u8]) -> u16 {
+    // Nanosecond timestamps hold 1677-09-21 to 2262-04-11 (int64 nanoseconds of UTC);
     // pyarrow scales the whole seconds first, then adds the fraction: both must fit.
-    let whole = i128::from(secs) * 1_000_000_000;
-    let fits_ns = i64::try_from(whole).is_ok() && i64::try_from(whole + i128::from(nanos.unwrap_or(0))).is_ok();
-    let ns = |kind: u16| if fits_ns { kind } else { 0 };
-    match (offset.is_some(), nanos.is_some()) {
-        (false, false) => TS_S | ns(TS_NS),
-        (false, true) => ns(TS_NS),
-        (true, false) => TSZ_S | ns(TSZ_NS),
-        (true, true) => ns(TSZ_NS),
+    let fits_ns = |secs: i64, nanos: i64| {
+        let whole = i128::from(secs) * 1_000_000_000;
+        i64::try_from(whole).is_ok() && i64::try_from(whole + i128::from(nanos)).is_ok()
+    };
+    match parse_temporal(v) {
+        None => 0,
+        Some(Temporal::Time(_)) => TIME,
+        Some(Temporal::Date(days)) => DATE | TS_S | if fits_ns(days * 86_400, 0) { TS_NS } else { 0 },
+        Some(Temporal::Stamp { secs, nanos, zoned }) => {
+            let ns = |kind: u16| if fits_ns(secs, nanos.unwrap_or(0)) { kind } else { 0 };
+            match (zoned, nanos.is_some()) {
+                (false, false) => TS_S | ns(TS_NS),
+                (false, true) => ns(TS_NS),
+                (true, false) => TSZ_S | ns(TSZ_NS),
+                (true, true) => ns(TSZ_NS),
+            }
+        }
     }
 }
 

@@ -26,7 +26,8 @@ pub use bounds::{
     MAX_FOOTER_BYTES, MAX_SCHEMA_DEPTH, MAX_THRIFT_DEPTH,
 };
 pub use preview::{
-    preview_parquet, preview_reader, preview_reader_typed, rows_parquet, rows_reader_typed, Preview, MAX_CELL_CHARS,
+    conform_row, preview_parquet, preview_reader, preview_reader_typed, rows_parquet, rows_reader_typed, Preview,
+    MAX_CELL_CHARS,
     MAX_PREVIEW_ROWS,
 };
 pub use tables::{same_columns, same_reader, unify_type, version_schema, TableFile, TableMismatch};

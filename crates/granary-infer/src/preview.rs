@@ -77,11 +77,7 @@ impl Preview {
     /// shown are the published ones; the values are what the file holds.
     pub fn conform(&mut self, columns: &[(String, String)]) {
         for row in &mut self.rows {
-            let mut old = std::mem::take(row);
-            *row = columns
-                .iter()
-                .map(|(name, _)| (name.clone(), old.remove(name).unwrap_or(Value::Null)))
-                .collect();
+            conform_row(row, columns);
         }
         self.columns = columns.to_vec();
     }
@@ -93,6 +89,35 @@ impl Preview {
         }
         let room = limit.saturating_sub(self.rows.len());
         self.rows.extend(other.rows.into_iter().take(room));
+    }
+}
+
+/// A row's values under `columns` (a published schema: name, arrow type name), in that
+/// order, a column the row lacks as an explicit null. A column published with a seconds
+/// unit (`timestamp[s]`, `time32[s]`) and read from a parquet rendition, which holds it in
+/// milliseconds (parquet has no seconds), shows without the `.000` the milliseconds add.
+pub fn conform_row(row: &mut Map<String, Value>, columns: &[(String, String)]) {
+    let mut old = std::mem::take(row);
+    *row = columns
+        .iter()
+        .map(|(name, ty)| {
+            let mut v = old.remove(name).unwrap_or(Value::Null);
+            if ty == "time32[s]" || ty.starts_with("timestamp[s") {
+                if let Value::String(text) = &mut v {
+                    drop_whole_millis(text);
+                }
+            }
+            (name.clone(), v)
+        })
+        .collect();
+}
+
+/// `HH:MM:SS.000` or `…THH:MM:SS.000` (with a zone or not) without its `.000`.
+fn drop_whole_millis(text: &mut String) {
+    let at = text.find('T').map_or(8, |t| t + 9);
+    let rest = text.get(at..).unwrap_or_default();
+    if rest.starts_with(".000") && !rest[4..].starts_with(|c: char| c.is_ascii_digit()) {
+        text.replace_range(at..at + 4, "");
     }
 }
 
@@ -939,4 +964,31 @@ fn next_ipc_message<R: Read>(
         }
     }
     Ok(Some((out, header)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_read_from_milliseconds_show_as_seconds() {
+        let columns: Vec<(String, String)> = [
+            ("t", "time32[s]"),
+            ("ts", "timestamp[s, tz=UTC]"),
+            ("ms", "timestamp[ms]"),
+            ("s", "timestamp[s]"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .to_vec();
+        let mut row: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "t": "12:30:00.000", "ts": "2020-01-01T00:00:00.000+00:00", "ms": "2020-01-01T00:00:00.000",
+            "s": "2020-01-01T00:00:00"
+        }))
+        .unwrap();
+        conform_row(&mut row, &columns);
+        assert_eq!(
+            Value::Object(row),
+            serde_json::json!({"t": "12:30:00", "ts": "2020-01-01T00:00:00+00:00", "ms": "2020-01-01T00:00:00.000", "s": "2020-01-01T00:00:00"})
+        );
+    }
 }

@@ -8,8 +8,7 @@
 //! columns (csv cells as a preview shows them: pyarrow's null tokens, integers, doubles and
 //! booleans; temporal text parsed to its Arrow type).
 
-use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, NullArray, RecordBatch, StringArray};
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use granary_core::DataFormat;
 use parquet::arrow::ArrowWriter;
@@ -20,6 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::InferError;
+
+mod csv_file;
 
 /// Rows decoded and written at a time.
 pub const BATCH_ROWS: usize = 65_536;
@@ -89,18 +90,31 @@ pub fn parse_type(name: &str) -> Option<DataType> {
     })
 }
 
-/// The Arrow schema of published `columns`; an error naming the first type that has no
-/// rendition.
+/// The Arrow schema a rendition of published `columns` is written with: the published
+/// types, except that a seconds unit (`timestamp[s]`, `time32[s]`), which parquet cannot
+/// hold, is written in milliseconds, as `pyarrow.parquet.write_table` writes it (so pyarrow,
+/// DuckDB, polars and pandas read timestamps and times, not bare integers). An error
+/// names the first type that has no rendition.
 pub fn published_schema(columns: &[(String, String)]) -> Result<SchemaRef, InferError> {
     let fields = columns
         .iter()
         .map(|(name, ty)| {
             parse_type(ty)
-                .map(|dt| Field::new(name, dt, true))
+                .map(|dt| Field::new(name, storable(dt), true))
                 .ok_or_else(|| InferError::Arrow(format!("column {name:?} of type {ty} has no parquet rendition")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// `dt` as parquet can hold it: seconds become milliseconds (in lists too).
+fn storable(dt: DataType) -> DataType {
+    match dt {
+        DataType::Timestamp(TimeUnit::Second, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz),
+        DataType::Time32(TimeUnit::Second) => DataType::Time32(TimeUnit::Millisecond),
+        DataType::List(f) => DataType::List(Arc::new(Field::new(f.name(), storable(f.data_type().clone()), true))),
+        other => other,
+    }
 }
 
 fn writer<W: Write + Send>(out: W, schema: SchemaRef) -> Result<ArrowWriter<W>, InferError> {
@@ -127,148 +141,13 @@ pub fn to_parquet<W: Write + Send>(
     let file = std::fs::File::open(input)?;
     match format {
         DataFormat::Parquet => Err(InferError::Parquet("a parquet file needs no rendition".into())),
-        DataFormat::Csv => crate::guarded(InferError::Csv, || csv_to_parquet(file, columns, out)),
+        DataFormat::Csv => crate::guarded(InferError::Csv, || csv_file::to_parquet(file, columns, out)),
         DataFormat::Jsonl => crate::guarded(InferError::Json, || {
             jsonl_to_parquet(BufReader::new(file), columns, out)
         }),
         DataFormat::Json => crate::guarded(InferError::Json, || json_to_parquet(file, columns, out)),
         DataFormat::Arrow | DataFormat::Feather => crate::guarded(InferError::Arrow, || ipc_to_parquet(input, out)),
     }
-}
-
-fn csv_to_parquet<R: Read, W: Write + Send>(
-    reader: R,
-    columns: &[(String, String)],
-    out: W,
-) -> Result<u64, InferError> {
-    let schema = published_schema(columns)?;
-    let mut w = writer(out, schema.clone())?;
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
-        reader.consume(3);
-    }
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(reader);
-    let cerr = |e: csv::Error| InferError::Csv(e.to_string());
-    csv.byte_headers().map_err(cerr)?;
-    let mut rows: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
-    let mut total = 0u64;
-    loop {
-        let mut record = csv::ByteRecord::new();
-        let more = csv.read_byte_record(&mut record).map_err(cerr)?;
-        if more {
-            rows.push(record);
-        }
-        if rows.len() == BATCH_ROWS || (!more && !rows.is_empty()) {
-            let batch = csv_batch(&schema, columns, &rows)?;
-            total += batch.num_rows() as u64;
-            w.write(&batch).map_err(perr)?;
-            rows.clear();
-        }
-        if !more {
-            break;
-        }
-    }
-    w.close().map_err(perr)?;
-    Ok(total)
-}
-
-/// One batch of csv records as arrays of the published types.
-fn csv_batch(
-    schema: &SchemaRef,
-    columns: &[(String, String)],
-    rows: &[csv::ByteRecord],
-) -> Result<RecordBatch, InferError> {
-    use serde_json::Value;
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-    for (i, (name, kind)) in columns.iter().enumerate() {
-        fn cell(r: &csv::ByteRecord, i: usize) -> Option<&[u8]> {
-            r.get(i)
-        }
-        let typed =
-            |r: &csv::ByteRecord| cell(r, i).map_or(Value::Null, |c| crate::csv_types::preview_cell(c, Some(kind)));
-        let bad = |v: &Value| InferError::Csv(format!("column {name:?}: {v} is not a {kind}"));
-        let array: ArrayRef = match kind.as_str() {
-            "null" => Arc::new(NullArray::new(rows.len())),
-            "int64" => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                for r in rows {
-                    match typed(r) {
-                        Value::Null => b.append_null(),
-                        Value::Number(n) => b.append_value(n.as_i64().ok_or_else(|| bad(&Value::Number(n.clone())))?),
-                        other => return Err(bad(&other)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            "double" => {
-                let mut b = Float64Builder::with_capacity(rows.len());
-                for r in rows {
-                    match typed(r) {
-                        Value::Null => b.append_null(),
-                        Value::Number(n) => b.append_value(n.as_f64().unwrap_or(f64::NAN)),
-                        // Non-finite doubles are kept as their text by the preview.
-                        Value::String(s) => b.append_value(
-                            s.trim()
-                                .trim_start_matches('+')
-                                .parse::<f64>()
-                                .map_err(|_| bad(&Value::String(s.clone())))?,
-                        ),
-                        other => return Err(bad(&other)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            "bool" => {
-                let mut b = BooleanBuilder::with_capacity(rows.len());
-                for r in rows {
-                    match typed(r) {
-                        Value::Null => b.append_null(),
-                        Value::Bool(x) => b.append_value(x),
-                        other => return Err(bad(&other)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            "string" => {
-                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-                for r in rows {
-                    match cell(r, i) {
-                        Some(c) => b.append_value(String::from_utf8_lossy(c)),
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            "binary" => {
-                let mut b = BinaryBuilder::with_capacity(rows.len(), rows.len() * 8);
-                for r in rows {
-                    match cell(r, i) {
-                        Some(c) => b.append_value(c),
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            // Temporal columns: the cell's text, parsed to the column's type by arrow's cast.
-            _ => {
-                let text: StringArray = rows
-                    .iter()
-                    .map(|r| match typed(r) {
-                        Value::Null => None,
-                        Value::String(s) => Some(s),
-                        other => Some(other.to_string()),
-                    })
-                    .collect();
-                let target = schema.field(i).data_type();
-                arrow_cast::cast(&text, target).map_err(|e| InferError::Csv(format!("column {name:?}: {e}")))?
-            }
-        };
-        arrays.push(array);
-    }
-    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| InferError::Csv(e.to_string()))
 }
 
 fn jsonl_to_parquet<R: BufRead, W: Write + Send>(
@@ -395,10 +274,28 @@ fn write_all<W: Write + Send>(
     batches: impl Iterator<Item = Result<RecordBatch, arrow_schema::ArrowError>>,
     out: W,
 ) -> Result<u64, InferError> {
-    let mut w = writer(out, schema)?;
+    let aerr = |e: arrow_schema::ArrowError| InferError::Arrow(e.to_string());
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(storable(f.data_type().clone())))
+        .collect();
+    let stored = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let recast = stored != schema;
+    let mut w = writer(out, stored.clone())?;
     let mut total = 0u64;
     for b in batches {
-        let b = b.map_err(|e| InferError::Arrow(e.to_string()))?;
+        let mut b = b.map_err(aerr)?;
+        if recast {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(stored.fields())
+                .map(|(c, f)| arrow_cast::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(aerr)?;
+            b = RecordBatch::try_new(stored.clone(), columns).map_err(aerr)?;
+        }
         total += b.num_rows() as u64;
         w.write(&b).map_err(perr)?;
     }

@@ -8,7 +8,10 @@
 //! Memory is bounded by the columns, not the rows: the file is read three times, a batch
 //! at a time. The first pass counts and finds ranges, the second fills the histograms and
 //! a 4,096-bin histogram per number column that locates its median, the third keeps only
-//! the values of the median's bin and selects the exact median from them. A string
+//! the values of the median's bin and selects the exact median from them. Where every row
+//! group's footer statistics give a number column's range, the first pass fills the
+//! histograms from it too, and checks it: a range the values do not match (a writer's
+//! bad statistics) sends the column through the second pass as before. A string
 //! column's distinct values are counted up to [`MAX_DISTINCT`]; past it `n_unique` and
 //! `frequencies` are null (not exact).
 
@@ -147,6 +150,46 @@ fn for_each_number(a: &ArrayRef, k: Kind, mut f: impl FnMut(f64)) {
     }
 }
 
+/// The bins of [`Col::bin`] for a column whose range is `lo..=hi`, with the divisors
+/// worked out once.
+struct Binning {
+    lo: f64,
+    integral: bool,
+    /// Integral columns: the coarse bins' whole width.
+    width: f64,
+    span: f64,
+    bins: usize,
+}
+
+impl Binning {
+    fn new(c: &Col, lo: f64, hi: f64) -> Binning {
+        Binning {
+            lo,
+            integral: c.integral(),
+            width: ((hi - lo + 1.0) / BINS as f64).ceil().max(1.0),
+            span: hi - lo,
+            bins: c.hist.len().max(1),
+        }
+    }
+
+    fn coarse(&self, v: f64) -> usize {
+        if self.integral {
+            return (((v - self.lo) / self.width) as usize).min(self.bins - 1);
+        }
+        if self.span == 0.0 {
+            return 0;
+        }
+        (((v - self.lo) / self.span * self.bins as f64) as usize).min(self.bins - 1)
+    }
+
+    fn fine(&self, v: f64) -> usize {
+        if self.span == 0.0 {
+            return 0;
+        }
+        (((v - self.lo) / self.span * FINE as f64) as usize).min(FINE - 1)
+    }
+}
+
 /// Running figures of one column.
 struct Col {
     name: String,
@@ -162,6 +205,8 @@ struct Col {
     m2: f64,
     hist: Vec<u64>,
     fine: Vec<u64>,
+    /// The range the footer statistics gave, when pass one fills the histograms from it.
+    preset: Option<(f64, f64)>,
     /// The fine bins holding the median's ranks, and the values seen in them.
     median_bins: Option<(usize, usize)>,
     median_values: Vec<f64>,
@@ -189,6 +234,7 @@ impl Col {
             m2: 0.0,
             hist: Vec::new(),
             fine: Vec::new(),
+            preset: None,
             median_bins: None,
             median_values: Vec::new(),
             counts: HashMap::new(),
@@ -264,6 +310,24 @@ impl Col {
                     }
                 }
                 let (mut n, mut min, mut max, mut mean, mut m2) = (self.n, self.min, self.max, self.mean, self.m2);
+                if let Some((lo, hi)) = self.preset {
+                    // The footer's range: the histograms fill now; min and max are checked
+                    // against it afterwards.
+                    let binning = Binning::new(self, lo, hi);
+                    let (hist, fine) = (&mut self.hist, &mut self.fine);
+                    for_each_number(a, k, |v| {
+                        hist[binning.coarse(v)] += 1;
+                        fine[binning.fine(v)] += 1;
+                        n += 1;
+                        min = min.min(v);
+                        max = max.max(v);
+                        let d = v - mean;
+                        mean += d / n as f64;
+                        m2 += d * (v - mean);
+                    });
+                    (self.n, self.min, self.max, self.mean, self.m2) = (n, min, max, mean, m2);
+                    return;
+                }
                 let lengths = matches!(k, Kind::Str | Kind::List).then_some(&mut self.lengths);
                 let mut lengths = lengths;
                 for_each_number(a, k, |v| {
@@ -280,6 +344,33 @@ impl Col {
                 (self.n, self.min, self.max, self.mean, self.m2) = (n, min, max, mean, m2);
             }
         }
+    }
+
+    /// Before pass one: fills the histograms in pass one over the range `(lo, hi)` the
+    /// footer gives (integer and floating point columns only).
+    fn preset_range(&mut self, lo: f64, hi: f64) {
+        if !matches!(self.kind, Kind::Int | Kind::Float) || !(lo <= hi) {
+            return;
+        }
+        // The histograms' shapes follow from the range alone.
+        let (min, max, n) = (self.min, self.max, self.n);
+        (self.min, self.max, self.n) = (lo, hi, 1);
+        self.hist = vec![0; self.edges().len().saturating_sub(1).max(1)];
+        self.fine = vec![0; FINE];
+        (self.min, self.max, self.n) = (min, max, n);
+        self.preset = Some((lo, hi));
+    }
+
+    /// After pass one: whether it filled the histograms, over the range the values have
+    /// (else they are cleared for pass two).
+    fn histograms_done(&mut self) -> bool {
+        let Some((lo, hi)) = self.preset.take() else { return false };
+        if self.n > 0 && lo == self.min && hi == self.max {
+            return true;
+        }
+        self.hist.clear();
+        self.fine.clear();
+        false
     }
 
     fn start_pass2(&mut self) {
@@ -301,12 +392,12 @@ impl Col {
         if matches!(self.kind, Kind::Bool | Kind::Other) || self.n == 0 {
             return;
         }
-        let bins = self.hist.len();
+        let binning = Binning::new(self, self.min, self.max);
         let (mut hist, mut fine) = (std::mem::take(&mut self.hist), std::mem::take(&mut self.fine));
         for_each_number(a, self.kind, |v| {
-            hist[self.bin(v, bins)] += 1;
+            hist[binning.coarse(v)] += 1;
             if !fine.is_empty() {
-                fine[self.bin(v, FINE)] += 1;
+                fine[binning.fine(v)] += 1;
             }
         });
         (self.hist, self.fine) = (hist, fine);
@@ -468,6 +559,51 @@ impl Col {
     }
 }
 
+/// The range of top-level column `root` (of type `dt`) over the files at `paths` by their
+/// footers' row group statistics, for `int32`, `int64`, `float` and `double` columns whose
+/// every row group with values has a minimum and maximum; `None` otherwise.
+fn footer_range(paths: &[PathBuf], root: usize, dt: &DataType) -> Result<Option<(f64, f64)>, InferError> {
+    use parquet::file::statistics::Statistics;
+    if !matches!(dt, DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64) {
+        return Ok(None);
+    }
+    let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for path in paths {
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&std::fs::File::open(path)?)
+            .map_err(perr)?;
+        let schema = meta.file_metadata().schema_descr();
+        let leaves: Vec<usize> = (0..schema.num_columns())
+            .filter(|&j| schema.get_column_root_idx(j) == root)
+            .collect();
+        let [leaf] = leaves[..] else { return Ok(None) };
+        for rg in meta.row_groups() {
+            if rg.num_rows() == 0 {
+                continue;
+            }
+            let Some(stats) = rg.column(leaf).statistics() else { return Ok(None) };
+            let range = match stats {
+                Statistics::Int32(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (f64::from(*a), f64::from(*b))),
+                Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+                Statistics::Float(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (f64::from(*a), f64::from(*b))),
+                Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
+                _ => None,
+            };
+            match range {
+                Some((a, b)) => {
+                    lo = lo.min(a);
+                    hi = hi.max(b);
+                }
+                // A group of nulls has no range.
+                None if stats.null_count_opt() == Some(rg.num_rows() as u64) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+    Ok((lo <= hi).then_some((lo, hi)))
+}
+
 /// A reader of `path`, of the top-level columns `only` (all when `None`).
 fn read(
     path: &Path,
@@ -566,6 +702,11 @@ fn columns_of(
 ) -> Result<(u64, Vec<Col>), InferError> {
     let mut rows = 0u64;
     let mut stop = false;
+    for (c, &root) in cols.iter_mut().zip(part) {
+        if let Some((lo, hi)) = footer_range(paths, root, &c.dt)? {
+            c.preset_range(lo, hi);
+        }
+    }
     each(paths, Some(part), |b| {
         stop |= cancelled();
         rows += b.num_rows() as u64;
@@ -573,11 +714,16 @@ fn columns_of(
             c.pass1(a);
         }
     })?;
-    cols.iter_mut().for_each(Col::start_pass2);
+    let filled: Vec<bool> = cols.iter_mut().map(Col::histograms_done).collect();
+    for (c, done) in cols.iter_mut().zip(&filled) {
+        if !done {
+            c.start_pass2();
+        }
+    }
     // Passes two and three read only the columns they need: numbers and dates (lengths of
     // strings and lists were counted in pass one). `at` are positions in `cols`.
     let second: Vec<usize> = (0..cols.len())
-        .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].n > 0)
+        .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].n > 0 && !filled[i])
         .collect();
     if !second.is_empty() && !stop {
         let roots: Vec<usize> = second.iter().map(|&i| part[i]).collect();

@@ -401,11 +401,16 @@ pub async fn query_split(
     let budget = Arc::new(Budget::new(u64::MAX / 2, Some(state.config.preview_timeout)));
     let _cancel = CancelOnDrop(budget.clone());
     let mut inputs = Vec::with_capacity(files.len());
+    // A text file's rows are read from its rendition and shown under its published schema.
+    let mut published: Option<Vec<(String, String)>> = None;
     for f in files {
         let format = DataFormat::from_path(&f.path).unwrap_or(version_format);
         let (digest, size) = if format == DataFormat::Parquet {
             (f.digest.clone(), f.size)
         } else {
+            if published.is_none() {
+                published = crate::wire::file_facts(rec, f).0.map(<[_]>::to_vec);
+            }
             let r = status
                 .as_ref()
                 .and_then(|s| s.renditions.iter().find(|r| r.source == f.path))
@@ -435,7 +440,7 @@ pub async fn query_split(
         .ok()
         .and_then(Result::ok)
         .ok_or_else(|| ApiError::rate_limited("every preview slot is busy; try again in a few seconds", 2))?;
-    let found = tokio::task::spawn_blocking(move || {
+    let mut found = tokio::task::spawn_blocking(move || {
         granary_infer::query::query_parquet(inputs, &query, offset, length, budget)
     })
     .await
@@ -450,5 +455,11 @@ pub async fn query_split(
         ),
         other => ApiError::new(ErrorKind::Validation, format!("the split cannot be searched: {other}")),
     })?;
+    if let Some(columns) = published {
+        for (_, row) in &mut found.rows {
+            granary_infer::conform_row(row, &columns);
+        }
+        found.columns = columns;
+    }
     Ok((split, found))
 }
