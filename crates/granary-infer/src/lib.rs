@@ -27,8 +27,7 @@ pub use bounds::{
 };
 pub use preview::{
     conform_row, preview_parquet, preview_reader, preview_reader_typed, rows_parquet, rows_reader_typed, Preview,
-    MAX_CELL_CHARS,
-    MAX_PREVIEW_ROWS,
+    MAX_CELL_CHARS, MAX_PREVIEW_ROWS,
 };
 pub use tables::{same_columns, same_reader, unify_type, version_schema, TableFile, TableMismatch};
 pub use types::arrow_type_name;

@@ -118,11 +118,19 @@ fn storable(dt: DataType) -> DataType {
 }
 
 fn writer<W: Write + Send>(out: W, schema: SchemaRef) -> Result<ArrowWriter<W>, InferError> {
-    let props = WriterProperties::builder()
+    writer_with(out, schema, &[])
+}
+
+/// A rendition's writer: snappy, [`ROW_GROUP_ROWS`]-row groups, page statistics and
+/// indexes, dictionary encoding except for the top-level columns `plain`.
+fn writer_with<W: Write + Send>(out: W, schema: SchemaRef, plain: &[&str]) -> Result<ArrowWriter<W>, InferError> {
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
-        .build();
-    ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| InferError::Parquet(e.to_string()))
+        .set_max_row_group_size(ROW_GROUP_ROWS);
+    for name in plain {
+        props = props.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*name), false);
+    }
+    ArrowWriter::try_new(out, schema, Some(props.build())).map_err(|e| InferError::Parquet(e.to_string()))
 }
 
 fn perr(e: parquet::errors::ParquetError) -> InferError {

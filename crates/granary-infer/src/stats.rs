@@ -349,7 +349,7 @@ impl Col {
     /// Before pass one: fills the histograms in pass one over the range `(lo, hi)` the
     /// footer gives (integer and floating point columns only).
     fn preset_range(&mut self, lo: f64, hi: f64) {
-        if !matches!(self.kind, Kind::Int | Kind::Float) || !(lo <= hi) {
+        if !matches!(self.kind, Kind::Int | Kind::Float) || lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
             return;
         }
         // The histograms' shapes follow from the range alone.
@@ -364,7 +364,9 @@ impl Col {
     /// After pass one: whether it filled the histograms, over the range the values have
     /// (else they are cleared for pass two).
     fn histograms_done(&mut self) -> bool {
-        let Some((lo, hi)) = self.preset.take() else { return false };
+        let Some((lo, hi)) = self.preset.take() else {
+            return false;
+        };
         if self.n > 0 && lo == self.min && hi == self.max {
             return true;
         }
@@ -564,7 +566,10 @@ impl Col {
 /// every row group with values has a minimum and maximum; `None` otherwise.
 fn footer_range(paths: &[PathBuf], root: usize, dt: &DataType) -> Result<Option<(f64, f64)>, InferError> {
     use parquet::file::statistics::Statistics;
-    if !matches!(dt, DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64) {
+    if !matches!(
+        dt,
+        DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64
+    ) {
         return Ok(None);
     }
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
@@ -582,11 +587,19 @@ fn footer_range(paths: &[PathBuf], root: usize, dt: &DataType) -> Result<Option<
             if rg.num_rows() == 0 {
                 continue;
             }
-            let Some(stats) = rg.column(leaf).statistics() else { return Ok(None) };
+            let Some(stats) = rg.column(leaf).statistics() else {
+                return Ok(None);
+            };
             let range = match stats {
-                Statistics::Int32(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (f64::from(*a), f64::from(*b))),
+                Statistics::Int32(s) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .map(|(a, b)| (f64::from(*a), f64::from(*b))),
                 Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
-                Statistics::Float(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (f64::from(*a), f64::from(*b))),
+                Statistics::Float(s) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .map(|(a, b)| (f64::from(*a), f64::from(*b))),
                 Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
                 _ => None,
             };

@@ -76,13 +76,17 @@ pub struct JobReport {
     pub statistics_ms: u64,
 }
 
+/// One rendition written by a job.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RenditionReport {
     pub source: String,
     pub source_bytes: u64,
     pub rows: u64,
     pub parquet_bytes: u64,
+    /// Milliseconds reading the source and writing the parquet file (local scratch files).
     pub ms: u64,
+    /// Milliseconds storing the parquet file as a blob (copied and its digest checked).
+    pub store_ms: u64,
 }
 
 /// Claims and runs jobs until none is left to claim; returns what this call finished.
@@ -207,9 +211,15 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
                 .to_vec();
             let (from, to) = (src.clone(), out.clone());
             let started = std::time::Instant::now();
-            let rows = tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::create(&to)?;
-                granary_infer::rendition::to_parquet(format, &from, &columns, std::io::BufWriter::new(file))
+            // The digest is taken as the file is written.
+            let (rows, digest) = tokio::task::spawn_blocking(move || {
+                let mut file = HashingWriter {
+                    inner: std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&to)?),
+                    hasher: granary_core::Algorithm::Sha256.hasher(),
+                };
+                let rows = granary_infer::rendition::to_parquet(format, &from, &columns, &mut file)?;
+                std::io::Write::flush(&mut file.inner)?;
+                Ok::<_, granary_infer::InferError>((rows, file.hasher.finish()))
             })
             .await
             .map_err(io)?
@@ -217,14 +227,17 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
                 message: format!("{}: no parquet rendition: {e}", f.path),
                 retry: false,
             })?;
+            let ms = started.elapsed().as_millis() as u64;
             let _ = tokio::fs::remove_file(&src).await;
-            let (digest, size) = store(state, &org, &out).await?;
+            let started = std::time::Instant::now();
+            let size = store(state, &org, &out, &digest).await?;
             report.renditions.push(RenditionReport {
                 source: f.path.clone(),
                 source_bytes: f.size,
                 rows,
                 parquet_bytes: size,
-                ms: started.elapsed().as_millis() as u64,
+                ms,
+                store_ms: started.elapsed().as_millis() as u64,
             });
             renditions.push(Rendition {
                 source: f.path.clone(),
@@ -296,29 +309,30 @@ async fn spool(state: &AppState, org: &str, digest: &Digest, size: u64, to: &Pat
     Ok(())
 }
 
-/// Stores a local file as a blob of `org`; returns its digest and size.
-async fn store(state: &AppState, org: &str, path: &Path) -> Result<(Digest, u64), JobError> {
-    let p = path.to_path_buf();
-    let digest = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
-        let mut f = std::fs::File::open(&p)?;
-        let mut h = granary_core::Algorithm::Sha256.hasher();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = std::io::Read::read(&mut f, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        Ok(h.finish())
-    })
-    .await
-    .map_err(io)?
-    .map_err(io)?;
+/// A writer that hashes what it writes.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: granary_core::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Stores a local file, whose digest is `digest`, as a blob of `org` (the store checks
+/// the digest as it copies); returns its size.
+async fn store(state: &AppState, org: &str, path: &Path, digest: &Digest) -> Result<u64, JobError> {
     let file = tokio::fs::File::open(path).await.map_err(io)?;
     let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
-    let size = state.blobs.put(org, &digest, body).await.map_err(ApiError::from)?;
-    Ok((digest, size))
+    Ok(state.blobs.put(org, digest, body).await.map_err(ApiError::from)?)
 }
 
 /// The statistics of `split` of `rec` once its job is ready, with the job's state:

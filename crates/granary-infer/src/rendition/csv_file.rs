@@ -8,6 +8,11 @@
 //! (memchr) finds exact record boundaries. Memory holds [`IN_FLIGHT`] chunks of at most
 //! [`CHUNK_BYTES`] (plus one record) with their arrays and encoded row groups, whatever
 //! the file's size.
+//!
+//! The first chunk is parsed before the others: a column whose values there are mostly
+//! distinct (or whose distinct values would overflow a dictionary page) is written plain.
+//! The parquet writer would try a dictionary for it in every row group and give up each
+//! time, at a cost in time and no gain in size.
 
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, NullArray, RecordBatch};
@@ -18,7 +23,7 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
-use super::{perr, published_schema, writer, ROW_GROUP_ROWS};
+use super::{perr, published_schema, writer_with, ROW_GROUP_ROWS};
 use crate::csv_types::{parse_temporal, trim, Temporal, NULL_TOKENS};
 use crate::InferError;
 
@@ -56,19 +61,51 @@ fn to_parquet_in<R: Read + Send, W: Write + Send>(
     max_bytes: usize,
 ) -> Result<u64, InferError> {
     let schema = published_schema(columns)?;
-    let (mut file, factory) = writer(out, schema.clone())?.into_serialized_writer().map_err(perr)?;
     let kinds: Vec<Kind> = schema.fields().iter().map(|f| Kind::of(f.data_type())).collect();
     let (mut pending, header_end) = read_header(&mut reader)?;
     pending.drain(..header_end);
+    // The first chunk, here: its values choose the columns written plain.
+    let mut cutter = Cutter {
+        reader,
+        buf: pending,
+        eof: false,
+        max_lines,
+        max_bytes,
+    };
+    let mut scratch = Scratch::default();
+    let first = match cutter.next()? {
+        Some(bytes) => Some(parse_chunk(&bytes, &schema, columns, &kinds, &mut scratch)?),
+        None => None,
+    };
+    let plain: Vec<&str> = match &first {
+        Some(batch) => schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .filter(|(_, a)| !worth_a_dictionary(a))
+            .map(|(f, _)| f.name().as_str())
+            .collect(),
+        None => Vec::new(),
+    };
+    let (mut file, factory) = writer_with(out, schema.clone(), &plain)?
+        .into_serialized_writer()
+        .map_err(perr)?;
+    let Some(first) = first else {
+        file.close().map_err(perr)?;
+        return Ok(0);
+    };
+    let mut total = first.num_rows() as u64;
+    append(&mut file, encode(&first, &factory, 0)?)?;
+    drop(first);
     std::thread::scope(|s| {
         let (work_tx, work_rx) = sync_channel::<Chunk>(1);
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, done_rx) = sync_channel::<Result<(usize, u64, Vec<ArrowColumnChunk>), InferError>>(IN_FLIGHT);
+        let (done_tx, done_rx) = sync_channel::<Done>(IN_FLIGHT);
         let (token_tx, token_rx) = sync_channel::<()>(IN_FLIGHT);
         for _ in 0..IN_FLIGHT {
             let _ = token_tx.send(());
         }
-        let splitter = s.spawn(move || split(reader, pending, &work_tx, &token_rx, max_lines, max_bytes));
+        let splitter = s.spawn(move || split(cutter, &work_tx, &token_rx));
         for _ in 0..WORKERS {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
@@ -78,17 +115,13 @@ fn to_parquet_in<R: Read + Send, W: Write + Send>(
         drop(done_tx);
         // Appends row groups in file order as they come back.
         let mut ready: BTreeMap<usize, (u64, Vec<ArrowColumnChunk>)> = BTreeMap::new();
-        let (mut next, mut total) = (0usize, 0u64);
+        let mut next = 1usize;
         for done in done_rx.iter() {
             let (index, rows, chunks) = done?;
             ready.insert(index, (rows, chunks));
             while let Some((rows, chunks)) = ready.remove(&next) {
                 if rows > 0 {
-                    let mut group = file.next_row_group().map_err(perr)?;
-                    for c in chunks {
-                        c.append_to_row_group(&mut group).map_err(perr)?;
-                    }
-                    group.close().map_err(perr)?;
+                    append(&mut file, chunks)?;
                 }
                 total += rows;
                 next += 1;
@@ -103,6 +136,100 @@ fn to_parquet_in<R: Read + Send, W: Write + Send>(
         file.close().map_err(perr)?;
         Ok(total)
     })
+}
+
+/// Appends one row group's encoded columns to the file.
+fn append<W: Write + Send>(
+    file: &mut parquet::file::writer::SerializedFileWriter<W>,
+    chunks: Vec<ArrowColumnChunk>,
+) -> Result<(), InferError> {
+    let mut group = file.next_row_group().map_err(perr)?;
+    for c in chunks {
+        c.append_to_row_group(&mut group).map_err(perr)?;
+    }
+    group.close().map_err(perr)?;
+    Ok(())
+}
+
+/// The most bytes of distinct values a column may have in the first chunk to be
+/// dictionary-encoded: the parquet writer's dictionary page limit (1 MiB by default).
+const DICTIONARY_BYTES: usize = 1 << 20;
+
+/// Whether a dictionary pays for `a`: at most half its values distinct, and the
+/// distinct ones within [`DICTIONARY_BYTES`]. Booleans and nulls are never
+/// dictionary-encoded, so the answer does not matter for them.
+fn worth_a_dictionary(a: &ArrayRef) -> bool {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    let most = (a.len() - a.null_count()) / 2;
+    // Each distinct value costs its bytes and a length in a dictionary page.
+    let fits = |values: &mut dyn Iterator<Item = &[u8]>, extra: usize| {
+        let mut seen: std::collections::HashSet<&[u8], foldhash::fast::RandomState> = Default::default();
+        let mut bytes = 0usize;
+        for v in values {
+            if seen.insert(v) {
+                bytes += v.len() + extra;
+                if seen.len() > most || bytes > DICTIONARY_BYTES {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    match a.data_type() {
+        DataType::Utf8 => fits(&mut a.as_string::<i32>().iter().flatten().map(str::as_bytes), 4),
+        DataType::Binary => fits(&mut a.as_binary::<i32>().iter().flatten(), 4),
+        _ => {
+            // Fixed-width values: their bytes, whatever the type.
+            let data = a.to_data();
+            let width = match data.data_type().primitive_width() {
+                Some(w) if !data.buffers().is_empty() => w,
+                _ => return true,
+            };
+            let buffer = &data.buffers()[0].as_slice()[data.offset() * width..];
+            fits(
+                &mut (0..a.len())
+                    .filter(|&i| a.is_valid(i))
+                    .map(|i| &buffer[i * width..(i + 1) * width]),
+                0,
+            )
+        }
+    }
+}
+
+/// Cuts the bytes after the header into chunks of whole records.
+struct Cutter<R> {
+    reader: R,
+    /// Read and not yet handed out; begins at a record boundary.
+    buf: Vec<u8>,
+    eof: bool,
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+impl<R: Read> Cutter<R> {
+    /// The next chunk: at most `max_lines` lines, or the first record end at or past
+    /// `max_bytes`; `None` at the end of the file.
+    fn next(&mut self) -> Result<Option<Vec<u8>>, InferError> {
+        let mut scan = Scan::new();
+        loop {
+            let cut = match scan.advance(&self.buf, self.max_lines, self.max_bytes) {
+                Some(cut) => cut,
+                None if !self.eof => {
+                    self.eof = fill(&mut self.reader, &mut self.buf, 1 << 20)? == 0;
+                    continue;
+                }
+                None => self.buf.len(),
+            };
+            if cut == 0 {
+                return Ok(None);
+            }
+            let mut rest = Vec::with_capacity(self.max_bytes.min(CHUNK_BYTES) + (1 << 20));
+            rest.extend_from_slice(&self.buf[cut..]);
+            self.buf.truncate(cut);
+            return Ok(Some(std::mem::replace(&mut self.buf, rest)));
+        }
+    }
 }
 
 /// Reads until the header record is whole: the bytes read, and where the data begins
@@ -238,42 +365,22 @@ impl Scan {
     }
 }
 
-/// Cuts the data records into chunks and hands them to the workers, a token per chunk;
-/// returns the number of chunks.
+/// Hands the chunks after the first to the workers, a token per chunk; returns the number
+/// of chunks, the first included.
 fn split<R: Read>(
-    mut reader: R,
-    mut buf: Vec<u8>,
+    mut cutter: Cutter<R>,
     work: &std::sync::mpsc::SyncSender<Chunk>,
     tokens: &Receiver<()>,
-    max_lines: usize,
-    max_bytes: usize,
 ) -> Result<usize, InferError> {
-    let mut index = 0usize;
-    let mut scan = Scan::new();
-    let mut eof = false;
-    loop {
-        let cut = scan.advance(&buf, max_lines, max_bytes);
-        let cut = match cut {
-            Some(cut) => cut,
-            None if !eof => {
-                eof = fill(&mut reader, &mut buf, 1 << 20)? == 0;
-                continue;
-            }
-            None => buf.len(),
-        };
-        if cut == 0 {
-            return Ok(index);
-        }
-        let rest = buf.split_off(cut);
-        if tokens.recv().is_err() || work.send(Chunk { index, bytes: buf }).is_err() {
+    let mut index = 1usize;
+    while let Some(bytes) = cutter.next()? {
+        if tokens.recv().is_err() || work.send(Chunk { index, bytes }).is_err() {
             // The writer stopped (it reports why).
             return Ok(index);
         }
         index += 1;
-        buf = rest;
-        buf.reserve(max_bytes.min(1 << 22));
-        scan = Scan::new();
     }
+    Ok(index)
 }
 
 type Done = Result<(usize, u64, Vec<ArrowColumnChunk>), InferError>;
@@ -286,6 +393,7 @@ fn worker(
     kinds: &[Kind],
     factory: &ArrowRowGroupWriterFactory,
 ) {
+    let mut scratch = Scratch::default();
     loop {
         let chunk = match work.lock().map(|rx| rx.recv()) {
             Ok(Ok(chunk)) => chunk,
@@ -293,7 +401,7 @@ fn worker(
         };
         let index = chunk.index;
         let result = crate::guarded(InferError::Csv, || {
-            let batch = parse_chunk(&chunk.bytes, schema, columns, kinds)?;
+            let batch = parse_chunk(&chunk.bytes, schema, columns, kinds, &mut scratch)?;
             drop(chunk);
             let rows = batch.num_rows() as u64;
             Ok((index, rows, encode(&batch, factory, index)?))
@@ -476,7 +584,9 @@ impl Column {
                     b.append_null()
                 } else {
                     match parse_temporal(trim(v)) {
-                        Some(Temporal::Time(secs)) => b.append_value(i32::try_from(secs * *per_second).map_err(|_| ())?),
+                        Some(Temporal::Time(secs)) => {
+                            b.append_value(i32::try_from(secs * *per_second).map_err(|_| ())?)
+                        }
                         _ => return Err(()),
                     }
                 }
@@ -559,12 +669,20 @@ fn parse_i64(t: &[u8]) -> Option<i64> {
     Some(n)
 }
 
+/// A worker's buffers for csv-core's output, kept from chunk to chunk.
+#[derive(Default)]
+struct Scratch {
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
 /// Parses one chunk of whole records into a batch of the published types.
 fn parse_chunk(
     bytes: &[u8],
     schema: &SchemaRef,
     columns: &[(String, String)],
     kinds: &[Kind],
+    scratch: &mut Scratch,
 ) -> Result<RecordBatch, InferError> {
     use csv_core::ReadRecordResult;
     let width = kinds.len();
@@ -572,8 +690,14 @@ fn parse_chunk(
     let per_column = bytes.len() / width.max(1);
     let mut builders: Vec<Column> = kinds.iter().map(|k| Column::new(*k, estimate, per_column)).collect();
     let mut rdr = csv_core::Reader::new();
-    let mut out = vec![0u8; bytes.len().max(64)];
-    let mut ends = vec![0usize; width.max(1) + 1];
+    let Scratch { out, ends } = scratch;
+    // Unquoting only shrinks values: a record's output fits in the chunk's length.
+    if out.len() < bytes.len().max(64) {
+        out.resize(bytes.len().max(64), 0);
+    }
+    if ends.len() < width + 1 {
+        ends.resize(width + 1, 0);
+    }
     // Output and ends of the record being read (csv-core counts both from its start).
     let (mut pos, mut olen, mut elen, mut rows) = (0usize, 0usize, 0usize, 0usize);
     loop {
@@ -663,7 +787,12 @@ mod tests {
         let ends: Vec<usize> = cuts(data, 1);
         let want: Vec<usize> = {
             let s = std::str::from_utf8(data).unwrap();
-            vec![s.find("x\n").unwrap() + 2, s.find("y\r").unwrap() + 2, s.find("y\r").unwrap() + 3, data.len()]
+            vec![
+                s.find("x\n").unwrap() + 2,
+                s.find("y\r").unwrap() + 2,
+                s.find("y\r").unwrap() + 3,
+                data.len(),
+            ]
         };
         assert_eq!(ends, want);
     }
@@ -710,7 +839,11 @@ mod tests {
             let columns = crate::infer_file(&csv, granary_core::DataFormat::Csv).unwrap().columns;
             // A row group per record is slow to write: the first files only.
             let tiny = if n < 12 { 1 } else { 0 };
-            let chunkings = [("whole", ROW_GROUP_ROWS, CHUNK_BYTES), ("small", 7, 200), ("tiny", 1, 1)];
+            let chunkings = [
+                ("whole", ROW_GROUP_ROWS, CHUNK_BYTES),
+                ("small", 7, 200),
+                ("tiny", 1, 1),
+            ];
             for (tag, lines, bytes) in chunkings.into_iter().take(2 + tiny) {
                 let out = dir.path().join(format!("{name}.{tag}.parquet"));
                 let file = std::fs::File::create(&out).unwrap();
@@ -751,10 +884,16 @@ mod tests {
                 _ => format!(",{i},"),
             };
             let eol = if i % 3 == 0 { "\r\n" } else { "\n" };
-            csv.push_str(&format!("{i},\"{}\",{}{eol}", text.replace('"', "\"\""), if i % 7 == 0 { "NA".into() } else { (i * 2).to_string() }));
+            csv.push_str(&format!(
+                "{i},\"{}\",{}{eol}",
+                text.replace('"', "\"\""),
+                if i % 7 == 0 { "NA".into() } else { (i * 2).to_string() }
+            ));
             want.push((i as i64, text, (i % 7 != 0).then_some(i as i64 * 2)));
         }
-        let columns = crate::infer_reader(granary_core::DataFormat::Csv, csv.as_bytes()).unwrap().columns;
+        let columns = crate::infer_reader(granary_core::DataFormat::Csv, csv.as_bytes())
+            .unwrap()
+            .columns;
         assert_eq!(
             columns,
             [("id", "int64"), ("text", "string"), ("n", "int64")].map(|(a, b)| (a.to_string(), b.to_string()))
@@ -763,7 +902,8 @@ mod tests {
             let mut out = Vec::new();
             let rows = to_parquet_in(csv.as_bytes(), &columns, &mut out, lines, bytes).unwrap();
             assert_eq!(rows, 1000);
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(out), 4096).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(out), 4096).unwrap();
             let mut got = vec![];
             for b in reader {
                 let b = b.unwrap();
@@ -774,7 +914,11 @@ mod tests {
                     b.column(2).as_primitive::<arrow_array::types::Int64Type>(),
                 );
                 for r in 0..b.num_rows() {
-                    got.push((ids.value(r), texts.value(r).to_string(), ns.is_valid(r).then(|| ns.value(r))));
+                    got.push((
+                        ids.value(r),
+                        texts.value(r).to_string(),
+                        ns.is_valid(r).then(|| ns.value(r)),
+                    ));
                 }
             }
             assert_eq!(got, want, "chunks of {lines} lines, {bytes} bytes");
