@@ -77,6 +77,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn version_by_digest(&self, org_id: Uuid, name: &str, digest: &Digest) -> DbResult<Option<VersionRecord>>;
     /// All versions of a dataset, highest first.
     async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>>;
+    /// All versions of a dataset with their ids, highest first, in one query.
+    async fn version_ids(&self, org_id: Uuid, name: &str) -> DbResult<Vec<(Uuid, Version)>>;
     /// Whether a public dataset of this org references the blob.
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool>;
     /// Versions by id (without files), in no particular order; unknown ids are skipped.

@@ -1000,6 +1000,24 @@ impl MetadataStore for SqlStore {
             .collect()
     }
 
+    async fn version_ids(&self, org_id: Uuid, name: &str) -> DbResult<Vec<(Uuid, Version)>> {
+        let rows = sqlx::query(
+            "SELECT v.id, v.version FROM dataset_versions v
+             WHERE v.org_id = $1 AND v.name = $2 ORDER BY v.major DESC, v.minor DESC, v.patch DESC",
+        )
+        .bind(org_id.to_string())
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let v: String = r.try_get("version").map_err(map_err)?;
+                Ok((get_uuid(r, "id")?, v.parse().map_err(|_| corrupt("version", &v))?))
+            })
+            .collect()
+    }
+
     async fn blob_is_public(&self, org_id: Uuid, digest: &Digest) -> DbResult<bool> {
         oci::version_uses_blob(&self.pool, org_id, digest, true).await
     }

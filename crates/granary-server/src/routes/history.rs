@@ -352,20 +352,14 @@ pub(crate) async fn downloads(
             limit: 0,
         })
         .await?;
-    let versions = state.db.list_versions(access.org.id, &rec.name).await?;
-    let mut ids = Vec::new();
-    for v in &versions {
-        if let Some(r) = state.db.version(access.org.id, &rec.name, Some(*v)).await? {
-            ids.push((r.id, v.to_string()));
-        }
-    }
+    let ids = state.db.version_ids(access.org.id, &rec.name).await?;
     let counts = state
         .db
         .download_counts(&ids.iter().map(|(id, _)| *id).collect::<Vec<_>>())
         .await?;
     let by_version = ids
         .into_iter()
-        .map(|(id, v)| (v, counts.get(&id).copied().unwrap_or(0)))
+        .map(|(id, v)| (v.to_string(), counts.get(&id).copied().unwrap_or(0)))
         .collect();
     let mut series: Vec<DayOut> = (0..days)
         .map(|i| DayOut {

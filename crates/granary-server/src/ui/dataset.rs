@@ -75,12 +75,16 @@ pub async fn page(
             .await
             .map(Grid::from)
     };
-    let mut history = Vec::new();
-    for v in versions.iter().take(super::history::HISTORY_VERSIONS) {
-        if let Some(r) = s.db.version(access.org.id, name, Some(*v)).await? {
-            history.push(r);
-        }
-    }
+    // The newest versions' records, in one query.
+    let ids: Vec<_> =
+        s.db.version_ids(access.org.id, name)
+            .await?
+            .into_iter()
+            .take(super::history::HISTORY_VERSIONS)
+            .map(|(id, _)| id)
+            .collect();
+    let mut history = s.db.versions_by_id(&ids).await?;
+    history.sort_by(|a, b| b.version.cmp(&a.version));
     let downloads = crate::routes::history::downloads(&s, &access, &rec, 30).await?;
     let stats_split = split
         .clone()
