@@ -280,9 +280,42 @@ fn show(t: &Tok) -> String {
     }
 }
 
-/// Parses a `where` condition; the error says what is wrong, in one line.
+/// The most `AND`, `OR` and `NOT` a condition may hold, and the deepest its parentheses
+/// may nest: conditions are parsed and evaluated by recursion, whose depth these bound.
+pub const MAX_CONDITION_OPERATORS: usize = 100;
+pub const MAX_CONDITION_DEPTH: usize = 32;
+
+/// Parses a `where` condition; the error says what is wrong, in one line. Errors also when
+/// it holds more than [`MAX_CONDITION_OPERATORS`] operators or nests parentheses deeper
+/// than [`MAX_CONDITION_DEPTH`].
 pub fn parse_where(s: &str) -> Result<Expr, String> {
-    let mut p = Parser { toks: lex(s)?, at: 0 };
+    let toks = lex(s)?;
+    let operators = toks
+        .iter()
+        .filter(|t| matches!(t, Tok::Ident(w) if ["and", "or", "not"].iter().any(|k| w.eq_ignore_ascii_case(k))))
+        .count();
+    if operators > MAX_CONDITION_OPERATORS {
+        return Err(format!(
+            "the condition has {operators} AND/OR/NOT; at most {MAX_CONDITION_OPERATORS} are allowed, so split the question or use IN (…)"
+        ));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for t in &toks {
+        match t {
+            Tok::LParen => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Tok::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_CONDITION_DEPTH {
+        return Err(format!(
+            "the condition nests parentheses {deepest} deep; at most {MAX_CONDITION_DEPTH} levels are allowed"
+        ));
+    }
+    let mut p = Parser { toks, at: 0 };
     let e = p.or()?;
     match p.toks.get(p.at) {
         None => Ok(e),
@@ -482,10 +515,39 @@ fn may_match(e: &Expr, rg: &RowGroupMetaData) -> bool {
                 return true;
             };
             let Some(stats) = c.statistics() else { return true };
+            // Integer columns of logical types (dates, decimals, times) are not compared here.
+            if c.column_descr().logical_type_ref().is_some() {
+                return true;
+            }
+            // Integers are compared exactly (as i128), not through f64, which rounds past 2^53.
+            let ints: Option<(i128, i128)> = match stats {
+                Statistics::Int32(s) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .map(|(a, b)| (i128::from(*a), i128::from(*b))),
+                Statistics::Int64(s) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .map(|(a, b)| (i128::from(*a), i128::from(*b))),
+                _ => None,
+            };
+            if let Some((min, max)) = ints {
+                let Lit::Int(v) = lit else { return true };
+                let v = i128::from(*v);
+                return match op {
+                    Op::Eq => min <= v && v <= max,
+                    Op::Ne => !(min == v && max == v),
+                    Op::Lt => min < v,
+                    Op::Le => min <= v,
+                    Op::Gt => max > v,
+                    Op::Ge => max >= v,
+                };
+            }
             let range: Option<(f64, f64)> = match stats {
-                Statistics::Int32(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
-                Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
-                Statistics::Float(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+                Statistics::Float(s) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .map(|(a, b)| (f64::from(*a), f64::from(*b))),
                 Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
                 _ => None,
             };
@@ -494,20 +556,15 @@ fn may_match(e: &Expr, rg: &RowGroupMetaData) -> bool {
                 Lit::Float(f) => *f,
                 _ => return true,
             };
-            // Integer columns of logical types (dates, decimals, times) are not compared here.
-            if c.column_descr().logical_type_ref().is_some() {
-                return true;
-            }
             match range {
                 None => true,
                 Some((min, max)) if min.is_nan() || max.is_nan() => true,
-                Some((min, max)) => match op {
-                    Op::Eq => min <= v && v <= max,
-                    Op::Ne => !(min == v && max == v),
+                // Footer statistics leave NaN out, and the comparisons order NaN above every
+                // number: a group may hold rows above any bound.
+                Some((min, _)) => match op {
                     Op::Lt => min < v,
                     Op::Le => min <= v,
-                    Op::Gt => max > v,
-                    Op::Ge => max >= v,
+                    _ => true,
                 },
             }
         }
@@ -653,7 +710,8 @@ fn scan_group<R: ChunkReader + 'static>(
     Ok(true)
 }
 
-/// Keeps the best `keep` matches by key (nulls last), sorted.
+/// Keeps the best `keep` matches by key (nulls last), sorted; ties go by row index, so
+/// the rows kept do not depend on which thread found them first.
 fn keep_best(best: &mut Vec<(Value, At)>, keep: usize, desc: bool, key: Value, at: At) {
     let worse = |a: &(Value, At)| {
         let o = cmp_cells(&a.0, &key);
@@ -662,7 +720,7 @@ fn keep_best(best: &mut Vec<(Value, At)>, keep: usize, desc: bool, key: Value, a
         } else {
             o
         };
-        o == std::cmp::Ordering::Greater
+        o.then(a.1 .3.cmp(&at.3)) == std::cmp::Ordering::Greater
     };
     if best.len() < keep || best.last().is_some_and(worse) {
         let pos = best.partition_point(|a| !worse(a));
@@ -896,6 +954,66 @@ fn query_inner<R: ChunkReader + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conditions_too_deep_or_long_are_refused_before_they_recurse() {
+        let deep = format!("{}a = 1{}", "(".repeat(3000), ")".repeat(3000));
+        assert_eq!(
+            parse_where(&deep).unwrap_err(),
+            "the condition nests parentheses 3000 deep; at most 32 levels are allowed"
+        );
+        let long = vec!["a = 1"; 6000].join(" AND ");
+        assert_eq!(
+            parse_where(&long).unwrap_err(),
+            "the condition has 5999 AND/OR/NOT; at most 100 are allowed, so split the question or use IN (…)"
+        );
+        assert_eq!(
+            parse_where(&format!("{}a = 1", "NOT ".repeat(10_000))).unwrap_err(),
+            "the condition has 10000 AND/OR/NOT; at most 100 are allowed, so split the question or use IN (…)"
+        );
+        // At the limits: parsed.
+        assert!(parse_where(&format!("{}a = 1{}", "(".repeat(32), ")".repeat(32))).is_ok());
+        assert!(parse_where(&vec!["a = 1"; 101].join(" OR ")).is_ok());
+    }
+
+    /// Row groups are passed over by exact integer bounds: past 2^53 an f64 rounds the
+    /// bound onto the group's maximum and would drop its last row.
+    #[test]
+    fn integer_bounds_prune_exactly() {
+        use arrow_array::{Int64Array, RecordBatch};
+        let base = 1_500_000_000_000_000_000i64;
+        let ids: Vec<i64> = (0..300).map(|i| base + i).collect();
+        let batch = RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(ids)) as ArrayRef)]).unwrap();
+        let mut buf = Vec::new();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_size(100)
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let bytes = bytes::Bytes::from(buf);
+        for (cond, want) in [
+            (format!("id > {}", base + 98), 201),
+            (format!("id >= {}", base + 99), 201),
+            (format!("id < {}", base + 101), 101),
+            (format!("id = {}", base + 99), 1),
+            (format!("id > {}", i64::MAX - 1), 0),
+        ] {
+            let q = Query {
+                filter: Some(parse_where(&cond).unwrap()),
+                ..Query::default()
+            };
+            let found = query_parquet(
+                vec![bytes.clone()],
+                &q,
+                0,
+                10,
+                Arc::new(Budget::new(u64::MAX / 2, None)),
+            )
+            .unwrap();
+            assert_eq!(found.total, want, "{cond}");
+        }
+    }
 
     #[test]
     fn conditions_parse() {

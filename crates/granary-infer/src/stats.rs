@@ -561,60 +561,88 @@ impl Col {
     }
 }
 
-/// The range of top-level column `root` (of type `dt`) over the files at `paths` by their
-/// footers' row group statistics, for `int32`, `int64`, `float` and `double` columns whose
-/// every row group with values has a minimum and maximum; `None` otherwise.
-fn footer_range(paths: &[PathBuf], root: usize, dt: &DataType) -> Result<Option<(f64, f64)>, InferError> {
+/// The ranges of top-level columns `roots` (of types `types`) over the files at `paths` by
+/// their footers' row group statistics, each footer read once: for `int32`, `int64`, `float`
+/// and `double` columns whose every row group with values has a minimum and maximum;
+/// `None` otherwise.
+fn footer_ranges(
+    paths: &[PathBuf],
+    roots: &[usize],
+    types: &[&DataType],
+) -> Result<Vec<Option<(f64, f64)>>, InferError> {
     use parquet::file::statistics::Statistics;
-    if !matches!(
-        dt,
-        DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64
-    ) {
-        return Ok(None);
+    let wanted = |dt: &DataType| {
+        matches!(
+            dt,
+            DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64
+        )
+    };
+    let mut out: Vec<Option<(f64, f64)>> = types
+        .iter()
+        .map(|dt| wanted(dt).then_some((f64::INFINITY, f64::NEG_INFINITY)))
+        .collect();
+    if out.iter().all(Option::is_none) {
+        return Ok(out);
     }
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for path in paths {
         let meta = parquet::file::metadata::ParquetMetaDataReader::new()
             .parse_and_finish(&std::fs::File::open(path)?)
             .map_err(perr)?;
         let schema = meta.file_metadata().schema_descr();
-        let leaves: Vec<usize> = (0..schema.num_columns())
-            .filter(|&j| schema.get_column_root_idx(j) == root)
-            .collect();
-        let [leaf] = leaves[..] else { return Ok(None) };
-        for rg in meta.row_groups() {
-            if rg.num_rows() == 0 {
+        // Each root's single leaf (`None` for a root of several leaves).
+        let mut leaf_of: std::collections::HashMap<usize, Option<usize>> = Default::default();
+        for j in 0..schema.num_columns() {
+            leaf_of
+                .entry(schema.get_column_root_idx(j))
+                .and_modify(|l| *l = None)
+                .or_insert(Some(j));
+        }
+        for (k, &root) in roots.iter().enumerate() {
+            let Some((mut lo, mut hi)) = out[k] else { continue };
+            let Some(&Some(leaf)) = leaf_of.get(&root) else {
+                out[k] = None;
                 continue;
-            }
-            let Some(stats) = rg.column(leaf).statistics() else {
-                return Ok(None);
             };
-            let range = match stats {
-                Statistics::Int32(s) => s
-                    .min_opt()
-                    .zip(s.max_opt())
-                    .map(|(a, b)| (f64::from(*a), f64::from(*b))),
-                Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
-                Statistics::Float(s) => s
-                    .min_opt()
-                    .zip(s.max_opt())
-                    .map(|(a, b)| (f64::from(*a), f64::from(*b))),
-                Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
-                _ => None,
-            };
-            match range {
-                Some((a, b)) => {
-                    lo = lo.min(a);
-                    hi = hi.max(b);
+            let mut ok = true;
+            for rg in meta.row_groups() {
+                if rg.num_rows() == 0 {
+                    continue;
                 }
-                // A group of nulls has no range.
-                None if stats.null_count_opt() == Some(rg.num_rows() as u64) => {}
-                None => return Ok(None),
+                let Some(stats) = rg.column(leaf).statistics() else {
+                    ok = false;
+                    break;
+                };
+                let range = match stats {
+                    Statistics::Int32(s) => s
+                        .min_opt()
+                        .zip(s.max_opt())
+                        .map(|(a, b)| (f64::from(*a), f64::from(*b))),
+                    Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+                    Statistics::Float(s) => s
+                        .min_opt()
+                        .zip(s.max_opt())
+                        .map(|(a, b)| (f64::from(*a), f64::from(*b))),
+                    Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
+                    _ => None,
+                };
+                match range {
+                    Some((a, b)) => {
+                        lo = lo.min(a);
+                        hi = hi.max(b);
+                    }
+                    // A group of nulls has no range.
+                    None if stats.null_count_opt() == Some(rg.num_rows() as u64) => {}
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
             }
+            out[k] = ok.then_some((lo, hi));
         }
     }
-    Ok((lo <= hi).then_some((lo, hi)))
+    Ok(out.into_iter().map(|r| r.filter(|(lo, hi)| lo <= hi)).collect())
 }
 
 /// A reader of `path`, of the top-level columns `only` (all when `None`).
@@ -715,8 +743,10 @@ fn columns_of(
 ) -> Result<(u64, Vec<Col>), InferError> {
     let mut rows = 0u64;
     let mut stop = false;
-    for (c, &root) in cols.iter_mut().zip(part) {
-        if let Some((lo, hi)) = footer_range(paths, root, &c.dt)? {
+    let types: Vec<&DataType> = cols.iter().map(|c| &c.dt).collect();
+    let ranges = footer_ranges(paths, part, &types)?;
+    for (c, range) in cols.iter_mut().zip(ranges) {
+        if let Some((lo, hi)) = range {
             c.preset_range(lo, hi);
         }
     }

@@ -84,7 +84,7 @@ pub async fn page(
             .map(|(id, _)| id)
             .collect();
     let mut history = s.db.versions_by_id(&ids).await?;
-    history.sort_by(|a, b| b.version.cmp(&a.version));
+    history.sort_by_key(|r| std::cmp::Reverse(r.version));
     let downloads = crate::routes::history::downloads(&s, &access, &rec, 30).await?;
     let stats_split = split
         .clone()
