@@ -17,7 +17,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader};
+use arrow_array::{Array, ArrayRef, RecordBatchReader};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Map, Value};
@@ -561,13 +561,13 @@ impl Col {
     }
 }
 
-/// The ranges of top-level columns `roots` (of types `types`) over the files at `paths` by
+/// The ranges of top-level columns `names` (of types `types`) over the files at `paths` by
 /// their footers' row group statistics, each footer read once: for `int32`, `int64`, `float`
 /// and `double` columns whose every row group with values has a minimum and maximum;
 /// `None` otherwise.
 fn footer_ranges(
     paths: &[PathBuf],
-    roots: &[usize],
+    names: &[&str],
     types: &[&DataType],
 ) -> Result<Vec<Option<(f64, f64)>>, InferError> {
     use parquet::file::statistics::Statistics;
@@ -598,9 +598,11 @@ fn footer_ranges(
                 .and_modify(|l| *l = None)
                 .or_insert(Some(j));
         }
-        for (k, &root) in roots.iter().enumerate() {
+        let fields = schema.root_schema().get_fields();
+        for (k, name) in names.iter().enumerate() {
             let Some((mut lo, mut hi)) = out[k] else { continue };
-            let Some(&Some(leaf)) = leaf_of.get(&root) else {
+            let root = fields.iter().position(|f| f.name() == *name);
+            let Some(&Some(leaf)) = root.and_then(|r| leaf_of.get(&r)) else {
                 out[k] = None;
                 continue;
             };
@@ -661,23 +663,69 @@ fn read(
     b.build().map_err(perr)
 }
 
-/// Calls `f` with each batch of the columns `only` (their indexes in `only`'s order).
-fn each(paths: &[PathBuf], only: Option<&[usize]>, mut f: impl FnMut(&RecordBatch)) -> Result<(), InferError> {
+/// Calls `f` with the rows and the columns `names` (in that order) of each batch of the
+/// files at `paths`; each file's columns are found by name, whatever their order there.
+/// Errors when a file lacks one of them.
+fn each(paths: &[PathBuf], names: &[&str], mut f: impl FnMut(usize, &[ArrayRef])) -> Result<(), InferError> {
+    let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
     for path in paths {
-        for b in read(path, only)? {
-            f(&b.map_err(|e| InferError::Parquet(e.to_string()))?);
+        let b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)
+            .map_err(perr)?
+            .with_batch_size(BATCH);
+        let roots = names
+            .iter()
+            .map(|n| {
+                b.schema()
+                    .index_of(n)
+                    .map_err(|_| InferError::Parquet(format!("a file of the split has no column {n:?}")))
+            })
+            .collect::<Result<Vec<usize>, _>>()?;
+        // The batch holds the columns in the file's order.
+        let mut sorted = roots.clone();
+        sorted.sort_unstable();
+        let order: Vec<usize> = roots
+            .iter()
+            .map(|r| sorted.binary_search(r).unwrap_or_default())
+            .collect();
+        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), roots.iter().copied());
+        for batch in b.with_projection(mask).build().map_err(perr)? {
+            let batch = batch.map_err(|e| InferError::Parquet(e.to_string()))?;
+            let columns: Vec<ArrayRef> = order.iter().map(|&k| batch.column(k).clone()).collect();
+            f(batch.num_rows(), &columns);
         }
     }
     Ok(())
 }
 
+/// The type each column of `first` (the first file's schema) is read as over all the
+/// files at `paths`: its own, or `double` where files disagree between number types (a
+/// column of integers in one file and doubles in another, as publishing unifies them).
+fn unified_types(paths: &[PathBuf], first: &arrow_schema::Schema) -> Result<Vec<DataType>, InferError> {
+    let mut types: Vec<DataType> = first.fields().iter().map(|f| f.data_type().clone()).collect();
+    for path in paths.iter().skip(1) {
+        let schema = read(path, None)?.schema();
+        for (t, f) in types.iter_mut().zip(first.fields()) {
+            if let Ok(other) = schema.field_with_name(f.name()) {
+                let number = |d: &DataType| d.is_integer() || d.is_floating();
+                if other.data_type() != t && number(t) && number(other.data_type()) {
+                    *t = DataType::Float64;
+                }
+            }
+        }
+    }
+    Ok(types)
+}
+
 /// The statistics of the parquet files at `paths`, read as one table (a split's files, in
-/// order; columns are matched by position and typed by the first file): `{"num_rows", "columns": [{"column_name",
+/// order; columns are the first file's, found by name in the others, typed by the first
+/// file unless files disagree between number types, then `double`): `{"num_rows", "columns": [{"column_name",
 /// "column_type", "arrow_type", "column_statistics"}]}`. `cancelled` is asked between
 /// batches; when it says so the work stops with [`InferError::Cancelled`].
 pub fn column_statistics(paths: &[PathBuf], cancelled: &(dyn Fn() -> bool + Sync)) -> Result<Value, InferError> {
     let first = paths.first().ok_or_else(|| InferError::Parquet("no files".into()))?;
     let schema = read(first, None)?.schema();
+    let types = unified_types(paths, &schema)?;
+    let types = &types;
     // Columns are independent: two threads take every other column, each reading only its own.
     let parts: Vec<Vec<usize>> = (0..THREADS)
         .map(|t| (t..schema.fields().len()).step_by(THREADS).collect())
@@ -691,9 +739,9 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &(dyn Fn() -> bool + Sync
                 scope.spawn(move || {
                     let cols: Vec<Col> = part
                         .iter()
-                        .map(|&i| Col::new(schema.field(i).name(), schema.field(i).data_type()))
+                        .map(|&i| Col::new(schema.field(i).name(), &types[i]))
                         .collect();
-                    let (rows, cols) = columns_of(paths, part, cols, cancelled)?;
+                    let (rows, cols) = columns_of(paths, cols, cancelled)?;
                     Ok((rows, part.iter().copied().zip(cols).collect()))
                 })
             })
@@ -737,23 +785,24 @@ type Part = (u64, Vec<(usize, Col)>);
 /// (one per index, in order). Returns the rows read and the columns' figures.
 fn columns_of(
     paths: &[PathBuf],
-    part: &[usize],
     mut cols: Vec<Col>,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<(u64, Vec<Col>), InferError> {
     let mut rows = 0u64;
     let mut stop = false;
+    let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let types: Vec<&DataType> = cols.iter().map(|c| &c.dt).collect();
-    let ranges = footer_ranges(paths, part, &types)?;
+    let ranges = footer_ranges(paths, &names, &types)?;
     for (c, range) in cols.iter_mut().zip(ranges) {
         if let Some((lo, hi)) = range {
             c.preset_range(lo, hi);
         }
     }
-    each(paths, Some(part), |b| {
+    each(paths, &names, |n, columns| {
         stop |= cancelled();
-        rows += b.num_rows() as u64;
-        for (c, a) in cols.iter_mut().zip(b.columns()) {
+        rows += n as u64;
+        for (c, a) in cols.iter_mut().zip(columns) {
             c.pass1(a);
         }
     })?;
@@ -769,20 +818,20 @@ fn columns_of(
         .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].n > 0 && !filled[i])
         .collect();
     if !second.is_empty() && !stop {
-        let roots: Vec<usize> = second.iter().map(|&i| part[i]).collect();
-        each(paths, Some(&roots), |b| {
+        let wanted: Vec<&str> = second.iter().map(|&i| names[i]).collect();
+        each(paths, &wanted, |_, columns| {
             stop |= cancelled();
-            for (&i, a) in second.iter().zip(b.columns()) {
+            for (&i, a) in second.iter().zip(columns) {
                 cols[i].pass2(a);
             }
         })?;
     }
     let third: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].start_pass3()).collect();
     if !third.is_empty() && !stop {
-        let roots: Vec<usize> = third.iter().map(|&i| part[i]).collect();
-        each(paths, Some(&roots), |b| {
+        let wanted: Vec<&str> = third.iter().map(|&i| names[i]).collect();
+        each(paths, &wanted, |_, columns| {
             stop |= cancelled();
-            for (&i, a) in third.iter().zip(b.columns()) {
+            for (&i, a) in third.iter().zip(columns) {
                 cols[i].pass3(a);
             }
         })?;
@@ -791,4 +840,55 @@ fn columns_of(
         return Err(InferError::Cancelled);
     }
     Ok((rows, cols))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, Int64Array, RecordBatch};
+    use std::sync::Arc;
+
+    fn write(path: &Path, batch: &RecordBatch) {
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+    }
+
+    /// A split's files may hold their columns in another order, and a column as integers
+    /// in one file and doubles in another: columns are matched by name and read as double.
+    #[test]
+    fn files_of_a_split_are_matched_by_column_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (f1, f2) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"));
+        let a1 = RecordBatch::try_from_iter([
+            ("a", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+            ("c", Arc::new(Int64Array::from(vec![0, 6, 3])) as ArrayRef),
+        ])
+        .unwrap();
+        let a2 = RecordBatch::try_from_iter([
+            ("c", Arc::new(Float64Array::from(vec![999.5, 0.5])) as ArrayRef),
+            ("a", Arc::new(Int64Array::from(vec![-5, 10])) as ArrayRef),
+        ])
+        .unwrap();
+        write(&f1, &a1);
+        write(&f2, &a2);
+        let s = column_statistics(&[f1, f2], &|| false).unwrap();
+        assert_eq!(s["num_rows"], 5);
+        let a = &s["columns"][0];
+        assert_eq!(
+            (a["column_name"].as_str(), a["arrow_type"].as_str()),
+            (Some("a"), Some("int64"))
+        );
+        assert_eq!(a["column_statistics"]["min"], -5);
+        assert_eq!(a["column_statistics"]["max"], 10);
+        let c = &s["columns"][1];
+        assert_eq!(
+            (c["column_name"].as_str(), c["arrow_type"].as_str()),
+            (Some("c"), Some("double"))
+        );
+        assert_eq!(c["column_statistics"]["min"], 0.0);
+        assert_eq!(c["column_statistics"]["max"], 999.5);
+        assert_eq!(c["column_statistics"]["median"], 3.0);
+    }
 }
