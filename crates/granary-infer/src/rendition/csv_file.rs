@@ -95,7 +95,10 @@ fn to_parquet_in<R: Read + Send, W: Write + Send>(
         return Ok(0);
     };
     let mut total = first.num_rows() as u64;
-    append(&mut file, encode(&first, &factory, 0)?)?;
+    // A chunk of blank lines holds no rows: no row group.
+    if total > 0 {
+        append(&mut file, encode(&first, &factory, 0)?)?;
+    }
     drop(first);
     std::thread::scope(|s| {
         let (work_tx, work_rx) = sync_channel::<Chunk>(1);
