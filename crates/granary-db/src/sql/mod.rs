@@ -986,18 +986,12 @@ impl MetadataStore for SqlStore {
     }
 
     async fn list_versions(&self, org_id: Uuid, name: &str) -> DbResult<Vec<Version>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT v.version FROM dataset_versions v
-             WHERE v.org_id = $1 AND v.name = $2 ORDER BY v.major DESC, v.minor DESC, v.patch DESC",
-        )
-        .bind(org_id.to_string())
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        rows.iter()
-            .map(|s| s.parse().map_err(|_| corrupt("version", s)))
-            .collect()
+        Ok(self
+            .version_ids(org_id, name)
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 
     async fn version_ids(&self, org_id: Uuid, name: &str) -> DbResult<Vec<(Uuid, Version)>> {

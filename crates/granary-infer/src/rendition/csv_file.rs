@@ -296,15 +296,12 @@ enum Quoting {
     Inside,
 }
 
-/// Finds record ends in `buf[from..]`, a buffer that begins at a record boundary; `state`
-/// and `from` carry the scan between calls. Returns the end of the `lines`-th record end
-/// counted from `*lines` (or the last record end at or past `min_end` bytes), `None` if the
-/// buffer holds no such end yet. `last_end` is the last record end seen.
+/// Finds record ends in a buffer that begins at a record boundary; `from`, `quoting` and
+/// `lines` carry the scan between calls as the buffer grows.
 struct Scan {
     from: usize,
     quoting: Quoting,
     lines: usize,
-    last_end: usize,
 }
 
 impl Scan {
@@ -313,7 +310,6 @@ impl Scan {
             from: 0,
             quoting: Quoting::Outside,
             lines: 0,
-            last_end: 0,
         }
     }
 
@@ -342,7 +338,6 @@ impl Scan {
                     } else {
                         j + 1
                     };
-                    self.last_end = i;
                     self.lines += 1;
                     if self.lines >= max_lines || i >= max_bytes {
                         self.from = i;
