@@ -58,6 +58,11 @@ impl Budget {
         self.max_bytes
     }
 
+    /// Time until the deadline (zero once passed); `None` without one.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
     /// Bytes spent so far.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)

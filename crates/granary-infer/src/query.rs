@@ -20,6 +20,9 @@ use std::sync::Arc;
 
 use crate::bounds::Budget;
 use crate::InferError;
+use keys::{key_of, Key};
+
+mod keys;
 
 /// A literal of a condition.
 #[derive(Clone, Debug, PartialEq)]
@@ -377,6 +380,18 @@ pub struct Found {
     pub partial: bool,
 }
 
+impl std::fmt::Display for Lit {
+    /// The literal as it is written in a condition.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lit::Bool(b) => write!(f, "{b}"),
+            Lit::Int(i) => write!(f, "{i}"),
+            Lit::Float(x) => write!(f, "{x:?}"),
+            Lit::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
+        }
+    }
+}
+
 fn lit_array(lit: &Lit) -> ArrayRef {
     match lit {
         Lit::Bool(b) => Arc::new(BooleanArray::from(vec![*b])),
@@ -396,56 +411,163 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, String
     })
 }
 
-fn compare(col: &ArrayRef, op: Op, lit: &Lit, name: &str) -> Result<Truth, String> {
-    let target = col.data_type();
-    // A text literal against a number column, and the like, is cast to the column's type.
-    let lit_dt = lit_array(lit);
-    let (left, right): (ArrayRef, ArrayRef) = match (target, lit) {
-        (DataType::Dictionary(_, v), _) => (
-            arrow_cast::cast(col, v).map_err(|e| e.to_string())?,
-            arrow_cast::cast(&lit_dt, v).map_err(|e| e.to_string())?,
-        ),
+fn is_temporal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) | DataType::Time32(_) | DataType::Time64(_)
+    )
+}
+
+/// The type a column of type `t` is compared as against `lit`, when not its own: numbers
+/// meet a float literal (and decimals meet any number) as float64.
+fn compared_as(t: &DataType, lit: &Lit) -> Option<DataType> {
+    match (t, lit) {
+        (DataType::Dictionary(_, v), _) => Some(compared_as(v, lit).unwrap_or_else(|| (**v).clone())),
         (t, Lit::Int(_) | Lit::Float(_))
             if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) =>
         {
-            (
-                arrow_cast::cast(col, &DataType::Float64).map_err(|e| e.to_string())?,
-                arrow_cast::cast(&lit_dt, &DataType::Float64).map_err(|e| e.to_string())?,
-            )
+            Some(DataType::Float64)
         }
-        (t, Lit::Float(_)) if t.is_integer() => (
-            arrow_cast::cast(col, &DataType::Float64).map_err(|e| e.to_string())?,
-            lit_dt,
-        ),
-        (t, _) => {
-            let cast = arrow_cast::cast_with_options(
-                &lit_dt,
-                t,
-                &arrow_cast::CastOptions {
-                    safe: false,
-                    ..Default::default()
-                },
-            )
-            .map_err(|_| {
-                format!(
-                    "column {name:?} is {}; {lit:?} is not a value of it",
-                    crate::arrow_type_name(t)
-                )
-            })?;
-            (col.clone(), cast)
-        }
-    };
-    let scalar = Scalar::new(right);
-    let out = match op {
-        Op::Eq => arrow_ord::cmp::eq(&left, &scalar),
-        Op::Ne => arrow_ord::cmp::neq(&left, &scalar),
-        Op::Lt => arrow_ord::cmp::lt(&left, &scalar),
-        Op::Le => arrow_ord::cmp::lt_eq(&left, &scalar),
-        Op::Gt => arrow_ord::cmp::gt(&left, &scalar),
-        Op::Ge => arrow_ord::cmp::gt_eq(&left, &scalar),
+        (t, Lit::Float(_)) if t.is_integer() => Some(DataType::Float64),
+        _ => None,
     }
-    .map_err(|e| format!("column {name:?} cannot be compared so: {e}"))?;
-    Ok(out.iter().collect())
+}
+
+/// `lit` as a value of type `t`: an array of it when an arrow comparison kernel can take it,
+/// and its key. Err carries a hint for the error message.
+fn literal(t: &DataType, lit: &Lit) -> Result<(Option<ArrayRef>, Key), &'static str> {
+    use crate::csv_types::{parse_temporal, Temporal};
+    const NS: i128 = 1_000_000_000;
+    match (t, lit) {
+        (DataType::Boolean, Lit::Bool(b)) => Ok((Some(lit_array(lit)), Key::Bool(*b))),
+        (DataType::Boolean, Lit::Str(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+            literal(t, &Lit::Bool(s.eq_ignore_ascii_case("true")))
+        }
+        (DataType::Boolean, _) => Err("; write true or false"),
+        (t, Lit::Str(s)) if is_temporal(t) => {
+            let time = matches!(t, DataType::Time32(_) | DataType::Time64(_));
+            let key = match parse_temporal(s.trim().as_bytes()) {
+                Some(Temporal::Time(secs)) if time => Some(i128::from(secs) * NS),
+                Some(Temporal::Date(days)) if !time => Some(i128::from(days) * 86_400 * NS),
+                Some(Temporal::Stamp { secs, nanos, .. }) if !time => {
+                    Some(i128::from(secs) * NS + i128::from(nanos.unwrap_or(0)))
+                }
+                _ => None,
+            };
+            match key {
+                Some(k) => Ok((None, Key::Int(k))),
+                // Other spellings arrow reads (fractions of a second in a time, say).
+                None => strict_cast(&lit_array(lit), t)
+                    .map(|a| (None, key_of(a.as_ref(), 0, usize::MAX)))
+                    .ok_or(if time {
+                        " (write a time as 'HH:MM:SS')"
+                    } else {
+                        " (write it as 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM:SS', optionally with a zone)"
+                    }),
+            }
+        }
+        (t, _) if is_temporal(t) => {
+            Err(" (compare it with text, such as '2020-01-31', '2020-01-31T10:20:00' or '10:20:00')")
+        }
+        (t, _) => strict_cast(&lit_array(lit), t)
+            .map(|a| {
+                let k = key_of(a.as_ref(), 0, usize::MAX);
+                (Some(a), k)
+            })
+            .ok_or(""),
+    }
+}
+
+fn strict_cast(a: &ArrayRef, t: &DataType) -> Option<ArrayRef> {
+    let options = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    arrow_cast::cast_with_options(a, t, &options).ok()
+}
+
+/// The column as compared with `lit` (see [`compared_as`]).
+fn left_side(col: &ArrayRef, lit: &Lit) -> Result<ArrayRef, String> {
+    match compared_as(col.data_type(), lit) {
+        Some(t) => arrow_cast::cast(col, &t).map_err(|e| e.to_string()),
+        None => Ok(col.clone()),
+    }
+}
+
+fn refuse(col: &ArrayRef, lit: &Lit, name: &str, hint: &str) -> String {
+    format!(
+        "column {name:?} is {}; {lit} is not a value of it{hint}",
+        crate::arrow_type_name(col.data_type())
+    )
+}
+
+/// Whether arrow's comparison kernels compare type `t` as a condition does (floats do not:
+/// they order NaN above all and `-0.0` below `0.0`; temporal literals are read here).
+fn kernel_compares(t: &DataType) -> bool {
+    t.is_integer()
+        || matches!(
+            t,
+            DataType::Boolean
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+                | DataType::FixedSizeBinary(_)
+        )
+}
+
+fn compare(col: &ArrayRef, op: Op, lit: &Lit, name: &str) -> Result<Truth, String> {
+    let left = left_side(col, lit)?;
+    let (right, key) = literal(left.data_type(), lit).map_err(|hint| refuse(col, lit, name, hint))?;
+    if let Some(right) = right.filter(|_| kernel_compares(left.data_type())) {
+        let scalar = Scalar::new(right);
+        let out = match op {
+            Op::Eq => arrow_ord::cmp::eq(&left, &scalar),
+            Op::Ne => arrow_ord::cmp::neq(&left, &scalar),
+            Op::Lt => arrow_ord::cmp::lt(&left, &scalar),
+            Op::Le => arrow_ord::cmp::lt_eq(&left, &scalar),
+            Op::Gt => arrow_ord::cmp::gt(&left, &scalar),
+            Op::Ge => arrow_ord::cmp::gt_eq(&left, &scalar),
+        }
+        .map_err(|e| format!("column {name:?} cannot be compared so: {e}"))?;
+        return Ok(out.iter().collect());
+    }
+    Ok((0..left.len())
+        .map(|i| key_of(left.as_ref(), i, usize::MAX).compare(op, &key))
+        .collect())
+}
+
+/// `IN (…)`: as an OR of `=` comparisons, by one hash lookup per row whatever the list's
+/// length.
+fn member(col: &ArrayRef, list: &[Lit], name: &str) -> Result<Truth, String> {
+    // The literals grouped by the type the column is compared with them as.
+    let mut sets: Vec<(Option<DataType>, ArrayRef, std::collections::HashSet<Key>)> = Vec::new();
+    for lit in list {
+        let target = compared_as(col.data_type(), lit);
+        let at = match sets.iter().position(|s| s.0 == target) {
+            Some(at) => at,
+            None => {
+                sets.push((target, left_side(col, lit)?, Default::default()));
+                sets.len() - 1
+            }
+        };
+        let (_, key) = literal(sets[at].1.data_type(), lit).map_err(|hint| refuse(col, lit, name, hint))?;
+        sets[at].2.insert(key);
+    }
+    let nulls = col.logical_nulls();
+    Ok((0..col.len())
+        .map(|i| {
+            if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                return None;
+            }
+            Some(
+                sets.iter()
+                    .any(|(_, left, set)| set.contains(&key_of(left.as_ref(), i, usize::MAX))),
+            )
+        })
+        .collect())
 }
 
 fn eval(e: &Expr, batch: &RecordBatch) -> Result<Truth, String> {
@@ -475,17 +597,7 @@ fn eval(e: &Expr, batch: &RecordBatch) -> Result<Truth, String> {
             list,
             negated,
         } => {
-            let col = column(batch, c)?;
-            let mut acc: Truth = vec![Some(false); batch.num_rows()];
-            for lit in list {
-                for (a, x) in acc.iter_mut().zip(compare(col, Op::Eq, lit, c)?) {
-                    *a = match (*a, x) {
-                        (Some(true), _) | (_, Some(true)) => Some(true),
-                        (Some(false), Some(false)) => Some(false),
-                        _ => None,
-                    };
-                }
-            }
+            let acc = member(column(batch, c)?, list, c)?;
             if *negated {
                 acc.into_iter().map(|x| x.map(|b| !b)).collect()
             } else {
@@ -493,9 +605,9 @@ fn eval(e: &Expr, batch: &RecordBatch) -> Result<Truth, String> {
             }
         }
         Expr::IsNull { column: c, negated } => {
-            let col = column(batch, c)?;
+            let nulls = column(batch, c)?.logical_nulls();
             (0..batch.num_rows())
-                .map(|i| Some(col.is_null(i) != *negated))
+                .map(|i| Some(nulls.as_ref().is_some_and(|n| n.is_null(i)) != *negated))
                 .collect()
         }
     })
@@ -559,12 +671,14 @@ fn may_match(e: &Expr, rg: &RowGroupMetaData) -> bool {
             match range {
                 None => true,
                 Some((min, max)) if min.is_nan() || max.is_nan() => true,
-                // Footer statistics leave NaN out, and the comparisons order NaN above every
-                // number: a group may hold rows above any bound.
-                Some((min, _)) => match op {
+                // Footer statistics leave NaN out, and NaN passes no comparison but `!=`.
+                Some((min, max)) => match op {
+                    Op::Eq => min <= v && v <= max,
+                    Op::Ne => true,
                     Op::Lt => min < v,
                     Op::Le => min <= v,
-                    _ => true,
+                    Op::Gt => max > v,
+                    Op::Ge => max >= v,
                 },
             }
         }
@@ -605,20 +719,6 @@ fn contains_ignoring_case(hay: &str, needle: &str) -> bool {
         return h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
     }
     hay.to_lowercase().contains(needle)
-}
-
-/// Orders JSON cells: numbers by value, text by bytes, booleans false first; nulls last.
-fn cmp_cells(a: &Value, b: &Value) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    match (a, b) {
-        (Value::Null, Value::Null) => Equal,
-        (Value::Null, _) => Greater,
-        (_, Value::Null) => Less,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (x, y) => x.to_string().cmp(&y.to_string()),
-    }
 }
 
 fn row_of(batch: &RecordBatch, i: usize) -> Map<String, Value> {
@@ -663,14 +763,47 @@ struct Opened<R: ChunkReader + 'static> {
     starts: Vec<u64>,
 }
 
+/// `batch` with its dictionary columns cast to their values' type, so a column compares,
+/// orders and matches alike whether its file stored it as a dictionary or not.
+fn plain(batch: RecordBatch) -> RecordBatch {
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Dictionary(..)))
+    {
+        return batch;
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (f, c) in batch.schema_ref().fields().iter().zip(batch.columns()) {
+        match (c.data_type(), f.data_type()) {
+            (DataType::Dictionary(_, v), _) if arrow_cast::can_cast_types(c.data_type(), v) => {
+                match arrow_cast::cast(c, v) {
+                    Ok(values) => {
+                        fields.push(f.as_ref().clone().with_data_type((**v).clone()));
+                        columns.push(values);
+                    }
+                    Err(_) => return batch,
+                }
+            }
+            _ => {
+                fields.push(f.as_ref().clone());
+                columns.push(c.clone());
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap_or(batch)
+}
+
 /// Reads row group `g` of `o` (projected), calling `hit(row_in_group, batch, i)` for each
-/// row the query keeps. Returns false when the budget stopped it.
+/// row the query keeps. Returns false when the budget, or `until`, stopped it.
 fn scan_group<R: ChunkReader + 'static>(
     o: &Opened<R>,
     g: usize,
     q: &Query,
     needle: Option<&str>,
     budget: &Budget,
+    until: Option<std::time::Instant>,
     mut hit: impl FnMut(usize, &RecordBatch, usize) -> Result<(), InferError>,
 ) -> Result<bool, InferError> {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(
@@ -684,10 +817,16 @@ fn scan_group<R: ChunkReader + 'static>(
     .map_err(|e| InferError::Parquet(e.to_string()))?;
     let mut row_in_group = 0usize;
     for batch in reader {
-        if budget.check().is_err() {
+        let out_of_time = || budget.check().is_err() || until.is_some_and(|u| std::time::Instant::now() >= u);
+        if out_of_time() {
             return Ok(false);
         }
-        let batch = batch.map_err(|e| InferError::Parquet(e.to_string()))?;
+        // A read that failed because the time ran out stops the scan; others are errors.
+        let batch = match batch {
+            Ok(b) => plain(b),
+            Err(_) if out_of_time() => return Ok(false),
+            Err(e) => return Err(InferError::Parquet(e.to_string())),
+        };
         let mut keep_row: Truth = vec![Some(true); batch.num_rows()];
         if let Some(f) = &q.filter {
             keep_row = eval(f, &batch).map_err(InferError::Parquet)?;
@@ -710,22 +849,47 @@ fn scan_group<R: ChunkReader + 'static>(
     Ok(true)
 }
 
-/// Keeps the best `keep` matches by key (nulls last), sorted; ties go by row index, so
-/// the rows kept do not depend on which thread found them first.
-fn keep_best(best: &mut Vec<(Value, At)>, keep: usize, desc: bool, key: Value, at: At) {
-    let worse = |a: &(Value, At)| {
-        let o = cmp_cells(&a.0, &key);
-        let o = if desc && !a.0.is_null() && !key.is_null() {
-            o.reverse()
-        } else {
-            o
-        };
-        o.then(a.1 .3.cmp(&at.3)) == std::cmp::Ordering::Greater
-    };
-    if best.len() < keep || best.last().is_some_and(worse) {
-        let pos = best.partition_point(|a| !worse(a));
-        best.insert(pos, (key, at));
-        best.truncate(keep);
+/// Text and binary `orderby` keys keep their first this many bytes (rows that tie on
+/// them go by row index): a query holds at most [`MAX_ORDERED_ROWS`] keys per thread.
+const ORDER_KEY_BYTES: usize = 1024;
+
+/// A match kept for an ordered page: greater is worse, so a max-heap's top is the match to
+/// drop first.
+struct Ranked {
+    key: Key,
+    desc: bool,
+    at: At,
+}
+
+impl Ord for Ranked {
+    /// By key (see [`keys`]); ties by row index, so the rows kept do not depend on which
+    /// thread found them first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.order(&other.key, self.desc).then(self.at.3.cmp(&other.at.3))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
+
+/// Keeps the best `keep` matches: O(log keep) a row.
+fn keep_best(best: &mut std::collections::BinaryHeap<Ranked>, keep: usize, r: Ranked) {
+    if best.len() < keep {
+        best.push(r);
+    } else if best.peek().is_some_and(|worst| r < *worst) {
+        best.pop();
+        best.push(r);
     }
 }
 
@@ -742,6 +906,9 @@ fn query_inner<R: ChunkReader + 'static>(
     use std::sync::Mutex;
     let perr = |e: parquet::errors::ParquetError| InferError::Parquet(e.to_string());
     let needle = q.search.as_ref().map(|s| s.to_lowercase());
+    // The first pass stops at four fifths of the time left, keeping the rest to read the
+    // page's rows.
+    let scan_until = budget.time_left().map(|t| std::time::Instant::now() + t.mul_f64(0.8));
     let mut found = Found::default();
     let keep = (offset + length as u64) as usize;
     // Open every file; the groups to scan, in split order.
@@ -823,14 +990,14 @@ fn query_inner<R: ChunkReader + 'static>(
     // Pass one, on every thread: each group's matches counted (and the best rows kept when
     // ordering).
     let counts: Mutex<Vec<(usize, usize, u64)>> = Mutex::new(Vec::new());
-    let best: Mutex<Vec<(Value, At)>> = Mutex::new(Vec::new());
+    let best: Mutex<std::collections::BinaryHeap<Ranked>> = Mutex::new(Default::default());
     let next = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     let failure: Mutex<Option<InferError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..SCAN_THREADS.min(work.len().max(1)) {
             scope.spawn(|| {
-                let mut mine: Vec<(Value, At)> = Vec::new();
+                let mut mine = std::collections::BinaryHeap::new();
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(file, g)) = work.get(k) else { break };
@@ -839,11 +1006,16 @@ fn query_inner<R: ChunkReader + 'static>(
                     }
                     let o = &opened[file];
                     let mut n = 0u64;
-                    let r = scan_group(o, g, q, needle.as_deref(), &budget, |row, batch, i| {
+                    let r = scan_group(o, g, q, needle.as_deref(), &budget, scan_until, |row, batch, i| {
                         n += 1;
                         if let Some((col, desc)) = &q.order_by {
-                            let key = crate::values::cell(column(batch, col).map_err(InferError::Parquet)?.as_ref(), i);
-                            keep_best(&mut mine, keep, *desc, key, (file, g, row, o.starts[g] + row as u64));
+                            let key = key_of(
+                                column(batch, col).map_err(InferError::Parquet)?.as_ref(),
+                                i,
+                                ORDER_KEY_BYTES,
+                            );
+                            let at = (file, g, row, o.starts[g] + row as u64);
+                            keep_best(&mut mine, keep, Ranked { key, desc: *desc, at });
                         }
                         Ok(())
                     });
@@ -860,9 +1032,8 @@ fn query_inner<R: ChunkReader + 'static>(
                     }
                 }
                 let mut all = best.lock().expect("not poisoned");
-                for (key, at) in mine {
-                    let desc = q.order_by.as_ref().is_some_and(|(_, d)| *d);
-                    keep_best(&mut all, keep, desc, key, at);
+                for r in mine {
+                    keep_best(&mut all, keep, r);
                 }
             });
         }
@@ -878,22 +1049,13 @@ fn query_inner<R: ChunkReader + 'static>(
     found.total = counts.iter().map(|c| c.2).sum();
 
     let page: Vec<At> = if q.order_by.is_some() {
-        // Ties keep split order, whichever thread found them first.
-        let mut b = best.into_inner().expect("not poisoned");
-        let desc = q.order_by.as_ref().is_some_and(|(_, d)| *d);
-        b.sort_by(|x, y| {
-            let o = cmp_cells(&x.0, &y.0);
-            let o = if desc && !x.0.is_null() && !y.0.is_null() {
-                o.reverse()
-            } else {
-                o
-            };
-            o.then(x.1 .3.cmp(&y.1 .3))
-        });
-        b.into_iter()
+        best.into_inner()
+            .expect("not poisoned")
+            .into_sorted_vec()
+            .into_iter()
             .skip(offset as usize)
             .take(length)
-            .map(|(_, at)| at)
+            .map(|r| r.at)
             .collect()
     } else {
         // Pass two: the groups that hold ranks offset..offset + length, scanned again in
@@ -905,7 +1067,7 @@ fn query_inner<R: ChunkReader + 'static>(
             if end > offset && before < offset + length as u64 && page.len() < length {
                 let o = &opened[file];
                 let mut rank = before;
-                scan_group(o, g, q, needle.as_deref(), &budget, |row, _, _| {
+                scan_group(o, g, q, needle.as_deref(), &budget, None, |row, _, _| {
                     if rank >= offset && page.len() < length {
                         page.push((file, g, row, o.starts[g] + row as u64));
                     }

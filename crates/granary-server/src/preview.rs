@@ -46,9 +46,18 @@ pub fn split_files<'a>(rec: &'a VersionRecord, split: Option<&str>) -> Result<Ve
     let Some(split) = split else {
         return Ok(rec.files.iter().collect());
     };
-    let files: Vec<&FileRecord> = rec.files.iter().filter(|f| f.split.as_deref() == Some(split)).collect();
+    // Files without a split answer to the name their statistics and `/splits` give them.
+    let files: Vec<&FileRecord> = rec
+        .files
+        .iter()
+        .filter(|f| f.split.as_deref().unwrap_or(crate::viewer::DEFAULT_SPLIT) == split)
+        .collect();
     if files.is_empty() {
-        let mut splits: Vec<&str> = rec.files.iter().filter_map(|f| f.split.as_deref()).collect();
+        let mut splits: Vec<&str> = rec
+            .files
+            .iter()
+            .map(|f| f.split.as_deref().unwrap_or(crate::viewer::DEFAULT_SPLIT))
+            .collect();
         splits.sort_unstable();
         splits.dedup();
         let known = if splits.is_empty() {
