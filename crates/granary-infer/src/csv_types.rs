@@ -164,45 +164,17 @@ fn accepts(v: &[u8], wanted: u16) -> u16 {
 }
 
 /// One csv cell as a preview shows it, given its column's published type (`None`: not
-/// known, shown as text). In a typed column pyarrow's null tokens are null, integers,
-/// doubles and booleans are JSON numbers and booleans read by the rules that typed the
-/// column, a non-finite double and temporal values are their text; a `string` column keeps
-/// every cell as written (pyarrow does not read null tokens in string columns).
-pub(crate) fn preview_cell(v: &[u8], kind: Option<&str>) -> serde_json::Value {
+/// known, shown as text): in a typed column, the value its parquet rendition holds, shown
+/// alike (pyarrow's null tokens are null; numbers, booleans, dates and times by the rules
+/// that typed the column; binary as hex), or the text when the cell is not of the type. A
+/// `string` column keeps every cell as written (pyarrow does not read null tokens in
+/// string columns).
+pub(crate) fn preview_cell(v: &[u8], kind: Option<&DataType>) -> serde_json::Value {
     use serde_json::Value;
     let text = || Value::String(String::from_utf8_lossy(v).into_owned());
-    let Some(kind) = kind.filter(|k| !matches!(*k, "string" | "binary")) else {
-        return text();
-    };
-    if NULL_TOKENS.contains(&v) || kind == "null" {
-        return Value::Null;
-    }
-    let t = trim(v);
     match kind {
-        "int64" => {
-            let parsed = match t.strip_prefix(b"0x").or_else(|| t.strip_prefix(b"0X")) {
-                Some(hex) => std::str::from_utf8(hex)
-                    .ok()
-                    .and_then(|h| u64::from_str_radix(h, 16).ok())
-                    .map(|n| Value::from(n as i64)),
-                None => std::str::from_utf8(t)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .map(Value::from),
-            };
-            parsed.unwrap_or_else(text)
-        }
-        "double" => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim_start_matches('+').parse::<f64>().ok())
-            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
-            .unwrap_or_else(text),
-        "bool" => match t {
-            b"true" | b"True" | b"TRUE" | b"1" => Value::Bool(true),
-            b"false" | b"False" | b"FALSE" | b"0" => Value::Bool(false),
-            _ => text(),
-        },
-        _ => Value::String(String::from_utf8_lossy(t).into_owned()),
+        None | Some(DataType::Utf8) => text(),
+        Some(t) => crate::rendition::typed_cell(v, t).unwrap_or_else(text),
     }
 }
 

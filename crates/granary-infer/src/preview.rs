@@ -540,6 +540,8 @@ fn preview_csv<R: Read>(
                 .map(|(_, t)| t.as_str())
         })
         .collect();
+    let types: Vec<Option<arrow_schema::DataType>> =
+        kinds.iter().map(|k| k.and_then(crate::rendition::parse_type)).collect();
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
     for _ in 0..skip {
@@ -550,9 +552,9 @@ fn preview_csv<R: Read>(
     while rows.len() < limit && csv.read_byte_record(&mut record).map_err(cerr)? {
         let mut row = Map::new();
         for (i, name) in header.iter().enumerate() {
-            let mut v = record
-                .get(i)
-                .map_or(Value::Null, |cell| crate::csv_types::preview_cell(cell, kinds[i]));
+            let mut v = record.get(i).map_or(Value::Null, |cell| {
+                crate::csv_types::preview_cell(cell, types[i].as_ref())
+            });
             shorten(&mut v);
             row.insert(name.clone(), v);
         }

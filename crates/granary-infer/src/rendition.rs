@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::InferError;
 
 mod csv_file;
+pub(crate) use csv_file::typed_cell;
 
 /// Rows decoded and written at a time.
 pub const BATCH_ROWS: usize = 65_536;

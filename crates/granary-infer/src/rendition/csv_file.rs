@@ -636,6 +636,17 @@ impl Column {
     }
 }
 
+/// One csv cell as its rendition holds it, shown as [`crate::values::cell`] shows the
+/// rendition's value, under the published type `target` (seconds units kept, where the
+/// rendition has milliseconds): so the first rows, read from the csv, look as rows at any
+/// other offset, read from the rendition. `None` when the cell is not of the type.
+pub(crate) fn typed_cell(v: &[u8], target: &DataType) -> Option<serde_json::Value> {
+    let mut column = Column::new(Kind::of(target), 1, v.len());
+    column.push(v).ok()?;
+    let array = column.finish(target).ok()?;
+    Some(crate::values::cell(array.as_ref(), 0))
+}
+
 /// An int64 as the column's values are written: decimal with an optional sign, or
 /// `0x`/`0X` and 1–16 hex digits (two's complement).
 fn parse_i64(t: &[u8]) -> Option<i64> {
@@ -849,6 +860,22 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{name} ({tag}): {e}"));
                 assert_eq!(serde_json::json!(rows), want["rows"], "{name} ({tag})");
                 pairs.push(format!("{}\t{}", csv.display(), out.display()));
+                if tag == "whole" {
+                    // The first rows read from the csv show as the rendition's rows do.
+                    let budget = Arc::new(crate::Budget::default());
+                    let text = crate::rows_reader_typed(
+                        granary_core::DataFormat::Csv,
+                        std::fs::File::open(&csv).unwrap(),
+                        0,
+                        100,
+                        &budget,
+                        Some(&columns),
+                    )
+                    .unwrap();
+                    let mut rendered = crate::rows_parquet(std::fs::File::open(&out).unwrap(), 0, 100, budget).unwrap();
+                    rendered.conform(&columns);
+                    assert_eq!(text.rows, rendered.rows, "{name}: the csv's rows and its rendition's");
+                }
             }
         }
         assert!(pairs.len() > 30, "the corpus has files pyarrow reads");
