@@ -61,21 +61,25 @@ fn kind(dt: &DataType) -> Kind {
 }
 
 /// The numbers of a column as `f64` (integers, floats, decimals, list lengths, string
-/// lengths, temporal values as integers), `None` for nulls.
-fn numbers(a: &ArrayRef, k: Kind) -> Vec<Option<f64>> {
+/// lengths, temporal values as integers, divided by `per`), `None` for nulls.
+fn numbers(a: &ArrayRef, k: Kind, per: i64) -> Vec<Option<f64>> {
     let a = match a.data_type() {
         DataType::Dictionary(..) => arrow_cast::cast(a, &DataType::Utf8).unwrap_or_else(|_| a.clone()),
         _ => a.clone(),
     };
     match k {
         Kind::Int | Kind::Float | Kind::Time => {
-            let cast = match k {
-                Kind::Time => {
-                    arrow_cast::cast(&a, &DataType::Int64).and_then(|x| arrow_cast::cast(&x, &DataType::Float64))
-                }
-                _ => arrow_cast::cast(&a, &DataType::Float64),
-            };
-            match cast {
+            if k == Kind::Time {
+                return match arrow_cast::cast(&a, &DataType::Int64) {
+                    Ok(i) => i
+                        .as_primitive::<Int64Type>()
+                        .iter()
+                        .map(|v| v.map(|v| v.div_euclid(per) as f64))
+                        .collect(),
+                    Err(_) => vec![None; a.len()],
+                };
+            }
+            match arrow_cast::cast(&a, &DataType::Float64) {
                 Ok(f) => f.as_primitive::<Float64Type>().iter().collect(),
                 Err(_) => vec![None; a.len()],
             }
@@ -104,9 +108,9 @@ fn numbers(a: &ArrayRef, k: Kind) -> Vec<Option<f64>> {
     }
 }
 
-/// Calls `f` with each non-null, non-NaN number of a column (as [`numbers`] gives them),
+/// Calls `f` with each non-null, finite number of a column (as [`numbers`] gives them),
 /// without allocating for the common primitive types.
-fn for_each_number(a: &ArrayRef, k: Kind, mut f: impl FnMut(f64)) {
+fn for_each_number(a: &ArrayRef, k: Kind, per: i64, mut f: impl FnMut(f64)) {
     macro_rules! direct {
         ($t:ty) => {{
             let p = a.as_primitive::<$t>();
@@ -128,7 +132,7 @@ fn for_each_number(a: &ArrayRef, k: Kind, mut f: impl FnMut(f64)) {
             DataType::Int32 => direct!(Int32Type),
             DataType::Float64 => {
                 let p = a.as_primitive::<Float64Type>();
-                for v in p.iter().flatten().filter(|v| !v.is_nan()) {
+                for v in p.iter().flatten().filter(|v| v.is_finite()) {
                     f(v);
                 }
                 return;
@@ -145,49 +149,177 @@ fn for_each_number(a: &ArrayRef, k: Kind, mut f: impl FnMut(f64)) {
             return;
         }
     }
-    for v in numbers(a, k).into_iter().flatten().filter(|v| !v.is_nan()) {
+    for v in numbers(a, k, per).into_iter().flatten().filter(|v| v.is_finite()) {
         f(v);
     }
 }
 
-/// The bins of [`Col::bin`] for a column whose range is `lo..=hi`, with the divisors
-/// worked out once.
+/// Calls `f` with each non-null value of an integer column, or of a temporal column
+/// (`Kind::Time`, divided by `per`), exactly.
+fn for_each_int(a: &ArrayRef, k: Kind, per: i64, mut f: impl FnMut(i128)) {
+    if k == Kind::Time {
+        if let Ok(i) = arrow_cast::cast(a, &DataType::Int64) {
+            for v in i.as_primitive::<Int64Type>().iter().flatten() {
+                f(i128::from(v.div_euclid(per)));
+            }
+        }
+        return;
+    }
+    macro_rules! each {
+        ($t:ty) => {
+            for v in a.as_primitive::<$t>().iter().flatten() {
+                f(i128::from(v));
+            }
+        };
+    }
+    match a.data_type() {
+        DataType::Int8 => each!(Int8Type),
+        DataType::Int16 => each!(Int16Type),
+        DataType::Int32 => each!(Int32Type),
+        DataType::Int64 => each!(Int64Type),
+        DataType::UInt8 => each!(UInt8Type),
+        DataType::UInt16 => each!(UInt16Type),
+        DataType::UInt32 => each!(UInt32Type),
+        DataType::UInt64 => each!(UInt64Type),
+        _ => {}
+    }
+}
+
+/// NaN, +infinity and -infinity among a floating point column's values.
+fn non_finite(a: &ArrayRef) -> (u64, u64, u64) {
+    if !matches!(a.data_type(), DataType::Float16 | DataType::Float32 | DataType::Float64) {
+        return (0, 0, 0);
+    }
+    let Ok(f) = arrow_cast::cast(a, &DataType::Float64) else {
+        return (0, 0, 0);
+    };
+    let mut out = (0, 0, 0);
+    for v in f.as_primitive::<Float64Type>().iter().flatten() {
+        if v.is_nan() {
+            out.0 += 1;
+        } else if v == f64::INFINITY {
+            out.1 += 1;
+        } else if v == f64::NEG_INFINITY {
+            out.2 += 1;
+        }
+    }
+    out
+}
+
+/// Adds `v` to a Neumaier-compensated sum `(sum, compensation)`.
+fn add_compensated(acc: &mut (f64, f64), v: f64) {
+    let t = acc.0 + v;
+    if acc.0.abs() >= v.abs() {
+        acc.1 += (acc.0 - t) + v;
+    } else {
+        acc.1 += (v - t) + acc.0;
+    }
+    acc.0 = t;
+}
+
+/// How values fall into a column's shown bins and fine bins when its range is `lo..=hi`,
+/// with the divisors worked out once.
 struct Binning {
     lo: f64,
+    /// Integral columns: the range's exact start and the bins' whole width.
+    ilo: i128,
+    iwidth: i128,
     integral: bool,
-    /// Integral columns: the coarse bins' whole width.
-    width: f64,
-    span: f64,
+    /// Half the range, `hi / 2 - lo / 2`: finite for any finite `lo` and `hi`.
+    half_span: f64,
     bins: usize,
 }
 
 impl Binning {
-    fn new(c: &Col, lo: f64, hi: f64) -> Binning {
+    fn new(c: &Col, lo: f64, hi: f64, ilo: i128, ihi: i128) -> Binning {
         Binning {
             lo,
+            ilo,
+            iwidth: if c.integral() { int_width(ilo, ihi) } else { 1 },
             integral: c.integral(),
-            width: ((hi - lo + 1.0) / BINS as f64).ceil().max(1.0),
-            span: hi - lo,
+            half_span: hi / 2.0 - lo / 2.0,
             bins: c.hist.len().max(1),
         }
     }
 
+    /// Over the range the values have.
+    fn of(c: &Col) -> Binning {
+        let (ilo, ihi) = c.irange();
+        Binning::new(c, c.min, c.max, ilo, ihi)
+    }
+
+    /// The shown bin of an integral value, exactly.
+    fn coarse_int(&self, v: i128) -> usize {
+        (((v - self.ilo) / self.iwidth).max(0) as usize).min(self.bins - 1)
+    }
+
     fn coarse(&self, v: f64) -> usize {
         if self.integral {
-            return (((v - self.lo) / self.width) as usize).min(self.bins - 1);
+            return self.coarse_int(v as i128);
         }
-        if self.span == 0.0 {
-            return 0;
-        }
-        (((v - self.lo) / self.span * self.bins as f64) as usize).min(self.bins - 1)
+        self.scaled(v, self.bins)
     }
 
     fn fine(&self, v: f64) -> usize {
-        if self.span == 0.0 {
+        self.scaled(v, FINE)
+    }
+
+    fn scaled(&self, v: f64, bins: usize) -> usize {
+        if self.half_span == 0.0 {
             return 0;
         }
-        (((v - self.lo) / self.span * FINE as f64) as usize).min(FINE - 1)
+        (((v / 2.0 - self.lo / 2.0) / self.half_span * bins as f64) as usize).min(bins - 1)
     }
+}
+
+/// The whole width of the bins of integers `lo..=hi`: `ceil((hi - lo + 1) / 10)`, as the
+/// Hugging Face viewer bins integers (fewer than 10 bins when the range is small).
+fn int_width(lo: i128, hi: i128) -> i128 {
+    let bins = BINS as i128;
+    ((hi - lo + 1 + bins - 1) / bins).max(1)
+}
+
+/// Count, range, mean (Welford's, for the variance, and a compensated sum, for the mean
+/// itself) of a column's finite numbers.
+#[derive(Clone, Copy)]
+struct Moments {
+    n: u64,
+    min: f64,
+    max: f64,
+    mean: f64,
+    m2: f64,
+    sum: (f64, f64),
+}
+
+impl Moments {
+    fn add(&mut self, v: f64) {
+        self.n += 1;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        let d = v - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (v - self.mean);
+        add_compensated(&mut self.sum, v);
+    }
+}
+
+/// A float as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"` (as rows show them).
+fn real(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or_else(
+        || {
+            Value::String(
+                if v.is_nan() {
+                    "NaN"
+                } else if v > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                }
+                .into(),
+            )
+        },
+        Value::Number,
+    )
 }
 
 /// Running figures of one column.
@@ -196,18 +328,30 @@ struct Col {
     arrow_type: String,
     dt: DataType,
     kind: Kind,
+    /// Temporal values are divided by this: 1000 for a column published in seconds whose
+    /// file (a rendition) holds milliseconds.
+    per: i64,
     nulls: u64,
-    // numbers (or lengths): count, range, Welford mean and sum of squares
+    // Finite numbers (or lengths): count, range, Welford mean and sum of squares, sum.
     n: u64,
     min: f64,
     max: f64,
     mean: f64,
     m2: f64,
+    sum: (f64, f64),
+    /// Integers and temporal values: the exact range.
+    imin: i128,
+    imax: i128,
+    /// Floating point: NaN (counted with the nulls, as the Hugging Face viewer does) and
+    /// infinities (in the range, mean and median; not in the histogram).
+    nans: u64,
+    pos_inf: u64,
+    neg_inf: u64,
     hist: Vec<u64>,
     fine: Vec<u64>,
     /// The range the footer statistics gave, when pass one fills the histograms from it.
     preset: Option<(f64, f64)>,
-    /// The fine bins holding the median's ranks, and the values seen in them.
+    /// The fine bins holding the median's finite ranks, and the values seen in them.
     median_bins: Option<(usize, usize)>,
     median_values: Vec<f64>,
     // strings and booleans
@@ -219,19 +363,42 @@ struct Col {
     falses: u64,
 }
 
+/// Whether `published` is `file`'s type in seconds where the file holds milliseconds (a
+/// parquet rendition: parquet has no seconds unit).
+fn seconds_of(file: &DataType, published: &DataType) -> bool {
+    use arrow_schema::TimeUnit::{Millisecond, Second};
+    match (file, published) {
+        (DataType::Timestamp(Millisecond, a), DataType::Timestamp(Second, b)) => a == b,
+        (DataType::Time32(Millisecond), DataType::Time32(Second)) => true,
+        _ => false,
+    }
+}
+
 impl Col {
-    fn new(name: &str, dt: &DataType) -> Col {
+    /// A column of type `dt` in the files, published as `published` when known.
+    fn new(name: &str, dt: &DataType, published: Option<&DataType>) -> Col {
+        let (dt, per) = match published {
+            Some(p) if seconds_of(dt, p) => (p.clone(), 1000),
+            _ => (dt.clone(), 1),
+        };
         Col {
             name: name.to_string(),
-            arrow_type: crate::arrow_type_name(dt),
-            dt: dt.clone(),
-            kind: kind(dt),
+            arrow_type: crate::arrow_type_name(&dt),
+            kind: kind(&dt),
+            dt,
+            per,
             nulls: 0,
             n: 0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             mean: 0.0,
             m2: 0.0,
+            sum: (0.0, 0.0),
+            imin: i128::MAX,
+            imax: i128::MIN,
+            nans: 0,
+            pos_inf: 0,
+            neg_inf: 0,
             hist: Vec::new(),
             fine: Vec::new(),
             preset: None,
@@ -249,39 +416,74 @@ impl Col {
         matches!(self.kind, Kind::Int | Kind::Str | Kind::List | Kind::Time)
     }
 
-    /// Bin edges of the shown histogram: 10 equal bins from min to max (integers: whole
-    /// widths, fewer bins when the range is small).
-    fn edges(&self) -> Vec<f64> {
-        if self.n == 0 || !self.min.is_finite() {
-            return Vec::new();
-        }
-        if self.integral() {
-            let span = self.max - self.min + 1.0;
-            let width = (span / BINS as f64).ceil().max(1.0);
-            let bins = (span / width).ceil() as usize;
-            let mut e: Vec<f64> = (0..bins).map(|i| self.min + i as f64 * width).collect();
-            e.push(self.max);
-            e
-        } else if self.max == self.min {
-            vec![self.min, self.max]
+    /// Integers and temporal values are read exactly (as `i128`), not through `f64`.
+    fn exact(&self) -> bool {
+        matches!(self.kind, Kind::Int | Kind::Time)
+    }
+
+    /// The integral range: exact for integers and temporal values.
+    fn irange(&self) -> (i128, i128) {
+        if self.exact() && self.imin <= self.imax {
+            (self.imin, self.imax)
         } else {
-            let w = (self.max - self.min) / BINS as f64;
-            let mut e: Vec<f64> = (0..BINS).map(|i| self.min + i as f64 * w).collect();
-            e.push(self.max);
-            e
+            (self.min as i128, self.max as i128)
         }
     }
 
-    fn bin(&self, v: f64, bins: usize) -> usize {
-        if self.integral() && bins != FINE {
-            let span = self.max - self.min + 1.0;
-            let width = (span / BINS as f64).ceil().max(1.0);
-            return (((v - self.min) / width) as usize).min(bins - 1);
+    /// Edges of the shown histogram of an integral column: whole widths from the minimum
+    /// (fewer than 10 bins when the range is small), then the maximum.
+    fn int_edges(&self) -> Vec<i128> {
+        if self.n == 0 {
+            return Vec::new();
+        }
+        let (lo, hi) = self.irange();
+        let w = int_width(lo, hi);
+        let bins = (hi - lo + 1 + w - 1) / w;
+        let mut e: Vec<i128> = (0..bins).map(|i| lo + i * w).collect();
+        e.push(hi);
+        e
+    }
+
+    /// Edges of the shown histogram of a floating point column: 10 equal bins from the
+    /// least to the greatest finite value.
+    fn float_edges(&self) -> Vec<f64> {
+        if self.n == 0 {
+            return Vec::new();
         }
         if self.max == self.min {
-            return 0;
+            return vec![self.min, self.max];
         }
-        (((v - self.min) / (self.max - self.min) * bins as f64) as usize).min(bins - 1)
+        // `min + i * w`, at half scale so that no step overflows (exact: halving is).
+        let w = self.max / BINS as f64 - self.min / BINS as f64;
+        let mut e: Vec<f64> = (0..BINS)
+            .map(|i| (self.min / 2.0 + i as f64 * (w / 2.0)) * 2.0)
+            .collect();
+        e.push(self.max);
+        e
+    }
+
+    fn bin_count(&self) -> usize {
+        let edges = if self.integral() {
+            self.int_edges().len()
+        } else {
+            self.float_edges().len()
+        };
+        edges.saturating_sub(1).max(1)
+    }
+
+    fn moments(&self) -> Moments {
+        Moments {
+            n: self.n,
+            min: self.min,
+            max: self.max,
+            mean: self.mean,
+            m2: self.m2,
+            sum: self.sum,
+        }
+    }
+
+    fn set_moments(&mut self, m: Moments) {
+        (self.n, self.min, self.max, self.mean, self.m2, self.sum) = (m.n, m.min, m.max, m.mean, m.m2, m.sum);
     }
 
     fn pass1(&mut self, a: &ArrayRef) {
@@ -309,55 +511,69 @@ impl Col {
                         }
                     }
                 }
-                let (mut n, mut min, mut max, mut mean, mut m2) = (self.n, self.min, self.max, self.mean, self.m2);
-                if let Some((lo, hi)) = self.preset {
-                    // The footer's range: the histograms fill now; min and max are checked
-                    // against it afterwards.
-                    let binning = Binning::new(self, lo, hi);
-                    let (hist, fine) = (&mut self.hist, &mut self.fine);
-                    for_each_number(a, k, |v| {
-                        hist[binning.coarse(v)] += 1;
-                        fine[binning.fine(v)] += 1;
-                        n += 1;
-                        min = min.min(v);
-                        max = max.max(v);
-                        let d = v - mean;
-                        mean += d / n as f64;
-                        m2 += d * (v - mean);
-                    });
-                    (self.n, self.min, self.max, self.mean, self.m2) = (n, min, max, mean, m2);
-                    return;
+                if k == Kind::Float {
+                    let (nan, pos, neg) = non_finite(a);
+                    (self.nans, self.pos_inf, self.neg_inf) = (self.nans + nan, self.pos_inf + pos, self.neg_inf + neg);
                 }
-                let lengths = matches!(k, Kind::Str | Kind::List).then_some(&mut self.lengths);
-                let mut lengths = lengths;
-                for_each_number(a, k, |v| {
-                    if let Some(l) = lengths.as_deref_mut() {
-                        *l.entry(v as u64).or_default() += 1;
-                    }
-                    n += 1;
-                    min = min.min(v);
-                    max = max.max(v);
-                    let d = v - mean;
-                    mean += d / n as f64;
-                    m2 += d * (v - mean);
-                });
-                (self.n, self.min, self.max, self.mean, self.m2) = (n, min, max, mean, m2);
+                let mut m = self.moments();
+                // With the footer's range, the histograms fill now; min and max are checked
+                // against it afterwards.
+                let binning = self
+                    .preset
+                    .map(|(lo, hi)| Binning::new(self, lo, hi, lo as i128, hi as i128));
+                let (mut hist, mut fine) = (std::mem::take(&mut self.hist), std::mem::take(&mut self.fine));
+                if self.exact() {
+                    let (mut imin, mut imax) = (self.imin, self.imax);
+                    for_each_int(a, k, self.per, |i| {
+                        imin = imin.min(i);
+                        imax = imax.max(i);
+                        let v = i as f64;
+                        if let Some(b) = &binning {
+                            hist[b.coarse_int(i)] += 1;
+                            fine[b.fine(v)] += 1;
+                        }
+                        m.add(v);
+                    });
+                    (self.imin, self.imax) = (imin, imax);
+                } else {
+                    let mut lengths = matches!(k, Kind::Str | Kind::List).then_some(&mut self.lengths);
+                    for_each_number(a, k, self.per, |v| {
+                        if let Some(l) = lengths.as_deref_mut() {
+                            *l.entry(v as u64).or_default() += 1;
+                        }
+                        if let Some(b) = &binning {
+                            hist[b.coarse(v)] += 1;
+                            fine[b.fine(v)] += 1;
+                        }
+                        m.add(v);
+                    });
+                }
+                (self.hist, self.fine) = (hist, fine);
+                self.set_moments(m);
             }
         }
     }
 
     /// Before pass one: fills the histograms in pass one over the range `(lo, hi)` the
-    /// footer gives (integer and floating point columns only).
+    /// footer gives (integer and floating point columns only; integers within ±2^53,
+    /// where `f64` holds them exactly).
     fn preset_range(&mut self, lo: f64, hi: f64) {
-        if !matches!(self.kind, Kind::Int | Kind::Float) || lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
+        let exact_ints = |v: f64| self.kind != Kind::Int || v.abs() <= crate::values::MAX_SAFE_INTEGER as f64;
+        if !matches!(self.kind, Kind::Int | Kind::Float)
+            || !lo.is_finite()
+            || !hi.is_finite()
+            || lo > hi
+            || !exact_ints(lo)
+            || !exact_ints(hi)
+        {
             return;
         }
         // The histograms' shapes follow from the range alone.
-        let (min, max, n) = (self.min, self.max, self.n);
-        (self.min, self.max, self.n) = (lo, hi, 1);
-        self.hist = vec![0; self.edges().len().saturating_sub(1).max(1)];
+        let saved = (self.min, self.max, self.n, self.imin, self.imax);
+        (self.min, self.max, self.n, self.imin, self.imax) = (lo, hi, 1, lo as i128, hi as i128);
+        self.hist = vec![0; self.bin_count()];
         self.fine = vec![0; FINE];
-        (self.min, self.max, self.n) = (min, max, n);
+        (self.min, self.max, self.n, self.imin, self.imax) = saved;
         self.preset = Some((lo, hi));
     }
 
@@ -376,16 +592,15 @@ impl Col {
     }
 
     fn start_pass2(&mut self) {
-        let bins = self.edges().len().saturating_sub(1).max(1);
-        self.hist = vec![0; bins];
+        self.hist = vec![0; self.bin_count()];
         if self.kind == Kind::Int || self.kind == Kind::Float {
             self.fine = vec![0; FINE];
         }
         // Lengths are binned from their counts: no second pass.
         if matches!(self.kind, Kind::Str | Kind::List) && self.n > 0 {
+            let binning = Binning::of(self);
             for (&len, &c) in &self.lengths {
-                let b = self.bin(len as f64, bins);
-                self.hist[b] += c;
+                self.hist[binning.coarse_int(i128::from(len))] += c;
             }
         }
     }
@@ -394,23 +609,44 @@ impl Col {
         if matches!(self.kind, Kind::Bool | Kind::Other) || self.n == 0 {
             return;
         }
-        let binning = Binning::new(self, self.min, self.max);
+        let binning = Binning::of(self);
         let (mut hist, mut fine) = (std::mem::take(&mut self.hist), std::mem::take(&mut self.fine));
-        for_each_number(a, self.kind, |v| {
-            hist[binning.coarse(v)] += 1;
-            if !fine.is_empty() {
-                fine[binning.fine(v)] += 1;
-            }
-        });
+        if self.exact() {
+            for_each_int(a, self.kind, self.per, |i| {
+                hist[binning.coarse_int(i)] += 1;
+                if !fine.is_empty() {
+                    fine[binning.fine(i as f64)] += 1;
+                }
+            });
+        } else {
+            for_each_number(a, self.kind, self.per, |v| {
+                hist[binning.coarse(v)] += 1;
+                if !fine.is_empty() {
+                    fine[binning.fine(v)] += 1;
+                }
+            });
+        }
         (self.hist, self.fine) = (hist, fine);
     }
 
-    /// After pass 2: which fine bins hold the two middle ranks.
+    /// The two middle ranks among all non-NaN values (infinities included) and, where a
+    /// rank falls on a finite value, its rank among the finite values.
+    fn middle(&self) -> [(u64, Option<u64>); 2] {
+        let total = self.n + self.neg_inf + self.pos_inf;
+        let finite = |r: u64| (r >= self.neg_inf && r < self.neg_inf + self.n).then(|| r - self.neg_inf);
+        let (r1, r2) = (total.saturating_sub(1) / 2, total / 2);
+        [(r1, finite(r1)), (r2, finite(r2))]
+    }
+
+    /// After pass 2: which fine bins hold the middle finite ranks.
     fn start_pass3(&mut self) -> bool {
         if self.fine.is_empty() || self.n == 0 {
             return false;
         }
-        let (r1, r2) = ((self.n - 1) / 2, self.n / 2);
+        let ranks: Vec<u64> = self.middle().iter().filter_map(|m| m.1).collect();
+        let (Some(&first), Some(&last)) = (ranks.first(), ranks.last()) else {
+            return false;
+        };
         let find = |r: u64| {
             let mut seen = 0;
             for (i, c) in self.fine.iter().enumerate() {
@@ -421,15 +657,16 @@ impl Col {
             }
             FINE - 1
         };
-        self.median_bins = Some((find(r1), find(r2)));
+        self.median_bins = Some((find(first), find(last)));
         true
     }
 
     fn pass3(&mut self, a: &ArrayRef) {
         let Some((b1, b2)) = self.median_bins else { return };
+        let binning = Binning::of(self);
         let mut kept = std::mem::take(&mut self.median_values);
-        for_each_number(a, self.kind, |v| {
-            let f = self.bin(v, FINE);
+        for_each_number(a, self.kind, self.per, |v| {
+            let f = binning.fine(v);
             if f == b1 || f == b2 {
                 kept.push(v);
             }
@@ -437,57 +674,57 @@ impl Col {
         self.median_values = kept;
     }
 
+    /// The median of the non-NaN values, infinities included.
     fn median(&mut self) -> Option<f64> {
-        let (b1, _) = self.median_bins?;
-        let below: u64 = self.fine[..b1].iter().sum();
-        let (r1, r2) = ((self.n - 1) / 2 - below, self.n / 2 - below);
+        if self.n + self.neg_inf + self.pos_inf == 0 {
+            return None;
+        }
+        let below: u64 = match self.median_bins {
+            Some((b1, _)) => self.fine[..b1].iter().sum(),
+            None => 0,
+        };
         self.median_values.sort_by(f64::total_cmp);
-        let v1 = *self.median_values.get(r1 as usize)?;
-        let v2 = *self.median_values.get(r2 as usize)?;
-        Some(v1 + (v2 - v1) / 2.0)
+        let at = |(r, finite): (u64, Option<u64>)| match finite {
+            Some(f) => self.median_values.get(f.checked_sub(below)? as usize).copied(),
+            None if r < self.neg_inf => Some(f64::NEG_INFINITY),
+            None => Some(f64::INFINITY),
+        };
+        let [m1, m2] = self.middle();
+        let (v1, v2) = (at(m1)?, at(m2)?);
+        if v1 == v2 {
+            return Some(v1);
+        }
+        let mid = v1 + (v2 - v1) / 2.0;
+        Some(if mid.is_finite() { mid } else { v1 / 2.0 + v2 / 2.0 })
     }
 
     fn number(&self, v: f64) -> Value {
         if self.integral() && v.fract() == 0.0 && v.abs() < 9.0e15 {
             json!(v as i64)
         } else {
-            json!(v)
+            real(v)
         }
     }
 
-    fn time_text(&self, v: f64) -> Value {
-        let i = v as i64;
-        let arr: ArrayRef = std::sync::Arc::new(arrow_array::Int64Array::from(vec![i]));
+    /// A temporal value (in the column's published unit) as rows show it.
+    fn time_text(&self, v: i128) -> Value {
+        let Ok(v) = i64::try_from(v) else { return Value::Null };
+        let arr: ArrayRef = std::sync::Arc::new(arrow_array::Int64Array::from(vec![v]));
         let typed = match &self.dt {
-            DataType::Date32 => arrow_cast::cast(
-                &arrow_cast::cast(&arr, &DataType::Int32).unwrap_or(arr.clone()),
-                &self.dt,
-            ),
+            DataType::Date32 => arrow_cast::cast(&arr, &DataType::Int32).and_then(|a| arrow_cast::cast(&a, &self.dt)),
             dt => arrow_cast::cast(&arr, dt),
         };
-        typed
-            .ok()
-            .and_then(|t| arrow_cast::display::array_value_to_string(&t, 0).ok())
-            .map_or(Value::Null, Value::String)
+        typed.map_or(Value::Null, |t| crate::values::cell(t.as_ref(), 0))
     }
 
     fn finish(mut self, rows: u64) -> Value {
         let mut s = Map::new();
-        s.insert("nan_count".into(), json!(self.nulls));
+        let missing = self.nulls + self.nans;
+        s.insert("nan_count".into(), json!(missing));
         s.insert(
             "nan_proportion".into(),
-            json!(if rows == 0 {
-                0.0
-            } else {
-                self.nulls as f64 / rows as f64
-            }),
+            json!(if rows == 0 { 0.0 } else { missing as f64 / rows as f64 }),
         );
-        let histogram = |c: &Col, show: &dyn Fn(f64) -> Value| {
-            if c.n == 0 {
-                return Value::Null;
-            }
-            json!({"hist": c.hist, "bin_edges": c.edges().into_iter().map(show).collect::<Vec<_>>()})
-        };
         let column_type = match self.kind {
             Kind::Int => "int",
             Kind::Float => "float",
@@ -497,26 +734,70 @@ impl Col {
             Kind::Time => "datetime",
             Kind::Other => "other",
         };
+        // The shown histogram, its edges shown by `show`.
+        let int_histogram = |c: &Col, show: &dyn Fn(i128) -> Value| {
+            if c.n == 0 {
+                return Value::Null;
+            }
+            json!({"hist": c.hist, "bin_edges": c.int_edges().into_iter().map(show).collect::<Vec<_>>()})
+        };
+        let length = |v: i128| json!(v as i64);
         match self.kind {
             Kind::Int | Kind::Float => {
                 let median = self.median();
-                if self.n > 0 {
-                    s.insert("min".into(), self.number(self.min));
-                    s.insert("max".into(), self.number(self.max));
-                    s.insert("mean".into(), json!(self.mean));
-                    s.insert("median".into(), json!(median));
-                    let std = if self.n > 1 {
-                        Some((self.m2 / (self.n - 1) as f64).sqrt())
-                    } else {
-                        None
-                    };
-                    s.insert("std".into(), json!(std));
+                let (n, pos, neg) = (self.n, self.pos_inf, self.neg_inf);
+                let (min, max, mean, std) = if self.kind == Kind::Int {
+                    let (lo, hi) = self.irange();
+                    (
+                        (n > 0).then(|| crate::values::integer(lo)),
+                        (n > 0).then(|| crate::values::integer(hi)),
+                        (n > 0).then(|| real((self.sum.0 + self.sum.1) / n as f64)),
+                        (n > 1).then(|| real((self.m2 / (n - 1) as f64).sqrt())),
+                    )
                 } else {
-                    for k in ["min", "max", "mean", "median", "std"] {
-                        s.insert(k.into(), Value::Null);
-                    }
-                }
-                s.insert("histogram".into(), histogram(&self, &|v| self.number(v)));
+                    let total = n + pos + neg;
+                    let min = if neg > 0 {
+                        Some(f64::NEG_INFINITY)
+                    } else if n > 0 {
+                        Some(self.min)
+                    } else {
+                        (pos > 0).then_some(f64::INFINITY)
+                    };
+                    let max = if pos > 0 {
+                        Some(f64::INFINITY)
+                    } else if n > 0 {
+                        Some(self.max)
+                    } else {
+                        (neg > 0).then_some(f64::NEG_INFINITY)
+                    };
+                    let mean = match (pos > 0, neg > 0) {
+                        (true, true) => Some(f64::NAN),
+                        (true, false) => Some(f64::INFINITY),
+                        (false, true) => Some(f64::NEG_INFINITY),
+                        _ => (n > 0).then(|| (self.sum.0 + self.sum.1) / n as f64),
+                    };
+                    let std = (total > 1).then(|| {
+                        if pos + neg > 0 {
+                            f64::NAN
+                        } else {
+                            (self.m2 / (n - 1) as f64).sqrt()
+                        }
+                    });
+                    (min.map(real), max.map(real), mean.map(real), std.map(real))
+                };
+                s.insert("min".into(), min.unwrap_or(Value::Null));
+                s.insert("max".into(), max.unwrap_or(Value::Null));
+                s.insert("mean".into(), mean.unwrap_or(Value::Null));
+                s.insert("median".into(), median.map_or(Value::Null, real));
+                s.insert("std".into(), std.unwrap_or(Value::Null));
+                let histogram = if self.kind == Kind::Int {
+                    int_histogram(&self, &|v| crate::values::integer(v))
+                } else if self.n == 0 {
+                    Value::Null
+                } else {
+                    json!({"hist": self.hist, "bin_edges": self.float_edges().into_iter().map(real).collect::<Vec<_>>()})
+                };
+                s.insert("histogram".into(), histogram);
             }
             Kind::Bool => {
                 s.insert("frequencies".into(), json!({"true": self.trues, "false": self.falses}));
@@ -533,22 +814,23 @@ impl Col {
                         top.into_iter().take(10).map(|(k, v)| (k.clone(), json!(v))).collect();
                     s.insert("frequencies".into(), Value::Object(freq));
                 }
-                s.insert("length_histogram".into(), histogram(&self, &|v| self.number(v)));
+                s.insert("length_histogram".into(), int_histogram(&self, &length));
             }
             Kind::List => {
                 if self.n > 0 {
                     s.insert("min".into(), self.number(self.min));
                     s.insert("max".into(), self.number(self.max));
-                    s.insert("mean".into(), json!(self.mean));
+                    s.insert("mean".into(), real((self.sum.0 + self.sum.1) / self.n as f64));
                 }
-                s.insert("length_histogram".into(), histogram(&self, &|v| self.number(v)));
+                s.insert("length_histogram".into(), int_histogram(&self, &length));
             }
             Kind::Time => {
                 if self.n > 0 {
-                    s.insert("min".into(), self.time_text(self.min));
-                    s.insert("max".into(), self.time_text(self.max));
+                    let (lo, hi) = self.irange();
+                    s.insert("min".into(), self.time_text(lo));
+                    s.insert("max".into(), self.time_text(hi));
                 }
-                s.insert("histogram".into(), histogram(&self, &|v| self.time_text(v)));
+                s.insert("histogram".into(), int_histogram(&self, &|v| self.time_text(v)));
             }
             Kind::Other => {}
         }
@@ -720,8 +1002,15 @@ fn unified_types(paths: &[PathBuf], first: &arrow_schema::Schema) -> Result<Vec<
 /// order; columns are the first file's, found by name in the others, typed by the first
 /// file unless files disagree between number types, then `double`): `{"num_rows", "columns": [{"column_name",
 /// "column_type", "arrow_type", "column_statistics"}]}`. `cancelled` is asked between
-/// batches; when it says so the work stops with [`InferError::Cancelled`].
-pub fn column_statistics(paths: &[PathBuf], cancelled: &(dyn Fn() -> bool + Sync)) -> Result<Value, InferError> {
+/// batches; when it says so the work stops with [`InferError::Cancelled`]. `published`
+/// (name, arrow type name) is the split's published schema, empty when not known: a
+/// column published in seconds whose files hold milliseconds (a rendition) is shown in
+/// seconds, under its published type.
+pub fn column_statistics(
+    paths: &[PathBuf],
+    published: &[(String, String)],
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Value, InferError> {
     let first = paths.first().ok_or_else(|| InferError::Parquet("no files".into()))?;
     let schema = read(first, None)?.schema();
     let types = unified_types(paths, &schema)?;
@@ -739,7 +1028,14 @@ pub fn column_statistics(paths: &[PathBuf], cancelled: &(dyn Fn() -> bool + Sync
                 scope.spawn(move || {
                     let cols: Vec<Col> = part
                         .iter()
-                        .map(|&i| Col::new(schema.field(i).name(), &types[i]))
+                        .map(|&i| {
+                            let name = schema.field(i).name();
+                            let published = published
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .and_then(|(_, t)| crate::rendition::parse_type(t));
+                            Col::new(name, &types[i], published.as_ref())
+                        })
                         .collect();
                     let (rows, cols) = columns_of(paths, cols, cancelled)?;
                     Ok((rows, part.iter().copied().zip(cols).collect()))
@@ -855,6 +1151,47 @@ mod tests {
         w.close().unwrap();
     }
 
+    /// A rendition holds a column published in seconds as milliseconds: its statistics
+    /// are in seconds, under the published type, with whole-second edges. Nanosecond
+    /// timestamps keep every digit (they pass 2^53).
+    #[test]
+    fn temporal_columns_show_their_published_unit_exactly() {
+        use arrow_array::{TimestampMillisecondArray, TimestampNanosecondArray};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.parquet");
+        let base_ms = 1_577_874_000_000i64; // 2020-01-01T10:20:00
+        let ms: Vec<i64> = (0..25).map(|i| base_ms + i * 7_000).collect();
+        let ns: Vec<i64> = (0..25).map(|i| base_ms * 1_000_000 + i).collect();
+        let batch = RecordBatch::try_from_iter([
+            ("t", Arc::new(TimestampMillisecondArray::from(ms)) as ArrayRef),
+            ("n", Arc::new(TimestampNanosecondArray::from(ns)) as ArrayRef),
+        ])
+        .unwrap();
+        write(&path, &batch);
+        let published = [("t".to_string(), "timestamp[s]".to_string())];
+        let s = column_statistics(&[path], &published, &|| false).unwrap();
+        let t = &s["columns"][0];
+        assert_eq!(t["arrow_type"], "timestamp[s]");
+        assert_eq!(t["column_statistics"]["min"], "2020-01-01T10:20:00");
+        assert_eq!(t["column_statistics"]["max"], "2020-01-01T10:22:48");
+        assert_eq!(
+            t["column_statistics"]["histogram"],
+            json!({
+                "hist": [3, 2, 3, 2, 3, 2, 2, 3, 2, 3],
+                "bin_edges": [
+                    "2020-01-01T10:20:00", "2020-01-01T10:20:17", "2020-01-01T10:20:34",
+                    "2020-01-01T10:20:51", "2020-01-01T10:21:08", "2020-01-01T10:21:25",
+                    "2020-01-01T10:21:42", "2020-01-01T10:21:59", "2020-01-01T10:22:16",
+                    "2020-01-01T10:22:33", "2020-01-01T10:22:48"
+                ]
+            })
+        );
+        let n = &s["columns"][1];
+        assert_eq!(n["arrow_type"], "timestamp[ns]");
+        assert_eq!(n["column_statistics"]["min"], "2020-01-01T10:20:00.000000000");
+        assert_eq!(n["column_statistics"]["max"], "2020-01-01T10:20:00.000000024");
+    }
+
     /// A split's files may hold their columns in another order, and a column as integers
     /// in one file and doubles in another: columns are matched by name and read as double.
     #[test]
@@ -873,7 +1210,7 @@ mod tests {
         .unwrap();
         write(&f1, &a1);
         write(&f2, &a2);
-        let s = column_statistics(&[f1, f2], &|| false).unwrap();
+        let s = column_statistics(&[f1, f2], &[], &|| false).unwrap();
         assert_eq!(s["num_rows"], 5);
         let a = &s["columns"][0];
         assert_eq!(
