@@ -147,6 +147,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn viewer_fail(&self, claim: &ViewerClaim, error: &str, retry: bool, now: DateTime<Utc>) -> DbResult<()>;
     /// A version's job and renditions; `None` for no job (the version is gone).
     async fn viewer_status(&self, version_id: Uuid) -> DbResult<Option<ViewerStatus>>;
+    /// Makes every failed job pending again, its attempts reset (after the cause, a store
+    /// outage or a bug, was fixed); returns their versions' ids.
+    async fn viewer_requeue_failed(&self, now: DateTime<Utc>) -> DbResult<Vec<Uuid>>;
+    /// Running jobs whose leases have not ended at `now`: (version id, lease end).
+    async fn viewer_held(&self, now: DateTime<Utc>) -> DbResult<Vec<(Uuid, DateTime<Utc>)>>;
 
     // OCI content under /v2/ (OCI distribution-spec)
     /// Stores a manifest (idempotent by digest) and points each of `tags` at it, in one

@@ -89,20 +89,76 @@ pub struct RenditionReport {
     pub store_ms: u64,
 }
 
+/// What one call of [`run`] did, job by job.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    /// Jobs finished and recorded.
+    pub done: Vec<JobReport>,
+    /// Jobs whose attempt failed: `org/name@version`, why, and whether it will be tried
+    /// again (else it stays `failed` until `granary admin viewer-retry`).
+    pub failed: Vec<FailedJob>,
+    /// Jobs finished here whose result was refused: another server had taken the job over
+    /// (this one's lease ran out, or `--reclaim`); that server's result stands.
+    pub refused: Vec<String>,
+    /// Jobs left alone because another server's lease on them is live: `org/name@version`
+    /// and when the lease ends (RFC 3339). Empty when reclaiming.
+    pub held: Vec<HeldJob>,
+}
+
+/// A failed attempt (see [`RunSummary::failed`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailedJob {
+    pub version: String,
+    pub error: String,
+    pub will_retry: bool,
+}
+
+/// A job another server holds (see [`RunSummary::held`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HeldJob {
+    pub version: String,
+    pub lease_until: String,
+}
+
 /// Claims and runs jobs until none is left to claim; returns what this call finished.
 /// Errors only when the metadata store cannot be asked.
 pub async fn run_once(state: &AppState) -> Result<Vec<JobReport>, ApiError> {
-    run(state, false).await
+    Ok(run(state, false).await?.done)
 }
 
 /// As [`run_once`], also taking over running jobs whose leases have not ended: for an
 /// operator who knows their servers died (`granary admin viewer-run --reclaim`). A server
 /// still working on one loses it; its result is refused when it finishes.
 pub async fn reclaim_and_run(state: &AppState) -> Result<Vec<JobReport>, ApiError> {
-    run(state, true).await
+    Ok(run(state, true).await?.done)
 }
 
-async fn run(state: &AppState, reclaim: bool) -> Result<Vec<JobReport>, ApiError> {
+/// As [`run_once`] (or [`reclaim_and_run`] when `reclaim`), saying what became of every job
+/// it met: for `granary admin viewer-run`.
+pub async fn run_with_summary(state: &AppState, reclaim: bool) -> Result<RunSummary, ApiError> {
+    run(state, reclaim).await
+}
+
+/// Makes every failed job pending again (`granary admin viewer-retry`); returns their
+/// versions as `org/name@version`.
+pub async fn retry_failed(state: &AppState) -> Result<Vec<String>, ApiError> {
+    let ids = state.db.viewer_requeue_failed(Utc::now()).await?;
+    names_of(state, &ids).await
+}
+
+/// `org/name@version` of each version id, in order (ids of deleted versions are left out).
+async fn names_of(state: &AppState, ids: &[uuid::Uuid]) -> Result<Vec<String>, ApiError> {
+    let heads = state.db.versions_by_id(ids).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| heads.iter().find(|h| h.id == *id))
+        .map(|h| format!("{}@{}", h.full_name, h.version))
+        .collect())
+}
+
+async fn run(state: &AppState, reclaim: bool) -> Result<RunSummary, ApiError> {
+    sweep_scratch();
+    let mut summary = RunSummary::default();
     let mut done = Vec::new();
     let lease_for = chrono::Duration::from_std(LEASE).expect("fits");
     loop {
@@ -112,7 +168,21 @@ async fn run(state: &AppState, reclaim: bool) -> Result<Vec<JobReport>, ApiError
         // Reclaiming: every lease, however long it has left, counts as ended.
         let seen_at = if reclaim { until + lease_for } else { now };
         let Some(claim) = state.db.viewer_claim(lease, until, seen_at).await? else {
-            return Ok(done);
+            summary.done = done;
+            if !reclaim {
+                let held = state.db.viewer_held(Utc::now()).await?;
+                let ids: Vec<uuid::Uuid> = held.iter().map(|h| h.0).collect();
+                let names = names_of(state, &ids).await?;
+                summary.held = held
+                    .iter()
+                    .zip(names)
+                    .map(|((_, until), version)| HeldJob {
+                        version,
+                        lease_until: until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    })
+                    .collect();
+            }
+            return Ok(summary);
         };
         if claim.attempts > MAX_ATTEMPTS {
             state
@@ -150,13 +220,57 @@ async fn run(state: &AppState, reclaim: bool) -> Result<Vec<JobReport>, ApiError
                     tracing::info!(version = %report.version, statistics_ms = report.statistics_ms, renditions = report.renditions.len(), "viewer job done");
                     done.push(report);
                     state.metrics.ran("viewer_job");
+                } else {
+                    tracing::warn!(version = %report.version, "viewer job finished after another server took it over; its result stands");
+                    summary.refused.push(report.version);
                 }
             }
             Err(e) => {
                 let retry = e.retry && claim.attempts < MAX_ATTEMPTS;
                 tracing::warn!(version = %claim.version_id, error = %e.message, retry, "viewer job failed");
                 state.db.viewer_fail(&claim, &e.message, retry, Utc::now()).await?;
+                let version = names_of(state, &[claim.version_id])
+                    .await?
+                    .pop()
+                    .unwrap_or_else(|| claim.version_id.to_string());
+                summary.failed.push(FailedJob {
+                    version,
+                    error: e.message,
+                    will_retry: retry,
+                });
             }
+        }
+    }
+}
+
+/// The name prefix of a job's scratch directory (in the system's temporary directory):
+/// with the process id, so that [`sweep_scratch`] knows whose it is.
+fn scratch_prefix(pid: u32) -> String {
+    format!("granary-viewer-{pid}-")
+}
+
+/// Removes scratch directories that processes no longer running left behind (killed
+/// mid-job: a job's own directory goes when it ends). Linux only, where `/proc` says which
+/// processes run; elsewhere nothing is removed.
+fn sweep_scratch() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("granary-viewer-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
@@ -165,6 +279,9 @@ async fn run(state: &AppState, reclaim: bool) -> Result<Vec<JobReport>, ApiError
 pub fn rendition_path(source: &str) -> String {
     format!("{source}.parquet")
 }
+
+/// A split's key, its files as local parquet, and its published schema (name, type).
+type SplitFiles = (String, Vec<PathBuf>, Vec<(String, String)>);
 
 async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition>, Value, JobReport), JobError> {
     let gone = || JobError {
@@ -186,7 +303,10 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
         .filter(|r| r.id == claim.version_id)
         .ok_or_else(gone)?;
     let org = rec.full_name.split('/').next().unwrap_or_default().to_string();
-    let scratch = tempfile::tempdir().map_err(io)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(&scratch_prefix(std::process::id()))
+        .tempdir()
+        .map_err(io)?;
     let version_format: DataFormat = rec.meta.format.parse().unwrap_or(DataFormat::Parquet);
     let mut renditions = Vec::new();
     let mut report = JobReport {
@@ -195,8 +315,8 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
         statistics_bytes: 0,
         statistics_ms: 0,
     };
-    // Each file as local parquet, by split.
-    let mut splits: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    // Each file as local parquet, by split, with the split's published schema.
+    let mut splits: Vec<SplitFiles> = Vec::new();
     for (i, f) in rec.files.iter().enumerate() {
         let format = DataFormat::from_path(&f.path).unwrap_or(version_format);
         let src = scratch.path().join(format!("{i}.src"));
@@ -249,26 +369,33 @@ async fn run_job(state: &AppState, claim: &ViewerClaim) -> Result<(Vec<Rendition
             out
         };
         let key = f.split.clone().unwrap_or_else(|| DEFAULT_SPLIT.to_string());
-        match splits.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, paths)) => paths.push(parquet),
-            None => splits.push((key, vec![parquet])),
+        match splits.iter_mut().find(|(k, ..)| *k == key) {
+            Some((_, paths, _)) => paths.push(parquet),
+            None => {
+                let published = crate::wire::file_facts(&rec, f)
+                    .0
+                    .unwrap_or(&rec.meta.data_schema)
+                    .to_vec();
+                splits.push((key, vec![parquet], published));
+            }
         }
     }
     let mut stats = Map::new();
     let started = std::time::Instant::now();
-    for (key, paths) in splits {
+    for (key, paths, published) in splits {
         report.statistics_bytes += paths
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum::<u64>();
-        let value = tokio::task::spawn_blocking(move || granary_infer::stats::column_statistics(&paths, &|| false))
-            .await
-            .map_err(io)?
-            .map_err(|e| JobError {
-                message: format!("the {key} split: no statistics: {e}"),
-                retry: false,
-            })?;
+        let value =
+            tokio::task::spawn_blocking(move || granary_infer::stats::column_statistics(&paths, &published, &|| false))
+                .await
+                .map_err(io)?
+                .map_err(|e| JobError {
+                    message: format!("the {key} split: no statistics: {e}"),
+                    retry: false,
+                })?;
         stats.insert(key, value);
     }
     report.statistics_ms = started.elapsed().as_millis() as u64;

@@ -60,6 +60,12 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Queue every failed viewer job again, its attempts reset (once the cause, such as a
+    /// store outage, is fixed); servers (or `viewer-run`) then run them.
+    ViewerRetry {
+        #[arg(long)]
+        json: bool,
+    },
     /// Fill the registry with generated demo data (for benchmarks and demos).
     SeedDemo {
         #[arg(long, default_value_t = 50)]
@@ -234,16 +240,56 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         let (db, _) = open_db(&args.store).await?;
         let blobs = crate::serve::open_blobs(&args.store).await?;
         let state = granary_server::AppState::new(db, blobs, granary_server::ServerConfig::default());
-        let run = if reclaim {
-            granary_server::viewer::reclaim_and_run(&state).await
-        } else {
-            granary_server::viewer::run_once(&state).await
-        };
-        let done = run.map_err(|e| anyhow!("{}", e.detail))?;
+        let s = granary_server::viewer::run_with_summary(&state, reclaim)
+            .await
+            .map_err(|e| anyhow!("{}", e.detail))?;
         if json {
-            print_json(&json!({"jobs_done": done.len(), "jobs": done}));
+            print_json(&json!({
+                "jobs_done": s.done.len(),
+                "jobs": s.done,
+                "failed": s.failed,
+                "refused": s.refused,
+                "held": s.held,
+            }));
         } else {
-            println!("ran {} viewer job(s)", done.len());
+            println!("ran {} viewer job(s)", s.done.len());
+            for f in &s.failed {
+                let next = if f.will_retry {
+                    "it will be tried again"
+                } else {
+                    "it stays failed; `granary admin viewer-retry` queues it again once the cause is fixed"
+                };
+                println!("failed: {}: {} ({next})", f.version, f.error);
+            }
+            for v in &s.refused {
+                println!("refused: {v}: another server had taken the job over; its result stands");
+            }
+            for h in &s.held {
+                println!(
+                    "held: {} by another server until {}; if that server died, run `granary admin viewer-run --reclaim`",
+                    h.version, h.lease_until
+                );
+            }
+        }
+        return Ok(());
+    }
+    if let AdminCommand::ViewerRetry { json } = args.command {
+        let (db, _) = open_db(&args.store).await?;
+        let blobs = crate::serve::open_blobs(&args.store).await?;
+        let state = granary_server::AppState::new(db, blobs, granary_server::ServerConfig::default());
+        let queued = granary_server::viewer::retry_failed(&state)
+            .await
+            .map_err(|e| anyhow!("{}", e.detail))?;
+        if json {
+            print_json(&json!({"queued": queued}));
+        } else if queued.is_empty() {
+            println!("no failed viewer jobs");
+        } else {
+            println!(
+                "queued {} failed viewer job(s) again: {}",
+                queued.len(),
+                queued.join(", ")
+            );
         }
         return Ok(());
     }
@@ -278,7 +324,10 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let db = db.as_ref();
     match args.command {
         AdminCommand::Migrate => println!("database schema is up to date"),
-        AdminCommand::SeedDemo { .. } | AdminCommand::Gc { .. } | AdminCommand::ViewerRun { .. } => {
+        AdminCommand::SeedDemo { .. }
+        | AdminCommand::Gc { .. }
+        | AdminCommand::ViewerRun { .. }
+        | AdminCommand::ViewerRetry { .. } => {
             unreachable!("handled above")
         }
         AdminCommand::Org(OrgCmd::Create { key, name, json }) => {

@@ -1384,6 +1384,14 @@ impl MetadataStore for SqlStore {
         viewer::status(&self.pool, version_id).await
     }
 
+    async fn viewer_requeue_failed(&self, now: DateTime<Utc>) -> DbResult<Vec<Uuid>> {
+        viewer::requeue_failed(&self.pool, now).await
+    }
+
+    async fn viewer_held(&self, now: DateTime<Utc>) -> DbResult<Vec<(Uuid, DateTime<Utc>)>> {
+        viewer::held(&self.pool, now).await
+    }
+
     async fn downloads_per_day(
         &self,
         org_id: Uuid,

@@ -186,3 +186,29 @@ pub(super) async fn status(pool: &AnyPool, version_id: Uuid) -> DbResult<Option<
         renditions,
     }))
 }
+
+pub(super) async fn requeue_failed(pool: &AnyPool, now: DateTime<Utc>) -> DbResult<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "UPDATE viewer_jobs SET state = 'pending', attempts = 0, error = NULL, updated_at = $1
+         WHERE state = 'failed' RETURNING version_id",
+    )
+    .bind(ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter().map(|r| get_uuid(r, "version_id")).collect()
+}
+
+pub(super) async fn held(pool: &AnyPool, now: DateTime<Utc>) -> DbResult<Vec<(Uuid, DateTime<Utc>)>> {
+    let rows = sqlx::query(
+        "SELECT version_id, lease_until FROM viewer_jobs WHERE state = 'running' AND lease_until >= $1
+         ORDER BY created_at, version_id",
+    )
+    .bind(ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter()
+        .map(|r| Ok((get_uuid(r, "version_id")?, super::get_ts(r, "lease_until")?)))
+        .collect()
+}

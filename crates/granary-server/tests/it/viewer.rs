@@ -162,8 +162,11 @@ backend_test!(
             .unwrap()
             .expect("claimable");
         assert_eq!(dead.attempts, 1);
-        // While the lease holds, nobody else takes it.
-        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 0);
+        // While the lease holds, nobody else takes it, and a run says who holds it.
+        let s = granary_server::viewer::run_with_summary(&app.state, false).await.unwrap();
+        assert_eq!(s.done.len(), 0);
+        assert_eq!(s.held.len(), 1);
+        assert_eq!(s.held[0].version, "default/tiny@1.0.0");
         let d = app.get("/api/v1/org/default/datasets/tiny/1.0.0", &app.admin).await.json();
         assert_eq!(d["viewer"]["state"], "running");
         // Later (as seen from 2 minutes on), its lease has run out: another server claims it.
@@ -193,10 +196,34 @@ backend_test!(
         assert_eq!(d["viewer"]["state"], "ready");
         assert_eq!(d["viewer"]["renditions"].as_array().unwrap().len(), 1);
         assert_eq!(d["viewer"]["renditions"][0]["row_count"], 2);
+        // Files without a split answer to "default", the name their statistics carry.
+        for q in ["rows?split=default", "filter?split=default&where=a%20%3E%201", "statistics?split=default"] {
+            let r = app.get(&format!("/api/v1/org/default/datasets/tiny/1.0.1/{q}"), &app.admin).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", String::from_utf8_lossy(&r.body));
+        }
+        let r = app.get("/api/v1/org/default/datasets/tiny/1.0.1/filter?split=default&where=a%20%3E%201", &app.admin).await;
+        assert_eq!(r.json()["num_rows_total"], 1);
         // gc keeps the rendition: it is referenced.
         let digest = d["viewer"]["renditions"][0]["digest"].as_str().unwrap().to_string();
         let kept = db.referenced_digests(app.state.db.org_by_key("default").await.unwrap().unwrap().id).await.unwrap();
         assert!(kept.contains(&digest));
+        // A job failed for good is queued again by `viewer-retry`, attempts reset, and runs.
+        let r = app
+            .publish(&app.admin, "default", "tiny", "1.0.2", &[("a.jsonl", b"{\"a\": 1}\n".to_vec())], json!({"format": "jsonl"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let now = Utc::now();
+        let c = db.viewer_claim(uuid::Uuid::new_v4(), now + chrono::Duration::seconds(60), now).await.unwrap().unwrap();
+        db.viewer_fail(&c, "the store was down", false, now).await.unwrap();
+        let v2 = app.get("/api/v1/org/default/datasets/tiny/1.0.2", &app.admin).await.json();
+        assert_eq!(v2["viewer"]["state"], "failed");
+        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 0, "failed stays failed");
+        assert_eq!(granary_server::viewer::retry_failed(&app.state).await.unwrap(), ["default/tiny@1.0.2"]);
+        assert_eq!(db.viewer_status(c.version_id).await.unwrap().unwrap().attempts, 0);
+        assert_eq!(granary_server::viewer::run_once(&app.state).await.unwrap().len(), 1);
+        let v2 = app.get("/api/v1/org/default/datasets/tiny/1.0.2", &app.admin).await.json();
+        assert_eq!(v2["viewer"]["state"], "ready");
+        assert!(granary_server::viewer::retry_failed(&app.state).await.unwrap().is_empty());
         // Deleting the version forgets its job.
         let r = app
             .call(axum::http::Method::DELETE, "/api/v1/org/default/datasets/tiny/1.0.1", Some(&app.admin), axum::body::Body::empty())
@@ -263,7 +290,7 @@ backend_test!(
         for (q, loc, msg) in [
             ("filter?where=n%20%3E", "where", "expected a value, found the end"),
             ("filter?where=nope%20%3D%201", "where", "no column \"nope\"; the columns are n, x, word, flag, day"),
-            ("filter?where=n%20%3D%20'abc'", "where", "column \"n\" is int64; Str(\"abc\") is not a value of it"),
+            ("filter?where=n%20%3D%20'abc'", "where", "column \"n\" is int64; 'abc' is not a value of it"),
             ("filter", "where", "required: a condition such as \"age\" > 30"),
             ("search", "query", "required: the text to search for"),
             ("filter?where=n%3D1&orderby=zzz", "orderby", "no column \"zzz\""),
