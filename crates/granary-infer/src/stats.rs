@@ -166,11 +166,18 @@ fn for_each_int(a: &ArrayRef, k: Kind, per: i64, mut f: impl FnMut(i128)) {
         return;
     }
     macro_rules! each {
-        ($t:ty) => {
-            for v in a.as_primitive::<$t>().iter().flatten() {
-                f(i128::from(v));
+        ($t:ty) => {{
+            let p = a.as_primitive::<$t>();
+            if p.null_count() == 0 {
+                for v in p.values().iter() {
+                    f(i128::from(*v));
+                }
+            } else {
+                for v in p.iter().flatten() {
+                    f(i128::from(v));
+                }
             }
-        };
+        }};
     }
     match a.data_type() {
         DataType::Int8 => each!(Int8Type),
@@ -194,7 +201,11 @@ fn non_finite(a: &ArrayRef) -> (u64, u64, u64) {
         return (0, 0, 0);
     };
     let mut out = (0, 0, 0);
-    for v in f.as_primitive::<Float64Type>().iter().flatten() {
+    let p = f.as_primitive::<Float64Type>();
+    if p.values().iter().all(|v| v.is_finite()) {
+        return out;
+    }
+    for v in p.iter().flatten() {
         if v.is_nan() {
             out.0 += 1;
         } else if v == f64::INFINITY {
