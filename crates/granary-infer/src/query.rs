@@ -266,6 +266,7 @@ impl Parser {
                 })
             }
             Some(other) => Err(format!("expected a column name, found {}", show(&other))),
+            None if self.at > 1 => Err("expected a column name, found the end".into()),
             None => Err("the condition is empty".into()),
         }
     }
@@ -1200,6 +1201,10 @@ mod tests {
         assert_eq!(parse_where("(a = 1").unwrap_err(), "a parenthesis is not closed");
         assert_eq!(parse_where("a ~ 1").unwrap_err(), "unexpected '~' at character 3");
         assert_eq!(parse_where("").unwrap_err(), "the condition is empty");
+        assert_eq!(
+            parse_where("a = 1 AND").unwrap_err(),
+            "expected a column name, found the end"
+        );
         assert_eq!(parse_order_by(" \"a b\"  DESC "), ("a b".to_string(), true));
         assert_eq!(parse_order_by("x asc"), ("x".to_string(), false));
         assert_eq!(parse_order_by("x"), ("x".to_string(), false));

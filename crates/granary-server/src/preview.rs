@@ -428,7 +428,7 @@ pub async fn query_split(
                     ApiError::new(
                         ErrorKind::Validation,
                         format!(
-                            "searching {} needs its parquet rendition, which is {state}; try again in a minute",
+                            "searching {} needs its parquet rendition, which is {state}; the viewer's background job writes it (on a server without --no-viewer-jobs, or by `granary admin viewer-run`): try again in a minute",
                             f.path
                         ),
                     )

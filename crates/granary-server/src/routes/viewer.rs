@@ -199,10 +199,13 @@ async fn run_query(
     let offset = super::discovery::bounded(&mut errors, "offset", p.offset, 0, 0, i64::MAX);
     let mut q = Query::default();
     if filter {
+        let ordered = p.orderby.as_deref().is_some_and(|o| !o.trim().is_empty());
         match p.condition.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+            // An order alone sorts every row.
+            None if ordered => {}
             None => errors.push(FieldError::new(
                 &["query", "where"],
-                "required: a condition such as \"age\" > 30",
+                "required: a condition such as \"age\" > 30 (or an orderby, to sort every row)",
                 "missing",
             )),
             Some(w) => match parse_where(w) {

@@ -405,7 +405,7 @@ fn snippets(rec: &VersionRecord) -> Markup {
     let text = format!(
         "# granary\ngranary dataset pull {r} --output ./data\n\n\
          # dreadnode\ndn dataset pull {r}\n\n\
-         # a signed link to {file}\nURL=$(granary dataset pull {r} --include '{file}' --urls | cut -f2)\n\n\
+         # a signed link to {file}\nexport URL=$(granary dataset pull {r} --include '{file}' --urls | cut -f2)\n\n\
          # DuckDB\nduckdb -c \"SELECT * FROM {duck}('$URL') LIMIT 10\"\n\n\
          # polars\npython -c \"import os, polars as pl; print(pl.{pl}(os.environ['URL']))\"\n\n\
          # pandas\npython -c \"import os, pandas as pd; print(pd.{pd}(os.environ['URL']{pandas_extra}))\"",
@@ -490,7 +490,7 @@ struct Pick {
 
 impl Pick {
     fn active(&self) -> bool {
-        !self.search.is_empty() || !self.condition.is_empty()
+        !self.search.is_empty() || !self.condition.is_empty() || !self.orderby.is_empty()
     }
     fn pairs(&self) -> Vec<(&'static str, String)> {
         [

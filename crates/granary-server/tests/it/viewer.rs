@@ -203,6 +203,12 @@ backend_test!(
         }
         let r = app.get("/api/v1/org/default/datasets/tiny/1.0.1/filter?split=default&where=a%20%3E%201", &app.admin).await;
         assert_eq!(r.json()["num_rows_total"], 1);
+        // An order alone sorts every row.
+        let r = app.get("/api/v1/org/default/datasets/tiny/1.0.1/filter?orderby=a%20DESC", &app.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_eq!(v["num_rows_total"], 2);
+        assert_eq!(idx(&v), [1, 0]);
         // gc keeps the rendition: it is referenced.
         let digest = d["viewer"]["renditions"][0]["digest"].as_str().unwrap().to_string();
         let kept = db.referenced_digests(app.state.db.org_by_key("default").await.unwrap().unwrap().id).await.unwrap();
@@ -252,7 +258,7 @@ backend_test!(
         // Before the rendition exists a csv cannot be searched.
         let r = app.get(&format!("{base}/search?query=alpha"), &app.admin).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(r.json()["detail"], "searching data.csv needs its parquet rendition, which is pending; try again in a minute");
+        assert_eq!(r.json()["detail"], "searching data.csv needs its parquet rendition, which is pending; the viewer's background job writes it (on a server without --no-viewer-jobs, or by `granary admin viewer-run`): try again in a minute");
         granary_server::viewer::run_once(&app.state).await.unwrap();
 
         for (cond, expected) in want["filters"].as_object().unwrap() {
@@ -291,7 +297,7 @@ backend_test!(
             ("filter?where=n%20%3E", "where", "expected a value, found the end"),
             ("filter?where=nope%20%3D%201", "where", "no column \"nope\"; the columns are n, x, word, flag, day"),
             ("filter?where=n%20%3D%20'abc'", "where", "column \"n\" is int64; 'abc' is not a value of it"),
-            ("filter", "where", "required: a condition such as \"age\" > 30"),
+            ("filter", "where", "required: a condition such as \"age\" > 30 (or an orderby, to sort every row)"),
             ("search", "query", "required: the text to search for"),
             ("filter?where=n%3D1&orderby=zzz", "orderby", "no column \"zzz\""),
             ("filter?where=n%3D1&orderby=x&offset=9990&length=20", "offset", "ordered pages reach row 10000 at most"),
