@@ -1672,11 +1672,28 @@ fn a_viewer_job_killed_mid_way_is_reclaimed_and_completes_once() {
     let after_kill = state();
     eprintln!("after the kill: {after_kill}");
     if after_kill["state"] == "running" {
-        // Its claim holds: a plain run leaves the job alone ...
-        assert_eq!(
-            ok(&run(root, &["admin", "viewer-run", "--data-dir", &data])).trim(),
-            "ran 0 viewer job(s)"
+        // Its claim holds: a plain run leaves the job alone, saying who holds it ...
+        let out = ok(&run(root, &["admin", "viewer-run", "--data-dir", &data]));
+        let lines: Vec<&str> = out.trim().lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert_eq!(lines[0], "ran 0 viewer job(s)");
+        assert!(
+            lines[1].starts_with("held: default/wide@1.0.0 by another server until ")
+                && lines[1].ends_with("Z; if that server died, run `granary admin viewer-run --reclaim`"),
+            "{out}"
         );
+        // ... the scratch directory of the killed worker goes with the next run ...
+        let pid = child.id();
+        let leftovers = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("granary-viewer-{pid}-"))
+            })
+            .count();
+        assert_eq!(leftovers, 0, "the killed worker's scratch was swept");
         // ... and an operator who knows the worker died takes it over.
         assert_eq!(
             ok(&run(root, &["admin", "viewer-run", "--reclaim", "--data-dir", &data])).trim(),
