@@ -656,12 +656,8 @@ fn may_match(e: &Expr, rg: &RowGroupMetaData) -> bool {
                     Op::Ge => max >= v,
                 };
             }
-            let range: Option<(f64, f64)> = match stats {
-                Statistics::Float(s) => s
-                    .min_opt()
-                    .zip(s.max_opt())
-                    .map(|(a, b)| (f64::from(*a), f64::from(*b))),
-                Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
+            let range = match stats {
+                Statistics::Float(_) | Statistics::Double(_) => crate::stats::footer_range(stats),
                 _ => None,
             };
             let v = match lit {

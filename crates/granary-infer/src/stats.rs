@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::values::double;
 use crate::InferError;
 
 /// Most distinct strings counted per column.
@@ -256,7 +257,7 @@ impl Binning {
     /// Over the range the values have.
     fn of(c: &Col) -> Binning {
         let (ilo, ihi) = c.irange();
-        Binning::new(c, c.min, c.max, ilo, ihi)
+        Binning::new(c, c.m.min, c.m.max, ilo, ihi)
     }
 
     /// The shown bin of an integral value, exactly.
@@ -314,25 +315,6 @@ impl Moments {
     }
 }
 
-/// A float as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"` (as rows show them).
-fn real(v: f64) -> Value {
-    serde_json::Number::from_f64(v).map_or_else(
-        || {
-            Value::String(
-                if v.is_nan() {
-                    "NaN"
-                } else if v > 0.0 {
-                    "Infinity"
-                } else {
-                    "-Infinity"
-                }
-                .into(),
-            )
-        },
-        Value::Number,
-    )
-}
-
 /// Running figures of one column.
 struct Col {
     name: String,
@@ -343,13 +325,8 @@ struct Col {
     /// file (a rendition) holds milliseconds.
     per: i64,
     nulls: u64,
-    // Finite numbers (or lengths): count, range, Welford mean and sum of squares, sum.
-    n: u64,
-    min: f64,
-    max: f64,
-    mean: f64,
-    m2: f64,
-    sum: (f64, f64),
+    /// Finite numbers (or lengths).
+    m: Moments,
     /// Integers and temporal values: the exact range.
     imin: i128,
     imax: i128,
@@ -399,12 +376,14 @@ impl Col {
             dt,
             per,
             nulls: 0,
-            n: 0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            mean: 0.0,
-            m2: 0.0,
-            sum: (0.0, 0.0),
+            m: Moments {
+                n: 0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                mean: 0.0,
+                m2: 0.0,
+                sum: (0.0, 0.0),
+            },
             imin: i128::MAX,
             imax: i128::MIN,
             nans: 0,
@@ -437,14 +416,14 @@ impl Col {
         if self.exact() && self.imin <= self.imax {
             (self.imin, self.imax)
         } else {
-            (self.min as i128, self.max as i128)
+            (self.m.min as i128, self.m.max as i128)
         }
     }
 
     /// Edges of the shown histogram of an integral column: whole widths from the minimum
     /// (fewer than 10 bins when the range is small), then the maximum.
     fn int_edges(&self) -> Vec<i128> {
-        if self.n == 0 {
+        if self.m.n == 0 {
             return Vec::new();
         }
         let (lo, hi) = self.irange();
@@ -458,18 +437,18 @@ impl Col {
     /// Edges of the shown histogram of a floating point column: 10 equal bins from the
     /// least to the greatest finite value.
     fn float_edges(&self) -> Vec<f64> {
-        if self.n == 0 {
+        if self.m.n == 0 {
             return Vec::new();
         }
-        if self.max == self.min {
-            return vec![self.min, self.max];
+        if self.m.max == self.m.min {
+            return vec![self.m.min, self.m.max];
         }
         // `min + i * w`, at half scale so that no step overflows (exact: halving is).
-        let w = self.max / BINS as f64 - self.min / BINS as f64;
+        let w = self.m.max / BINS as f64 - self.m.min / BINS as f64;
         let mut e: Vec<f64> = (0..BINS)
-            .map(|i| (self.min / 2.0 + i as f64 * (w / 2.0)) * 2.0)
+            .map(|i| (self.m.min / 2.0 + i as f64 * (w / 2.0)) * 2.0)
             .collect();
-        e.push(self.max);
+        e.push(self.m.max);
         e
     }
 
@@ -480,21 +459,6 @@ impl Col {
             self.float_edges().len()
         };
         edges.saturating_sub(1).max(1)
-    }
-
-    fn moments(&self) -> Moments {
-        Moments {
-            n: self.n,
-            min: self.min,
-            max: self.max,
-            mean: self.mean,
-            m2: self.m2,
-            sum: self.sum,
-        }
-    }
-
-    fn set_moments(&mut self, m: Moments) {
-        (self.n, self.min, self.max, self.mean, self.m2, self.sum) = (m.n, m.min, m.max, m.mean, m.m2, m.sum);
     }
 
     fn pass1(&mut self, a: &ArrayRef) {
@@ -526,7 +490,7 @@ impl Col {
                     let (nan, pos, neg) = non_finite(a);
                     (self.nans, self.pos_inf, self.neg_inf) = (self.nans + nan, self.pos_inf + pos, self.neg_inf + neg);
                 }
-                let mut m = self.moments();
+                let mut m = self.m;
                 // With the footer's range, the histograms fill now; min and max are checked
                 // against it afterwards.
                 let binning = self
@@ -560,7 +524,7 @@ impl Col {
                     });
                 }
                 (self.hist, self.fine) = (hist, fine);
-                self.set_moments(m);
+                self.m = m;
             }
         }
     }
@@ -580,11 +544,11 @@ impl Col {
             return;
         }
         // The histograms' shapes follow from the range alone.
-        let saved = (self.min, self.max, self.n, self.imin, self.imax);
-        (self.min, self.max, self.n, self.imin, self.imax) = (lo, hi, 1, lo as i128, hi as i128);
+        let saved = (self.m.min, self.m.max, self.m.n, self.imin, self.imax);
+        (self.m.min, self.m.max, self.m.n, self.imin, self.imax) = (lo, hi, 1, lo as i128, hi as i128);
         self.hist = vec![0; self.bin_count()];
         self.fine = vec![0; FINE];
-        (self.min, self.max, self.n, self.imin, self.imax) = saved;
+        (self.m.min, self.m.max, self.m.n, self.imin, self.imax) = saved;
         self.preset = Some((lo, hi));
     }
 
@@ -594,7 +558,7 @@ impl Col {
         let Some((lo, hi)) = self.preset.take() else {
             return false;
         };
-        if self.n > 0 && lo == self.min && hi == self.max {
+        if self.m.n > 0 && lo == self.m.min && hi == self.m.max {
             return true;
         }
         self.hist.clear();
@@ -608,7 +572,7 @@ impl Col {
             self.fine = vec![0; FINE];
         }
         // Lengths are binned from their counts: no second pass.
-        if matches!(self.kind, Kind::Str | Kind::List) && self.n > 0 {
+        if matches!(self.kind, Kind::Str | Kind::List) && self.m.n > 0 {
             let binning = Binning::of(self);
             for (&len, &c) in &self.lengths {
                 self.hist[binning.coarse_int(i128::from(len))] += c;
@@ -617,7 +581,7 @@ impl Col {
     }
 
     fn pass2(&mut self, a: &ArrayRef) {
-        if matches!(self.kind, Kind::Bool | Kind::Other) || self.n == 0 {
+        if matches!(self.kind, Kind::Bool | Kind::Other) || self.m.n == 0 {
             return;
         }
         let binning = Binning::of(self);
@@ -643,15 +607,15 @@ impl Col {
     /// The two middle ranks among all non-NaN values (infinities included) and, where a
     /// rank falls on a finite value, its rank among the finite values.
     fn middle(&self) -> [(u64, Option<u64>); 2] {
-        let total = self.n + self.neg_inf + self.pos_inf;
-        let finite = |r: u64| (r >= self.neg_inf && r < self.neg_inf + self.n).then(|| r - self.neg_inf);
+        let total = self.m.n + self.neg_inf + self.pos_inf;
+        let finite = |r: u64| (r >= self.neg_inf && r < self.neg_inf + self.m.n).then(|| r - self.neg_inf);
         let (r1, r2) = (total.saturating_sub(1) / 2, total / 2);
         [(r1, finite(r1)), (r2, finite(r2))]
     }
 
     /// After pass 2: which fine bins hold the middle finite ranks.
     fn start_pass3(&mut self) -> bool {
-        if self.fine.is_empty() || self.n == 0 {
+        if self.fine.is_empty() || self.m.n == 0 {
             return false;
         }
         let ranks: Vec<u64> = self.middle().iter().filter_map(|m| m.1).collect();
@@ -687,7 +651,7 @@ impl Col {
 
     /// The median of the non-NaN values, infinities included.
     fn median(&mut self) -> Option<f64> {
-        if self.n + self.neg_inf + self.pos_inf == 0 {
+        if self.m.n + self.neg_inf + self.pos_inf == 0 {
             return None;
         }
         let below: u64 = match self.median_bins {
@@ -713,7 +677,7 @@ impl Col {
         if self.integral() && v.fract() == 0.0 && v.abs() < 9.0e15 {
             json!(v as i64)
         } else {
-            real(v)
+            double(v)
         }
     }
 
@@ -747,7 +711,7 @@ impl Col {
         };
         // The shown histogram, its edges shown by `show`.
         let int_histogram = |c: &Col, show: &dyn Fn(i128) -> Value| {
-            if c.n == 0 {
+            if c.m.n == 0 {
                 return Value::Null;
             }
             json!({"hist": c.hist, "bin_edges": c.int_edges().into_iter().map(show).collect::<Vec<_>>()})
@@ -756,28 +720,28 @@ impl Col {
         match self.kind {
             Kind::Int | Kind::Float => {
                 let median = self.median();
-                let (n, pos, neg) = (self.n, self.pos_inf, self.neg_inf);
+                let (n, pos, neg) = (self.m.n, self.pos_inf, self.neg_inf);
                 let (min, max, mean, std) = if self.kind == Kind::Int {
                     let (lo, hi) = self.irange();
                     (
                         (n > 0).then(|| crate::values::integer(lo)),
                         (n > 0).then(|| crate::values::integer(hi)),
-                        (n > 0).then(|| real((self.sum.0 + self.sum.1) / n as f64)),
-                        (n > 1).then(|| real((self.m2 / (n - 1) as f64).sqrt())),
+                        (n > 0).then(|| double((self.m.sum.0 + self.m.sum.1) / n as f64)),
+                        (n > 1).then(|| double((self.m.m2 / (n - 1) as f64).sqrt())),
                     )
                 } else {
                     let total = n + pos + neg;
                     let min = if neg > 0 {
                         Some(f64::NEG_INFINITY)
                     } else if n > 0 {
-                        Some(self.min)
+                        Some(self.m.min)
                     } else {
                         (pos > 0).then_some(f64::INFINITY)
                     };
                     let max = if pos > 0 {
                         Some(f64::INFINITY)
                     } else if n > 0 {
-                        Some(self.max)
+                        Some(self.m.max)
                     } else {
                         (neg > 0).then_some(f64::NEG_INFINITY)
                     };
@@ -785,28 +749,28 @@ impl Col {
                         (true, true) => Some(f64::NAN),
                         (true, false) => Some(f64::INFINITY),
                         (false, true) => Some(f64::NEG_INFINITY),
-                        _ => (n > 0).then(|| (self.sum.0 + self.sum.1) / n as f64),
+                        _ => (n > 0).then(|| (self.m.sum.0 + self.m.sum.1) / n as f64),
                     };
                     let std = (total > 1).then(|| {
                         if pos + neg > 0 {
                             f64::NAN
                         } else {
-                            (self.m2 / (n - 1) as f64).sqrt()
+                            (self.m.m2 / (n - 1) as f64).sqrt()
                         }
                     });
-                    (min.map(real), max.map(real), mean.map(real), std.map(real))
+                    (min.map(double), max.map(double), mean.map(double), std.map(double))
                 };
                 s.insert("min".into(), min.unwrap_or(Value::Null));
                 s.insert("max".into(), max.unwrap_or(Value::Null));
                 s.insert("mean".into(), mean.unwrap_or(Value::Null));
-                s.insert("median".into(), median.map_or(Value::Null, real));
+                s.insert("median".into(), median.map_or(Value::Null, double));
                 s.insert("std".into(), std.unwrap_or(Value::Null));
                 let histogram = if self.kind == Kind::Int {
                     int_histogram(&self, &|v| crate::values::integer(v))
-                } else if self.n == 0 {
+                } else if self.m.n == 0 {
                     Value::Null
                 } else {
-                    json!({"hist": self.hist, "bin_edges": self.float_edges().into_iter().map(real).collect::<Vec<_>>()})
+                    json!({"hist": self.hist, "bin_edges": self.float_edges().into_iter().map(double).collect::<Vec<_>>()})
                 };
                 s.insert("histogram".into(), histogram);
             }
@@ -828,15 +792,15 @@ impl Col {
                 s.insert("length_histogram".into(), int_histogram(&self, &length));
             }
             Kind::List => {
-                if self.n > 0 {
-                    s.insert("min".into(), self.number(self.min));
-                    s.insert("max".into(), self.number(self.max));
-                    s.insert("mean".into(), real((self.sum.0 + self.sum.1) / self.n as f64));
+                if self.m.n > 0 {
+                    s.insert("min".into(), self.number(self.m.min));
+                    s.insert("max".into(), self.number(self.m.max));
+                    s.insert("mean".into(), double((self.m.sum.0 + self.m.sum.1) / self.m.n as f64));
                 }
                 s.insert("length_histogram".into(), int_histogram(&self, &length));
             }
             Kind::Time => {
-                if self.n > 0 {
+                if self.m.n > 0 {
                     let (lo, hi) = self.irange();
                     s.insert("min".into(), self.time_text(lo));
                     s.insert("max".into(), self.time_text(hi));
@@ -863,7 +827,6 @@ fn footer_ranges(
     names: &[&str],
     types: &[&DataType],
 ) -> Result<Vec<Option<(f64, f64)>>, InferError> {
-    use parquet::file::statistics::Statistics;
     let wanted = |dt: &DataType| {
         matches!(
             dt,
@@ -908,20 +871,7 @@ fn footer_ranges(
                     ok = false;
                     break;
                 };
-                let range = match stats {
-                    Statistics::Int32(s) => s
-                        .min_opt()
-                        .zip(s.max_opt())
-                        .map(|(a, b)| (f64::from(*a), f64::from(*b))),
-                    Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
-                    Statistics::Float(s) => s
-                        .min_opt()
-                        .zip(s.max_opt())
-                        .map(|(a, b)| (f64::from(*a), f64::from(*b))),
-                    Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
-                    _ => None,
-                };
-                match range {
+                match footer_range(stats) {
                     Some((a, b)) => {
                         lo = lo.min(a);
                         hi = hi.max(b);
@@ -938,6 +888,25 @@ fn footer_ranges(
         }
     }
     Ok(out.into_iter().map(|r| r.filter(|(lo, hi)| lo <= hi)).collect())
+}
+
+/// The (min, max) a row group's footer statistics give an `int32`, `int64`, `float` or
+/// `double` column, as `f64`; `None` for other types or without both.
+pub(crate) fn footer_range(stats: &parquet::file::statistics::Statistics) -> Option<(f64, f64)> {
+    use parquet::file::statistics::Statistics;
+    match stats {
+        Statistics::Int32(s) => s
+            .min_opt()
+            .zip(s.max_opt())
+            .map(|(a, b)| (f64::from(*a), f64::from(*b))),
+        Statistics::Int64(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a as f64, *b as f64)),
+        Statistics::Float(s) => s
+            .min_opt()
+            .zip(s.max_opt())
+            .map(|(a, b)| (f64::from(*a), f64::from(*b))),
+        Statistics::Double(s) => s.min_opt().zip(s.max_opt()).map(|(a, b)| (*a, *b)),
+        _ => None,
+    }
 }
 
 /// A reader of `path`, of the top-level columns `only` (all when `None`).
@@ -1122,7 +1091,7 @@ fn columns_of(
     // Passes two and three read only the columns they need: numbers and dates (lengths of
     // strings and lists were counted in pass one). `at` are positions in `cols`.
     let second: Vec<usize> = (0..cols.len())
-        .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].n > 0 && !filled[i])
+        .filter(|&i| matches!(cols[i].kind, Kind::Int | Kind::Float | Kind::Time) && cols[i].m.n > 0 && !filled[i])
         .collect();
     if !second.is_empty() && !stop {
         let wanted: Vec<&str> = second.iter().map(|&i| names[i]).collect();

@@ -205,7 +205,8 @@ fn float(v: f32) -> Value {
     v.to_string().parse::<f64>().map(double).unwrap_or(Value::Null)
 }
 
-fn double(v: f64) -> Value {
+/// A float64 as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
+pub(crate) fn double(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or_else(|| non_finite(v), Value::Number)
 }
 
